@@ -1,0 +1,203 @@
+"""The ``orbitmesh`` command line.
+
+Every command that takes a SCENARIO accepts a path to a TOML file or the name of a
+built-in scenario. Invalid input ends with one line per problem on stderr and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario, parse_time_arg
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed without a traceback, exit status 2."""
+
+
+def _time_arg(text: str) -> datetime:
+    try:
+        return parse_time_arg(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time: {text!r} (e.g. 2026-03-20T12:00:00Z)"
+        ) from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _engine(scenario_arg: str) -> Any:
+    from .geometry import GeometryEngine
+
+    return GeometryEngine(load_scenario(scenario_arg))
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_geometry(args: argparse.Namespace) -> int:
+    from .render import geometry_json, geometry_table
+
+    engine = _engine(args.scenario)
+    when = args.at if args.at is not None else engine.start
+    tick = engine.tick(when)
+    if args.json:
+        sat_routes = engine.satellite_routes(tick) if args.satellite_routes else None
+        doc = geometry_json(engine, tick, satellite_routes=sat_routes)
+        _write(json.dumps(doc, indent=None if args.compact else 1), args.output)
+    else:
+        _write(geometry_table(engine, tick, max_rows=args.max_rows), args.output)
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    from .contacts import find_contacts
+    from .progress import ProgressBar
+    from .render import contacts_csv, contacts_ion, contacts_json, contacts_table
+
+    engine = _engine(args.scenario)
+    start_s = engine.offset_of(args.start) if args.start is not None else 0.0
+    duration = args.duration if args.duration is not None else engine.scenario.time.duration_s
+    with ProgressBar("contacts", unit="s simulated") as bar:
+        contacts = find_contacts(engine, start_s, duration, progress=bar)
+    if args.format == "json":
+        text = json.dumps(contacts_json(engine, contacts), indent=1)
+    elif args.format == "csv":
+        text = contacts_csv(engine, contacts)
+    elif args.format == "ion":
+        text = contacts_ion(engine, contacts, start_s)
+    else:
+        text = contacts_table(engine, contacts, max_rows=args.max_rows)
+    _write(text, args.output)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .catalog import build_catalog
+
+    scenario = load_scenario(args.scenario)
+    catalog = build_catalog(scenario)
+    start = scenario.time.start.isoformat().replace("+00:00", "Z")
+    print(
+        f"{scenario.source}: ok: {catalog.size:,} satellites "
+        f"({int(catalog.compute.sum()):,} compute) in {len(scenario.shells)} shell(s) and "
+        f"{len(scenario.tles)} TLE file(s), {len(scenario.ground_stations)} ground stations, "
+        f"isl {scenario.links.isl}, {scenario.time.duration_s:g} s from {start}"
+    )
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from .catalog import build_catalog
+
+    for name in BUILTIN_SCENARIOS:
+        scenario = load_scenario(name)
+        shells = ", ".join(
+            f"{s.name} {s.planes}x{s.sats_per_plane} {s.altitude_km:g} km {s.inclination_deg:g} deg"
+            for s in scenario.shells
+        )
+        size = build_catalog(scenario).size
+        stations = len(scenario.ground_stations)
+        print(f"{name:18s} {size:6,d} satellites  {stations:3d} stations  {shells}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orbitmesh",
+        description="Emulate satellite compute constellations: orbits, links, routes and "
+        "live inference.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scenario_help = f"scenario file (TOML) or built-in name ({', '.join(BUILTIN_SCENARIOS)})"
+
+    p = sub.add_parser("geometry", help="positions, sunlight, links and routes at one instant")
+    p.add_argument("scenario", help=scenario_help)
+    p.add_argument(
+        "--at", type=_time_arg, help="instant (ISO 8601, UTC); default: the scenario start"
+    )
+    p.add_argument("--json", action="store_true", help="print the JSON document instead of tables")
+    p.add_argument("--compact", action="store_true", help="with --json: no indentation")
+    p.add_argument(
+        "--satellite-routes",
+        action="store_true",
+        help="with --json: add routes between compute satellites",
+    )
+    p.add_argument(
+        "--max-rows", type=int, default=40, help="rows per table in human output (0: all)"
+    )
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_geometry)
+
+    p = sub.add_parser("contacts", help="ground-station/satellite contact windows")
+    p.add_argument("scenario", help=scenario_help)
+    p.add_argument(
+        "--start", type=_time_arg, help="start of the search (ISO 8601); default: scenario start"
+    )
+    p.add_argument(
+        "--duration", type=_positive, help="seconds to search; default: the scenario duration"
+    )
+    p.add_argument("--format", choices=("table", "json", "csv", "ion"), default="table")
+    p.add_argument("--max-rows", type=int, default=0, help="rows in table output (0: all)")
+    p.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_contacts)
+
+    p = sub.add_parser("validate", help="check a scenario file and summarise it")
+    p.add_argument("scenario", help=scenario_help)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("scenarios", help="list the built-in scenarios")
+    p.set_defaults(func=cmd_scenarios)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except ScenarioError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `orbitmesh ... | head` is fine
+        return 0
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

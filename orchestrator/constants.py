@@ -1,0 +1,25 @@
+"""Physical constants, defined once for the whole project."""
+
+from typing import Final
+
+#: Speed of light in vacuum (exact, SI definition).
+C_KM_PER_S: Final = 299_792.458
+
+#: WGS84 ellipsoid (NIMA TR8350.2): equatorial radius and flattening.
+WGS84_A_KM: Final = 6378.137
+WGS84_F: Final = 1.0 / 298.257223563
+WGS84_E2: Final = WGS84_F * (2.0 - WGS84_F)
+
+#: Mean Earth radius used for the inter-satellite line-of-sight test.
+EARTH_RADIUS_KM: Final = WGS84_A_KM
+
+#: An inter-satellite laser must pass above this much atmosphere (refraction and
+#: absorption make grazing paths useless); Hypatia and Celestial use 80 km as well.
+ISL_ATMOSPHERE_KM: Final = 80.0
+
+#: Earth's gravitational parameter as used by SGP4's WGS72 constants (km^3/s^2),
+#: so that mean motions we derive for Walker shells round-trip through SGP4.
+WGS72_MU_KM3_PER_S2: Final = 398_600.8
+WGS72_RADIUS_KM: Final = 6378.135
+
+SECONDS_PER_DAY: Final = 86_400.0

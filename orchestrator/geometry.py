@@ -1,0 +1,171 @@
+"""The geometry engine: everything about one instant of a scenario, computed at once.
+
+A :class:`Tick` holds satellite positions, sunlight, ground and inter-satellite links
+and the shortest routes from every ground station. :class:`GeometryEngine` builds the
+static parts of a scenario once (satellite catalog, station frames, +grid layout) and
+then produces ticks; batches of instants share one SGP4 call and one ephemeris lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .catalog import SatelliteCatalog, build_catalog
+from .constants import C_KM_PER_S
+from .geodesy import itrs_to_geodetic
+from .isl import IslLinks, candidate_distances_km, nearest_links, plus_grid_pairs, usable_links
+from .orbits import Propagator, times_at
+from .routing import LinkGraph, RouteTable
+from .scenario import Scenario
+from .sunlight import sun_itrs_km, sunlit
+from .visibility import GroundLinks, StationSet
+
+__all__ = ["GeometryEngine", "Tick"]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The state of the constellation at one instant (arrays indexed like the catalog)."""
+
+    time: datetime
+    offset_s: float  # seconds since the scenario start
+    itrs_km: NDArray[np.float64]  # (N, 3)
+    valid: NDArray[np.bool_]  # False where SGP4 failed (decayed or bad elements)
+    sunlit: NDArray[np.bool_]
+    ground: GroundLinks
+    isl: IslLinks
+    #: Shortest paths from every ground station (None when routes were not asked for).
+    routes: RouteTable | None
+    n_sats: int
+    _geodetic: list[tuple[NDArray[np.float64], ...]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    def geodetic(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """WGS84 latitude (deg), longitude (deg) and altitude (km), computed on demand."""
+        if not self._geodetic:
+            self._geodetic.append(itrs_to_geodetic(self.itrs_km))
+        lat, lon, alt = self._geodetic[0]
+        return lat, lon, alt
+
+    def station_node(self, station: int) -> int:
+        return self.n_sats + station
+
+
+class GeometryEngine:
+    """Positions, sunlight, links and routes for a scenario, tick by tick."""
+
+    def __init__(self, scenario: Scenario, catalog: SatelliteCatalog | None = None) -> None:
+        self.scenario = scenario
+        self.catalog = catalog if catalog is not None else build_catalog(scenario)
+        self.stations = StationSet(scenario.ground_stations)
+        self.propagator = Propagator(self.catalog.satrecs)
+        links = scenario.links
+        self._pairs = plus_grid_pairs(self.catalog) if links.isl == "plus-grid" else None
+        self.graph = LinkGraph(
+            self.catalog.size,
+            self.stations.size,
+            gsl_bandwidth_mbps=links.gsl_bandwidth_mbps,
+            isl_bandwidth_mbps=links.isl_bandwidth_mbps,
+            static_pairs=self._pairs,
+        )
+        self._station_nodes = np.arange(self.stations.size) + self.catalog.size
+
+    # ------------------------------------------------------------------ time helpers
+
+    @property
+    def start(self) -> datetime:
+        return self.scenario.time.start
+
+    def offsets(
+        self, duration_s: float | None = None, step_s: float | None = None
+    ) -> NDArray[np.float64]:
+        """Tick offsets (s) over the scenario's duration at its step, end included."""
+        spec = self.scenario.time
+        duration = spec.duration_s if duration_s is None else duration_s
+        step = spec.step_s if step_s is None else step_s
+        count = int(np.floor(duration / step + 1e-9)) + 1
+        return np.arange(count, dtype=np.float64) * step
+
+    def offset_of(self, when: datetime) -> float:
+        return (when - self.start).total_seconds()
+
+    # ------------------------------------------------------------------ raw geometry
+
+    def positions(
+        self, offsets_s: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """ITRS positions (T, N, 3) in km and validity (T, N) at offsets from the start."""
+        return self.propagator.itrs_km(times_at(self.start, offsets_s))
+
+    # ------------------------------------------------------------------ ticks
+
+    def tick(self, when: datetime | float, *, routes: bool = True) -> Tick:
+        """The full state at one instant (a datetime, or seconds since the start)."""
+        offset = self.offset_of(when) if isinstance(when, datetime) else float(when)
+        return next(self.ticks(np.array([offset]), routes=routes))
+
+    def ticks(
+        self,
+        offsets_s: Sequence[float] | NDArray[np.float64],
+        *,
+        routes: bool = True,
+        batch: int = 16,
+    ) -> Iterator[Tick]:
+        """Ticks at the given offsets; SGP4 and the ephemeris run once per batch."""
+        offsets = np.asarray(offsets_s, dtype=np.float64)
+        for lo in range(0, len(offsets), batch):
+            chunk = offsets[lo : lo + batch]
+            t = times_at(self.start, chunk)
+            positions, valid = self.propagator.itrs_km(t)
+            sun = sun_itrs_km(t)
+            for k, off in enumerate(chunk):
+                yield self._tick_from(float(off), positions[k], valid[k], sun[k], routes)
+
+    def _tick_from(
+        self,
+        offset: float,
+        pos: NDArray[np.float64],
+        valid: NDArray[np.bool_],
+        sun_km: NDArray[np.float64],
+        routes: bool,
+    ) -> Tick:
+        links = self.scenario.links
+        lit = sunlit(pos, sun_km) & valid
+        ground = self.stations.links(pos, valid=valid)
+        candidate_ms: NDArray[np.float64] | None = None
+        if self._pairs is not None:
+            candidate_km = candidate_distances_km(self._pairs, pos, links.isl_range_km, valid)
+            isl = usable_links(self._pairs, candidate_km)
+            candidate_ms = candidate_km / C_KM_PER_S * 1e3
+        elif links.isl == "nearest":
+            isl = nearest_links(pos, links.isl_neighbours, links.isl_range_km, valid)
+        else:
+            empty = np.empty(0, dtype=np.int32)
+            isl = IslLinks(empty, empty, np.empty(0))
+        table = None
+        if routes:
+            graph = self.graph.matrix(isl, ground, candidate_ms)
+            table = self.graph.routes_from(graph, self._station_nodes)
+        return Tick(
+            time=self.start + timedelta(seconds=offset),
+            offset_s=offset,
+            itrs_km=pos,
+            valid=valid,
+            sunlit=lit,
+            ground=ground,
+            isl=isl,
+            routes=table,
+            n_sats=self.catalog.size,
+        )
+
+    def satellite_routes(self, tick: Tick, sources: NDArray[np.intp] | None = None) -> RouteTable:
+        """Shortest paths between satellites (by default from every compute satellite)."""
+        src = self.catalog.compute_indices if sources is None else sources
+        graph = self.graph.matrix(tick.isl, tick.ground)
+        return self.graph.routes_from(graph, np.asarray(src))

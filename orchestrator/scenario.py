@@ -1,0 +1,649 @@
+"""Scenario files: the typed, validated description of one emulation.
+
+A scenario is a TOML file (or the name of a built-in one). Loading it checks every
+field and reports *all* problems at once, each as ``file: field.path: what is wrong``,
+so a user fixes a file in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+__all__ = [
+    "BUILTIN_SCENARIOS",
+    "ComputeSpec",
+    "GroundStationSpec",
+    "LinksSpec",
+    "Scenario",
+    "ScenarioError",
+    "ShellSpec",
+    "TimeSpec",
+    "TleSourceSpec",
+    "builtin_station_list",
+    "load_scenario",
+    "parse_scenario",
+]
+
+IslTopology = Literal["plus-grid", "nearest", "none"]
+ISL_TOPOLOGIES: tuple[IslTopology, ...] = ("plus-grid", "nearest", "none")
+
+#: Built-in scenarios, loadable by name (files in orchestrator/builtin/).
+BUILTIN_SCENARIOS: tuple[str, ...] = ("demo", "starlink-shell1", "kuiper-630", "iridium")
+#: Built-in ground-station lists usable from ``[[ground_station_set]]``.
+BUILTIN_STATION_LISTS: tuple[str, ...] = ("metros",)
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    start: datetime
+    duration_s: float
+    step_s: float
+    speed: float
+
+
+@dataclass(frozen=True)
+class ShellSpec:
+    """A Walker constellation shell i:T/P/F (T = planes * sats_per_plane)."""
+
+    name: str
+    altitude_km: float
+    inclination_deg: float
+    planes: int
+    sats_per_plane: int
+    phasing: int
+    raan_spread_deg: float
+    raan_offset_deg: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return self.planes * self.sats_per_plane
+
+
+@dataclass(frozen=True)
+class TleSourceSpec:
+    path: Path
+    names: tuple[str, ...] | None  # filter by name or catalog number; None keeps all
+    field_path: str  # where in the scenario this came from, for error messages
+
+
+@dataclass(frozen=True)
+class GroundStationSpec:
+    name: str
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    min_elevation_deg: float
+
+
+@dataclass(frozen=True)
+class LinksSpec:
+    isl: IslTopology = "plus-grid"
+    isl_range_km: float = 5000.0
+    isl_neighbours: int = 4  # k for the "nearest" topology
+    isl_bandwidth_mbps: float = 10_000.0
+    gsl_bandwidth_mbps: float = 1_000.0
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    """Which satellites run compute actors: all, an explicit list, or every n-th."""
+
+    mode: Literal["all", "list", "every", "none"] = "all"
+    ids: tuple[str, ...] = ()
+    every: int = 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    source: str  # file name used in messages ("demo.toml", "my/scenario.toml")
+    base_dir: Path
+    time: TimeSpec
+    shells: tuple[ShellSpec, ...]
+    tles: tuple[TleSourceSpec, ...]
+    ground_stations: tuple[GroundStationSpec, ...]
+    links: LinksSpec = field(default_factory=LinksSpec)
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
+
+
+# --------------------------------------------------------------------------- checking
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class _Checker:
+    """Collects problems with their field paths instead of stopping at the first."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(
+            f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}"
+        )
+
+    def table(self, value: Any, path: str) -> Mapping[str, Any] | None:
+        if not isinstance(value, Mapping):
+            self.problem(path, f"must be a table, got {_describe(value)}")
+            return None
+        return value
+
+    def array_of_tables(self, value: Any, path: str) -> list[Mapping[str, Any]]:
+        if not isinstance(value, list):
+            self.problem(path, f"must be an array of tables ([[{path}]]), got {_describe(value)}")
+            return []
+        out: list[Mapping[str, Any]] = []
+        for i, item in enumerate(value):
+            checked = self.table(item, f"{path}[{i}]")
+            if checked is not None:
+                out.append(checked)
+        return out
+
+    def unknown_keys(self, table: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
+        for key in table:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else key
+                self.problem(where, f"unknown key (allowed: {', '.join(allowed)})")
+
+    def get(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        path: str,
+        convert: Callable[[Any, str], T | None],
+        default: Any = _MISSING,
+    ) -> T | None:
+        where = f"{path}.{key}" if path else key
+        if key not in table:
+            if default is _MISSING:
+                self.problem(where, "is required")
+                return None
+            return default  # type: ignore[no-any-return]
+        return convert(table[key], where)
+
+    # converters ---------------------------------------------------------------------
+
+    def string(self, value: Any, path: str) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, f"must be a non-empty string, got {_describe(value)}")
+            return None
+        return value
+
+    def number(self, value: Any, path: str) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(path, f"must be a number, got {_describe(value)}")
+            return None
+        if not math.isfinite(value):
+            self.problem(path, f"must be finite, got {value}")
+            return None
+        return float(value)
+
+    def integer(self, value: Any, path: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(path, f"must be an integer, got {_describe(value)}")
+            return None
+        return value
+
+    def within(
+        self, value: float | None, path: str, low: float, high: float, *, open_low: bool = False
+    ) -> float | None:
+        if value is None:
+            return None
+        bad_low = value <= low if open_low else value < low
+        if bad_low or value > high:
+            lo = "(" if open_low else "["
+            self.problem(path, f"must be within {lo}{_fmt(low)}, {_fmt(high)}], got {_fmt(value)}")
+            return None
+        return value
+
+    def positive(self, value: float | None, path: str) -> float | None:
+        if value is not None and value <= 0:
+            self.problem(path, f"must be > 0, got {_fmt(value)}")
+            return None
+        return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _id_text(value: Any) -> Any:
+    """Catalog numbers may be written as TOML integers; ids are strings."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _parse_time(value: Any, path: str, chk: _Checker) -> datetime | None:
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, str):
+        try:
+            stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            chk.problem(
+                path, f"must be an ISO 8601 time such as 2026-03-20T12:00:00Z, got {value!r}"
+            )
+            return None
+    else:
+        chk.problem(path, f"must be an ISO 8601 time, got {_describe(value)}")
+        return None
+    if stamp.tzinfo is None:
+        chk.problem(path, "must carry a time zone (append Z for UTC)")
+        return None
+    return stamp.astimezone(UTC)
+
+
+def parse_time_arg(text: str) -> datetime:
+    """Parse a command-line ISO 8601 time; naive times are taken as UTC."""
+    stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- sections
+
+_TOP_KEYS = (
+    "name",
+    "time",
+    "shell",
+    "tle",
+    "ground_station",
+    "ground_station_set",
+    "links",
+    "compute",
+)
+_TIME_KEYS = ("start", "duration_s", "step_s", "speed")
+_SHELL_KEYS = (
+    "name",
+    "altitude_km",
+    "inclination_deg",
+    "planes",
+    "sats_per_plane",
+    "phasing",
+    "raan_spread_deg",
+    "raan_offset_deg",
+)
+_TLE_KEYS = ("path", "names")
+_STATION_KEYS = ("name", "lat_deg", "lon_deg", "alt_m", "min_elevation_deg")
+_STATION_SET_KEYS = ("builtin", "count", "min_elevation_deg", "alt_m")
+_LINK_KEYS = ("isl", "isl_range_km", "isl_neighbours", "isl_bandwidth_mbps", "gsl_bandwidth_mbps")
+_COMPUTE_KEYS = ("satellites",)
+
+#: SGP4's near-Earth model and our 80 km line-of-sight margin make orbits below this
+#: altitude meaningless (they decay within days).
+MIN_ALTITUDE_KM = 150.0
+MAX_ALTITUDE_KM = 50_000.0
+
+
+def _parse_time_section(raw: Any, chk: _Checker) -> TimeSpec | None:
+    table = chk.table(raw, "time")
+    if table is None:
+        return None
+    chk.unknown_keys(table, _TIME_KEYS, "time")
+    start = _parse_time(table["start"], "time.start", chk) if "start" in table else None
+    if "start" not in table:
+        chk.problem("time.start", "is required")
+    duration = chk.positive(
+        chk.get(table, "duration_s", "time", chk.number, 3600.0), "time.duration_s"
+    )
+    step = chk.positive(chk.get(table, "step_s", "time", chk.number, 1.0), "time.step_s")
+    speed = chk.positive(chk.get(table, "speed", "time", chk.number, 1.0), "time.speed")
+    if duration is not None and step is not None and step > duration:
+        chk.problem(
+            "time.step_s", f"must not exceed time.duration_s ({_fmt(duration)}), got {_fmt(step)}"
+        )
+        return None
+    if start is None or duration is None or step is None or speed is None:
+        return None
+    return TimeSpec(start=start, duration_s=duration, step_s=step, speed=speed)
+
+
+def _parse_shell(table: Mapping[str, Any], path: str, chk: _Checker) -> ShellSpec | None:
+    chk.unknown_keys(table, _SHELL_KEYS, path)
+    name = chk.get(table, "name", path, chk.string)
+    if name is not None and ("-" in name or not name.isprintable() or " " in name):
+        chk.problem(
+            f"{path}.name",
+            f"must not contain '-' or spaces (ids are <shell>-<plane>-<slot>), got {name!r}",
+        )
+        name = None
+    altitude = chk.within(
+        chk.get(table, "altitude_km", path, chk.number),
+        f"{path}.altitude_km",
+        MIN_ALTITUDE_KM,
+        MAX_ALTITUDE_KM,
+    )
+    inclination = chk.within(
+        chk.get(table, "inclination_deg", path, chk.number), f"{path}.inclination_deg", 0, 180
+    )
+    planes = chk.get(table, "planes", path, chk.integer)
+    per_plane = chk.get(table, "sats_per_plane", path, chk.integer)
+    phasing = chk.get(table, "phasing", path, chk.integer, 0)
+    spread = chk.within(
+        chk.get(table, "raan_spread_deg", path, chk.number, 360.0),
+        f"{path}.raan_spread_deg",
+        0,
+        360,
+        open_low=True,
+    )
+    offset = chk.within(
+        chk.get(table, "raan_offset_deg", path, chk.number, 0.0),
+        f"{path}.raan_offset_deg",
+        -360,
+        360,
+    )
+    if planes is not None and planes < 1:
+        chk.problem(f"{path}.planes", f"must be at least 1, got {planes}")
+        planes = None
+    if per_plane is not None and per_plane < 1:
+        chk.problem(f"{path}.sats_per_plane", f"must be at least 1, got {per_plane}")
+        per_plane = None
+    # Walker's phasing factor F takes the values 0 .. P-1; anything else repeats a pattern
+    # (F and F+P describe the same constellation) or is meaningless.
+    if phasing is not None and planes is not None and not 0 <= phasing < planes:
+        chk.problem(
+            f"{path}.phasing", f"must be within [0, planes - 1] = [0, {planes - 1}], got {phasing}"
+        )
+        phasing = None
+    if (
+        name is None
+        or altitude is None
+        or inclination is None
+        or planes is None
+        or per_plane is None
+        or phasing is None
+        or spread is None
+        or offset is None
+    ):
+        return None
+    return ShellSpec(
+        name=name,
+        altitude_km=altitude,
+        inclination_deg=inclination,
+        planes=planes,
+        sats_per_plane=per_plane,
+        phasing=phasing,
+        raan_spread_deg=spread,
+        raan_offset_deg=offset,
+    )
+
+
+def _parse_tle_source(
+    table: Mapping[str, Any], path: str, base_dir: Path, chk: _Checker
+) -> TleSourceSpec | None:
+    chk.unknown_keys(table, _TLE_KEYS, path)
+    rel = chk.get(table, "path", path, chk.string)
+    names: tuple[str, ...] | None = None
+    if "names" in table:
+        raw = table["names"]
+        if not isinstance(raw, list) or not raw:
+            chk.problem(
+                f"{path}.names",
+                f"must be a non-empty array of names or catalog numbers, got {_describe(raw)}",
+            )
+            return None
+        good: list[str] = []
+        for i, item in enumerate(raw):
+            checked = chk.string(_id_text(item), f"{path}.names[{i}]")
+            if checked is not None:
+                good.append(checked.strip())
+        if len(good) != len(raw):
+            return None
+        names = tuple(good)
+    if rel is None:
+        return None
+    file = Path(rel).expanduser()
+    if not file.is_absolute():
+        file = base_dir / file
+    if not file.is_file():
+        chk.problem(f"{path}.path", f"no such file: {file}")
+        return None
+    return TleSourceSpec(path=file, names=names, field_path=path)
+
+
+def _parse_station(table: Mapping[str, Any], path: str, chk: _Checker) -> GroundStationSpec | None:
+    chk.unknown_keys(table, _STATION_KEYS, path)
+    name = chk.get(table, "name", path, chk.string)
+    lat = chk.within(chk.get(table, "lat_deg", path, chk.number), f"{path}.lat_deg", -90, 90)
+    lon = chk.within(chk.get(table, "lon_deg", path, chk.number), f"{path}.lon_deg", -180, 180)
+    alt = chk.within(chk.get(table, "alt_m", path, chk.number, 0.0), f"{path}.alt_m", -500, 9000)
+    mask = chk.within(
+        chk.get(table, "min_elevation_deg", path, chk.number, 25.0),
+        f"{path}.min_elevation_deg",
+        0,
+        90,
+    )
+    if name is None or lat is None or lon is None or alt is None or mask is None:
+        return None
+    return GroundStationSpec(name=name, lat_deg=lat, lon_deg=lon, alt_m=alt, min_elevation_deg=mask)
+
+
+def builtin_station_list(name: str) -> list[dict[str, Any]]:
+    """The entries of a built-in ground-station list, most populous first."""
+    if name not in BUILTIN_STATION_LISTS:
+        raise KeyError(name)
+    text = (
+        resources.files("orchestrator.builtin").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    )
+    entries: list[dict[str, Any]] = tomllib.loads(text)["station"]
+    return entries
+
+
+def _parse_station_set(
+    table: Mapping[str, Any], path: str, chk: _Checker
+) -> list[GroundStationSpec]:
+    chk.unknown_keys(table, _STATION_SET_KEYS, path)
+    builtin = chk.get(table, "builtin", path, chk.string)
+    if builtin is not None and builtin not in BUILTIN_STATION_LISTS:
+        chk.problem(
+            f"{path}.builtin",
+            f"unknown list {builtin!r} (known: {', '.join(BUILTIN_STATION_LISTS)})",
+        )
+        builtin = None
+    count = chk.get(table, "count", path, chk.integer, None)
+    mask = chk.within(
+        chk.get(table, "min_elevation_deg", path, chk.number, 25.0),
+        f"{path}.min_elevation_deg",
+        0,
+        90,
+    )
+    alt = chk.within(chk.get(table, "alt_m", path, chk.number, 0.0), f"{path}.alt_m", -500, 9000)
+    if builtin is None or mask is None or alt is None:
+        return []
+    entries = builtin_station_list(builtin)
+    if count is not None and not 1 <= count <= len(entries):
+        chk.problem(f"{path}.count", f"must be within [1, {len(entries)}], got {count}")
+        return []
+    chosen = entries if count is None else entries[:count]
+    return [
+        GroundStationSpec(
+            name=str(e["name"]),
+            lat_deg=float(e["lat_deg"]),
+            lon_deg=float(e["lon_deg"]),
+            alt_m=float(e.get("alt_m", alt)),
+            min_elevation_deg=mask,
+        )
+        for e in chosen
+    ]
+
+
+def _parse_links(raw: Any, chk: _Checker) -> LinksSpec | None:
+    table = chk.table(raw, "links")
+    if table is None:
+        return None
+    chk.unknown_keys(table, _LINK_KEYS, "links")
+    defaults = LinksSpec()
+    isl = chk.get(table, "isl", "links", chk.string, defaults.isl)
+    if isl is not None and isl not in ISL_TOPOLOGIES:
+        chk.problem("links.isl", f"must be one of {', '.join(ISL_TOPOLOGIES)}, got {isl!r}")
+        isl = None
+    rng = chk.positive(
+        chk.get(table, "isl_range_km", "links", chk.number, defaults.isl_range_km),
+        "links.isl_range_km",
+    )
+    k = chk.get(table, "isl_neighbours", "links", chk.integer, defaults.isl_neighbours)
+    if k is not None and not 1 <= k <= 32:
+        chk.problem("links.isl_neighbours", f"must be within [1, 32], got {k}")
+        k = None
+    isl_bw = chk.positive(
+        chk.get(table, "isl_bandwidth_mbps", "links", chk.number, defaults.isl_bandwidth_mbps),
+        "links.isl_bandwidth_mbps",
+    )
+    gsl_bw = chk.positive(
+        chk.get(table, "gsl_bandwidth_mbps", "links", chk.number, defaults.gsl_bandwidth_mbps),
+        "links.gsl_bandwidth_mbps",
+    )
+    if isl is None or rng is None or k is None or isl_bw is None or gsl_bw is None:
+        return None
+    return LinksSpec(
+        isl=isl,
+        isl_range_km=rng,
+        isl_neighbours=k,
+        isl_bandwidth_mbps=isl_bw,
+        gsl_bandwidth_mbps=gsl_bw,
+    )
+
+
+def _parse_compute(raw: Any, chk: _Checker) -> ComputeSpec | None:
+    table = chk.table(raw, "compute")
+    if table is None:
+        return None
+    chk.unknown_keys(table, _COMPUTE_KEYS, "compute")
+    value = table.get("satellites", "all")
+    path = "compute.satellites"
+    if value in ("all", "none"):
+        return ComputeSpec(mode=value)
+    if isinstance(value, list):
+        ids: list[str] = []
+        for i, item in enumerate(value):
+            checked = chk.string(_id_text(item), f"{path}[{i}]")
+            if checked is not None:
+                ids.append(checked)
+        if len(set(ids)) != len(ids):
+            dup = sorted({x for x in ids if ids.count(x) > 1})
+            chk.problem(path, f"lists {', '.join(dup)} more than once")
+            return None
+        return ComputeSpec(mode="list", ids=tuple(ids)) if len(ids) == len(value) else None
+    if isinstance(value, Mapping):
+        chk.unknown_keys(value, ("every",), path)
+        every = chk.get(value, "every", path, chk.integer)
+        if every is not None and every < 1:
+            chk.problem(f"{path}.every", f"must be at least 1, got {every}")
+            return None
+        return None if every is None else ComputeSpec(mode="every", every=every)
+    expected = 'must be "all", "none", a list of satellite ids or { every = N }'
+    chk.problem(path, f"{expected}, got {_describe(value)}")
+    return None
+
+
+def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scenario:
+    """Validate already-parsed TOML data. Raises ScenarioError listing every problem."""
+    chk = _Checker(source)
+    chk.unknown_keys(data, _TOP_KEYS, "")
+    name = chk.get(data, "name", "", chk.string)
+    time = _parse_time_section(data["time"], chk) if "time" in data else None
+    if "time" not in data:
+        chk.problem("time", "is required ([time] with at least start)")
+
+    shells = [
+        s
+        for i, t in enumerate(chk.array_of_tables(data.get("shell", []), "shell"))
+        if (s := _parse_shell(t, f"shell[{i}]", chk)) is not None
+    ]
+    tles = [
+        tle_source
+        for i, t in enumerate(chk.array_of_tables(data.get("tle", []), "tle"))
+        if (tle_source := _parse_tle_source(t, f"tle[{i}]", base_dir, chk)) is not None
+    ]
+    if "shell" not in data and "tle" not in data:
+        chk.problem("", "defines no satellites: add a [[shell]] or a [[tle]] section")
+
+    stations = [
+        station
+        for i, t in enumerate(chk.array_of_tables(data.get("ground_station", []), "ground_station"))
+        if (station := _parse_station(t, f"ground_station[{i}]", chk)) is not None
+    ]
+    for i, t in enumerate(
+        chk.array_of_tables(data.get("ground_station_set", []), "ground_station_set")
+    ):
+        stations.extend(_parse_station_set(t, f"ground_station_set[{i}]", chk))
+
+    for kind, names in (
+        ("shell", [s.name for s in shells]),
+        ("ground_station", [g.name for g in stations]),
+    ):
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            chk.problem(kind, f"name {dup!r} is used more than once")
+
+    links = _parse_links(data["links"], chk) if "links" in data else LinksSpec()
+    compute = _parse_compute(data["compute"], chk) if "compute" in data else ComputeSpec()
+    if chk.problems or name is None or time is None or links is None or compute is None:
+        raise ScenarioError(chk.problems)
+    return Scenario(
+        name=name,
+        source=source,
+        base_dir=base_dir,
+        time=time,
+        shells=tuple(shells),
+        tles=tuple(tles),
+        ground_stations=tuple(stations),
+        links=links,
+        compute=compute,
+    )
+
+
+def _read_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"{source}: not valid TOML: {exc}"]) from None
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a scenario file, or a built-in scenario by name (see BUILTIN_SCENARIOS)."""
+    text_name = str(name_or_path)
+    path = Path(text_name).expanduser()
+    if text_name in BUILTIN_SCENARIOS and not path.exists():
+        source = f"{text_name}.toml"
+        resource = resources.files("orchestrator.builtin").joinpath(source)
+        with resources.as_file(resource) as real:
+            return parse_scenario(
+                _read_toml(real.read_text(encoding="utf-8"), source), source, real.parent
+            )
+    if not path.is_file():
+        known = ", ".join(BUILTIN_SCENARIOS)
+        raise ScenarioError(
+            [f"{text_name}: no such scenario file, and not a built-in scenario ({known})"]
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([f"{text_name}: cannot read: {exc}"]) from None
+    return parse_scenario(_read_toml(text, text_name), text_name, path.resolve().parent)

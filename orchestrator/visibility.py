@@ -1,0 +1,126 @@
+"""Ground-station to satellite geometry: elevation, azimuth, slant range, light delay.
+
+A coarse cone test (one matrix product over all stations and satellites) picks the few
+satellites that can possibly be above a station's mask; exact topocentric angles are
+computed only for those. That keeps a tick linear in satellites even for a million.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .constants import C_KM_PER_S, WGS84_A_KM
+from .geodesy import enu_basis, geodetic_to_itrs_km
+from .scenario import GroundStationSpec
+
+__all__ = ["GroundLinks", "StationSet"]
+
+#: Satellites are processed in chunks of this many rows to bound temporary memory.
+_CHUNK = 262_144
+
+
+@dataclass(frozen=True)
+class GroundLinks:
+    """Every station-satellite pair above the station's mask at one instant.
+
+    Parallel arrays sorted by station, then satellite index.
+    """
+
+    station: NDArray[np.int32]
+    satellite: NDArray[np.int32]
+    elevation_deg: NDArray[np.float64]
+    azimuth_deg: NDArray[np.float64]
+    range_km: NDArray[np.float64]
+
+    @property
+    def delay_ms(self) -> NDArray[np.float64]:
+        return self.range_km / C_KM_PER_S * 1e3
+
+    def __len__(self) -> int:
+        return len(self.station)
+
+
+class StationSet:
+    """The ground stations of a scenario, with their fixed Earth-fixed geometry."""
+
+    def __init__(self, stations: Sequence[GroundStationSpec]) -> None:
+        self.specs = tuple(stations)
+        self.names = tuple(s.name for s in stations)
+        self.size = len(stations)
+        lat = np.array([s.lat_deg for s in stations], dtype=np.float64)
+        lon = np.array([s.lon_deg for s in stations], dtype=np.float64)
+        alt = np.array([s.alt_m for s in stations], dtype=np.float64)
+        self.mask_deg = np.array([s.min_elevation_deg for s in stations], dtype=np.float64)
+        self.itrs_km = geodetic_to_itrs_km(lat, lon, alt).reshape(-1, 3)
+        self.enu = enu_basis(lat, lon).reshape(-1, 3, 3)
+        self._sin_mask = np.sin(np.radians(self.mask_deg))
+
+    def cone_cosines(self, max_altitude_km: float) -> NDArray[np.float64]:
+        """Cosine of the widest geocentric angle at which a satellite no higher than
+        ``max_altitude_km`` can clear each station's mask (with a margin for the
+        ellipsoid and station height), one per station."""
+        out = np.empty(self.size)
+        for i, mask in enumerate(self.mask_deg):
+            r_station = float(np.linalg.norm(self.itrs_km[i]))
+            r_sat = WGS84_A_KM + max_altitude_km + 50.0
+            # Law of sines in the Earth-centre/station/satellite triangle.
+            elev = math.radians(max(mask - 1.0, 0.0))
+            nadir = math.asin(min(1.0, r_station * math.cos(elev) / r_sat))
+            central = math.pi / 2 - elev - nadir
+            out[i] = math.cos(min(central + math.radians(1.0), math.pi))
+        return out
+
+    def links(
+        self,
+        positions_km: NDArray[np.float64],
+        *,
+        cone_cos: NDArray[np.float64] | None = None,
+        valid: NDArray[np.bool_] | None = None,
+    ) -> GroundLinks:
+        """Pairs above the mask for positions (N, 3) at one instant."""
+        empty_i = np.empty(0, dtype=np.int32)
+        empty_f = np.empty(0, dtype=np.float64)
+        if self.size == 0 or len(positions_km) == 0:
+            return GroundLinks(empty_i, empty_i, empty_f, empty_f, empty_f)
+        if cone_cos is None:
+            radius = np.linalg.norm(positions_km, axis=1)
+            cone_cos = self.cone_cosines(float(np.nanmax(radius)) - WGS84_A_KM)
+        station_unit = self.itrs_km / np.linalg.norm(self.itrs_km, axis=1, keepdims=True)
+        stations: list[NDArray[np.int32]] = []
+        sats: list[NDArray[np.int32]] = []
+        for lo in range(0, len(positions_km), _CHUNK):
+            chunk = positions_km[lo : lo + _CHUNK]
+            # cos(angle) * |r| >= cone_cos * |r|  avoids normalising every satellite.
+            norms = np.linalg.norm(chunk, axis=1)
+            dots = chunk @ station_unit.T
+            with np.errstate(invalid="ignore"):
+                sat_i, st_i = np.nonzero(dots >= norms[:, None] * cone_cos[None, :])
+            stations.append(st_i.astype(np.int32))
+            sats.append((sat_i + lo).astype(np.int32))
+        st = np.concatenate(stations)
+        sat = np.concatenate(sats)
+        if valid is not None:
+            keep = valid[sat]
+            st, sat = st[keep], sat[keep]
+        rel = positions_km[sat] - self.itrs_km[st]
+        local = np.einsum("kij,kj->ki", self.enu[st], rel)  # east, north, up
+        rng = np.linalg.norm(rel, axis=1)
+        above = local[:, 2] >= rng * self._sin_mask[st]
+        st, sat, local, rng = st[above], sat[above], local[above], rng[above]
+        order = np.lexsort((sat, st))
+        st, sat, local, rng = st[order], sat[order], local[order], rng[order]
+        elevation = np.degrees(np.arcsin(np.clip(local[:, 2] / rng, -1.0, 1.0)))
+        azimuth = np.degrees(np.arctan2(local[:, 0], local[:, 1])) % 360.0
+        return GroundLinks(st, sat, elevation, azimuth, rng)
+
+    def elevation_deg(self, station: int, positions_km: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Elevation of positions (..., 3) seen from one station, without any mask."""
+        rel = positions_km - self.itrs_km[station]
+        up = rel @ self.enu[station][2]
+        sin_el = np.clip(up / np.linalg.norm(rel, axis=-1), -1.0, 1.0)
+        return np.asarray(np.degrees(np.arcsin(sin_el)), dtype=np.float64)

@@ -1,0 +1,1 @@
+"""orbitmesh protobuf packages, one per API version."""

@@ -1,0 +1,118 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from protos.orbitmesh.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ContactKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTACT_KIND_UNSPECIFIED: _ClassVar[ContactKind]
+    CONTACT_KIND_RISE: _ClassVar[ContactKind]
+    CONTACT_KIND_SET: _ClassVar[ContactKind]
+    CONTACT_KIND_HANDOVER: _ClassVar[ContactKind]
+CONTACT_KIND_UNSPECIFIED: ContactKind
+CONTACT_KIND_RISE: ContactKind
+CONTACT_KIND_SET: ContactKind
+CONTACT_KIND_HANDOVER: ContactKind
+
+class InfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StationInfo(_message.Message):
+    __slots__ = ("name", "position", "min_elevation_deg")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    MIN_ELEVATION_DEG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    position: _types_pb2.GeodeticPosition
+    min_elevation_deg: float
+    def __init__(self, name: _Optional[str] = ..., position: _Optional[_Union[_types_pb2.GeodeticPosition, _Mapping]] = ..., min_elevation_deg: _Optional[float] = ...) -> None: ...
+
+class VisibleRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VisibleSatellite(_message.Message):
+    __slots__ = ("satellite_id", "elevation_deg", "azimuth_deg", "range_km", "delay_ms")
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ELEVATION_DEG_FIELD_NUMBER: _ClassVar[int]
+    AZIMUTH_DEG_FIELD_NUMBER: _ClassVar[int]
+    RANGE_KM_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    satellite_id: str
+    elevation_deg: float
+    azimuth_deg: float
+    range_km: float
+    delay_ms: float
+    def __init__(self, satellite_id: _Optional[str] = ..., elevation_deg: _Optional[float] = ..., azimuth_deg: _Optional[float] = ..., range_km: _Optional[float] = ..., delay_ms: _Optional[float] = ...) -> None: ...
+
+class VisibleSatellites(_message.Message):
+    __slots__ = ("sim_time", "satellites")
+    SIM_TIME_FIELD_NUMBER: _ClassVar[int]
+    SATELLITES_FIELD_NUMBER: _ClassVar[int]
+    sim_time: _timestamp_pb2.Timestamp
+    satellites: _containers.RepeatedCompositeFieldContainer[VisibleSatellite]
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellites: _Optional[_Iterable[_Union[VisibleSatellite, _Mapping]]] = ...) -> None: ...
+
+class RoutesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RouteTable(_message.Message):
+    __slots__ = ("sim_time", "routes")
+    SIM_TIME_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    sim_time: _timestamp_pb2.Timestamp
+    routes: _containers.RepeatedCompositeFieldContainer[_types_pb2.Route]
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., routes: _Optional[_Iterable[_Union[_types_pb2.Route, _Mapping]]] = ...) -> None: ...
+
+class LinkStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LinkStatsReply(_message.Message):
+    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause")
+    class FailedByCauseEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SIM_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPLINK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DOWNLINK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_BY_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    sim_time: _timestamp_pb2.Timestamp
+    uplink_bytes: int
+    downlink_bytes: int
+    request_count: int
+    handover_count: int
+    failed_by_cause: _containers.ScalarMap[str, int]
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class WatchContactsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ContactEvent(_message.Message):
+    __slots__ = ("sim_time", "satellite_id", "kind", "previous_satellite_id")
+    SIM_TIME_FIELD_NUMBER: _ClassVar[int]
+    SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    sim_time: _timestamp_pb2.Timestamp
+    satellite_id: str
+    kind: ContactKind
+    previous_satellite_id: str
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellite_id: _Optional[str] = ..., kind: _Optional[_Union[ContactKind, str]] = ..., previous_satellite_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,311 @@
+"""The committed protobuf code matches its sources, and the API has the agreed shape."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
+
+from protos.orbitmesh.v1 import (
+    ground_station_pb2,
+    ground_station_pb2_grpc,
+    satellite_pb2,
+    satellite_pb2_grpc,
+    types_pb2,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = REPO_ROOT / "scripts" / "gen_protos.py"
+PROTO_DIR = Path("protos/orbitmesh/v1")
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+
+#: Name endings that state a unit. Integers without one are counts.
+UNIT_SUFFIXES = ("_ms", "_s", "_km", "_m", "_deg", "_wh", "_w", "_c", "_mbps", "_bytes")
+#: Floating-point fields that are ratios, where a unit suffix would mislead.
+DIMENSIONLESS = frozenset({"orbitmesh.v1.SatelliteStatus.state_of_charge"})
+#: Words that mark an integer field as a physical quantity rather than a count.
+QUANTITY_WORDS = (
+    "interval",
+    "delay",
+    "latency",
+    "duration",
+    "timeout",
+    "period",
+    "time",
+    "range",
+    "distance",
+    "alt",
+    "energy",
+    "power",
+    "battery",
+    "temperature",
+    "rate",
+    "size",
+)
+
+FLOATING = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
+INTEGER = (
+    FieldDescriptor.CPPTYPE_INT32,
+    FieldDescriptor.CPPTYPE_INT64,
+    FieldDescriptor.CPPTYPE_UINT32,
+    FieldDescriptor.CPPTYPE_UINT64,
+)
+
+FILES: tuple[FileDescriptor, ...] = (
+    types_pb2.DESCRIPTOR,
+    satellite_pb2.DESCRIPTOR,
+    ground_station_pb2.DESCRIPTOR,
+)
+
+
+def run_generator(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+
+
+def generated_files(root: Path) -> dict[str, bytes]:
+    return {
+        path.name: path.read_bytes()
+        for path in sorted((root / PROTO_DIR).iterdir())
+        if path.name.endswith(GENERATED_SUFFIXES)
+    }
+
+
+# --- the committed code is what the sources produce ------------------------------------
+
+
+def test_committed_code_matches_a_fresh_generation(tmp_path: Path) -> None:
+    result = run_generator("--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+
+    committed = generated_files(REPO_ROOT)
+    fresh = generated_files(tmp_path)
+    assert committed, "no generated code committed: run `make protos`"
+    assert sorted(committed) == sorted(fresh), (
+        "generated files differ from the .proto sources: run `make protos`"
+    )
+    stale = [name for name in fresh if committed[name] != fresh[name]]
+    assert not stale, f"generated code is stale: {stale}; run `make protos`"
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert run_generator("--out", str(tmp_path / name)).returncode == 0
+    assert generated_files(tmp_path / "a") == generated_files(tmp_path / "b")
+
+
+def test_check_passes_on_fresh_code_and_names_stale_files(tmp_path: Path) -> None:
+    assert run_generator("--out", str(tmp_path)).returncode == 0
+    clean = run_generator("--check", "--out", str(tmp_path))
+    assert clean.returncode == 0, clean.stderr
+
+    victim = tmp_path / PROTO_DIR / "satellite_pb2.py"
+    victim.write_bytes(victim.read_bytes() + b"# edited by hand\n")
+    orphan = tmp_path / PROTO_DIR / "retired_pb2.py"
+    orphan.write_text("")
+    stale = run_generator("--check", "--out", str(tmp_path))
+    assert stale.returncode == 1
+    assert "make protos" in stale.stderr
+    assert f"{PROTO_DIR.as_posix()}/satellite_pb2.py" in stale.stderr
+    assert f"{PROTO_DIR.as_posix()}/retired_pb2.py" in stale.stderr
+    assert "types_pb2.py" not in stale.stderr
+
+    assert run_generator("--out", str(tmp_path)).returncode == 0
+    assert not orphan.exists()
+    assert run_generator("--check", "--out", str(tmp_path)).returncode == 0
+
+
+# --- the API surface -------------------------------------------------------------------
+
+
+def test_satellite_service_shape() -> None:
+    service = satellite_pb2.DESCRIPTOR.services_by_name["Satellite"]
+    assert service.full_name == "orbitmesh.v1.Satellite"
+    methods = service.methods_by_name
+    assert set(methods) == {"Status", "WatchStatus"}
+
+    status = methods["Status"]
+    assert status.input_type.full_name == "orbitmesh.v1.StatusRequest"
+    assert status.output_type.full_name == "orbitmesh.v1.SatelliteStatus"
+    assert not status.server_streaming
+
+    watch = methods["WatchStatus"]
+    assert watch.input_type.full_name == "orbitmesh.v1.WatchStatusRequest"
+    assert watch.output_type.full_name == "orbitmesh.v1.SatelliteStatus"
+    assert watch.server_streaming
+    assert not watch.client_streaming
+
+    assert callable(satellite_pb2_grpc.SatelliteStub)
+    assert callable(satellite_pb2_grpc.add_SatelliteServicer_to_server)
+
+
+def test_ground_station_service_shape() -> None:
+    service = ground_station_pb2.DESCRIPTOR.services_by_name["GroundStation"]
+    assert service.full_name == "orbitmesh.v1.GroundStation"
+    expected = {
+        "Info": ("InfoRequest", "StationInfo", False),
+        "Visible": ("VisibleRequest", "VisibleSatellites", False),
+        "Routes": ("RoutesRequest", "RouteTable", False),
+        "LinkStats": ("LinkStatsRequest", "LinkStatsReply", False),
+        "WatchContacts": ("WatchContactsRequest", "ContactEvent", True),
+    }
+    actual = {
+        name: (
+            method.input_type.name,
+            method.output_type.name,
+            bool(method.server_streaming),
+        )
+        for name, method in service.methods_by_name.items()
+    }
+    assert actual == expected
+    assert not any(m.client_streaming for m in service.methods)
+
+    assert callable(ground_station_pb2_grpc.GroundStationStub)
+    assert callable(ground_station_pb2_grpc.add_GroundStationServicer_to_server)
+
+
+def test_everything_lives_in_package_orbitmesh_v1() -> None:
+    for file in FILES:
+        assert file.package == "orbitmesh.v1", file.name
+        assert file.name.startswith(f"{PROTO_DIR.as_posix()}/"), file.name
+
+
+def test_power_states() -> None:
+    names = set(types_pb2.PowerState.keys())
+    assert {"POWER_STATE_UNSPECIFIED", "POWER_STATE_NOMINAL", "POWER_STATE_RESERVE"} <= names
+    assert types_pb2.PowerState.Value("POWER_STATE_UNSPECIFIED") == 0
+
+
+# --- messages survive the wire ---------------------------------------------------------
+
+
+def full_status() -> satellite_pb2.SatelliteStatus:
+    status = satellite_pb2.SatelliteStatus(
+        satellite_id="shell1-3-7",
+        name="shell1-3-7",
+        position=types_pb2.GeodeticPosition(lat_deg=51.5, lon_deg=-0.12, alt_km=550.0),
+        position_itrs=types_pb2.Vector3Km(x_km=3977.0, y_km=-8.3, z_km=5405.1),
+        sunlit=True,
+        battery_wh=812.5,
+        battery_capacity_wh=1000.0,
+        state_of_charge=0.8125,
+        temperature_c=-12.75,
+        power_state=types_pb2.POWER_STATE_RESERVE,
+        queue_depth=3,
+        queue_capacity=16,
+        served_count=2**40,
+        energy=types_pb2.EnergyLedger(
+            solar_in_wh=120.0,
+            base_load_wh=40.0,
+            compute_wh=25.5,
+            radio_wh=4.5,
+            clipped_wh=10.0,
+            stored_delta_wh=40.0,
+        ),
+        models=["resnet18", "yolov8n"],
+    )
+    status.sim_time.FromDatetime(datetime(2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC))
+    status.refused.by_cause["power"] = 7
+    status.refused.by_cause["queue_full"] = 2
+    return status
+
+
+def test_satellite_status_round_trip() -> None:
+    status = full_status()
+    wire = status.SerializeToString(deterministic=True)
+    parsed = satellite_pb2.SatelliteStatus.FromString(wire)
+
+    assert parsed == status
+    assert parsed.sim_time.ToDatetime(tzinfo=UTC) == datetime(
+        2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC
+    )
+    assert dict(parsed.refused.by_cause) == {"power": 7, "queue_full": 2}
+    assert list(parsed.models) == ["resnet18", "yolov8n"]
+    assert parsed.served_count == 2**40
+    assert parsed.power_state == types_pb2.POWER_STATE_RESERVE
+    assert parsed.position.lat_deg == 51.5
+    # Every field of the fully-populated status made it across.
+    populated = {field.name for field, _ in parsed.ListFields()}
+    assert populated == set(satellite_pb2.SatelliteStatus.DESCRIPTOR.fields_by_name)
+
+
+def test_contact_event_round_trip() -> None:
+    event = ground_station_pb2.ContactEvent(
+        satellite_id="44235",
+        kind=ground_station_pb2.CONTACT_KIND_HANDOVER,
+        previous_satellite_id="44236",
+    )
+    event.sim_time.FromSeconds(1_774_008_000)
+    parsed = ground_station_pb2.ContactEvent.FromString(event.SerializeToString())
+    assert parsed == event
+    assert ground_station_pb2.ContactKind.Name(parsed.kind) == "CONTACT_KIND_HANDOVER"
+
+
+# --- units in names --------------------------------------------------------------------
+
+
+def messages(file: FileDescriptor) -> Iterator[Descriptor]:
+    pending = list(file.message_types_by_name.values())
+    while pending:
+        message = pending.pop()
+        if message.GetOptions().map_entry:
+            continue
+        yield message
+        pending.extend(message.nested_types)
+
+
+def unitless_fields(file: FileDescriptor) -> list[str]:
+    """Numeric fields of ``file`` that look like physical quantities but name no unit."""
+    missing = []
+    for message in messages(file):
+        for field in message.fields:
+            name = field.name
+            if name.endswith(UNIT_SUFFIXES) or field.full_name in DIMENSIONLESS:
+                continue
+            if field.cpp_type in FLOATING or (
+                field.cpp_type in INTEGER and any(word in name for word in QUANTITY_WORDS)
+            ):
+                missing.append(field.full_name)
+    return sorted(missing)
+
+
+@pytest.mark.parametrize("file", FILES, ids=lambda file: Path(file.name).name)
+def test_physical_quantities_carry_units(file: FileDescriptor) -> None:
+    assert unitless_fields(file) == []
+
+
+def test_unit_check_catches_a_bare_number() -> None:
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="bad_units.proto", package="bad.v1", syntax="proto3"
+    )
+    message = proto.message_type.add(name="Pass")
+    for number, (name, kind) in enumerate(
+        [
+            ("altitude", descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE),
+            ("altitude_km", descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE),
+            ("timeout", descriptor_pb2.FieldDescriptorProto.TYPE_UINT32),
+            ("hop_count", descriptor_pb2.FieldDescriptorProto.TYPE_UINT32),
+        ],
+        start=1,
+    ):
+        message.field.add(
+            name=name,
+            number=number,
+            type=kind,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    file = pool.FindFileByName("bad_units.proto")
+    assert unitless_fields(file) == ["bad.v1.Pass.altitude", "bad.v1.Pass.timeout"]
