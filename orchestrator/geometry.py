@@ -8,6 +8,7 @@ then produces ticks; batches of instants share one SGP4 call and one ephemeris l
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -75,6 +76,13 @@ class GeometryEngine:
             static_pairs=self._pairs,
         )
         self._station_nodes = np.arange(self.stations.size) + self.catalog.size
+        #: Seconds spent per phase since the last clear(), for benchmarks and profiling.
+        self.phase_s: dict[str, float] = {}
+
+    def _lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phase_s[phase] = self.phase_s.get(phase, 0.0) + now - since
+        return now
 
     # ------------------------------------------------------------------ time helpers
 
@@ -121,9 +129,12 @@ class GeometryEngine:
         offsets = np.asarray(offsets_s, dtype=np.float64)
         for lo in range(0, len(offsets), batch):
             chunk = offsets[lo : lo + batch]
+            mark = time.perf_counter()
             t = times_at(self.start, chunk)
             positions, valid = self.propagator.itrs_km(t)
+            mark = self._lap("positions", mark)
             sun = sun_itrs_km(t)
+            self._lap("sun", mark)
             for k, off in enumerate(chunk):
                 yield self._tick_from(float(off), positions[k], valid[k], sun[k], routes)
 
@@ -136,8 +147,11 @@ class GeometryEngine:
         routes: bool,
     ) -> Tick:
         links = self.scenario.links
+        mark = time.perf_counter()
         lit = sunlit(pos, sun_km) & valid
+        mark = self._lap("sunlit", mark)
         ground = self.stations.links(pos, valid=valid)
+        mark = self._lap("visibility", mark)
         candidate_ms: NDArray[np.float64] | None = None
         if self._pairs is not None:
             candidate_km = candidate_distances_km(self._pairs, pos, links.isl_range_km, valid)
@@ -148,10 +162,13 @@ class GeometryEngine:
         else:
             empty = np.empty(0, dtype=np.int32)
             isl = IslLinks(empty, empty, np.empty(0))
+        mark = self._lap("isl", mark)
         table = None
         if routes:
             graph = self.graph.matrix(isl, ground, candidate_ms)
+            mark = self._lap("graph", mark)
             table = self.graph.routes_from(graph, self._station_nodes)
+            self._lap("routes", mark)
         return Tick(
             time=self.start + timedelta(seconds=offset),
             offset_s=offset,

@@ -1,0 +1,172 @@
+"""Geometry engine speed and memory: ms per tick and peak RSS by constellation size.
+
+A tick is everything the orchestrator needs each step: SGP4 positions of every
+satellite, sunlight, ground visibility for every station, usable inter-satellite links
+and shortest routes from every ground station to every satellite.
+
+    python benchmarks/geometry.py                          # the standard sizes, one process each
+    python benchmarks/geometry.py --satellites 1584 --stations 100
+    python benchmarks/geometry.py --satellites 1000000 --stations 10 --ticks 5
+
+Constellations: 1,584 is Starlink shell 1 (72 x 22); 4,408 is Starlink's first-generation
+filing (five shells); other sizes are one Walker delta shell of about sqrt(N) planes at
+550 km. Ground stations are the most populous metros. Each run prints readable lines
+and, last, one JSON line with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from orchestrator import GeometryEngine, parse_scenario
+
+STANDARD_RUNS: list[tuple[int, int]] = [
+    (1_584, 100),
+    (4_408, 100),
+    (10_000, 100),
+    (100_000, 10),
+    (1_000_000, 10),
+]
+
+#: Starlink's first-generation shells as filed with the FCC (SAT-MOD-20181108-00083 and
+#: SAT-MOD-20190830-00087): altitude km, inclination deg, planes, satellites per plane.
+STARLINK_GEN1 = [
+    (550.0, 53.0, 72, 22),
+    (540.0, 53.2, 72, 22),
+    (570.0, 70.0, 36, 20),
+    (560.0, 97.6, 6, 58),
+    (560.0, 97.6, 4, 43),
+]
+
+
+def shells_for(n: int) -> list[dict[str, Any]]:
+    if n == 1_584:
+        shells = [STARLINK_GEN1[0]]
+    elif n == 4_408:
+        shells = STARLINK_GEN1
+    else:
+        planes = max(1, round(math.sqrt(n)))
+        while n % planes:
+            planes -= 1
+        shells = [(550.0, 53.0, planes, n // planes)]
+    return [
+        {
+            "name": f"s{i}",
+            "altitude_km": alt,
+            "inclination_deg": inc,
+            "planes": planes,
+            "sats_per_plane": per_plane,
+            "phasing": 1 if planes > 1 else 0,
+        }
+        for i, (alt, inc, planes, per_plane) in enumerate(shells)
+    ]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_one(n_sats: int, n_stations: int, ticks: int, warmup: int) -> dict[str, Any]:
+    from pathlib import Path
+
+    t0 = time.perf_counter()
+    scenario = parse_scenario(
+        {
+            "name": f"bench-{n_sats}",
+            "time": {"start": "2026-03-20T12:00:00Z", "duration_s": 3600},
+            "shell": shells_for(n_sats),
+            "ground_station_set": [
+                {"builtin": "metros", "count": n_stations, "min_elevation_deg": 25}
+            ],
+            "links": {"isl": "plus-grid", "isl_range_km": 5000},
+            "compute": {"satellites": "all"},
+        },
+        "benchmark",
+        Path("."),
+    )
+    engine = GeometryEngine(scenario)
+    setup_s = time.perf_counter() - t0
+    assert engine.catalog.size == n_sats, engine.catalog.size
+    print(
+        f"{n_sats:,} satellites, {n_stations} stations: engine ready in {setup_s:.2f} s", flush=True
+    )
+
+    offsets = np.arange(warmup + ticks, dtype=np.float64)
+    for _ in engine.ticks(offsets[:warmup], batch=1):
+        pass
+    engine.phase_s.clear()
+    per_tick_ms: list[float] = []
+    links = gsl = 0
+    for off in offsets[warmup:]:
+        start = time.perf_counter()
+        tick = engine.tick(float(off))
+        per_tick_ms.append((time.perf_counter() - start) * 1e3)
+        links, gsl = len(tick.isl), len(tick.ground)
+    phases = {k: v / ticks * 1e3 for k, v in engine.phase_s.items()}
+    p50 = float(np.percentile(per_tick_ms, 50))
+    p99 = float(np.percentile(per_tick_ms, 99))
+    print(f"  per tick: p50 {p50:.2f} ms, p99 {p99:.2f} ms over {ticks} ticks")
+    print(
+        "  where the time goes (ms per tick): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+    )
+    print(
+        f"  {links:,} laser links, {gsl:,} ground links per tick; peak RSS {peak_rss_mib():.0f} MiB"
+    )
+    return {
+        "satellites": n_sats,
+        "stations": n_stations,
+        "ticks": ticks,
+        "setup_s": round(setup_s, 3),
+        "tick_ms_p50": round(p50, 3),
+        "tick_ms_p99": round(p99, 3),
+        "phase_ms": {k: round(v, 3) for k, v in phases.items()},
+        "isl_links": links,
+        "ground_links": gsl,
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--satellites", type=int, help="run one size (default: the standard sizes)")
+    parser.add_argument("--stations", type=int, default=100)
+    parser.add_argument(
+        "--ticks", type=int, help="ticks to time (default: 50, fewer for big sizes)"
+    )
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    if args.satellites is not None:
+        ticks = args.ticks or (50 if args.satellites <= 10_000 else 10)
+        print(json.dumps(run_one(args.satellites, args.stations, ticks, args.warmup)))
+        return 0
+    # One process per size, so that each peak RSS is its own.
+    results = []
+    for n, m in STANDARD_RUNS:
+        cmd = [sys.executable, __file__, "--satellites", str(n), "--stations", str(m)]
+        if args.ticks:
+            cmd += ["--ticks", str(args.ticks)]
+        out = (
+            subprocess.run(cmd, capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()
+        )
+        print("\n".join(out[:-1]), flush=True)
+        results.append(json.loads(out[-1]))
+    print(json.dumps({"runs": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
