@@ -19,7 +19,7 @@ from skyfield.api import load as _skyfield_load
 
 from .constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
 from .scenario import Scenario, ScenarioError, ShellSpec
-from .tle import TleError, TleRecord, read_tle_file
+from .tle import TleError, TleRecord, catalog_number, read_tle_file
 
 __all__ = ["SatelliteCatalog", "build_catalog", "walker_satrecs"]
 
@@ -123,8 +123,8 @@ def _select_tles(scenario: Scenario, problems: list[str]) -> list[TleRecord]:
             by_key.setdefault(rec.name, rec)
             by_key.setdefault(rec.catalog_id, rec)
         for i, wanted in enumerate(spec.names):
-            key = str(int(wanted)) if wanted.isdigit() else wanted
-            found = by_key.get(key)
+            # A number (plain or Alpha-5) selects by catalog id, anything else by name.
+            found = by_key.get(wanted) or by_key.get(catalog_number(wanted) or wanted)
             if found is None:
                 problems.append(
                     f"{scenario.source}: {spec.field_path}.names[{i}]: "

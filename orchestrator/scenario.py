@@ -233,7 +233,10 @@ def _describe(value: Any) -> str:
 
 
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+    """A number as the user wrote it, near enough: 200 not 200.0, 90.000001 not 90."""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.15g}"
 
 
 def _id_text(value: Any) -> Any:
@@ -400,6 +403,14 @@ def _parse_tle_source(
 ) -> TleSourceSpec | None:
     chk.unknown_keys(table, _TLE_KEYS, path)
     rel = chk.get(table, "path", path, chk.string)
+    file: Path | None = None
+    if rel is not None:
+        file = Path(rel).expanduser()
+        if not file.is_absolute():
+            file = base_dir / file
+        if not file.is_file():
+            chk.problem(f"{path}.path", f"no such file: {file}")
+            file = None
     names: tuple[str, ...] | None = None
     if "names" in table:
         raw = table["names"]
@@ -417,13 +428,7 @@ def _parse_tle_source(
         if len(good) != len(raw):
             return None
         names = tuple(good)
-    if rel is None:
-        return None
-    file = Path(rel).expanduser()
-    if not file.is_absolute():
-        file = base_dir / file
-    if not file.is_file():
-        chk.problem(f"{path}.path", f"no such file: {file}")
+    if file is None:
         return None
     return TleSourceSpec(path=file, names=names, field_path=path)
 

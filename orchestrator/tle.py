@@ -7,7 +7,14 @@ from pathlib import Path
 
 from sgp4.api import WGS72, Satrec
 
-__all__ = ["TleError", "TleRecord", "parse_tle_text", "read_tle_file", "tle_checksum"]
+__all__ = [
+    "TleError",
+    "TleRecord",
+    "catalog_number",
+    "parse_tle_text",
+    "read_tle_file",
+    "tle_checksum",
+]
 
 TLE_LINE_LENGTH = 69
 
@@ -43,13 +50,14 @@ def tle_checksum(line: str) -> int:
     return total % 10
 
 
-def _catalog_number(field: str) -> str | None:
-    """Columns 3-7; digits, or Alpha-5 (a letter standing for 10..33 and four digits)."""
+def catalog_number(field: str) -> str | None:
+    """Columns 3-7; digits, or Alpha-5 (a capital letter standing for 10..33, skipping I
+    and O, then four digits). None if the field is neither."""
     field = field.strip()
-    if field.isdigit():
+    if field.isascii() and field.isdigit():
         return str(int(field))
-    if len(field) == 5 and field[0].isalpha() and field[0] not in "IO" and field[1:].isdigit():
-        letter = field[0].upper()
+    letter = field[:1]
+    if len(field) == 5 and "A" <= letter <= "Z" and letter not in "IO" and field[1:].isdigit():
         value = ord(letter) - ord("A") + 10
         value -= (letter > "I") + (letter > "O")  # Alpha-5 skips I and O
         return str(value * 10_000 + int(field[1:]))
@@ -105,7 +113,7 @@ def parse_tle_text(text: str, source: str) -> list[TleRecord]:
         ok2 = _check_line(line2, "2", f"{source}:{number2}", problems)
         if not (ok1 and ok2):
             continue
-        cat1, cat2 = _catalog_number(line[2:7]), _catalog_number(line2[2:7])
+        cat1, cat2 = catalog_number(line[2:7]), catalog_number(line2[2:7])
         if cat1 is None or cat1 != cat2:
             problems.append(
                 f"{source}:{number}: catalog numbers of lines 1 and 2 differ or are invalid"
