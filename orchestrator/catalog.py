@@ -9,8 +9,10 @@ scenario start. TLE satellites keep their own elements and epoch.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,7 +23,7 @@ from .constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
 from .scenario import Scenario, ScenarioError, ShellSpec
 from .tle import TleError, TleRecord, catalog_number, read_tle_file
 
-__all__ = ["SatelliteCatalog", "build_catalog", "walker_satrecs"]
+__all__ = ["SatelliteCatalog", "WalkerBlock", "build_catalog", "kozai_mean_motion_rad_per_min"]
 
 #: SGP4 counts epochs in days from 1949 December 31 00:00 UT (JD 2433281.5).
 _SGP4_EPOCH0_JD = 2433281.5
@@ -29,82 +31,137 @@ _TIMESCALE = _skyfield_load.timescale(builtin=True)
 
 
 @dataclass(frozen=True)
+class WalkerBlock:
+    """One Walker shell's contiguous block of the catalog and its element pattern.
+
+    All satellites of a shell share altitude, inclination and epoch; they differ only in
+    right ascension (one per plane) and mean anomaly, which lies on the lattice
+    ``2 pi m / T`` with ``m = (slot * P + plane * F) mod T``.
+    """
+
+    shell: ShellSpec
+    start: int  # catalog index of <shell>-0-0
+    epoch_whole_jd: float  # SGP4 epoch split exactly as skyfield splits times
+    epoch_fraction: float
+
+    @property
+    def size(self) -> int:
+        return self.shell.size
+
+    def raan_rad(self) -> NDArray[np.float64]:
+        """Right ascension of each plane's node (radians)."""
+        sh = self.shell
+        deg = (sh.raan_offset_deg + np.arange(sh.planes) * sh.raan_spread_deg / sh.planes) % 360.0
+        return np.radians(deg)
+
+    def lattice(self) -> NDArray[np.int64]:
+        """Mean-anomaly lattice index m of every satellite, plane-major."""
+        sh = self.shell
+        plane, slot = np.divmod(np.arange(sh.size, dtype=np.int64), sh.sats_per_plane)
+        return np.asarray((slot * sh.planes + plane * sh.phasing) % sh.size, dtype=np.int64)
+
+    def elements_satrec(self, raan_rad: float, mean_anomaly_rad: float) -> Satrec:
+        sat = Satrec()
+        sat.sgp4init(
+            WGS72,
+            "i",
+            0,
+            self.epoch_whole_jd - _SGP4_EPOCH0_JD + self.epoch_fraction,
+            0.0,  # bstar: no drag, so a shell keeps its geometry for the whole run
+            0.0,
+            0.0,
+            0.0,  # circular
+            0.0,
+            math.radians(self.shell.inclination_deg),
+            mean_anomaly_rad,
+            kozai_mean_motion_rad_per_min(self.shell.altitude_km),
+            raan_rad,
+        )
+        # sgp4init takes the epoch as one float; restore the exact split so that
+        # propagation times are as precise as skyfield's for the same instant.
+        sat.jdsatepoch = self.epoch_whole_jd
+        sat.jdsatepochF = self.epoch_fraction
+        return sat
+
+    def satrec(self, offset: int) -> Satrec:
+        """SGP4 record of the satellite at ``start + offset``."""
+        sh = self.shell
+        plane, slot = divmod(offset, sh.sats_per_plane)
+        m = (slot * sh.planes + plane * sh.phasing) % sh.size
+        return self.elements_satrec(float(self.raan_rad()[plane]), 2.0 * math.pi * m / sh.size)
+
+
+@dataclass(frozen=True)
 class SatelliteCatalog:
-    """Static facts about every satellite, in the order used by all per-tick arrays."""
+    """Static facts about every satellite, in the order used by all per-tick arrays.
+
+    Walker shells come first (one contiguous block each, plane-major), then TLE
+    satellites. Walker satellites carry no SGP4 record until one is asked for: the
+    propagator exploits their shared elements instead (see orbits.py).
+    """
 
     ids: tuple[str, ...]
     names: tuple[str, ...]
-    satrecs: tuple[Satrec, ...]
-    shells: tuple[ShellSpec, ...]
+    walker: tuple[WalkerBlock, ...]
+    tle_satrecs: tuple[Satrec, ...]
     #: Index into ``shells`` for Walker satellites, -1 for TLE satellites.
     shell_index: NDArray[np.int32]
     plane: NDArray[np.int32]  # -1 for TLE satellites
     slot: NDArray[np.int32]  # -1 for TLE satellites
     compute: NDArray[np.bool_]
-    #: First index of each shell's contiguous block (shells come first, in order).
-    shell_start: tuple[int, ...]
-    index: dict[str, int] = field(repr=False, compare=False)
+    _satrec_cache: dict[int, Satrec] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
         return len(self.ids)
 
     @property
+    def shells(self) -> tuple[ShellSpec, ...]:
+        return tuple(block.shell for block in self.walker)
+
+    @property
+    def shell_start(self) -> tuple[int, ...]:
+        return tuple(block.start for block in self.walker)
+
+    @property
+    def tle_start(self) -> int:
+        return self.size - len(self.tle_satrecs)
+
+    @property
     def compute_indices(self) -> NDArray[np.intp]:
         return np.flatnonzero(self.compute)
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Catalog index by satellite id."""
+        return {sid: i for i, sid in enumerate(self.ids)}
 
-def _sgp4_epoch_days(start: datetime) -> tuple[float, float]:
-    """SGP4 epoch (days since 1949-12-31) of a UTC instant, split as skyfield splits it."""
+    def satrec(self, i: int) -> Satrec:
+        """The SGP4 record of satellite ``i`` (built on demand for Walker satellites)."""
+        if i >= self.tle_start:
+            return self.tle_satrecs[i - self.tle_start]
+        cached = self._satrec_cache.get(i)
+        if cached is None:
+            block = next(b for b in self.walker if b.start <= i < b.start + b.size)
+            cached = self._satrec_cache[i] = block.satrec(i - block.start)
+        return cached
+
+    @property
+    def satrecs(self) -> tuple[Satrec, ...]:
+        """Every satellite's SGP4 record (costly for big shells: prefer ``satrec(i)``)."""
+        return tuple(self.satrec(i) for i in range(self.size))
+
+
+def _sgp4_epoch(start: datetime) -> tuple[float, float]:
+    """UTC Julian date of an instant, split in two exactly as skyfield feeds SGP4."""
     t = _TIMESCALE.from_datetime(start)
-    whole = float(t.whole)
-    fraction = float(t.tai_fraction - t._leap_seconds() / SECONDS_PER_DAY)
-    return whole - _SGP4_EPOCH0_JD, fraction
+    return float(t.whole), float(t.tai_fraction - t._leap_seconds() / SECONDS_PER_DAY)
 
 
 def kozai_mean_motion_rad_per_min(altitude_km: float) -> float:
     """Mean motion of a circular orbit at ``altitude_km`` (two-body, WGS72 constants)."""
     a_km = WGS72_RADIUS_KM + altitude_km
     return math.sqrt(WGS72_MU_KM3_PER_S2 / a_km**3) * 60.0
-
-
-def walker_satrecs(shell: ShellSpec, start: datetime) -> list[Satrec]:
-    """SGP4 records for every satellite of a Walker shell, plane-major order."""
-    whole_days, fraction = _sgp4_epoch_days(start)
-    total = shell.size
-    n_kozai = kozai_mean_motion_rad_per_min(shell.altitude_km)
-    incl = math.radians(shell.inclination_deg)
-    out: list[Satrec] = []
-    for p in range(shell.planes):
-        raan = math.radians(
-            (shell.raan_offset_deg + p * shell.raan_spread_deg / shell.planes) % 360.0
-        )
-        for s in range(shell.sats_per_plane):
-            anomaly_deg = (
-                s * 360.0 / shell.sats_per_plane + p * shell.phasing * 360.0 / total
-            ) % 360.0
-            sat = Satrec()
-            sat.sgp4init(
-                WGS72,
-                "i",
-                0,
-                whole_days + fraction,
-                0.0,  # bstar: no drag, so a shell keeps its geometry for the whole run
-                0.0,
-                0.0,
-                0.0,  # circular
-                0.0,
-                incl,
-                math.radians(anomaly_deg),
-                n_kozai,
-                raan,
-            )
-            # sgp4init takes the epoch as one float; restore the exact split so that
-            # propagation times are as precise as skyfield's for the same instant.
-            sat.jdsatepoch = whole_days + _SGP4_EPOCH0_JD
-            sat.jdsatepochF = fraction
-            out.append(sat)
-    return out
 
 
 def _select_tles(scenario: Scenario, problems: list[str]) -> list[TleRecord]:
@@ -163,20 +220,25 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     problems: list[str] = []
     ids: list[str] = []
     names: list[str] = []
-    satrecs: list[Satrec] = []
+    blocks: list[WalkerBlock] = []
     shell_index: list[NDArray[np.int32]] = []
     planes: list[NDArray[np.int32]] = []
     slots: list[NDArray[np.int32]] = []
-    starts: list[int] = []
+    whole_jd, fraction = _sgp4_epoch(scenario.time.start)
     for k, shell in enumerate(scenario.shells):
-        starts.append(len(ids))
+        blocks.append(
+            WalkerBlock(
+                shell=shell, start=len(ids), epoch_whole_jd=whole_jd, epoch_fraction=fraction
+            )
+        )
         p_idx, s_idx = np.divmod(
             np.arange(shell.size, dtype=np.int32), np.int32(shell.sats_per_plane)
         )
+        prefix = f"{shell.name}-"
         ids.extend(
-            f"{shell.name}-{p}-{s}" for p, s in zip(p_idx.tolist(), s_idx.tolist(), strict=True)
+            prefix + str(p) + "-" + str(s)
+            for p, s in zip(p_idx.tolist(), s_idx.tolist(), strict=True)
         )
-        satrecs.extend(walker_satrecs(shell, scenario.time.start))
         shell_index.append(np.full(shell.size, k, dtype=np.int32))
         planes.append(p_idx.astype(np.int32))
         slots.append(s_idx.astype(np.int32))
@@ -186,16 +248,14 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     for rec in tles:
         ids.append(rec.catalog_id)
         names.append(rec.name)
-        satrecs.append(rec.satrec())
     n_tle = len(tles)
     shell_index.append(np.full(n_tle, -1, dtype=np.int32))
     planes.append(np.full(n_tle, -1, dtype=np.int32))
     slots.append(np.full(n_tle, -1, dtype=np.int32))
 
-    seen: dict[str, int] = {}
-    for sid in ids:
-        seen[sid] = seen.get(sid, 0) + 1
-    for sid, count in seen.items():
+    # Walker ids are unique by construction (shell names are) and contain '-', which
+    # catalog numbers never do; only TLE selections can repeat an id.
+    for sid, count in Counter(rec.catalog_id for rec in tles).items():
         if count > 1:
             problems.append(f"{scenario.source}: satellite id {sid!r} appears {count} times")
     if not ids and not problems:
@@ -206,12 +266,10 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     return SatelliteCatalog(
         ids=tuple(ids),
         names=tuple(names),
-        satrecs=tuple(satrecs),
-        shells=scenario.shells,
+        walker=tuple(blocks),
+        tle_satrecs=tuple(rec.satrec() for rec in tles),
         shell_index=np.concatenate(shell_index),
         plane=np.concatenate(planes),
         slot=np.concatenate(slots),
         compute=compute,
-        shell_start=tuple(starts),
-        index={sid: i for i, sid in enumerate(ids)},
     )

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from .catalog import SatelliteCatalog, build_catalog
 from .constants import C_KM_PER_S
 from .geodesy import itrs_to_geodetic
-from .isl import IslLinks, candidate_distances_km, nearest_links, plus_grid_pairs, usable_links
+from .isl import IslLinks, PlusGrid, nearest_links, usable_links
 from .orbits import Propagator, times_at
 from .routing import LinkGraph, RouteTable
 from .scenario import Scenario
@@ -65,9 +65,10 @@ class GeometryEngine:
         self.scenario = scenario
         self.catalog = catalog if catalog is not None else build_catalog(scenario)
         self.stations = StationSet(scenario.ground_stations)
-        self.propagator = Propagator(self.catalog.satrecs)
+        self.propagator = Propagator(self.catalog)
         links = scenario.links
-        self._pairs = plus_grid_pairs(self.catalog) if links.isl == "plus-grid" else None
+        self._grid = PlusGrid(self.catalog) if links.isl == "plus-grid" else None
+        self._pairs = self._grid.pairs if self._grid is not None else None
         self.graph = LinkGraph(
             self.catalog.size,
             self.stations.size,
@@ -153,8 +154,8 @@ class GeometryEngine:
         ground = self.stations.links(pos, valid=valid)
         mark = self._lap("visibility", mark)
         candidate_ms: NDArray[np.float64] | None = None
-        if self._pairs is not None:
-            candidate_km = candidate_distances_km(self._pairs, pos, links.isl_range_km, valid)
+        if self._grid is not None and self._pairs is not None:
+            candidate_km = self._grid.candidate_distances_km(pos, links.isl_range_km, valid)
             isl = usable_links(self._pairs, candidate_km)
             candidate_ms = candidate_km / C_KM_PER_S * 1e3
         elif links.isl == "nearest":
@@ -167,7 +168,7 @@ class GeometryEngine:
         if routes:
             graph = self.graph.matrix(isl, ground, candidate_ms)
             mark = self._lap("graph", mark)
-            table = self.graph.routes_from(graph, self._station_nodes)
+            table = self.graph.routes_from(graph, self._station_nodes, links.route_horizon_ms)
             self._lap("routes", mark)
         return Tick(
             time=self.start + timedelta(seconds=offset),
@@ -185,4 +186,4 @@ class GeometryEngine:
         """Shortest paths between satellites (by default from every compute satellite)."""
         src = self.catalog.compute_indices if sources is None else sources
         graph = self.graph.matrix(tick.isl, tick.ground)
-        return self.graph.routes_from(graph, np.asarray(src))
+        return self.graph.routes_from(graph, np.asarray(src), self.scenario.links.route_horizon_ms)

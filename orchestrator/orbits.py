@@ -12,12 +12,13 @@ from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
-from sgp4.api import Satrec, SatrecArray
+from sgp4.api import SatrecArray
 from skyfield.api import load as _skyfield_load
 from skyfield.framelib import itrs
 from skyfield.sgp4lib import TEME
 from skyfield.timelib import Time, Timescale
 
+from .catalog import SatelliteCatalog, WalkerBlock
 from .constants import SECONDS_PER_DAY
 
 __all__ = ["Propagator", "sgp4_julian_dates", "teme_to_itrs_matrices", "times_at", "timescale"]
@@ -63,19 +64,104 @@ def teme_to_itrs_matrices(t: Time) -> NDArray[np.float64]:
     return np.asarray(np.einsum("ijt,kjt->tik", r_itrs, r_teme), dtype=np.float64)
 
 
+#: Up to this many distinct mean anomalies, a Walker shell's reference satellites are
+#: propagated directly; beyond it, a Fourier series through _FOURIER_SAMPLES of them.
+_DIRECT_LIMIT = 4096
+#: Samples per orbit for the Fourier series. The position along a circular SGP4 orbit
+#: is a smooth periodic function of mean anomaly whose harmonics fall below 1e-10 km
+#: by the 8th, so 64 samples reproduce per-satellite SGP4 to micrometres.
+_FOURIER_SAMPLES = 64
+
+
+class _ShellPart:
+    """SGP4 for one Walker shell without one SGP4 run per satellite.
+
+    Near-Earth SGP4 (periods under 225 min) models only zonal harmonics, which are
+    symmetric about the Earth's axis, and with no drag the node advances uniformly. A
+    satellite's TEME position is therefore the position of a reference satellite with
+    the same mean anomaly and right ascension 0, rotated about z by its right ascension.
+    Reference satellites are propagated with SatrecArray; the rotation is exact.
+    """
+
+    def __init__(self, block: WalkerBlock) -> None:
+        self.block = block
+        lattice = block.lattice()
+        raan = block.raan_rad()
+        plane = np.arange(block.size) // block.shell.sats_per_plane
+        self.cos_raan = np.cos(raan)[plane]
+        self.sin_raan = np.sin(raan)[plane]
+        distinct, inverse = np.unique(lattice, return_inverse=True)
+        self.fourier = len(distinct) > _DIRECT_LIMIT
+        if self.fourier:
+            anomalies = 2.0 * np.pi * np.arange(_FOURIER_SAMPLES) / _FOURIER_SAMPLES
+            self.gather = lattice
+        else:
+            anomalies = 2.0 * np.pi * distinct / block.size
+            self.gather = inverse
+        self.array = SatrecArray([block.elements_satrec(0.0, float(m)) for m in anomalies])
+
+    def teme_km(
+        self, whole: NDArray[np.float64], fraction: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        errors, ref, _velocity = self.array.sgp4(whole, fraction)  # (K, T, 3)
+        out = np.empty((len(whole), self.block.size, 3))
+        for k in range(len(whole)):
+            values = ref[:, k, :]
+            if self.fourier:
+                # Coefficients of the series, zero-padded to the full lattice: the inverse
+                # transform evaluates the series at every lattice point at once.
+                spectrum = np.fft.rfft(values, axis=0)[: _FOURIER_SAMPLES // 2]
+                padded = np.zeros((self.block.size // 2 + 1, 3), dtype=np.complex128)
+                padded[: len(spectrum)] = spectrum
+                values = np.fft.irfft(padded, n=self.block.size, axis=0) * (
+                    self.block.size / _FOURIER_SAMPLES
+                )
+            picked = values[self.gather]
+            out[k, :, 0] = self.cos_raan * picked[:, 0] - self.sin_raan * picked[:, 1]
+            out[k, :, 1] = self.sin_raan * picked[:, 0] + self.cos_raan * picked[:, 1]
+            out[k, :, 2] = picked[:, 2]
+        valid = (errors == 0).all(axis=0)  # one reference failing fails the shell
+        return out, np.repeat(valid[:, None], self.block.size, axis=1)
+
+
+def _near_earth(block: WalkerBlock) -> bool:
+    return bool(block.elements_satrec(0.0, 0.0).method == "n")
+
+
 class Propagator:
-    """SGP4 over a fixed set of satellites (sgp4's SatrecArray, one C loop)."""
+    """SGP4 positions for every satellite of a catalog, vectorised over time.
 
-    def __init__(self, satrecs: Sequence[Satrec]) -> None:
-        self._satrecs = list(satrecs)
-        self._array = SatrecArray(self._satrecs)
-        self.size = len(satrecs)
+    Walker shells on near-Earth orbits go through :class:`_ShellPart`; everything else
+    (TLE sets, deep-space shells) through one SatrecArray.
+    """
 
-    def teme_km(self, t: Time) -> tuple[NDArray[np.float64], NDArray[np.uint8]]:
-        """TEME positions (T, N, 3) in km and SGP4 error codes (T, N); 0 means valid."""
+    def __init__(self, catalog: SatelliteCatalog) -> None:
+        self.catalog = catalog
+        self.size = catalog.size
+        self._shells: list[_ShellPart] = []
+        general: list[int] = []
+        for block in catalog.walker:
+            if _near_earth(block):
+                self._shells.append(_ShellPart(block))
+            else:
+                general.extend(range(block.start, block.start + block.size))
+        general.extend(range(catalog.tle_start, catalog.size))
+        self._general_index = np.array(general, dtype=np.intp)
+        self._general = SatrecArray([catalog.satrec(i) for i in general]) if general else None
+
+    def teme_km(self, t: Time) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """TEME positions (T, N, 3) in km and validity (T, N)."""
         whole, fraction = sgp4_julian_dates(t)
-        errors, position, _velocity = self._array.sgp4(whole, fraction)
-        return np.ascontiguousarray(position.transpose(1, 0, 2)), np.ascontiguousarray(errors.T)
+        out = np.empty((len(whole), self.size, 3))
+        valid = np.ones((len(whole), self.size), dtype=bool)
+        for part in self._shells:
+            sl = slice(part.block.start, part.block.start + part.block.size)
+            out[:, sl], valid[:, sl] = part.teme_km(whole, fraction)
+        if self._general is not None:
+            errors, position, _velocity = self._general.sgp4(whole, fraction)
+            out[:, self._general_index] = position.transpose(1, 0, 2)
+            valid[:, self._general_index] = (errors == 0).T
+        return out, valid
 
     def itrs_km(self, t: Time) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """ITRS positions (T, N, 3) in km and a validity mask (T, N).
@@ -83,12 +169,11 @@ class Propagator:
         Satellites SGP4 cannot propagate (decayed, bad elements) come back as NaN with
         ``valid`` False, so that they drop out of every link instead of raising.
         """
-        teme, errors = self.teme_km(t)
+        teme, valid = self.teme_km(t)
         rotations = teme_to_itrs_matrices(t)
         out = np.empty_like(teme)
         for k in range(teme.shape[0]):
             np.matmul(teme[k], rotations[k].T, out=out[k])
-        valid = errors == 0
         if not valid.all():
             out[~valid] = np.nan
         return out, valid
@@ -107,7 +192,9 @@ class Propagator:
         bounds = np.append(first, len(order))
         for j, sat in enumerate(uniq.tolist()):
             rows = order[bounds[j] : bounds[j + 1]]
-            errors, position, _velocity = self._satrecs[sat].sgp4_array(whole[rows], fraction[rows])
+            errors, position, _velocity = self.catalog.satrec(sat).sgp4_array(
+                whole[rows], fraction[rows]
+            )
             position[errors != 0] = np.nan
             teme[rows] = position
         rotations = teme_to_itrs_matrices(t)

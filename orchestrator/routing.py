@@ -65,6 +65,8 @@ class RouteTable:
     n_sats: int
     gsl_bandwidth_mbps: float
     isl_bandwidth_mbps: float
+    #: Routes longer than this were not searched: inf means "beyond the horizon" too.
+    horizon_ms: float | None = None
 
     def row(self, source_node: int) -> int:
         hits = np.flatnonzero(self.sources == source_node)
@@ -163,8 +165,13 @@ class LinkGraph:
         all_ptr = np.concatenate([indptr, station_ptr[1:].astype(np.int32)])
         return csr_matrix((all_data, all_indices, all_ptr), shape=(self.n_nodes, self.n_nodes))
 
-    def routes_from(self, graph: csr_matrix, sources: NDArray[np.integer[Any]]) -> RouteTable:
-        """Shortest paths from each source node to every node."""
+    def routes_from(
+        self,
+        graph: csr_matrix,
+        sources: NDArray[np.integer[Any]],
+        horizon_ms: float | None = None,
+    ) -> RouteTable:
+        """Shortest paths from each source node to every node (within ``horizon_ms``)."""
         sources32 = np.asarray(sources, dtype=np.int32)
         if len(sources32) == 0:
             empty = np.empty((0, self.n_nodes))
@@ -176,7 +183,13 @@ class LinkGraph:
                 self.gsl_bandwidth_mbps,
                 self.isl_bandwidth_mbps,
             )
-        delay, pred = dijkstra(graph, directed=True, indices=sources32, return_predecessors=True)
+        delay, pred = dijkstra(
+            graph,
+            directed=True,
+            indices=sources32,
+            return_predecessors=True,
+            limit=np.inf if horizon_ms is None else horizon_ms,
+        )
         return RouteTable(
             sources=sources32,
             delay_ms=np.atleast_2d(delay),
@@ -184,4 +197,5 @@ class LinkGraph:
             n_sats=self.n_sats,
             gsl_bandwidth_mbps=self.gsl_bandwidth_mbps,
             isl_bandwidth_mbps=self.isl_bandwidth_mbps,
+            horizon_ms=horizon_ms,
         )

@@ -97,6 +97,9 @@ class LinksSpec:
     isl_neighbours: int = 4  # k for the "nearest" topology
     isl_bandwidth_mbps: float = 10_000.0
     gsl_bandwidth_mbps: float = 1_000.0
+    #: Routes longer than this are not computed each tick (None: all routes). Bounds the
+    #: search for very large constellations; see docs/scenarios.md.
+    route_horizon_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -296,7 +299,14 @@ _SHELL_KEYS = (
 _TLE_KEYS = ("path", "names")
 _STATION_KEYS = ("name", "lat_deg", "lon_deg", "alt_m", "min_elevation_deg")
 _STATION_SET_KEYS = ("builtin", "count", "min_elevation_deg", "alt_m")
-_LINK_KEYS = ("isl", "isl_range_km", "isl_neighbours", "isl_bandwidth_mbps", "gsl_bandwidth_mbps")
+_LINK_KEYS = (
+    "isl",
+    "isl_range_km",
+    "isl_neighbours",
+    "isl_bandwidth_mbps",
+    "gsl_bandwidth_mbps",
+    "route_horizon_ms",
+)
 _COMPUTE_KEYS = ("satellites",)
 
 #: SGP4's near-Earth model and our 80 km line-of-sight margin make orbits below this
@@ -525,7 +535,11 @@ def _parse_links(raw: Any, chk: _Checker) -> LinksSpec | None:
         chk.get(table, "gsl_bandwidth_mbps", "links", chk.number, defaults.gsl_bandwidth_mbps),
         "links.gsl_bandwidth_mbps",
     )
-    if isl is None or rng is None or k is None or isl_bw is None or gsl_bw is None:
+    horizon = chk.positive(
+        chk.get(table, "route_horizon_ms", "links", chk.number, None), "links.route_horizon_ms"
+    )
+    bad_horizon = "route_horizon_ms" in table and horizon is None
+    if isl is None or rng is None or k is None or isl_bw is None or gsl_bw is None or bad_horizon:
         return None
     return LinksSpec(
         isl=isl,
@@ -533,6 +547,7 @@ def _parse_links(raw: Any, chk: _Checker) -> LinksSpec | None:
         isl_neighbours=k,
         isl_bandwidth_mbps=isl_bw,
         gsl_bandwidth_mbps=gsl_bw,
+        route_horizon_ms=horizon,
     )
 
 

@@ -45,11 +45,15 @@ def sun_itrs_km(t: Time) -> NDArray[np.float64]:
 
 def sunlit(positions_km: NDArray[np.float64], sun_km: NDArray[np.float64]) -> NDArray[np.bool_]:
     """Sunlit flags for positions (..., N, 3) given the Sun (..., 3) in the same frame."""
-    to_sun = sun_km[..., None, :] - positions_km
-    to_earth = -positions_km
-    unit = to_sun / np.linalg.norm(to_sun, axis=-1, keepdims=True)
-    minus_b = 2.0 * np.einsum("...i,...i->...", unit, to_earth)
-    c = np.einsum("...i,...i->...", to_earth, to_earth) - SHADOW_RADIUS_KM**2
+    # skyfield's quadratic, written with dot products so that no (N, 3) temporaries are
+    # needed: the line runs from the satellite r towards the Sun s, the sphere is the
+    # Earth seen from r (centre -r).
+    r2 = np.einsum("...i,...i->...", positions_km, positions_km)
+    s_dot_r = np.einsum("...i,...i->...", positions_km, sun_km[..., None, :])
+    s2 = np.einsum("...i,...i->...", sun_km, sun_km)[..., None]
+    to_sun_km = np.sqrt(s2 - 2.0 * s_dot_r + r2)
+    minus_b = 2.0 * (r2 - s_dot_r) / to_sun_km
+    c = r2 - SHADOW_RADIUS_KM**2
     disc = minus_b * minus_b - 4.0 * c
     with np.errstate(invalid="ignore"):
         far = (minus_b + np.sqrt(disc)) / 2.0

@@ -88,15 +88,15 @@ class StationSet:
         if self.size == 0 or len(positions_km) == 0:
             return GroundLinks(empty_i, empty_i, empty_f, empty_f, empty_f)
         if cone_cos is None:
-            radius = np.linalg.norm(positions_km, axis=1)
-            cone_cos = self.cone_cosines(float(np.nanmax(radius)) - WGS84_A_KM)
+            max_r2 = float(np.nanmax(np.einsum("ij,ij->i", positions_km, positions_km)))
+            cone_cos = self.cone_cosines(np.sqrt(max_r2) - WGS84_A_KM)
         station_unit = self.itrs_km / np.linalg.norm(self.itrs_km, axis=1, keepdims=True)
         stations: list[NDArray[np.int32]] = []
         sats: list[NDArray[np.int32]] = []
         for lo in range(0, len(positions_km), _CHUNK):
             chunk = positions_km[lo : lo + _CHUNK]
             # cos(angle) * |r| >= cone_cos * |r|  avoids normalising every satellite.
-            norms = np.linalg.norm(chunk, axis=1)
+            norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
             dots = chunk @ station_unit.T
             with np.errstate(invalid="ignore"):
                 sat_i, st_i = np.nonzero(dots >= norms[:, None] * cone_cos[None, :])
@@ -109,7 +109,7 @@ class StationSet:
             st, sat = st[keep], sat[keep]
         rel = positions_km[sat] - self.itrs_km[st]
         local = np.einsum("kij,kj->ki", self.enu[st], rel)  # east, north, up
-        rng = np.linalg.norm(rel, axis=1)
+        rng = np.sqrt(np.einsum("ij,ij->i", rel, rel))
         above = local[:, 2] >= rng * self._sin_mask[st]
         st, sat, local, rng = st[above], sat[above], local[above], rng[above]
         order = np.lexsort((sat, st))

@@ -26,7 +26,7 @@ def _skyfield_windows(
     culminations above the mask as (time, elevation)."""
     spec = engine.stations.specs[station]
     topo = wgs84.latlon(spec.lat_deg, spec.lon_deg, elevation_m=spec.alt_m)
-    es = EarthSatellite.from_satrec(engine.catalog.satrecs[sat], ts)
+    es = EarthSatellite.from_satrec(engine.catalog.satrec(sat), ts)
     t0, t1 = times_at(engine.start, start_s), times_at(engine.start, end_s)
     times, events = es.find_events(topo, t0, t1, altitude_degrees=spec.min_elevation_deg)
     windows: list[tuple[float | None, float | None]] = []

@@ -46,7 +46,7 @@ def tle_engine(request: pytest.FixtureRequest) -> GeometryEngine:
 
 
 def _reference_itrs_km(engine: GeometryEngine, sat: int, ts: Timescale) -> Any:
-    es = EarthSatellite.from_satrec(engine.catalog.satrecs[sat], ts)
+    es = EarthSatellite.from_satrec(engine.catalog.satrec(sat), ts)
     return es.at(times_at(engine.start, OFFSETS_S)).frame_xyz(itrs).km.T
 
 
@@ -123,7 +123,7 @@ def test_geodetic_matches_skyfield(tle_engine: GeometryEngine, ts: Timescale) ->
     lat, lon, alt = tick.geodetic()
     t = times_at(tle_engine.start, 1234.5)
     for sat in range(0, tle_engine.catalog.size, max(1, tle_engine.catalog.size // 30)):
-        es = EarthSatellite.from_satrec(tle_engine.catalog.satrecs[sat], ts)
+        es = EarthSatellite.from_satrec(tle_engine.catalog.satrec(sat), ts)
         geo = wgs84.geographic_position_of(es.at(t))
         assert lat[sat] == pytest.approx(geo.latitude.degrees, abs=1e-7)
         assert lon[sat] == pytest.approx(geo.longitude.degrees, abs=1e-7)
@@ -138,7 +138,7 @@ def test_sunlit_identical_to_skyfield(
     for tick in tle_engine.ticks(offsets, routes=False):
         t = times_at(tle_engine.start, tick.offset_s)
         for sat in range(0, tle_engine.catalog.size, max(1, tle_engine.catalog.size // 25)):
-            es = EarthSatellite.from_satrec(tle_engine.catalog.satrecs[sat], ts)
+            es = EarthSatellite.from_satrec(tle_engine.catalog.satrec(sat), ts)
             expected = bool(es.at(t).is_sunlit(ephemeris))
             assert bool(tick.sunlit[sat]) == expected, (tick.offset_s, sat)
             lit_counts[expected] += 1
@@ -163,7 +163,7 @@ def test_ground_visibility_matches_skyfield(walker_engine: GeometryEngine, ts: T
             topo = wgs84.latlon(spec.lat_deg, spec.lon_deg, elevation_m=spec.alt_m)
             expected: set[int] = set()
             for sat in range(walker_engine.catalog.size):
-                es = EarthSatellite.from_satrec(walker_engine.catalog.satrecs[sat], ts)
+                es = EarthSatellite.from_satrec(walker_engine.catalog.satrec(sat), ts)
                 alt, az, dist = (es - topo).at(t).altaz()
                 if alt.degrees >= spec.min_elevation_deg:
                     expected.add(sat)
@@ -192,3 +192,31 @@ def test_visibility_finds_satellites_on_real_tles(ts: Timescale) -> None:
     got = set(tick.ground.satellite[tick.ground.station == 0].tolist())
     assert got == expected
     assert len(expected) > 0
+
+
+@pytest.mark.parametrize(
+    ("planes", "per_plane", "phasing", "altitude_km"),
+    [
+        (80, 80, 1, 550.0),  # 6,400 distinct mean anomalies: the Fourier-series path
+        (40, 30, 0, 550.0),  # F = 0: 30 distinct mean anomalies, direct references
+        (3, 4, 1, 20_200.0),  # GPS-like, deep-space SGP4 (SDP4): the general path
+    ],
+)
+def test_every_shell_path_matches_per_satellite_sgp4(
+    planes: int, per_plane: int, phasing: int, altitude_km: float, ts: Timescale
+) -> None:
+    shell = {
+        "name": "w",
+        "altitude_km": altitude_km,
+        "inclination_deg": 55,
+        "planes": planes,
+        "sats_per_plane": per_plane,
+        "phasing": phasing,
+    }
+    engine = GeometryEngine(make_scenario({"shell": [shell], "links": {"isl": "none"}}))
+    positions, valid = engine.positions(OFFSETS_S)
+    assert valid.all()
+    rng = np.random.default_rng(11)
+    for sat in rng.choice(engine.catalog.size, size=min(40, engine.catalog.size), replace=False):
+        ref = _reference_itrs_km(engine, int(sat), ts)
+        assert np.abs(positions[:, sat] - ref).max() * 1e3 < 1.0

@@ -228,3 +228,17 @@ def test_bottleneck_is_the_slowest_link(walker_engine: GeometryEngine) -> None:
                 assert tick.routes.bottleneck_mbps(path) == min(
                     links.gsl_bandwidth_mbps, links.isl_bandwidth_mbps
                 )
+
+
+def test_route_horizon_keeps_exact_routes_inside_and_drops_the_rest() -> None:
+    full = GeometryEngine(make_scenario({"shell": [_shell(12, 12)]}))
+    near = GeometryEngine(
+        make_scenario({"shell": [_shell(12, 12)], "links": {"route_horizon_ms": 25.0}})
+    )
+    a, b = full.tick(300.0), near.tick(300.0)
+    assert a.routes is not None and b.routes is not None
+    inside = a.routes.delay_ms <= 25.0
+    np.testing.assert_array_equal(b.routes.delay_ms[inside], a.routes.delay_ms[inside])
+    assert np.all(np.isinf(b.routes.delay_ms[~inside]))
+    assert inside.sum() > 0 and (~inside & np.isfinite(a.routes.delay_ms)).sum() > 0
+    assert b.routes.horizon_ms == 25.0

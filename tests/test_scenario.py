@@ -35,7 +35,9 @@ ALLOWED_SHELL = (
     "raan_offset_deg"
 )
 ALLOWED_STATION = "name, lat_deg, lon_deg, alt_m, min_elevation_deg"
-ALLOWED_LINKS = "isl, isl_range_km, isl_neighbours, isl_bandwidth_mbps, gsl_bandwidth_mbps"
+ALLOWED_LINKS = (
+    "isl, isl_range_km, isl_neighbours, isl_bandwidth_mbps, gsl_bandwidth_mbps, route_horizon_ms"
+)
 COMPUTE_SHAPES = 'must be "all", "none", a list of satellite ids or { every = N }'
 
 
@@ -738,6 +740,8 @@ LINK_CASES: list[tuple[str, str]] = [
     ("gsl_bandwidth_mbps = -2.5", "links.gsl_bandwidth_mbps: must be > 0, got -2.5"),
     ("gsl_bandwidth_mbps = nan", "links.gsl_bandwidth_mbps: must be finite, got nan"),
     ("latency_ms = 3", f"links.latency_ms: unknown key (allowed: {ALLOWED_LINKS})"),
+    ("route_horizon_ms = 0", "links.route_horizon_ms: must be > 0, got 0"),
+    ("route_horizon_ms = 'far'", "links.route_horizon_ms: must be a number, got the string 'far'"),
 ]
 
 
