@@ -146,6 +146,12 @@ class SatelliteCatalog:
             cached = self._satrec_cache[i] = block.satrec(i - block.start)
         return cached
 
+    def tle_age_days(self, when: datetime) -> NDArray[np.float64]:
+        """Days between each TLE satellite's epoch and ``when`` (absolute)."""
+        whole, fraction = _sgp4_epoch(when)
+        epochs = np.array([s.jdsatepoch + s.jdsatepochF for s in self.tle_satrecs])
+        return np.asarray(np.abs(whole + fraction - epochs), dtype=np.float64)
+
     @property
     def satrecs(self) -> tuple[Satrec, ...]:
         """Every satellite's SGP4 record (costly for big shells: prefer ``satrec(i)``)."""

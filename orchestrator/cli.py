@@ -45,10 +45,33 @@ def _positive(text: str) -> float:
     return value
 
 
+#: SGP4 from a TLE drifts by kilometres per day away from its epoch (Vallado et al.,
+#: "Revisiting Spacetrack Report #3", AIAA 2006-6753); beyond this, say so.
+STALE_TLE_DAYS = 14.0
+
+
 def _engine(scenario_arg: str) -> Any:
+    from .catalog import build_catalog
     from .geometry import GeometryEngine
 
-    return GeometryEngine(load_scenario(scenario_arg))
+    scenario = load_scenario(scenario_arg)
+    catalog = build_catalog(scenario)
+    _warn_stale_tles(catalog, scenario.time.start)
+    if catalog.size >= 100_000 and sys.stderr.isatty():
+        print(f"setting up {catalog.size:,} satellites ...", file=sys.stderr, flush=True)
+    return GeometryEngine(scenario, catalog)
+
+
+def _warn_stale_tles(catalog: Any, when: datetime) -> None:
+    ages = catalog.tle_age_days(when)
+    stale = ages > STALE_TLE_DAYS
+    if stale.any():
+        print(
+            f"orbitmesh: warning: {int(stale.sum()):,} of {len(ages):,} TLE satellites have epochs "
+            f"more than {STALE_TLE_DAYS:g} days from the scenario start (up to {ages.max():,.0f} "
+            "days): their SGP4 positions may be off by many kilometres",
+            file=sys.stderr,
+        )
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -105,6 +128,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     catalog = build_catalog(scenario)
+    _warn_stale_tles(catalog, scenario.time.start)
     start = scenario.time.start.isoformat().replace("+00:00", "Z")
     print(
         f"{scenario.source}: ok: {catalog.size:,} satellites "
