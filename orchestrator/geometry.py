@@ -28,6 +28,9 @@ from .visibility import GroundLinks, StationSet
 
 __all__ = ["GeometryEngine", "Tick"]
 
+#: Upper bound on satellite positions held per batch of ticks (x 24 bytes).
+_BATCH_POSITIONS = 2_000_000
+
 
 @dataclass(frozen=True)
 class Tick:
@@ -128,6 +131,8 @@ class GeometryEngine:
     ) -> Iterator[Tick]:
         """Ticks at the given offsets; SGP4 and the ephemeris run once per batch."""
         offsets = np.asarray(offsets_s, dtype=np.float64)
+        # Keep a batch's positions to a few tens of MB whatever the constellation size.
+        batch = max(1, min(batch, _BATCH_POSITIONS // max(1, self.catalog.size)))
         for lo in range(0, len(offsets), batch):
             chunk = offsets[lo : lo + batch]
             mark = time.perf_counter()
