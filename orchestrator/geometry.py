@@ -57,9 +57,6 @@ class Tick:
         lat, lon, alt = self._geodetic[0]
         return lat, lon, alt
 
-    def station_node(self, station: int) -> int:
-        return self.n_sats + station
-
 
 class GeometryEngine:
     """Positions, sunlight, links and routes for a scenario, tick by tick."""

@@ -68,12 +68,6 @@ class RouteTable:
     #: Routes longer than this were not searched: inf means "beyond the horizon" too.
     horizon_ms: float | None = None
 
-    def row(self, source_node: int) -> int:
-        hits = np.flatnonzero(self.sources == source_node)
-        if len(hits) == 0:
-            raise KeyError(f"node {source_node} is not a source of this table")
-        return int(hits[0])
-
     def path(self, row: int, target: int) -> list[int]:
         """Node indices from the source to ``target`` inclusive; [] when unreachable."""
         source = int(self.sources[row])
