@@ -5,26 +5,62 @@ The front door; import from here rather than from the modules::
     from orchestrator import load_scenario, GeometryEngine
     engine = GeometryEngine(load_scenario("demo"))
     tick = engine.tick(engine.start)
+
+Names load on first use, so that light modules (``orchestrator.constants``,
+``orchestrator.causes``) can be imported by satellite actors without pulling in
+skyfield and scipy.
 """
 
-from .catalog import SatelliteCatalog, build_catalog
-from .contacts import Contact, find_contacts
-from .geometry import GeometryEngine, Tick
-from .isl import IslLinks
-from .routing import RouteTable
-from .scenario import (
-    BUILTIN_SCENARIOS,
-    GroundStationSpec,
-    LinksSpec,
-    Scenario,
-    ScenarioError,
-    ShellSpec,
-    TimeSpec,
-    load_scenario,
-    parse_scenario,
-)
-from .tle import TleError, TleRecord, parse_tle_text, read_tle_file
-from .visibility import GroundLinks, StationSet
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .catalog import SatelliteCatalog, build_catalog
+    from .contacts import Contact, find_contacts
+    from .geometry import GeometryEngine, Tick
+    from .isl import IslLinks
+    from .routing import RouteTable
+    from .scenario import (
+        BUILTIN_SCENARIOS,
+        GroundStationSpec,
+        LinksSpec,
+        Scenario,
+        ScenarioError,
+        ShellSpec,
+        TimeSpec,
+        load_scenario,
+        parse_scenario,
+    )
+    from .tle import TleError, TleRecord, parse_tle_text, read_tle_file
+    from .visibility import GroundLinks, StationSet
+
+_HOME = {
+    "SatelliteCatalog": "catalog",
+    "build_catalog": "catalog",
+    "Contact": "contacts",
+    "find_contacts": "contacts",
+    "GeometryEngine": "geometry",
+    "Tick": "geometry",
+    "IslLinks": "isl",
+    "RouteTable": "routing",
+    "BUILTIN_SCENARIOS": "scenario",
+    "GroundStationSpec": "scenario",
+    "LinksSpec": "scenario",
+    "Scenario": "scenario",
+    "ScenarioError": "scenario",
+    "ShellSpec": "scenario",
+    "TimeSpec": "scenario",
+    "load_scenario": "scenario",
+    "parse_scenario": "scenario",
+    "TleError": "tle",
+    "TleRecord": "tle",
+    "parse_tle_text": "tle",
+    "read_tle_file": "tle",
+    "GroundLinks": "visibility",
+    "StationSet": "visibility",
+}
 
 __all__ = [
     "BUILTIN_SCENARIOS",
@@ -51,3 +87,12 @@ __all__ = [
     "parse_tle_text",
     "read_tle_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,13 +1,15 @@
-"""Regenerate the Python code for the orbitmesh .proto sources.
+"""Regenerate the Python code for the .proto sources under protos/.
 
 Usage (from anywhere; paths are resolved from this file)::
 
     python scripts/gen_protos.py              # write *_pb2.py, *_pb2.pyi, *_pb2_grpc.py
     python scripts/gen_protos.py --check      # exit 1 if the committed code is stale
-    python scripts/gen_protos.py --out DIR    # write under DIR/protos/orbitmesh/v1/ instead
+    python scripts/gen_protos.py --out DIR    # write under DIR/protos/... instead
 
-protoc runs with the repository root as its include root, so the generated modules import
-each other as ``from protos.orbitmesh.v1 import types_pb2`` and work whenever the
+Every directory in ``PROTO_DIRS`` is compiled: ``protos/orbitmesh/v1`` (our own API) and
+``protos/inference`` (the Open Inference Protocol that standard inference clients speak).
+protoc runs once, with the repository root as its include root, so the generated modules
+import each other as ``from protos.orbitmesh.v1 import types_pb2`` and work whenever the
 repository root (or the installed ``protos`` package) is importable. Google's well-known
 types come from the include directory bundled with grpcio-tools.
 
@@ -28,13 +30,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Where the .proto sources live, relative to the repository root; the generated code is
 #: written beside them.
-PROTO_DIR = Path("protos/orbitmesh/v1")
+PROTO_DIRS = (Path("protos/orbitmesh/v1"), Path("protos/inference"))
 
 #: What protoc writes for each source: messages, their type stubs, and gRPC stubs.
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 #: Package markers the generated imports need (protos/__init__.py is hand-written).
-PACKAGE_INITS = (Path("protos/orbitmesh/__init__.py"), PROTO_DIR / "__init__.py")
+PACKAGE_INITS = (
+    Path("protos/orbitmesh/__init__.py"),
+    *(directory / "__init__.py" for directory in PROTO_DIRS),
+)
 
 
 class ProtocError(RuntimeError):
@@ -43,7 +48,11 @@ class ProtocError(RuntimeError):
 
 def proto_sources() -> list[Path]:
     """The .proto files to compile, relative to the repository root, in a stable order."""
-    return sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / PROTO_DIR).glob("*.proto"))
+    return sorted(
+        path.relative_to(REPO_ROOT)
+        for directory in PROTO_DIRS
+        for path in (REPO_ROOT / directory).glob("*.proto")
+    )
 
 
 def well_known_include() -> Path:
@@ -59,21 +68,23 @@ def is_generated(path: Path) -> bool:
 
 def generated_files(root: Path) -> dict[Path, bytes]:
     """Generated files present under ``root``, keyed by path relative to ``root``."""
-    directory = root / PROTO_DIR
-    if not directory.is_dir():
-        return {}
-    return {
-        path.relative_to(root): path.read_bytes()
-        for path in sorted(directory.iterdir())
-        if path.is_file() and is_generated(path)
-    }
+    found: dict[Path, bytes] = {}
+    for directory in PROTO_DIRS:
+        if not (root / directory).is_dir():
+            continue
+        for path in sorted((root / directory).iterdir()):
+            if path.is_file() and is_generated(path):
+                found[path.relative_to(root)] = path.read_bytes()
+    return found
 
 
 def run_protoc(out_root: Path) -> None:
     """Compile every source into ``out_root``, mirroring the repository layout."""
     sources = proto_sources()
-    if not sources:
-        raise ProtocError(f"no .proto files in {REPO_ROOT / PROTO_DIR}")
+    present = {source.parent for source in sources}
+    empty = [directory for directory in PROTO_DIRS if directory not in present]
+    if empty:
+        raise ProtocError(f"no .proto files in {REPO_ROOT / empty[0]}")
     out_root.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -132,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=REPO_ROOT,
         metavar="DIR",
         help="root to write (or check) instead of the repository; files go to "
-        f"DIR/{PROTO_DIR.as_posix()}/",
+        + " and ".join(f"DIR/{directory.as_posix()}/" for directory in PROTO_DIRS),
     )
     parser.add_argument(
         "--check",
