@@ -26,6 +26,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final, NamedTuple
 
+from orchestrator.checking import fmt_number
+
 from .energy_ledger import EnergyLedger
 
 __all__ = [
@@ -60,13 +62,6 @@ class ParamProblem(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
-
-
-def fmt_number(x: float) -> str:
-    """A number as a user wrote it, near enough: 200 not 200.0 (as scenario messages do)."""
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.15g}"
 
 
 class ParamChecker:

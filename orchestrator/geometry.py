@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from .catalog import SatelliteCatalog, build_catalog
 from .constants import C_KM_PER_S
+from .ephemeris import Ephemeris
 from .geodesy import itrs_to_geodetic
 from .isl import IslLinks, PlusGrid, nearest_links, usable_links
 from .orbits import Propagator, times_at
@@ -30,6 +31,10 @@ __all__ = ["GeometryEngine", "Tick"]
 
 #: Upper bound on satellite positions held per batch of ticks (x 24 bytes).
 _BATCH_POSITIONS = 2_000_000
+#: Sampling of per-satellite ephemerides (interpolation error well under a millimetre).
+_EPHEMERIS_STEP_S = 10.0
+#: Bisection rounds for sunlight transitions: 10 s / 2**24, under a microsecond.
+_BISECTION_ROUNDS = 24
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,56 @@ class GeometryEngine:
             routes=table,
             n_sats=self.catalog.size,
         )
+
+    def ephemeris(
+        self,
+        satellites: Sequence[int],
+        start_s: float = 0.0,
+        end_s: float | None = None,
+        step_s: float = _EPHEMERIS_STEP_S,
+    ) -> list[Ephemeris]:
+        """Each satellite's sampled track and sunlight transitions over [start, end].
+
+        Transitions are found on the sampling grid and refined by bisection to well under
+        a millisecond, so a node's power model sees eclipse entry and exit when they
+        happen, not at the next sample.
+        """
+        end = self.scenario.time.duration_s if end_s is None else end_s
+        count = int(np.ceil((end - start_s) / step_s)) + 1
+        grid = np.asarray(start_s + np.arange(count) * step_s, dtype=np.float64)
+        sats = np.asarray(satellites, dtype=np.intp)
+        if len(sats) == 0:
+            return []
+        pairs_sat = np.tile(sats, count)
+        pairs_t = np.repeat(grid, len(sats))
+        t = times_at(self.start, pairs_t)
+        pos = self.propagator.itrs_km_pairs(pairs_sat, t).reshape(count, len(sats), 3)
+        lit = sunlit(pos, sun_itrs_km(times_at(self.start, grid)))  # (K, C)
+        change_k, change_c = np.nonzero(lit[1:] != lit[:-1])
+        lo, hi = grid[change_k].copy(), grid[change_k + 1].copy()
+        first = lit[change_k, change_c]
+        for _ in range(_BISECTION_ROUNDS):
+            mid = 0.5 * (lo + hi)
+            tm = times_at(self.start, mid)
+            p = self.propagator.itrs_km_pairs(sats[change_c], tm)
+            same = sunlit(p[:, None, :], sun_itrs_km(tm))[:, 0] == first
+            lo = np.where(same, mid, lo)
+            hi = np.where(same, hi, mid)
+        flips = 0.5 * (lo + hi)
+        out = []
+        for c, sat in enumerate(sats.tolist()):
+            mine = np.sort(flips[change_c == c])
+            out.append(
+                Ephemeris(
+                    satellite_id=self.catalog.ids[sat],
+                    start_s=float(start_s),
+                    step_s=float(step_s),
+                    itrs_km=np.ascontiguousarray(pos[:, c, :]),
+                    sunlit_at_start=bool(lit[0, c]),
+                    transitions_s=tuple(float(x) for x in mine),
+                )
+            )
+        return out
 
     def satellite_routes(self, tick: Tick, sources: NDArray[np.intp] | None = None) -> RouteTable:
         """Shortest paths between satellites (by default from every compute satellite)."""

@@ -7,14 +7,15 @@ so a user fixes a file in one pass instead of one error per run.
 
 from __future__ import annotations
 
-import math
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
+
+from .checking import Checker, describe, fmt_number, id_text
 
 __all__ = [
     "BUILTIN_SCENARIOS",
@@ -124,130 +125,7 @@ class Scenario:
     compute: ComputeSpec = field(default_factory=ComputeSpec)
 
 
-# --------------------------------------------------------------------------- checking
-
-T = TypeVar("T")
-_MISSING = object()
-
-
-class _Checker:
-    """Collects problems with their field paths instead of stopping at the first."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[str] = []
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(
-            f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}"
-        )
-
-    def table(self, value: Any, path: str) -> Mapping[str, Any] | None:
-        if not isinstance(value, Mapping):
-            self.problem(path, f"must be a table, got {_describe(value)}")
-            return None
-        return value
-
-    def array_of_tables(self, value: Any, path: str) -> list[Mapping[str, Any]]:
-        if not isinstance(value, list):
-            self.problem(path, f"must be an array of tables ([[{path}]]), got {_describe(value)}")
-            return []
-        out: list[Mapping[str, Any]] = []
-        for i, item in enumerate(value):
-            checked = self.table(item, f"{path}[{i}]")
-            if checked is not None:
-                out.append(checked)
-        return out
-
-    def unknown_keys(self, table: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
-        for key in table:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else key
-                self.problem(where, f"unknown key (allowed: {', '.join(allowed)})")
-
-    def get(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        path: str,
-        convert: Callable[[Any, str], T | None],
-        default: Any = _MISSING,
-    ) -> T | None:
-        where = f"{path}.{key}" if path else key
-        if key not in table:
-            if default is _MISSING:
-                self.problem(where, "is required")
-                return None
-            return default  # type: ignore[no-any-return]
-        return convert(table[key], where)
-
-    # converters ---------------------------------------------------------------------
-
-    def string(self, value: Any, path: str) -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            self.problem(path, f"must be a non-empty string, got {_describe(value)}")
-            return None
-        return value
-
-    def number(self, value: Any, path: str) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(path, f"must be a number, got {_describe(value)}")
-            return None
-        if not math.isfinite(value):
-            self.problem(path, f"must be finite, got {value}")
-            return None
-        return float(value)
-
-    def integer(self, value: Any, path: str) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(path, f"must be an integer, got {_describe(value)}")
-            return None
-        return value
-
-    def within(
-        self, value: float | None, path: str, low: float, high: float, *, open_low: bool = False
-    ) -> float | None:
-        if value is None:
-            return None
-        bad_low = value <= low if open_low else value < low
-        if bad_low or value > high:
-            lo = "(" if open_low else "["
-            self.problem(path, f"must be within {lo}{_fmt(low)}, {_fmt(high)}], got {_fmt(value)}")
-            return None
-        return value
-
-    def positive(self, value: float | None, path: str) -> float | None:
-        if value is not None and value <= 0:
-            self.problem(path, f"must be > 0, got {_fmt(value)}")
-            return None
-        return value
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _fmt(x: float) -> str:
-    """A number as the user wrote it, near enough: 200 not 200.0, 90.000001 not 90."""
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.15g}"
-
-
-def _id_text(value: Any) -> Any:
-    """Catalog numbers may be written as TOML integers; ids are strings."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _parse_time(value: Any, path: str, chk: _Checker) -> datetime | None:
+def _parse_time(value: Any, path: str, chk: Checker) -> datetime | None:
     if isinstance(value, datetime):
         stamp = value
     elif isinstance(value, str):
@@ -259,7 +137,7 @@ def _parse_time(value: Any, path: str, chk: _Checker) -> datetime | None:
             )
             return None
     else:
-        chk.problem(path, f"must be an ISO 8601 time, got {_describe(value)}")
+        chk.problem(path, f"must be an ISO 8601 time, got {describe(value)}")
         return None
     if stamp.tzinfo is None:
         chk.problem(path, "must carry a time zone (append Z for UTC)")
@@ -315,7 +193,7 @@ MIN_ALTITUDE_KM = 150.0
 MAX_ALTITUDE_KM = 50_000.0
 
 
-def _parse_time_section(raw: Any, chk: _Checker) -> TimeSpec | None:
+def _parse_time_section(raw: Any, chk: Checker) -> TimeSpec | None:
     table = chk.table(raw, "time")
     if table is None:
         return None
@@ -329,16 +207,15 @@ def _parse_time_section(raw: Any, chk: _Checker) -> TimeSpec | None:
     step = chk.positive(chk.get(table, "step_s", "time", chk.number, 1.0), "time.step_s")
     speed = chk.positive(chk.get(table, "speed", "time", chk.number, 1.0), "time.speed")
     if duration is not None and step is not None and step > duration:
-        chk.problem(
-            "time.step_s", f"must not exceed time.duration_s ({_fmt(duration)}), got {_fmt(step)}"
-        )
+        limit = f"must not exceed time.duration_s ({fmt_number(duration)})"
+        chk.problem("time.step_s", f"{limit}, got {fmt_number(step)}")
         return None
     if start is None or duration is None or step is None or speed is None:
         return None
     return TimeSpec(start=start, duration_s=duration, step_s=step, speed=speed)
 
 
-def _parse_shell(table: Mapping[str, Any], path: str, chk: _Checker) -> ShellSpec | None:
+def _parse_shell(table: Mapping[str, Any], path: str, chk: Checker) -> ShellSpec | None:
     chk.unknown_keys(table, _SHELL_KEYS, path)
     name = chk.get(table, "name", path, chk.string)
     if name is not None and ("-" in name or not name.isprintable() or " " in name):
@@ -409,7 +286,7 @@ def _parse_shell(table: Mapping[str, Any], path: str, chk: _Checker) -> ShellSpe
 
 
 def _parse_tle_source(
-    table: Mapping[str, Any], path: str, base_dir: Path, chk: _Checker
+    table: Mapping[str, Any], path: str, base_dir: Path, chk: Checker
 ) -> TleSourceSpec | None:
     chk.unknown_keys(table, _TLE_KEYS, path)
     rel = chk.get(table, "path", path, chk.string)
@@ -427,12 +304,12 @@ def _parse_tle_source(
         if not isinstance(raw, list) or not raw:
             chk.problem(
                 f"{path}.names",
-                f"must be a non-empty array of names or catalog numbers, got {_describe(raw)}",
+                f"must be a non-empty array of names or catalog numbers, got {describe(raw)}",
             )
             return None
         good: list[str] = []
         for i, item in enumerate(raw):
-            checked = chk.string(_id_text(item), f"{path}.names[{i}]")
+            checked = chk.string(id_text(item), f"{path}.names[{i}]")
             if checked is not None:
                 good.append(checked.strip())
         if len(good) != len(raw):
@@ -443,7 +320,7 @@ def _parse_tle_source(
     return TleSourceSpec(path=file, names=names, field_path=path)
 
 
-def _parse_station(table: Mapping[str, Any], path: str, chk: _Checker) -> GroundStationSpec | None:
+def _parse_station(table: Mapping[str, Any], path: str, chk: Checker) -> GroundStationSpec | None:
     chk.unknown_keys(table, _STATION_KEYS, path)
     name = chk.get(table, "name", path, chk.string)
     lat = chk.within(chk.get(table, "lat_deg", path, chk.number), f"{path}.lat_deg", -90, 90)
@@ -472,7 +349,7 @@ def builtin_station_list(name: str) -> list[dict[str, Any]]:
 
 
 def _parse_station_set(
-    table: Mapping[str, Any], path: str, chk: _Checker
+    table: Mapping[str, Any], path: str, chk: Checker
 ) -> list[GroundStationSpec]:
     chk.unknown_keys(table, _STATION_SET_KEYS, path)
     builtin = chk.get(table, "builtin", path, chk.string)
@@ -509,7 +386,7 @@ def _parse_station_set(
     ]
 
 
-def _parse_links(raw: Any, chk: _Checker) -> LinksSpec | None:
+def _parse_links(raw: Any, chk: Checker) -> LinksSpec | None:
     table = chk.table(raw, "links")
     if table is None:
         return None
@@ -551,7 +428,7 @@ def _parse_links(raw: Any, chk: _Checker) -> LinksSpec | None:
     )
 
 
-def _parse_compute(raw: Any, chk: _Checker) -> ComputeSpec | None:
+def _parse_compute(raw: Any, chk: Checker) -> ComputeSpec | None:
     table = chk.table(raw, "compute")
     if table is None:
         return None
@@ -563,7 +440,7 @@ def _parse_compute(raw: Any, chk: _Checker) -> ComputeSpec | None:
     if isinstance(value, list):
         ids: list[str] = []
         for i, item in enumerate(value):
-            checked = chk.string(_id_text(item), f"{path}[{i}]")
+            checked = chk.string(id_text(item), f"{path}[{i}]")
             if checked is not None:
                 ids.append(checked)
         if len(set(ids)) != len(ids):
@@ -579,13 +456,13 @@ def _parse_compute(raw: Any, chk: _Checker) -> ComputeSpec | None:
             return None
         return None if every is None else ComputeSpec(mode="every", every=every)
     expected = 'must be "all", "none", a list of satellite ids or { every = N }'
-    chk.problem(path, f"{expected}, got {_describe(value)}")
+    chk.problem(path, f"{expected}, got {describe(value)}")
     return None
 
 
 def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scenario:
     """Validate already-parsed TOML data. Raises ScenarioError listing every problem."""
-    chk = _Checker(source)
+    chk = Checker(source)
     chk.unknown_keys(data, _TOP_KEYS, "")
     name = chk.get(data, "name", "", chk.string)
     time = _parse_time_section(data["time"], chk) if "time" in data else None
