@@ -36,7 +36,9 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final
 
-from .power import ParamChecker, ParamProblem, PowerParams, Segment, fmt_number
+from orchestrator.checking import fmt_number
+
+from .power import ParamChecker, ParamProblem, PowerParams, Segment
 
 __all__ = [
     "SOLAR_CONSTANT_W_PER_M2",

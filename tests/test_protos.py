@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 
+from protos.inference import grpc_service_pb2, grpc_service_pb2_grpc
 from protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
@@ -23,6 +24,8 @@ from protos.orbitmesh.v1 import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "gen_protos.py"
 PROTO_DIR = Path("protos/orbitmesh/v1")
+INFERENCE_DIR = Path("protos/inference")
+PROTO_DIRS = (PROTO_DIR, INFERENCE_DIR)
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 #: Name endings that state a unit. Integers without one are counts.
@@ -75,9 +78,11 @@ def run_generator(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def generated_files(root: Path) -> dict[str, bytes]:
+    """Generated files under ``root``, keyed by repository-relative POSIX path."""
     return {
-        path.name: path.read_bytes()
-        for path in sorted((root / PROTO_DIR).iterdir())
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for directory in PROTO_DIRS
+        for path in sorted((root / directory).iterdir())
         if path.name.endswith(GENERATED_SUFFIXES)
     }
 
@@ -92,6 +97,8 @@ def test_committed_code_matches_a_fresh_generation(tmp_path: Path) -> None:
     committed = generated_files(REPO_ROOT)
     fresh = generated_files(tmp_path)
     assert committed, "no generated code committed: run `make protos`"
+    for directory in PROTO_DIRS:
+        assert any(name.startswith(f"{directory.as_posix()}/") for name in fresh), directory
     assert sorted(committed) == sorted(fresh), (
         "generated files differ from the .proto sources: run `make protos`"
     )
@@ -120,9 +127,17 @@ def test_check_passes_on_fresh_code_and_names_stale_files(tmp_path: Path) -> Non
     assert f"{PROTO_DIR.as_posix()}/satellite_pb2.py" in stale.stderr
     assert f"{PROTO_DIR.as_posix()}/retired_pb2.py" in stale.stderr
     assert "types_pb2.py" not in stale.stderr
+    assert "grpc_service_pb2.py" not in stale.stderr
+
+    inference = tmp_path / INFERENCE_DIR / "grpc_service_pb2_grpc.py"
+    inference.unlink()
+    missing = run_generator("--check", "--out", str(tmp_path))
+    assert missing.returncode == 1
+    assert f"{INFERENCE_DIR.as_posix()}/grpc_service_pb2_grpc.py" in missing.stderr
 
     assert run_generator("--out", str(tmp_path)).returncode == 0
     assert not orphan.exists()
+    assert inference.is_file()
     assert run_generator("--check", "--out", str(tmp_path)).returncode == 0
 
 
@@ -309,3 +324,193 @@ def test_unit_check_catches_a_bare_number() -> None:
     pool.Add(proto)
     file = pool.FindFileByName("bad_units.proto")
     assert unitless_fields(file) == ["bad.v1.Pass.altitude", "bad.v1.Pass.timeout"]
+
+
+# --- the Open Inference Protocol (KServe v2 / Triton), wire-compatible with upstream -----
+
+#: Names and numbers fixed by KServe's grpc_predict_v2.proto and Triton's grpc_service.proto
+#: (InferParameter choices 4 and 5 are Triton's). Changing any of them breaks stock clients.
+INFERENCE_FIELDS: dict[str, dict[str, tuple[int, int]]] = {
+    "ServerLiveResponse": {"live": (1, FieldDescriptor.TYPE_BOOL)},
+    "ServerReadyResponse": {"ready": (1, FieldDescriptor.TYPE_BOOL)},
+    "ModelReadyRequest": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "version": (2, FieldDescriptor.TYPE_STRING),
+    },
+    "ModelReadyResponse": {"ready": (1, FieldDescriptor.TYPE_BOOL)},
+    "ServerMetadataResponse": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "version": (2, FieldDescriptor.TYPE_STRING),
+        "extensions": (3, FieldDescriptor.TYPE_STRING),
+    },
+    "ModelMetadataRequest": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "version": (2, FieldDescriptor.TYPE_STRING),
+    },
+    "ModelMetadataResponse": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "versions": (2, FieldDescriptor.TYPE_STRING),
+        "platform": (3, FieldDescriptor.TYPE_STRING),
+        "inputs": (4, FieldDescriptor.TYPE_MESSAGE),
+        "outputs": (5, FieldDescriptor.TYPE_MESSAGE),
+    },
+    "ModelMetadataResponse.TensorMetadata": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "datatype": (2, FieldDescriptor.TYPE_STRING),
+        "shape": (3, FieldDescriptor.TYPE_INT64),
+    },
+    "InferParameter": {
+        "bool_param": (1, FieldDescriptor.TYPE_BOOL),
+        "int64_param": (2, FieldDescriptor.TYPE_INT64),
+        "string_param": (3, FieldDescriptor.TYPE_STRING),
+        "double_param": (4, FieldDescriptor.TYPE_DOUBLE),
+        "uint64_param": (5, FieldDescriptor.TYPE_UINT64),
+    },
+    "InferTensorContents": {
+        "bool_contents": (1, FieldDescriptor.TYPE_BOOL),
+        "int_contents": (2, FieldDescriptor.TYPE_INT32),
+        "int64_contents": (3, FieldDescriptor.TYPE_INT64),
+        "uint_contents": (4, FieldDescriptor.TYPE_UINT32),
+        "uint64_contents": (5, FieldDescriptor.TYPE_UINT64),
+        "fp32_contents": (6, FieldDescriptor.TYPE_FLOAT),
+        "fp64_contents": (7, FieldDescriptor.TYPE_DOUBLE),
+        "bytes_contents": (8, FieldDescriptor.TYPE_BYTES),
+    },
+    "ModelInferRequest": {
+        "model_name": (1, FieldDescriptor.TYPE_STRING),
+        "model_version": (2, FieldDescriptor.TYPE_STRING),
+        "id": (3, FieldDescriptor.TYPE_STRING),
+        "parameters": (4, FieldDescriptor.TYPE_MESSAGE),
+        "inputs": (5, FieldDescriptor.TYPE_MESSAGE),
+        "outputs": (6, FieldDescriptor.TYPE_MESSAGE),
+        "raw_input_contents": (7, FieldDescriptor.TYPE_BYTES),
+    },
+    "ModelInferRequest.InferInputTensor": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "datatype": (2, FieldDescriptor.TYPE_STRING),
+        "shape": (3, FieldDescriptor.TYPE_INT64),
+        "parameters": (4, FieldDescriptor.TYPE_MESSAGE),
+        "contents": (5, FieldDescriptor.TYPE_MESSAGE),
+    },
+    "ModelInferRequest.InferRequestedOutputTensor": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "parameters": (2, FieldDescriptor.TYPE_MESSAGE),
+    },
+    "ModelInferResponse": {
+        "model_name": (1, FieldDescriptor.TYPE_STRING),
+        "model_version": (2, FieldDescriptor.TYPE_STRING),
+        "id": (3, FieldDescriptor.TYPE_STRING),
+        "parameters": (4, FieldDescriptor.TYPE_MESSAGE),
+        "outputs": (5, FieldDescriptor.TYPE_MESSAGE),
+        "raw_output_contents": (6, FieldDescriptor.TYPE_BYTES),
+    },
+    "ModelInferResponse.InferOutputTensor": {
+        "name": (1, FieldDescriptor.TYPE_STRING),
+        "datatype": (2, FieldDescriptor.TYPE_STRING),
+        "shape": (3, FieldDescriptor.TYPE_INT64),
+        "parameters": (4, FieldDescriptor.TYPE_MESSAGE),
+        "contents": (5, FieldDescriptor.TYPE_MESSAGE),
+    },
+}
+
+
+def inference_message(name: str) -> Descriptor:
+    outer, *nested = name.split(".")
+    message: Descriptor = grpc_service_pb2.DESCRIPTOR.message_types_by_name[outer]
+    for part in nested:
+        message = message.nested_types_by_name[part]
+    return message
+
+
+def test_inference_file_package_and_location() -> None:
+    file = grpc_service_pb2.DESCRIPTOR
+    assert file.package == "inference"
+    assert file.name == f"{INFERENCE_DIR.as_posix()}/grpc_service.proto"
+    proto = descriptor_pb2.FileDescriptorProto()
+    file.CopyToProto(proto)
+    assert proto.syntax == "proto3"
+    assert not proto.dependency, "the protocol file must stand alone"
+
+
+def test_inference_service_shape() -> None:
+    service = grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+    assert service.full_name == "inference.GRPCInferenceService"
+    actual = {
+        name: (method.input_type.full_name, method.output_type.full_name)
+        for name, method in service.methods_by_name.items()
+    }
+    assert actual == {
+        rpc: (f"inference.{rpc}Request", f"inference.{rpc}Response")
+        for rpc in (
+            "ServerLive",
+            "ServerReady",
+            "ModelReady",
+            "ServerMetadata",
+            "ModelMetadata",
+            "ModelInfer",
+        )
+    }
+    assert not any(m.client_streaming or m.server_streaming for m in service.methods)
+
+    assert callable(grpc_service_pb2_grpc.GRPCInferenceServiceStub)
+    assert callable(grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server)
+    # The HTTP/2 path a client calls is /package.Service/Method.
+    stub_source = Path(grpc_service_pb2_grpc.__file__).read_text()
+    assert "'/inference.GRPCInferenceService/ModelInfer'" in stub_source
+
+
+@pytest.mark.parametrize("message", sorted(INFERENCE_FIELDS))
+def test_inference_fields_match_the_published_spec(message: str) -> None:
+    descriptor = inference_message(message)
+    actual = {field.name: (field.number, field.type) for field in descriptor.fields}
+    assert actual == INFERENCE_FIELDS[message]
+
+
+def test_inference_spot_checks() -> None:
+    request = grpc_service_pb2.ModelInferRequest
+    assert request.RAW_INPUT_CONTENTS_FIELD_NUMBER == 7
+    assert grpc_service_pb2.ModelInferResponse.RAW_OUTPUT_CONTENTS_FIELD_NUMBER == 6
+    assert grpc_service_pb2.InferTensorContents.FP32_CONTENTS_FIELD_NUMBER == 6
+    assert grpc_service_pb2.InferParameter.INT64_PARAM_FIELD_NUMBER == 2
+
+    oneof = grpc_service_pb2.InferParameter.DESCRIPTOR.oneofs_by_name["parameter_choice"]
+    assert [field.name for field in oneof.fields] == [
+        "bool_param",
+        "int64_param",
+        "string_param",
+        "double_param",
+        "uint64_param",
+    ]
+    repeated = {
+        field.full_name
+        for name in INFERENCE_FIELDS
+        for field in inference_message(name).fields
+        if field.is_repeated
+    }
+    assert "inference.ModelInferRequest.raw_input_contents" in repeated
+    assert "inference.ModelMetadataResponse.TensorMetadata.shape" in repeated
+    assert "inference.InferParameter.int64_param" not in repeated
+    parameters = request.DESCRIPTOR.fields_by_name["parameters"].message_type
+    assert parameters.GetOptions().map_entry
+    assert parameters.fields_by_name["value"].message_type.full_name == "inference.InferParameter"
+
+
+def test_infer_request_round_trip() -> None:
+    request = grpc_service_pb2.ModelInferRequest(
+        model_name="digits",
+        id="req-1",
+        inputs=[
+            grpc_service_pb2.ModelInferRequest.InferInputTensor(
+                name="x", datatype="FP32", shape=[-1, 64]
+            )
+        ],
+        outputs=[grpc_service_pb2.ModelInferRequest.InferRequestedOutputTensor(name="y")],
+        raw_input_contents=[b"\x00\x00\x80\x3f"],
+    )
+    request.parameters["priority"].uint64_param = 2**63
+    request.parameters["timeout"].double_param = 0.5
+    parsed = grpc_service_pb2.ModelInferRequest.FromString(request.SerializeToString())
+    assert parsed == request
+    assert parsed.parameters["priority"].WhichOneof("parameter_choice") == "uint64_param"
+    assert parsed.parameters["priority"].uint64_param == 2**63
+    assert list(parsed.inputs[0].shape) == [-1, 64]
