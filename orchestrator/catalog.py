@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -21,6 +22,7 @@ from skyfield.api import load as _skyfield_load
 
 from .constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
 from .scenario import Scenario, ScenarioError, ShellSpec
+from .selection import selection_mask
 from .tle import TleError, TleRecord, catalog_number, read_tle_file
 
 __all__ = ["SatelliteCatalog", "WalkerBlock", "build_catalog", "kozai_mean_motion_rad_per_min"]
@@ -109,6 +111,8 @@ class SatelliteCatalog:
     plane: NDArray[np.int32]  # -1 for TLE satellites
     slot: NDArray[np.int32]  # -1 for TLE satellites
     compute: NDArray[np.bool_]
+    #: Satellites carrying each user model (always a subset of ``compute``).
+    model_masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     _satrec_cache: dict[int, Satrec] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -151,6 +155,15 @@ class SatelliteCatalog:
         whole, fraction = _sgp4_epoch(when)
         epochs = np.array([s.jdsatepoch + s.jdsatepochF for s in self.tle_satrecs])
         return np.asarray(np.abs(whole + fraction - epochs), dtype=np.float64)
+
+    def shell_name(self, i: int) -> str | None:
+        k = int(self.shell_index[i])
+        return self.walker[k].shell.name if k >= 0 else None
+
+    def models_for(self, i: int, builtin: Sequence[str]) -> tuple[str, ...]:
+        """The models compute satellite ``i`` carries: the built-ins, then user models."""
+        own = tuple(name for name, mask in self.model_masks.items() if mask[i])
+        return (*builtin, *own)
 
     @property
     def satrecs(self) -> tuple[Satrec, ...]:
@@ -198,29 +211,6 @@ def _select_tles(scenario: Scenario, problems: list[str]) -> list[TleRecord]:
     return chosen
 
 
-def _compute_mask(scenario: Scenario, ids: list[str], problems: list[str]) -> NDArray[np.bool_]:
-    spec = scenario.compute
-    n = len(ids)
-    if spec.mode == "all":
-        return np.ones(n, dtype=bool)
-    if spec.mode == "none":
-        return np.zeros(n, dtype=bool)
-    if spec.mode == "every":
-        mask = np.zeros(n, dtype=bool)
-        mask[:: spec.every] = True
-        return mask
-    mask = np.zeros(n, dtype=bool)
-    index = {sid: i for i, sid in enumerate(ids)}
-    for i, sid in enumerate(spec.ids):
-        if sid not in index:
-            problems.append(
-                f"{scenario.source}: compute.satellites[{i}]: no satellite with id {sid!r}"
-            )
-        else:
-            mask[index[sid]] = True
-    return mask
-
-
 def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     """Expand shells and read TLE files. Raises ScenarioError listing every problem."""
     problems: list[str] = []
@@ -266,7 +256,22 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
             problems.append(f"{scenario.source}: satellite id {sid!r} appears {count} times")
     if not ids and not problems:
         problems.append(f"{scenario.source}: the scenario selects no satellites")
-    compute = _compute_mask(scenario, ids, problems)
+    nodes = scenario.nodes
+    lists = [scenario.compute.mode, *(m.satellites.mode for m in nodes.models)]
+    needs_index = "list" in lists or bool(nodes.satellite_overrides)
+    index = {sid: i for i, sid in enumerate(ids)} if needs_index else {}
+    compute = selection_mask(
+        scenario.compute, ids, index, f"{scenario.source}: compute.satellites", problems
+    )
+    shell_of_index = np.concatenate(shell_index)
+    shell_names = [s.name for s in scenario.shells]
+
+    def shell_of(i: int) -> str | None:
+        k = int(shell_of_index[i])
+        return shell_names[k] if k >= 0 else None
+
+    nodes.resolve(ids, index, shell_of, compute, scenario.source, problems)
+    model_masks = nodes.model_masks(ids, index, scenario.source, problems)
     if problems:
         raise ScenarioError(problems)
     return SatelliteCatalog(
@@ -274,8 +279,9 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
         names=tuple(names),
         walker=tuple(blocks),
         tle_satrecs=tuple(rec.satrec() for rec in tles),
-        shell_index=np.concatenate(shell_index),
+        shell_index=shell_of_index,
         plane=np.concatenate(planes),
         slot=np.concatenate(slots),
         compute=compute,
+        model_masks={name: mask & compute for name, mask in model_masks.items()},
     )

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .checking import Checker, describe, fmt_number, id_text
+from .node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
+from .selection import Selection, parse_selection
 
 __all__ = [
     "BUILTIN_SCENARIOS",
@@ -103,13 +105,8 @@ class LinksSpec:
     route_horizon_ms: float | None = None
 
 
-@dataclass(frozen=True)
-class ComputeSpec:
-    """Which satellites run compute actors: all, an explicit list, or every n-th."""
-
-    mode: Literal["all", "list", "every", "none"] = "all"
-    ids: tuple[str, ...] = ()
-    every: int = 1
+#: Which satellites run compute actors (``[compute] satellites``).
+ComputeSpec = Selection
 
 
 @dataclass(frozen=True)
@@ -123,6 +120,8 @@ class Scenario:
     ground_stations: tuple[GroundStationSpec, ...]
     links: LinksSpec = field(default_factory=LinksSpec)
     compute: ComputeSpec = field(default_factory=ComputeSpec)
+    #: What compute satellites are made of: power, heat, queue, models.
+    nodes: NodeProfile = field(default_factory=NodeProfile)
 
 
 def _parse_time(value: Any, path: str, chk: Checker) -> datetime | None:
@@ -162,6 +161,11 @@ _TOP_KEYS = (
     "ground_station_set",
     "links",
     "compute",
+    "power",
+    "thermal",
+    "node",
+    "model",
+    "satellite",
 )
 _TIME_KEYS = ("start", "duration_s", "step_s", "speed")
 _SHELL_KEYS = (
@@ -173,6 +177,7 @@ _SHELL_KEYS = (
     "phasing",
     "raan_spread_deg",
     "raan_offset_deg",
+    *SHELL_PROFILE_KEYS,
 )
 _TLE_KEYS = ("path", "names")
 _STATION_KEYS = ("name", "lat_deg", "lon_deg", "alt_m", "min_elevation_deg")
@@ -433,31 +438,7 @@ def _parse_compute(raw: Any, chk: Checker) -> ComputeSpec | None:
     if table is None:
         return None
     chk.unknown_keys(table, _COMPUTE_KEYS, "compute")
-    value = table.get("satellites", "all")
-    path = "compute.satellites"
-    if value in ("all", "none"):
-        return ComputeSpec(mode=value)
-    if isinstance(value, list):
-        ids: list[str] = []
-        for i, item in enumerate(value):
-            checked = chk.string(id_text(item), f"{path}[{i}]")
-            if checked is not None:
-                ids.append(checked)
-        if len(set(ids)) != len(ids):
-            dup = sorted({x for x in ids if ids.count(x) > 1})
-            chk.problem(path, f"lists {', '.join(dup)} more than once")
-            return None
-        return ComputeSpec(mode="list", ids=tuple(ids)) if len(ids) == len(value) else None
-    if isinstance(value, Mapping):
-        chk.unknown_keys(value, ("every",), path)
-        every = chk.get(value, "every", path, chk.integer)
-        if every is not None and every < 1:
-            chk.problem(f"{path}.every", f"must be at least 1, got {every}")
-            return None
-        return None if every is None else ComputeSpec(mode="every", every=every)
-    expected = 'must be "all", "none", a list of satellite ids or { every = N }'
-    chk.problem(path, f"{expected}, got {describe(value)}")
-    return None
+    return parse_selection(table.get("satellites", "all"), "compute.satellites", chk)
 
 
 def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scenario:
@@ -469,11 +450,13 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
     if "time" not in data:
         chk.problem("time", "is required ([time] with at least start)")
 
-    shells = [
-        s
-        for i, t in enumerate(chk.array_of_tables(data.get("shell", []), "shell"))
-        if (s := _parse_shell(t, f"shell[{i}]", chk)) is not None
-    ]
+    shells: list[ShellSpec] = []
+    shell_tables: list[tuple[str, Mapping[str, Any], str]] = []
+    for i, t in enumerate(chk.array_of_tables(data.get("shell", []), "shell")):
+        shell = _parse_shell(t, f"shell[{i}]", chk)
+        if shell is not None:
+            shells.append(shell)
+            shell_tables.append((shell.name, t, f"shell[{i}]"))
     tles = [
         tle_source
         for i, t in enumerate(chk.array_of_tables(data.get("tle", []), "tle"))
@@ -501,7 +484,15 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
 
     links = _parse_links(data["links"], chk) if "links" in data else LinksSpec()
     compute = _parse_compute(data["compute"], chk) if "compute" in data else ComputeSpec()
-    if chk.problems or name is None or time is None or links is None or compute is None:
+    nodes = parse_node_profile(data, shell_tables, base_dir, chk)
+    if (
+        chk.problems
+        or name is None
+        or time is None
+        or links is None
+        or compute is None
+        or nodes is None
+    ):
         raise ScenarioError(chk.problems)
     return Scenario(
         name=name,
@@ -513,6 +504,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         ground_stations=tuple(stations),
         links=links,
         compute=compute,
+        nodes=nodes,
     )
 
 

@@ -14,7 +14,9 @@ from orchestrator import GeometryEngine
 from orchestrator.orbits import times_at
 
 
-def test_positions_interpolate_to_skyfield_within_1_m(walker_engine: GeometryEngine, ts: Timescale) -> None:
+def test_positions_interpolate_to_skyfield_within_1_m(
+    walker_engine: GeometryEngine, ts: Timescale
+) -> None:
     (eph,) = walker_engine.ephemeris([17], 0.0, 3000.0)
     es = EarthSatellite.from_satrec(walker_engine.catalog.satrec(17), ts)
     for offset in (0.0, 3.3, 1234.567, 2999.9):

@@ -29,10 +29,13 @@ from orchestrator.scenario import (
 
 HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
-ALLOWED_TOP = "name, time, shell, tle, ground_station, ground_station_set, links, compute"
+ALLOWED_TOP = (
+    "name, time, shell, tle, ground_station, ground_station_set, links, compute, "
+    "power, thermal, node, model, satellite"
+)
 ALLOWED_SHELL = (
     "name, altitude_km, inclination_deg, planes, sats_per_plane, phasing, raan_spread_deg, "
-    "raan_offset_deg"
+    "raan_offset_deg, power, thermal"
 )
 ALLOWED_STATION = "name, lat_deg, lon_deg, alt_m, min_elevation_deg"
 ALLOWED_LINKS = (

@@ -1,0 +1,341 @@
+"""What every compute satellite is made of: power, heat, queue and models.
+
+Scenario tables read here::
+
+    [power]              defaults for every compute satellite (node/power.py)
+    [thermal]            defaults for every compute satellite (node/thermal.py)
+    [node]               queue depth, concurrency, message size, built-in models
+    [[model]]            users' own ONNX models and which satellites carry them
+    [shell.power]        per-shell overrides (sub-tables of a [[shell]] entry)
+    [shell.thermal]
+    [[satellite]]        per-satellite overrides: id = "...", then [satellite.power] ...
+
+A satellite's parameters are the defaults, then its shell's overrides, then its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from node.power import PowerParams
+from node.thermal import ThermalParams
+
+from .checking import Checker
+from .selection import Selection, parse_selection, selection_mask
+
+__all__ = [
+    "BUILTIN_MODEL_NAMES",
+    "ModelSpec",
+    "NodeProfile",
+    "NodeSpec",
+    "Override",
+    "parse_node_profile",
+]
+
+#: Built-in models every compute satellite can carry (node/models builds them locally).
+BUILTIN_MODEL_NAMES: tuple[str, ...] = ("digits", "digits-cnn")
+NODE_KEYS = ("queue_depth", "max_concurrency", "max_message_mb", "builtin_models")
+MODEL_KEYS = ("name", "path", "satellites")
+SATELLITE_KEYS = ("id", "power", "thermal")
+#: Keys a [[shell]] entry may carry besides its orbit.
+SHELL_PROFILE_KEYS = ("power", "thermal")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """How a satellite serves: ``[node]``."""
+
+    #: Requests waiting or running before new ones are refused ("queue").
+    queue_depth: int = 16
+    #: Inferences running at once on a cool satellite (fewer when throttled).
+    max_concurrency: int = 1
+    #: Largest request accepted (a bigger one is refused with "too-large").
+    max_message_mb: float = 16.0
+    builtin_models: tuple[str, ...] = BUILTIN_MODEL_NAMES
+
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * 2**20)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A user's ONNX model (``[[model]]``)."""
+
+    name: str
+    path: Path
+    satellites: Selection
+    field_path: str
+
+
+@dataclass(frozen=True)
+class Override:
+    """Parameter values for one shell or one satellite, applied over the defaults."""
+
+    target: str  # shell name or satellite id
+    power: Mapping[str, float]
+    thermal: Mapping[str, float]
+    field_path: str
+
+
+@dataclass(frozen=True)
+class NodeProfile:
+    power: PowerParams = field(default_factory=PowerParams)
+    thermal: ThermalParams = field(default_factory=ThermalParams)
+    node: NodeSpec = field(default_factory=NodeSpec)
+    models: tuple[ModelSpec, ...] = ()
+    shell_overrides: tuple[Override, ...] = ()
+    satellite_overrides: tuple[Override, ...] = ()
+
+    def params_for(self, shell: str | None, satellite_id: str) -> tuple[PowerParams, ThermalParams]:
+        """Defaults, then the shell's overrides, then the satellite's own."""
+        power, thermal = self.power, self.thermal
+        layers = [o for o in self.shell_overrides if o.target == shell]
+        layers += [o for o in self.satellite_overrides if o.target == satellite_id]
+        for layer in layers:
+            power = dataclasses.replace(power, **layer.power)
+            thermal = dataclasses.replace(thermal, **layer.thermal)
+        return power, thermal
+
+    def model_masks(
+        self, ids: Sequence[str], index: Mapping[str, int], source: str, problems: list[str]
+    ) -> dict[str, NDArray[np.bool_]]:
+        """Which satellites carry each user model (before intersecting with compute)."""
+        return {
+            m.name: selection_mask(
+                m.satellites, ids, index, f"{source}: {m.field_path}.satellites", problems
+            )
+            for m in self.models
+        }
+
+    def resolve(
+        self,
+        ids: Sequence[str],
+        index: Mapping[str, int],
+        shell_of: Callable[[int], str | None],
+        compute: NDArray[np.bool_],
+        source: str,
+        problems: list[str],
+    ) -> None:
+        """Check what only the catalog can tell: override ids, and every compute
+        satellite's combined parameters."""
+        for o in self.satellite_overrides:
+            if o.target not in index:
+                problems.append(f"{source}: {o.field_path}.id: no satellite with id {o.target!r}")
+        seen: set[tuple[str | None, str | None]] = set()
+        override_ids = {o.target for o in self.satellite_overrides}
+        for i in np.flatnonzero(compute).tolist():
+            sid = ids[i]
+            shell = shell_of(i)
+            key = (shell, sid if sid in override_ids else None)
+            if key in seen:
+                continue
+            seen.add(key)
+            power, thermal = self.params_for(shell, sid)
+            where = f"satellite {sid}" if key[1] else (f"shell {shell}" if shell else "")
+            for problem in power.validate("power") + thermal.validate("thermal"):
+                prefix = f"{source}: {where}: " if where else f"{source}: "
+                problems.append(f"{prefix}{problem}")
+
+
+def _param_table(
+    raw: Any, path: str, names: Sequence[str], chk: Checker
+) -> dict[str, float] | None:
+    """Numbers for a [power]/[thermal] table (range checks come from the params' own
+    validate, which knows the relations between fields)."""
+    table = chk.table(raw, path)
+    if table is None:
+        return None
+    chk.unknown_keys(table, names, path)
+    values: dict[str, float] = {}
+    ok = True
+    for key in names:
+        if key in table:
+            number = chk.number(table[key], f"{path}.{key}")
+            ok &= number is not None
+            if number is not None:
+                values[key] = number
+    return values if ok else None
+
+
+def _validated_power(
+    values: Mapping[str, float] | None, path: str, chk: Checker
+) -> PowerParams | None:
+    if values is None:
+        return None
+    params = dataclasses.replace(PowerParams(), **values)
+    for problem in params.validate(path):
+        chk.problem(problem.path, problem.message)
+    return params
+
+
+def _validated_thermal(
+    values: Mapping[str, float] | None, path: str, chk: Checker
+) -> ThermalParams | None:
+    if values is None:
+        return None
+    params = dataclasses.replace(ThermalParams(), **values)
+    for problem in params.validate(path):
+        chk.problem(problem.path, problem.message)
+    return params
+
+
+def _parse_node_spec(raw: Any, chk: Checker) -> NodeSpec | None:
+    table = chk.table(raw, "node")
+    if table is None:
+        return None
+    chk.unknown_keys(table, NODE_KEYS, "node")
+    default = NodeSpec()
+    depth = chk.get(table, "queue_depth", "node", chk.integer, default.queue_depth)
+    if depth is not None and not 1 <= depth <= 100_000:
+        chk.problem("node.queue_depth", f"must be within [1, 100000], got {depth}")
+        depth = None
+    conc = chk.get(table, "max_concurrency", "node", chk.integer, default.max_concurrency)
+    if conc is not None and not 1 <= conc <= 64:
+        chk.problem("node.max_concurrency", f"must be within [1, 64], got {conc}")
+        conc = None
+    if depth is not None and conc is not None and conc > depth:
+        chk.problem(
+            "node.max_concurrency", f"must not exceed node.queue_depth ({depth}), got {conc}"
+        )
+        conc = None
+    size = chk.within(
+        chk.get(table, "max_message_mb", "node", chk.number, default.max_message_mb),
+        "node.max_message_mb",
+        0.0,
+        1024.0,
+        open_low=True,
+    )
+    builtins: tuple[str, ...] | None = default.builtin_models
+    if "builtin_models" in table:
+        raw_list = table["builtin_models"]
+        if not isinstance(raw_list, list) or not all(isinstance(x, str) for x in raw_list):
+            chk.problem("node.builtin_models", "must be an array of model names")
+            builtins = None
+        else:
+            unknown = [x for x in raw_list if x not in BUILTIN_MODEL_NAMES]
+            if unknown:
+                known = ", ".join(BUILTIN_MODEL_NAMES)
+                chk.problem(
+                    "node.builtin_models", f"unknown built-in model {unknown[0]!r} (known: {known})"
+                )
+                builtins = None
+            else:
+                builtins = tuple(dict.fromkeys(raw_list))
+    if depth is None or conc is None or size is None or builtins is None:
+        return None
+    return NodeSpec(
+        queue_depth=depth, max_concurrency=conc, max_message_mb=size, builtin_models=builtins
+    )
+
+
+def _parse_model(
+    table: Mapping[str, Any], path: str, base_dir: Path, chk: Checker
+) -> ModelSpec | None:
+    chk.unknown_keys(table, MODEL_KEYS, path)
+    name = chk.get(table, "name", path, chk.string)
+    if name is not None and name in BUILTIN_MODEL_NAMES:
+        chk.problem(f"{path}.name", f"{name!r} is a built-in model; choose another name")
+        name = None
+    rel = chk.get(table, "path", path, chk.string)
+    file: Path | None = None
+    if rel is not None:
+        file = Path(rel).expanduser()
+        file = file if file.is_absolute() else base_dir / file
+        if not file.is_file():
+            chk.problem(f"{path}.path", f"no such file: {file}")
+            file = None
+    selection = parse_selection(table.get("satellites", "all"), f"{path}.satellites", chk)
+    if name is None or file is None or selection is None:
+        return None
+    return ModelSpec(name=name, path=file, satellites=selection, field_path=path)
+
+
+def _override(
+    table: Mapping[str, Any], target: str, path: str, defaults: NodeProfile, chk: Checker
+) -> Override | None:
+    power = (
+        _param_table(table["power"], f"{path}.power", PowerParams.field_names(), chk)
+        if "power" in table
+        else {}
+    )
+    thermal = (
+        _param_table(table["thermal"], f"{path}.thermal", ThermalParams.field_names(), chk)
+        if "thermal" in table
+        else {}
+    )
+    if power is None or thermal is None:
+        return None
+    return Override(target=target, power=power, thermal=thermal, field_path=path)
+
+
+def parse_node_profile(
+    data: Mapping[str, Any],
+    shells: Sequence[tuple[str, Mapping[str, Any], str]],
+    base_dir: Path,
+    chk: Checker,
+) -> NodeProfile | None:
+    """The node sections of a scenario. ``shells`` are (name, raw table, field path)."""
+    power_values = (
+        _param_table(data["power"], "power", PowerParams.field_names(), chk)
+        if "power" in data
+        else {}
+    )
+    thermal_values = (
+        _param_table(data["thermal"], "thermal", ThermalParams.field_names(), chk)
+        if "thermal" in data
+        else {}
+    )
+    power = _validated_power(power_values, "power", chk)
+    thermal = _validated_thermal(thermal_values, "thermal", chk)
+    node = _parse_node_spec(data["node"], chk) if "node" in data else NodeSpec()
+    defaults = NodeProfile()
+
+    models = [
+        m
+        for i, t in enumerate(chk.array_of_tables(data.get("model", []), "model"))
+        if (m := _parse_model(t, f"model[{i}]", base_dir, chk)) is not None
+    ]
+    names = [m.name for m in models]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        chk.problem("model", f"name {dup!r} is used more than once")
+
+    shell_overrides = [
+        o
+        for name, table, path in shells
+        if any(k in table for k in SHELL_PROFILE_KEYS)
+        and (o := _override(table, name, path, defaults, chk)) is not None
+    ]
+    satellite_overrides: list[Override] = []
+    seen: set[str] = set()
+    for i, table in enumerate(chk.array_of_tables(data.get("satellite", []), "satellite")):
+        path = f"satellite[{i}]"
+        chk.unknown_keys(table, SATELLITE_KEYS, path)
+        sid = chk.get(table, "id", path, chk.string)
+        if sid is None:
+            continue
+        if sid in seen:
+            chk.problem(f"{path}.id", f"{sid!r} already has a [[satellite]] entry")
+            continue
+        seen.add(sid)
+        override = _override(table, sid, path, defaults, chk)
+        if override is not None:
+            satellite_overrides.append(override)
+
+    if power is None or thermal is None or node is None:
+        return None
+    return NodeProfile(
+        power=power,
+        thermal=thermal,
+        node=node,
+        models=tuple(models),
+        shell_overrides=tuple(shell_overrides),
+        satellite_overrides=tuple(satellite_overrides),
+    )
