@@ -123,8 +123,8 @@ path = "m.onnx"
         (
             "[power]\nvolts = 28\n",
             [
-                "power.volts: unknown key (allowed: battery_wh, initial_soc, reserve_soc, recover_soc, "
-                "solar_w, base_load_w, compute_w, radio_w)"
+                "power.volts: unknown key (allowed: battery_wh, initial_soc, reserve_soc, "
+                "recover_soc, solar_w, base_load_w, compute_w, radio_w)"
             ],
         ),
         ("[power]\nsolar_w = 'lots'\n", ["power.solar_w: must be a number, got the string 'lots'"]),
@@ -164,7 +164,8 @@ path = "m.onnx"
             "[power]\nreserve_soc = 0.5\nrecover_soc = 0.6\n[[satellite]]\nid = 'a-0-0'\n"
             "[satellite.power]\nrecover_soc = 0.45\n",
             [
-                "satellite a-0-0: power.recover_soc: must be greater than reserve_soc (0.5), got 0.45"
+                "satellite a-0-0: power.recover_soc: must be greater than reserve_soc (0.5), "
+                "got 0.45"
             ],
         ),
     ],
