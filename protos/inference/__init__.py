@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for the Open Inference Protocol (package inference)."""
