@@ -227,12 +227,16 @@ def full_status() -> satellite_pb2.SatelliteStatus:
             radio_wh=4.5,
             clipped_wh=10.0,
             stored_delta_wh=40.0,
+            unmet_wh=0.5,
         ),
         models=["resnet18", "yolov8n"],
+        thermal_state=types_pb2.THERMAL_STATE_THROTTLED,
+        running=1,
+        concurrency_limit=2,
     )
     status.sim_time.FromDatetime(datetime(2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC))
     status.refused.by_cause["power"] = 7
-    status.refused.by_cause["queue_full"] = 2
+    status.refused.by_cause["queue"] = 2
     return status
 
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.orbitmesh.v1 import types_pb2 as protos_dot_orbitmesh_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/orbitmesh/v1/satellite.proto\x12\x0corbitmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fprotos/orbitmesh/v1/types.proto\"\x0f\n\rStatusRequest\"-\n\x12WatchStatusRequest\x12\x17\n\x0fmin_interval_ms\x18\x01 \x01(\r\"\x92\x04\n\x0fSatelliteStatus\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12,\n\x08sim_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08position\x18\x04 \x01(\x0b\x32\x1e.orbitmesh.v1.GeodeticPosition\x12.\n\rposition_itrs\x18\x05 \x01(\x0b\x32\x17.orbitmesh.v1.Vector3Km\x12\x0e\n\x06sunlit\x18\x06 \x01(\x08\x12\x12\n\nbattery_wh\x18\x07 \x01(\x01\x12\x1b\n\x13\x62\x61ttery_capacity_wh\x18\x08 \x01(\x01\x12\x17\n\x0fstate_of_charge\x18\t \x01(\x01\x12\x15\n\rtemperature_c\x18\n \x01(\x01\x12-\n\x0bpower_state\x18\x0b \x01(\x0e\x32\x18.orbitmesh.v1.PowerState\x12\x13\n\x0bqueue_depth\x18\x0c \x01(\r\x12\x16\n\x0equeue_capacity\x18\r \x01(\r\x12\x14\n\x0cserved_count\x18\x0e \x01(\x04\x12,\n\x07refused\x18\x0f \x01(\x0b\x32\x1b.orbitmesh.v1.RefusalCounts\x12*\n\x06\x65nergy\x18\x10 \x01(\x0b\x32\x1a.orbitmesh.v1.EnergyLedger\x12\x0e\n\x06models\x18\x11 \x03(\t2\xa3\x01\n\tSatellite\x12\x44\n\x06Status\x12\x1b.orbitmesh.v1.StatusRequest\x1a\x1d.orbitmesh.v1.SatelliteStatus\x12P\n\x0bWatchStatus\x12 .orbitmesh.v1.WatchStatusRequest\x1a\x1d.orbitmesh.v1.SatelliteStatus0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/orbitmesh/v1/satellite.proto\x12\x0corbitmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fprotos/orbitmesh/v1/types.proto\"\x0f\n\rStatusRequest\"-\n\x12WatchStatusRequest\x12\x17\n\x0fmin_interval_ms\x18\x01 \x01(\r\"\xf1\x04\n\x0fSatelliteStatus\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12,\n\x08sim_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x08position\x18\x04 \x01(\x0b\x32\x1e.orbitmesh.v1.GeodeticPosition\x12.\n\rposition_itrs\x18\x05 \x01(\x0b\x32\x17.orbitmesh.v1.Vector3Km\x12\x0e\n\x06sunlit\x18\x06 \x01(\x08\x12\x12\n\nbattery_wh\x18\x07 \x01(\x01\x12\x1b\n\x13\x62\x61ttery_capacity_wh\x18\x08 \x01(\x01\x12\x17\n\x0fstate_of_charge\x18\t \x01(\x01\x12\x15\n\rtemperature_c\x18\n \x01(\x01\x12-\n\x0bpower_state\x18\x0b \x01(\x0e\x32\x18.orbitmesh.v1.PowerState\x12\x13\n\x0bqueue_depth\x18\x0c \x01(\r\x12\x16\n\x0equeue_capacity\x18\r \x01(\r\x12\x14\n\x0cserved_count\x18\x0e \x01(\x04\x12,\n\x07refused\x18\x0f \x01(\x0b\x32\x1b.orbitmesh.v1.RefusalCounts\x12*\n\x06\x65nergy\x18\x10 \x01(\x0b\x32\x1a.orbitmesh.v1.EnergyLedger\x12\x0e\n\x06models\x18\x11 \x03(\t\x12\x31\n\rthermal_state\x18\x12 \x01(\x0e\x32\x1a.orbitmesh.v1.ThermalState\x12\x0f\n\x07running\x18\x13 \x01(\r\x12\x19\n\x11\x63oncurrency_limit\x18\x14 \x01(\r2\xa3\x01\n\tSatellite\x12\x44\n\x06Status\x12\x1b.orbitmesh.v1.StatusRequest\x1a\x1d.orbitmesh.v1.SatelliteStatus\x12P\n\x0bWatchStatus\x12 .orbitmesh.v1.WatchStatusRequest\x1a\x1d.orbitmesh.v1.SatelliteStatus0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +38,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHSTATUSREQUEST']._serialized_start=136
   _globals['_WATCHSTATUSREQUEST']._serialized_end=181
   _globals['_SATELLITESTATUS']._serialized_start=184
-  _globals['_SATELLITESTATUS']._serialized_end=714
-  _globals['_SATELLITE']._serialized_start=717
-  _globals['_SATELLITE']._serialized_end=880
+  _globals['_SATELLITESTATUS']._serialized_end=809
+  _globals['_SATELLITE']._serialized_start=812
+  _globals['_SATELLITE']._serialized_end=975
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotos/orbitmesh/v1/types.proto\x12\x0corbitmesh.v1\"D\n\x10GeodeticPosition\x12\x0f\n\x07lat_deg\x18\x01 \x01(\x01\x12\x0f\n\x07lon_deg\x18\x02 \x01(\x01\x12\x0e\n\x06\x61lt_km\x18\x03 \x01(\x01\"5\n\tVector3Km\x12\x0c\n\x04x_km\x18\x01 \x01(\x01\x12\x0c\n\x04y_km\x18\x02 \x01(\x01\x12\x0c\n\x04z_km\x18\x03 \x01(\x01\"N\n\x07LinkHop\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\r\n\x05to_id\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x03 \x01(\x01\x12\x11\n\trate_mbps\x18\x04 \x01(\x01\"\x82\x01\n\x05Route\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x16\n\x0e\x64\x65stination_id\x18\x02 \x01(\t\x12#\n\x04hops\x18\x03 \x03(\x0b\x32\x15.orbitmesh.v1.LinkHop\x12\x10\n\x08\x64\x65lay_ms\x18\x04 \x01(\x01\x12\x17\n\x0f\x62ottleneck_mbps\x18\x05 \x01(\x01\"\x8c\x01\n\x0c\x45nergyLedger\x12\x13\n\x0bsolar_in_wh\x18\x01 \x01(\x01\x12\x14\n\x0c\x62\x61se_load_wh\x18\x02 \x01(\x01\x12\x12\n\ncompute_wh\x18\x03 \x01(\x01\x12\x10\n\x08radio_wh\x18\x04 \x01(\x01\x12\x12\n\nclipped_wh\x18\x05 \x01(\x01\x12\x17\n\x0fstored_delta_wh\x18\x06 \x01(\x01\"{\n\rRefusalCounts\x12:\n\x08\x62y_cause\x18\x01 \x03(\x0b\x32(.orbitmesh.v1.RefusalCounts.ByCauseEntry\x1a.\n\x0c\x42yCauseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*w\n\nPowerState\x12\x1b\n\x17POWER_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13POWER_STATE_NOMINAL\x10\x01\x12\x17\n\x13POWER_STATE_RESERVE\x10\x02\x12\x1a\n\x16POWER_STATE_RECOVERING\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotos/orbitmesh/v1/types.proto\x12\x0corbitmesh.v1\"D\n\x10GeodeticPosition\x12\x0f\n\x07lat_deg\x18\x01 \x01(\x01\x12\x0f\n\x07lon_deg\x18\x02 \x01(\x01\x12\x0e\n\x06\x61lt_km\x18\x03 \x01(\x01\"5\n\tVector3Km\x12\x0c\n\x04x_km\x18\x01 \x01(\x01\x12\x0c\n\x04y_km\x18\x02 \x01(\x01\x12\x0c\n\x04z_km\x18\x03 \x01(\x01\"N\n\x07LinkHop\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\r\n\x05to_id\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65lay_ms\x18\x03 \x01(\x01\x12\x11\n\trate_mbps\x18\x04 \x01(\x01\"\x82\x01\n\x05Route\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x16\n\x0e\x64\x65stination_id\x18\x02 \x01(\t\x12#\n\x04hops\x18\x03 \x03(\x0b\x32\x15.orbitmesh.v1.LinkHop\x12\x10\n\x08\x64\x65lay_ms\x18\x04 \x01(\x01\x12\x17\n\x0f\x62ottleneck_mbps\x18\x05 \x01(\x01\"\x9e\x01\n\x0c\x45nergyLedger\x12\x13\n\x0bsolar_in_wh\x18\x01 \x01(\x01\x12\x14\n\x0c\x62\x61se_load_wh\x18\x02 \x01(\x01\x12\x12\n\ncompute_wh\x18\x03 \x01(\x01\x12\x10\n\x08radio_wh\x18\x04 \x01(\x01\x12\x12\n\nclipped_wh\x18\x05 \x01(\x01\x12\x17\n\x0fstored_delta_wh\x18\x06 \x01(\x01\x12\x10\n\x08unmet_wh\x18\x07 \x01(\x01\"{\n\rRefusalCounts\x12:\n\x08\x62y_cause\x18\x01 \x03(\x0b\x32(.orbitmesh.v1.RefusalCounts.ByCauseEntry\x1a.\n\x0c\x42yCauseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*w\n\nPowerState\x12\x1b\n\x17POWER_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13POWER_STATE_NOMINAL\x10\x01\x12\x17\n\x13POWER_STATE_RESERVE\x10\x02\x12\x1a\n\x16POWER_STATE_RECOVERING\x10\x03*\x83\x01\n\x0cThermalState\x12\x1d\n\x19THERMAL_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15THERMAL_STATE_NOMINAL\x10\x01\x12\x1b\n\x17THERMAL_STATE_THROTTLED\x10\x02\x12\x1c\n\x18THERMAL_STATE_OVERHEATED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REFUSALCOUNTS_BYCAUSEENTRY']._loaded_options = None
   _globals['_REFUSALCOUNTS_BYCAUSEENTRY']._serialized_options = b'8\001'
-  _globals['_POWERSTATE']._serialized_start=655
-  _globals['_POWERSTATE']._serialized_end=774
+  _globals['_POWERSTATE']._serialized_start=673
+  _globals['_POWERSTATE']._serialized_end=792
+  _globals['_THERMALSTATE']._serialized_start=795
+  _globals['_THERMALSTATE']._serialized_end=926
   _globals['_GEODETICPOSITION']._serialized_start=49
   _globals['_GEODETICPOSITION']._serialized_end=117
   _globals['_VECTOR3KM']._serialized_start=119
@@ -44,9 +46,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTE']._serialized_start=255
   _globals['_ROUTE']._serialized_end=385
   _globals['_ENERGYLEDGER']._serialized_start=388
-  _globals['_ENERGYLEDGER']._serialized_end=528
-  _globals['_REFUSALCOUNTS']._serialized_start=530
-  _globals['_REFUSALCOUNTS']._serialized_end=653
-  _globals['_REFUSALCOUNTS_BYCAUSEENTRY']._serialized_start=607
-  _globals['_REFUSALCOUNTS_BYCAUSEENTRY']._serialized_end=653
+  _globals['_ENERGYLEDGER']._serialized_end=546
+  _globals['_REFUSALCOUNTS']._serialized_start=548
+  _globals['_REFUSALCOUNTS']._serialized_end=671
+  _globals['_REFUSALCOUNTS_BYCAUSEENTRY']._serialized_start=625
+  _globals['_REFUSALCOUNTS_BYCAUSEENTRY']._serialized_end=671
 # @@protoc_insertion_point(module_scope)

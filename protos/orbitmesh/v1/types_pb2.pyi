@@ -13,10 +13,21 @@ class PowerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     POWER_STATE_NOMINAL: _ClassVar[PowerState]
     POWER_STATE_RESERVE: _ClassVar[PowerState]
     POWER_STATE_RECOVERING: _ClassVar[PowerState]
+
+class ThermalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    THERMAL_STATE_UNSPECIFIED: _ClassVar[ThermalState]
+    THERMAL_STATE_NOMINAL: _ClassVar[ThermalState]
+    THERMAL_STATE_THROTTLED: _ClassVar[ThermalState]
+    THERMAL_STATE_OVERHEATED: _ClassVar[ThermalState]
 POWER_STATE_UNSPECIFIED: PowerState
 POWER_STATE_NOMINAL: PowerState
 POWER_STATE_RESERVE: PowerState
 POWER_STATE_RECOVERING: PowerState
+THERMAL_STATE_UNSPECIFIED: ThermalState
+THERMAL_STATE_NOMINAL: ThermalState
+THERMAL_STATE_THROTTLED: ThermalState
+THERMAL_STATE_OVERHEATED: ThermalState
 
 class GeodeticPosition(_message.Message):
     __slots__ = ("lat_deg", "lon_deg", "alt_km")
@@ -65,20 +76,22 @@ class Route(_message.Message):
     def __init__(self, source_id: _Optional[str] = ..., destination_id: _Optional[str] = ..., hops: _Optional[_Iterable[_Union[LinkHop, _Mapping]]] = ..., delay_ms: _Optional[float] = ..., bottleneck_mbps: _Optional[float] = ...) -> None: ...
 
 class EnergyLedger(_message.Message):
-    __slots__ = ("solar_in_wh", "base_load_wh", "compute_wh", "radio_wh", "clipped_wh", "stored_delta_wh")
+    __slots__ = ("solar_in_wh", "base_load_wh", "compute_wh", "radio_wh", "clipped_wh", "stored_delta_wh", "unmet_wh")
     SOLAR_IN_WH_FIELD_NUMBER: _ClassVar[int]
     BASE_LOAD_WH_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_WH_FIELD_NUMBER: _ClassVar[int]
     RADIO_WH_FIELD_NUMBER: _ClassVar[int]
     CLIPPED_WH_FIELD_NUMBER: _ClassVar[int]
     STORED_DELTA_WH_FIELD_NUMBER: _ClassVar[int]
+    UNMET_WH_FIELD_NUMBER: _ClassVar[int]
     solar_in_wh: float
     base_load_wh: float
     compute_wh: float
     radio_wh: float
     clipped_wh: float
     stored_delta_wh: float
-    def __init__(self, solar_in_wh: _Optional[float] = ..., base_load_wh: _Optional[float] = ..., compute_wh: _Optional[float] = ..., radio_wh: _Optional[float] = ..., clipped_wh: _Optional[float] = ..., stored_delta_wh: _Optional[float] = ...) -> None: ...
+    unmet_wh: float
+    def __init__(self, solar_in_wh: _Optional[float] = ..., base_load_wh: _Optional[float] = ..., compute_wh: _Optional[float] = ..., radio_wh: _Optional[float] = ..., clipped_wh: _Optional[float] = ..., stored_delta_wh: _Optional[float] = ..., unmet_wh: _Optional[float] = ...) -> None: ...
 
 class RefusalCounts(_message.Message):
     __slots__ = ("by_cause",)
