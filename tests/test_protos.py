@@ -249,7 +249,7 @@ def test_satellite_status_round_trip() -> None:
     assert parsed.sim_time.ToDatetime(tzinfo=UTC) == datetime(
         2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC
     )
-    assert dict(parsed.refused.by_cause) == {"power": 7, "queue_full": 2}
+    assert dict(parsed.refused.by_cause) == {"power": 7, "queue": 2}
     assert list(parsed.models) == ["resnet18", "yolov8n"]
     assert parsed.served_count == 2**40
     assert parsed.power_state == types_pb2.POWER_STATE_RESERVE
