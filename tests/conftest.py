@@ -101,3 +101,19 @@ def starlink_tle_engine() -> GeometryEngine:
             }
         )
     )
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Any:
+    """One local Ray instance for the whole test session."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+    )
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,147 @@
+"""One compute satellite as a gRPC server: the plain class behind the Ray actor.
+
+:class:`SatelliteServer` is unit-testable without Ray: build it from a
+:class:`NodeConfig`, ``await start()`` on a running event loop, talk to the address it
+returns, ``await stop()``. The Ray actor (node/actor.py) only wraps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from orchestrator.clock import SimClock
+from orchestrator.ephemeris import Ephemeris
+from orchestrator.node_profile import NodeSpec
+from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
+
+from .power import PowerParams
+from .runtime import ModelRuntime
+from .servicer import INFERENCE_SERVICE, InferenceServicer, TelemetryServicer
+from .state import NodeSnapshot, NodeState
+from .thermal import ThermalParams
+
+__all__ = ["NodeConfig", "SatelliteServer"]
+
+#: gRPC core rejects anything beyond this multiple of the configured limit before our
+#: handler sees it (without a cause); below it our handler answers "too-large".
+_CORE_LIMIT_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything one satellite process needs; built by the launcher, sent to the actor."""
+
+    satellite_id: str
+    name: str
+    power: PowerParams
+    thermal: ThermalParams
+    node: NodeSpec
+    #: Model name -> .onnx path (built-ins already resolved in the model cache).
+    models: dict[str, str]
+    clock: SimClock
+    ephemeris: Ephemeris
+    #: Downlink rate used to book radio time for replies.
+    radio_rate_mbps: float = 1000.0
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+class SatelliteServer:
+    """A satellite's servers (inference, telemetry, health, reflection) and state."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.runtime = ModelRuntime({name: Path(path) for name, path in config.models.items()})
+        self.state = NodeState(
+            config.satellite_id,
+            power=config.power,
+            thermal=config.thermal,
+            ephemeris=config.ephemeris,
+            clock=config.clock.offset_s,
+            queue_depth=config.node.queue_depth,
+            max_concurrency=config.node.max_concurrency,
+            radio_rate_mbps=config.radio_rate_mbps,
+            speed=config.clock.speed,
+        )
+        self._server: grpc.aio.Server | None = None
+        self._inference: InferenceServicer | None = None
+        self._telemetry = TelemetryServicer(
+            self.state, name=config.name, start=config.clock.start, models=self.runtime.names
+        )
+        self._health = health.aio.HealthServicer()
+        self.address: str | None = None
+
+    async def start(self) -> str:
+        """Bind, start serving and return ``host:port``."""
+        if self._server is not None:
+            raise RuntimeError("already started")
+        limit = self.config.node.max_message_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", limit * _CORE_LIMIT_FACTOR),
+                ("grpc.max_send_message_length", limit * _CORE_LIMIT_FACTOR),
+            ]
+        )
+        self._inference = InferenceServicer(
+            self.runtime,
+            self.state,
+            satellite_id=self.config.satellite_id,
+            max_message_bytes=limit,
+            max_concurrency=self.config.node.max_concurrency,
+        )
+        server.add_generic_rpc_handlers((self._inference.handler(),))
+        satellite_pb2_grpc.add_SatelliteServicer_to_server(self._telemetry, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        services = (
+            INFERENCE_SERVICE,
+            satellite_pb2.DESCRIPTOR.services_by_name["Satellite"].full_name,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(services, server)
+        port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        if port == 0:
+            raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
+        await server.start()
+        for name in ("", *services):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        host = (
+            self.config.host if self.config.host not in ("0.0.0.0", "::", "[::]") else _local_ip()
+        )
+        self.address = f"{host}:{port}"
+        return self.address
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop accepting calls, let in-flight ones finish (up to ``grace_s``), close."""
+        if self._server is None:
+            return
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace_s)
+        if self._inference is not None:
+            self._inference.close()
+        self._server = None
+
+    def snapshot(self) -> NodeSnapshot:
+        return self.state.snapshot()
+
+    async def wait_stopped(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+def _local_ip() -> str:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"

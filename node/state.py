@@ -1,0 +1,192 @@
+"""The state of one compute satellite: energy, heat, queue and counters (pure domain).
+
+:class:`NodeState` owns the satellite's battery and thermal node and advances them in
+simulated time whenever something changes: a request is admitted, starts or finishes,
+or telemetry is read. Between two such events the load is constant (the accelerator is
+busy or not, the radio sends or not), and sunlight transitions from the satellite's
+ephemeris cut the interval further, so the energy and heat integrals are exact.
+
+Nothing here knows about gRPC, Ray or asyncio; the servicer drives it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.causes import Cause
+from orchestrator.ephemeris import Ephemeris
+
+from .energy_ledger import EnergyLedger
+from .power import Battery, PowerParams, PowerState, Segment
+from .thermal import ThermalNode, ThermalParams, ThermalState
+
+__all__ = ["NodeSnapshot", "NodeState"]
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """Telemetry of one satellite at one simulated instant."""
+
+    satellite_id: str
+    offset_s: float
+    itrs_km: tuple[float, float, float]
+    lat_deg: float
+    lon_deg: float
+    alt_km: float
+    sunlit: bool
+    battery_wh: float
+    battery_capacity_wh: float
+    state_of_charge: float
+    temperature_c: float
+    power_state: PowerState
+    thermal_state: ThermalState
+    queue_depth: int
+    queue_capacity: int
+    running: int
+    concurrency_limit: int
+    served: int
+    refused: dict[str, int]
+    ledger: EnergyLedger
+
+
+@dataclass
+class _Activity:
+    running: int = 0
+    waiting: int = 0
+    radio_backlog_s: float = 0.0  # simulated seconds of transmission still to book
+    served: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+
+class NodeState:
+    """Energy, heat and queue of one satellite, advanced in simulated time.
+
+    ``clock`` returns simulated seconds since the scenario start (for example
+    ``SimClock.offset_s``); tests pass a fake clock.
+    """
+
+    def __init__(
+        self,
+        satellite_id: str,
+        *,
+        power: PowerParams,
+        thermal: ThermalParams,
+        ephemeris: Ephemeris,
+        clock: Callable[[], float],
+        queue_depth: int,
+        max_concurrency: int,
+        radio_rate_mbps: float,
+        speed: float = 1.0,
+    ) -> None:
+        self.satellite_id = satellite_id
+        self.battery = Battery(power)
+        self.heat = ThermalNode(thermal)
+        self.ephemeris = ephemeris
+        self.clock = clock
+        self.queue_depth = queue_depth
+        self.max_concurrency = max_concurrency
+        self.radio_rate_mbps = radio_rate_mbps
+        #: Simulated seconds per wall second (to report wall durations in simulated time).
+        self.clock_speed = speed
+        self._activity = _Activity()
+        self._t = clock()
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self) -> float:
+        """Integrate energy and heat up to now; returns the simulated offset reached."""
+        now = self.clock()
+        if now <= self._t:
+            return self._t
+        busy = self._activity.running > 0
+        segments = []
+        for duration, lit in self.ephemeris.spans(self._t, now):
+            radio = min(duration, self._activity.radio_backlog_s)
+            self._activity.radio_backlog_s -= radio
+            segments.append(Segment(duration, lit, duration if busy else 0.0, radio))
+        self.battery.advance(segments)
+        self.heat.advance(segments, self.battery.params)
+        self._t = now
+        return now
+
+    # ------------------------------------------------------------------ requests
+
+    def admit(self) -> Cause | None:
+        """Whether a new request may join the queue; the cause if not (counted)."""
+        self.advance()
+        cause: Cause | None = None
+        if not self.battery.can_start_inference()[0]:
+            cause = Cause.POWER
+        elif not self.heat.admission()[0]:
+            cause = Cause.THERMAL
+        elif self._activity.running + self._activity.waiting >= self.queue_depth:
+            cause = Cause.QUEUE
+        if cause is None:
+            self._activity.waiting += 1
+        else:
+            self._activity.refused[cause] += 1
+        return cause
+
+    def refuse(self, cause: Cause) -> None:
+        """Count a refusal decided elsewhere (unknown model, bad tensors, too large)."""
+        self._activity.refused[cause] += 1
+
+    def concurrency_limit(self) -> int:
+        """Inferences allowed to run at once now (fewer when hot, none when refusing)."""
+        return max(1, self.heat.max_concurrency(self.max_concurrency))
+
+    def can_run(self) -> bool:
+        return self._activity.running < self.concurrency_limit()
+
+    def start(self) -> None:
+        """A queued request begins to run (the accelerator is busy from now)."""
+        self.advance()
+        self._activity.waiting -= 1
+        self._activity.running += 1
+
+    def abandon(self) -> None:
+        """A queued request left before running (cancelled by its client)."""
+        self._activity.waiting -= 1
+
+    def finish(self, response_bytes: int, *, served: bool = True) -> None:
+        """A request stops running; its reply is transmitted at the downlink rate."""
+        self.advance()
+        self._activity.running -= 1
+        if served:
+            self._activity.served += 1
+        self._activity.radio_backlog_s += response_bytes * 8 / (self.radio_rate_mbps * 1e6)
+
+    def throttle_factor(self) -> float:
+        return self.heat.throttle_factor()
+
+    # ------------------------------------------------------------------ telemetry
+
+    def snapshot(self) -> NodeSnapshot:
+        now = self.advance()
+        position = self.ephemeris.position_km(now)
+        lat, lon, alt = self.ephemeris.geodetic(now)
+        act = self._activity
+        return NodeSnapshot(
+            satellite_id=self.satellite_id,
+            offset_s=now,
+            itrs_km=(float(position[0]), float(position[1]), float(position[2])),
+            lat_deg=lat,
+            lon_deg=lon,
+            alt_km=alt,
+            sunlit=self.ephemeris.sunlit(now),
+            battery_wh=self.battery.energy_wh,
+            battery_capacity_wh=self.battery.capacity_wh,
+            state_of_charge=self.battery.soc,
+            temperature_c=self.heat.temperature_c,
+            power_state=self.battery.state,
+            thermal_state=self.heat.state,
+            queue_depth=act.running + act.waiting,
+            queue_capacity=self.queue_depth,
+            running=act.running,
+            concurrency_limit=self.concurrency_limit(),
+            served=act.served,
+            refused=dict(act.refused),
+            ledger=self.battery.ledger,
+        )

@@ -1,0 +1,281 @@
+"""Satellites as real Ray actors serving real gRPC with real ONNX Runtime."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from node.actor import SatelliteActor
+from node.models import load_digits_split, make_session
+from node.server import NodeConfig
+from orchestrator import GeometryEngine, load_scenario
+from orchestrator.causes import CAUSE_METADATA_KEY
+from orchestrator.clock import SimClock
+from orchestrator.launch import node_configs
+from protos.inference import grpc_service_pb2 as pb
+from protos.inference import grpc_service_pb2_grpc as pbg
+from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc, types_pb2
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def configs() -> list[NodeConfig]:
+    engine = GeometryEngine(load_scenario("demo"))
+    return node_configs(engine, SimClock.starting_now(engine.start, 1.0), duration_s=1800.0)
+
+
+@pytest.fixture(scope="module")
+def satellites(ray_local: Any, configs: list[NodeConfig]) -> Iterator[list[SatelliteActor]]:
+    sats = SatelliteActor.create_many(configs[:3])
+    yield sats
+    for sat in sats:
+        sat.kill()
+
+
+def infer_request(model: str, x: np.ndarray, name: str = "input", datatype: str = "FP32") -> Any:
+    return pb.ModelInferRequest(
+        model_name=model,
+        id="req-1",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=list(x.shape))
+        ],
+        raw_input_contents=[x.tobytes()],
+    )
+
+
+def outputs_of(response: Any) -> dict[str, np.ndarray]:
+    dtypes = {"INT64": np.int64, "FP32": np.float32}
+    return {
+        t.name: np.frombuffer(raw, dtype=dtypes[t.datatype]).reshape(tuple(t.shape))
+        for t, raw in zip(response.outputs, response.raw_output_contents, strict=True)
+    }
+
+
+def failure(call: Any, *args: Any) -> tuple[grpc.StatusCode, str, str | None]:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args)
+    err: Any = info.value
+    cause = dict(err.trailing_metadata() or ()).get(CAUSE_METADATA_KEY)
+    return err.code(), err.details(), cause
+
+
+def test_predictions_match_the_model_run_directly(satellites: list[SatelliteActor]) -> None:
+    split = load_digits_split()
+    x = split.x_test[:40].astype(np.float32)
+    for sat in satellites:
+        reference = make_session(sat.config.models["digits"]).run(None, {"input": x})
+        with grpc.insecure_channel(sat.address) as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            response = stub.ModelInfer(infer_request("digits", x))
+            got = outputs_of(response)
+            np.testing.assert_array_equal(got["label"], reference[0])
+            np.testing.assert_allclose(got["probabilities"], reference[1], rtol=1e-6)
+            assert (got["label"] == split.y_test[:40]).mean() > 0.9
+            assert response.id == "req-1"
+            assert response.parameters["orbitmesh.satellite"].string_param == sat.satellite_id
+            assert response.parameters["orbitmesh.inference_ms"].double_param > 0
+            cnn = outputs_of(stub.ModelInfer(infer_request("digits-cnn", x.reshape(-1, 1, 8, 8))))
+            ref_cnn = make_session(sat.config.models["digits-cnn"]).run(
+                None, {"input": x.reshape(-1, 1, 8, 8)}
+            )
+            np.testing.assert_array_equal(cnn["label"], ref_cnn[0])
+
+
+def test_a_stock_tritonclient_works_unchanged(
+    satellites: list[SatelliteActor], tmp_path: Path
+) -> None:
+    split = load_digits_split()
+    x = split.x_test[:8].astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "seen.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "clients" / "triton_infer.py"),
+            satellites[0].address,
+            str(tmp_path / "x.npy"),
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
+    seen = json.loads(out.read_text())
+    reference = make_session(satellites[0].config.models["digits"]).run(None, {"input": x})
+    assert seen["live"] and seen["ready"] and seen["model_ready"]
+    assert seen["metadata"]["name"] == "digits"
+    assert seen["metadata"]["inputs"][0] == {
+        "name": "input",
+        "datatype": "FP32",
+        "shape": ["-1", "64"],
+    }
+    assert seen["labels"] == reference[0].tolist()
+    np.testing.assert_allclose(seen["probabilities"], reference[1], rtol=1e-6)
+    assert seen["id"] == "r1"
+    assert seen["parameters"]["orbitmesh.satellite"]["string_param"] == satellites[0].satellite_id
+    assert seen["unknown_model"] == "StatusCode.NOT_FOUND"
+    assert seen["wrong_shape"][0] == "StatusCode.INVALID_ARGUMENT"
+    assert '"input"' in seen["wrong_shape"][1]
+
+
+def test_health_reflection_and_status(satellites: list[SatelliteActor]) -> None:
+    sat = satellites[1]
+    with grpc.insecure_channel(sat.address) as channel:
+        checker = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "inference.GRPCInferenceService", "orbitmesh.v1.Satellite"):
+            reply = checker.Check(health_pb2.HealthCheckRequest(service=service))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        names = {s.name for a in answers for s in a.list_services_response.service}
+        assert {
+            "inference.GRPCInferenceService",
+            "orbitmesh.v1.Satellite",
+            "grpc.health.v1.Health",
+        } <= names
+
+        telemetry = satellite_pb2_grpc.SatelliteStub(channel)
+        status = telemetry.Status(satellite_pb2.StatusRequest())
+        assert status.satellite_id == sat.satellite_id
+        assert set(status.models) == {"digits", "digits-cnn"}
+        assert status.power_state == types_pb2.POWER_STATE_NOMINAL
+        assert 500 < status.position.alt_km < 600
+        stream = telemetry.WatchStatus(satellite_pb2.WatchStatusRequest(min_interval_ms=100))
+        times = [next(stream).sim_time.ToDatetime() for _ in range(3)]
+        stream.cancel()
+        assert times[0] < times[1] < times[2]
+    snap = sat.snapshot()
+    assert snap.ledger.is_balanced(rel_tol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def strict_satellites(
+    ray_local: Any, configs: list[NodeConfig]
+) -> Iterator[dict[str, SatelliteActor]]:
+    base = configs[3]
+    tiny = dataclasses.replace(base.node, queue_depth=1, max_concurrency=1, max_message_mb=1.0)
+    variants = {
+        "strict": dataclasses.replace(base, node=tiny),
+        "starved": dataclasses.replace(
+            configs[4], power=dataclasses.replace(configs[4].power, initial_soc=0.1, solar_w=0.0)
+        ),
+        "hot": dataclasses.replace(
+            configs[5], thermal=dataclasses.replace(configs[5].thermal, initial_temp_c=75.0)
+        ),
+    }
+    actors = SatelliteActor.create_many(list(variants.values()))
+    yield dict(zip(variants, actors, strict=True))
+    for actor in actors:
+        actor.kill()
+
+
+def test_refusals_carry_code_and_cause_and_the_server_keeps_serving(
+    strict_satellites: dict[str, SatelliteActor],
+) -> None:
+    x = np.zeros((2, 64), dtype=np.float32)
+    with grpc.insecure_channel(strict_satellites["strict"].address) as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        cases = [
+            (
+                infer_request("nope", x),
+                grpc.StatusCode.NOT_FOUND,
+                "not-found",
+                "unknown model 'nope'",
+            ),
+            (
+                infer_request("digits", x[:, :60].copy()),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "invalid",
+                '"input"',
+            ),
+            (
+                infer_request("digits", x, name="pixels"),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "invalid",
+                '"pixels"',
+            ),
+            (
+                infer_request("digits", x.astype(np.float64), datatype="FP64"),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "invalid",
+                "FP64",
+            ),
+            (
+                infer_request("digits", np.zeros((8192, 64), np.float32)),  # 2 MiB
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "too-large",
+                "exceeds",
+            ),
+        ]
+        bad_bytes = infer_request("digits", x)
+        bad_bytes.raw_input_contents[0] = bad_bytes.raw_input_contents[0][:-4]
+        cases.append((bad_bytes, grpc.StatusCode.INVALID_ARGUMENT, "invalid", "bytes"))
+        for request, code, cause, text in cases:
+            got_code, details, got_cause = failure(stub.ModelInfer, request)
+            assert (got_code, got_cause) == (code, cause), details
+            assert text in details
+            stub.ModelInfer(infer_request("digits", x))  # still serving
+
+        # Queue of one: a long inference occupies it, the next request is refused.
+        slow = infer_request("digits-cnn", np.zeros((3000, 1, 8, 8), np.float32))
+        future = stub.ModelInfer.future(slow)
+        deadline = time.monotonic() + 10
+        while (
+            strict_satellites["strict"].snapshot().queue_depth < 1 and time.monotonic() < deadline
+        ):
+            time.sleep(0.002)
+        code, details, queue_cause = failure(stub.ModelInfer, infer_request("digits", x))
+        assert (code, queue_cause) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "queue"), details
+        future.result(timeout=30)
+
+    for name, cause in (("starved", "power"), ("hot", "thermal")):
+        sat = strict_satellites[name]
+        with grpc.insecure_channel(sat.address) as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            code, details, got = failure(stub.ModelInfer, infer_request("digits", x))
+            assert (code, got) == (grpc.StatusCode.RESOURCE_EXHAUSTED, cause), details
+            status = satellite_pb2_grpc.SatelliteStub(channel).Status(satellite_pb2.StatusRequest())
+            assert status.refused.by_cause[cause] == 1
+    starved = satellite_pb2_grpc.SatelliteStub(
+        grpc.insecure_channel(strict_satellites["starved"].address)
+    )
+    assert (
+        starved.Status(satellite_pb2.StatusRequest()).power_state == types_pb2.POWER_STATE_RESERVE
+    )
+    counts = strict_satellites["strict"].snapshot().refused
+    assert counts == {"not-found": 1, "invalid": 4, "too-large": 1, "queue": 1}
+
+
+def test_graceful_stop_drains_in_flight_calls(ray_local: Any, configs: list[NodeConfig]) -> None:
+    sat = SatelliteActor.create(configs[6])
+    channel = grpc.insecure_channel(sat.address)
+    stub = pbg.GRPCInferenceServiceStub(channel)
+    stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)))
+    slow = stub.ModelInfer.future(
+        infer_request("digits-cnn", np.zeros((2048, 1, 8, 8), np.float32))
+    )
+    time.sleep(0.05)
+    stopper = threading.Thread(target=sat.stop, kwargs={"grace_s": 20.0})
+    stopper.start()
+    response = slow.result(timeout=30)
+    assert len(outputs_of(response)["label"]) == 2048
+    stopper.join(timeout=30)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)), timeout=2)
+    assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    channel.close()
