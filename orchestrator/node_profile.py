@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from node.power import PowerParams
+from node.spec import BUILTIN_MODEL_NAMES, NodeSpec
 from node.thermal import ThermalParams
 
 from .checking import Checker
@@ -39,30 +40,11 @@ __all__ = [
     "parse_node_profile",
 ]
 
-#: Built-in models every compute satellite can carry (node/models builds them locally).
-BUILTIN_MODEL_NAMES: tuple[str, ...] = ("digits", "digits-cnn")
 NODE_KEYS = ("queue_depth", "max_concurrency", "max_message_mb", "builtin_models")
 MODEL_KEYS = ("name", "path", "satellites")
 SATELLITE_KEYS = ("id", "power", "thermal")
 #: Keys a [[shell]] entry may carry besides its orbit.
 SHELL_PROFILE_KEYS = ("power", "thermal")
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """How a satellite serves: ``[node]``."""
-
-    #: Requests waiting or running before new ones are refused ("queue").
-    queue_depth: int = 16
-    #: Inferences running at once on a cool satellite (fewer when throttled).
-    max_concurrency: int = 1
-    #: Largest request accepted (a bigger one is refused with "too-large").
-    max_message_mb: float = 16.0
-    builtin_models: tuple[str, ...] = BUILTIN_MODEL_NAMES
-
-    @property
-    def max_message_bytes(self) -> int:
-        return int(self.max_message_mb * 2**20)
 
 
 @dataclass(frozen=True)

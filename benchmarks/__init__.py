@@ -1,0 +1,1 @@
+"""Scripts that measure orbitmesh; each prints readable lines, then one JSON line."""

@@ -1,0 +1,223 @@
+"""Satellite node speed and memory: inference rate, serving overhead, actor footprint.
+
+    python benchmarks/node.py                  # all figures, 100 actors for the start-up test
+    python benchmarks/node.py --actors 20      # a quicker start-up test
+
+Figures (all on local Ray, actors with num_cpus=0, the client in this process):
+- in-process ONNX Runtime latency of the built-in models at batch 1 (the floor);
+- direct gRPC ModelInfer latency to one satellite actor (p50/p99) and the serving
+  overhead (gRPC p50 minus in-process p50);
+- inferences per second through one satellite and through several at once (closed loop,
+  asyncio gRPC clients);
+- unique memory (USS) per actor idle and after load, with the digits model loaded;
+- time to start N satellite actors.
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This script is named like the package it measures: keep its own folder off the import
+# path, or ``import node`` would find this file.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+import ray  # noqa: E402
+
+from node.actor import SatelliteActor  # noqa: E402
+from node.models import ensure_model, make_session  # noqa: E402
+from node.server import NodeConfig  # noqa: E402
+from orchestrator import GeometryEngine, load_scenario  # noqa: E402
+from orchestrator.clock import SimClock  # noqa: E402
+from orchestrator.launch import node_configs  # noqa: E402
+from protos.inference import grpc_service_pb2 as pb  # noqa: E402
+from protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
+
+
+def uss_mib(pid: int) -> float:
+    """Unique set size: memory only this process holds (Private_Clean + Private_Dirty)."""
+    total_kib = 0
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
+def request(model: str, x: np.ndarray) -> Any:
+    return pb.ModelInferRequest(
+        model_name=model,
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="input", datatype="FP32", shape=list(x.shape)
+            )
+        ],
+        raw_input_contents=[x.tobytes()],
+    )
+
+
+def percentiles_ms(samples: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples, 50) * 1e3), float(np.percentile(samples, 99) * 1e3)
+
+
+def in_process(model: str, x: np.ndarray, runs: int) -> list[float]:
+    session = make_session(ensure_model(model).path)
+    for _ in range(100):
+        session.run(None, {"input": x})
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.run(None, {"input": x})
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def over_grpc(address: str, model: str, x: np.ndarray, runs: int) -> list[float]:
+    with grpc.insecure_channel(address) as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        req = request(model, x)
+        for _ in range(200):
+            stub.ModelInfer(req)
+        out = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            stub.ModelInfer(req)
+            out.append(time.perf_counter() - t)
+    return out
+
+
+async def closed_loop(
+    addresses: list[str], model: str, x: np.ndarray, seconds: float, per_target: int
+) -> int:
+    """Completed inferences in ``seconds`` with ``per_target`` callers per satellite."""
+    done = 0
+    stop = time.monotonic() + seconds
+    channels = [grpc.aio.insecure_channel(a) for a in addresses]
+    req = request(model, x)
+
+    async def caller(stub: Any) -> None:
+        nonlocal done
+        while time.monotonic() < stop:
+            await stub.ModelInfer(req)
+            done += 1
+
+    stubs = [pbg.GRPCInferenceServiceStub(c) for c in channels]
+    await asyncio.gather(*(caller(s) for s in stubs for _ in range(per_target)))
+    for c in channels:
+        await c.close()
+    return done
+
+
+def digits_only(config: NodeConfig) -> NodeConfig:
+    node = dataclasses.replace(config.node, builtin_models=("digits",))
+    return dataclasses.replace(config, node=node, models={"digits": config.models["digits"]})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--actors", type=int, default=100, help="actors for the start-up test")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="duration of each throughput run"
+    )
+    parser.add_argument("--runs", type=int, default=2000, help="calls per latency measurement")
+    parser.add_argument(
+        "--parallel", type=int, default=4, help="satellites in the several-at-once run"
+    )
+    args = parser.parse_args()
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+    )
+    x1 = np.random.default_rng(0).uniform(0, 16, size=(1, 64)).astype(np.float32)
+    figures: dict[str, Any] = {}
+
+    p50, p99 = percentiles_ms(in_process("digits", x1, args.runs))
+    figures |= {"inprocess_digits_ms_p50": p50, "inprocess_digits_ms_p99": p99}
+    cnn50, cnn99 = percentiles_ms(in_process("digits-cnn", x1.reshape(1, 1, 8, 8), args.runs))
+    figures |= {"inprocess_cnn_ms_p50": cnn50, "inprocess_cnn_ms_p99": cnn99}
+    print(
+        f"in-process ONNX Runtime, batch 1: digits p50 {p50:.3f} ms p99 {p99:.3f} ms; "
+        f"digits-cnn p50 {cnn50:.3f} ms p99 {cnn99:.3f} ms"
+    )
+
+    engine = GeometryEngine(load_scenario("demo"))
+    clock = SimClock.starting_now(engine.start, 1.0)
+    pool = node_configs(engine, clock, duration_s=3600.0)
+    base = digits_only(pool[0])
+
+    (one,) = SatelliteActor.create_many([pool[0]])
+    time.sleep(1.0)
+    idle_uss = uss_mib(one.pid())
+    g50, g99 = percentiles_ms(over_grpc(one.address, "digits", x1, args.runs))
+    figures |= {
+        "grpc_digits_ms_p50": g50,
+        "grpc_digits_ms_p99": g99,
+        "serving_overhead_ms_p50": g50 - p50,
+    }
+    print(
+        f"direct gRPC to one satellite, digits batch 1: p50 {g50:.3f} ms p99 {g99:.3f} ms; "
+        f"serving overhead {g50 - p50:.3f} ms p50 ({g50 / p50:.0f}x in-process)"
+    )
+
+    for model, x, key in (("digits", x1, "digits"), ("digits-cnn", x1.reshape(1, 1, 8, 8), "cnn")):
+        done = asyncio.run(closed_loop([one.address], model, x, args.seconds, 4))
+        figures[f"one_satellite_{key}_inferences_per_s"] = done / args.seconds
+        print(f"one satellite, {model} batch 1, 4 callers: {done / args.seconds:,.0f} inferences/s")
+    loaded_uss = uss_mib(one.pid())
+    figures |= {"actor_idle_uss_mib": idle_uss, "actor_loaded_uss_mib": loaded_uss}
+    print(
+        f"actor unique memory (digits and digits-cnn loaded): idle {idle_uss:.1f} MiB, "
+        f"after load {loaded_uss:.1f} MiB"
+    )
+
+    several = SatelliteActor.create_many(pool[1 : 1 + args.parallel])
+    done = asyncio.run(closed_loop([s.address for s in several], "digits", x1, args.seconds, 2))
+    figures[f"satellites_{args.parallel}_digits_inferences_per_s"] = done / args.seconds
+    print(
+        f"{args.parallel} satellites at once, digits batch 1, 2 callers each: "
+        f"{done / args.seconds:,.0f} inferences/s in total"
+    )
+    for sat in [one, *several]:
+        sat.kill()
+
+    configs = [dataclasses.replace(base, satellite_id=f"bench-{i}") for i in range(args.actors)]
+    t0 = time.perf_counter()
+    fleet = SatelliteActor.create_many(configs, timeout_s=600)
+    start_s = time.perf_counter() - t0
+    time.sleep(1.0)
+    fleet_uss = [uss_mib(s.pid()) for s in fleet]
+    figures |= {
+        "actors": args.actors,
+        "actors_start_s": start_s,
+        "fleet_uss_mib_mean": float(np.mean(fleet_uss)),
+        "fleet_uss_mib_max": float(np.max(fleet_uss)),
+    }
+    print(
+        f"{args.actors} satellite actors serving after {start_s:.1f} s; unique memory per actor "
+        f"mean {np.mean(fleet_uss):.1f} MiB, max {np.max(fleet_uss):.1f} MiB"
+    )
+    for sat in fleet:
+        sat.kill()
+    ray.shutdown()
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
