@@ -209,7 +209,8 @@ def main() -> int:
         "fleet_uss_mib_max": float(np.max(fleet_uss)),
     }
     print(
-        f"{args.actors} satellite actors serving after {start_s:.1f} s; unique memory per actor "
+        f"{args.actors} satellite actors (digits loaded) serving after {start_s:.1f} s; unique "
+        "memory per idle actor "
         f"mean {np.mean(fleet_uss):.1f} MiB, max {np.max(fleet_uss):.1f} MiB"
     )
     for sat in fleet:

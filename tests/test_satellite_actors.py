@@ -279,3 +279,46 @@ def test_graceful_stop_drains_in_flight_calls(ray_local: Any, configs: list[Node
         stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)), timeout=2)
     assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     channel.close()
+
+
+def test_users_own_onnx_model_is_served_with_its_metadata(ray_local: Any, tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "two"], ["y"])],
+        "double",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+        initializer=[helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "double.onnx")
+    scenario_file = tmp_path / "mine.toml"
+    scenario_file.write_text(
+        'name = "mine"\n[time]\nstart = 2026-03-20T12:00:00Z\n'
+        '[[shell]]\nname = "s"\naltitude_km = 550\ninclination_deg = 53\nplanes = 3\nsats_per_plane = 3\n'
+        '[compute]\nsatellites = ["s-0-0", "s-1-1"]\n'
+        '[node]\nbuiltin_models = []\n'
+        '[[model]]\nname = "double"\npath = "double.onnx"\nsatellites = ["s-1-1"]\n'
+    )
+    engine = GeometryEngine(load_scenario(scenario_file))
+    configs = node_configs(engine, SimClock.starting_now(engine.start, 1.0), duration_s=600.0)
+    assert [c.satellite_id for c in configs] == ["s-0-0", "s-1-1"]
+    assert configs[0].models == {} and set(configs[1].models) == {"double"}
+    sat = SatelliteActor.create(configs[1])
+    try:
+        with grpc.insecure_channel(sat.address) as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="double"))
+            assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [("x", "FP32", [-1, 3])]
+            assert [(t.name, t.datatype, list(t.shape)) for t in meta.outputs] == [("y", "FP32", [-1, 3])]
+            x = np.arange(6, dtype=np.float32).reshape(2, 3)
+            got = outputs_of(stub.ModelInfer(infer_request("double", x, name="x")))
+            np.testing.assert_array_equal(got["y"], 2 * x)
+            code, details, cause = failure(stub.ModelInfer, infer_request("digits", x, name="x"))
+            assert (code, cause) == (grpc.StatusCode.NOT_FOUND, "not-found")
+            assert "serves: double" in details
+    finally:
+        sat.kill()
