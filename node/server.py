@@ -12,13 +12,13 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from orchestrator.clock import SimClock
 from orchestrator.ephemeris import Ephemeris
 from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
 
 from .power import PowerParams
+from .reflection import LazyReflection
 from .runtime import ModelRuntime
 from .servicer import INFERENCE_SERVICE, InferenceServicer, TelemetryServicer
 from .spec import NodeSpec
@@ -98,13 +98,15 @@ class SatelliteServer:
         server.add_generic_rpc_handlers((self._inference.handler(),))
         satellite_pb2_grpc.add_SatelliteServicer_to_server(self._telemetry, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        services = (
-            INFERENCE_SERVICE,
-            satellite_pb2.DESCRIPTOR.services_by_name["Satellite"].full_name,
-            health.SERVICE_NAME,
-            reflection.SERVICE_NAME,
+        reflection = LazyReflection(
+            (
+                INFERENCE_SERVICE,
+                satellite_pb2.DESCRIPTOR.services_by_name["Satellite"].full_name,
+                health.SERVICE_NAME,
+            )
         )
-        reflection.enable_server_reflection(services, server)
+        services = reflection.service_names
+        server.add_generic_rpc_handlers((reflection.handler(),))
         port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
         if port == 0:
             raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
@@ -156,9 +158,7 @@ def _release_startup_memory() -> None:
     """
     import ctypes
     import ctypes.util
-    import gc
 
-    gc.collect()
     libc = ctypes.util.find_library("c")
     if libc is None:
         return

@@ -298,9 +298,10 @@ def test_users_own_onnx_model_is_served_with_its_metadata(ray_local: Any, tmp_pa
     scenario_file = tmp_path / "mine.toml"
     scenario_file.write_text(
         'name = "mine"\n[time]\nstart = 2026-03-20T12:00:00Z\n'
-        '[[shell]]\nname = "s"\naltitude_km = 550\ninclination_deg = 53\nplanes = 3\nsats_per_plane = 3\n'
+        '[[shell]]\nname = "s"\naltitude_km = 550\ninclination_deg = 53\n'
+        "planes = 3\nsats_per_plane = 3\n"
         '[compute]\nsatellites = ["s-0-0", "s-1-1"]\n'
-        '[node]\nbuiltin_models = []\n'
+        "[node]\nbuiltin_models = []\n"
         '[[model]]\nname = "double"\npath = "double.onnx"\nsatellites = ["s-1-1"]\n'
     )
     engine = GeometryEngine(load_scenario(scenario_file))
@@ -312,8 +313,8 @@ def test_users_own_onnx_model_is_served_with_its_metadata(ray_local: Any, tmp_pa
         with grpc.insecure_channel(sat.address) as channel:
             stub = pbg.GRPCInferenceServiceStub(channel)
             meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="double"))
-            assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [("x", "FP32", [-1, 3])]
-            assert [(t.name, t.datatype, list(t.shape)) for t in meta.outputs] == [("y", "FP32", [-1, 3])]
+            signature = [(t.name, t.datatype, list(t.shape)) for t in (*meta.inputs, *meta.outputs)]
+            assert signature == [("x", "FP32", [-1, 3]), ("y", "FP32", [-1, 3])]
             x = np.arange(6, dtype=np.float32).reshape(2, 3)
             got = outputs_of(stub.ModelInfer(infer_request("double", x, name="x")))
             np.testing.assert_array_equal(got["y"], 2 * x)
