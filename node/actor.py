@@ -19,13 +19,39 @@ __all__ = ["SatelliteActor"]
 
 
 class _SatelliteActorBody:
-    """Runs in the actor process; every method runs on the actor's event loop."""
+    """Runs in the actor process; every method runs on the actor's event loop.
+
+    The server starts at construction (Ray runs an async actor's ``__init__`` on its
+    event loop), so a satellite Ray restarts after a crash serves again by itself; the
+    orchestrator notices the new incarnation and restores its battery and temperature.
+    """
 
     def __init__(self, config: NodeConfig) -> None:
+        import asyncio
+        import uuid
+
+        self.incarnation = uuid.uuid4().hex
         self._server = SatelliteServer(config)
+        self._started = asyncio.get_running_loop().create_task(self._server.start())
 
     async def start(self) -> str:
-        return await self._server.start()
+        return await self._started
+
+    async def status(self) -> tuple[str, str | None, NodeSnapshot]:
+        """(incarnation, address, snapshot): what the orchestrator polls."""
+        await self._started
+        return self.incarnation, self._server.address, self._server.snapshot()
+
+    async def restore(self, battery_wh: float, temperature_c: float) -> None:
+        self._server.state.restore(battery_wh=battery_wh, temperature_c=temperature_c)
+
+    async def publish_links(self, states: list[Any]) -> None:
+        """Routes to the other compute satellites, tick by tick (for satellite-to-satellite
+        traffic)."""
+        self._server.publish_links(states)
+
+    async def update_satellites(self, satellites: dict[str, Any]) -> None:
+        self._server.update_satellites(satellites)
 
     async def address(self) -> str | None:
         return self._server.address
@@ -46,7 +72,7 @@ class SatelliteActor:
     """Handle to one compute satellite running as a Ray actor and serving gRPC."""
 
     def __init__(self, handle: Any, config: NodeConfig, address: str) -> None:
-        self._handle = handle
+        self.handle = handle
         self.config = config
         self.address = address
 
@@ -55,8 +81,11 @@ class SatelliteActor:
         return self.config.satellite_id
 
     @staticmethod
-    def _remote_class(
-        num_cpus: float, resources: dict[str, float] | None, max_restarts: int, name: str | None
+    def remote_class(
+        num_cpus: float = 0.0,
+        resources: dict[str, float] | None = None,
+        max_restarts: int = 0,
+        name: str | None = None,
     ) -> Any:
         options: dict[str, Any] = {
             "num_cpus": num_cpus,
@@ -83,7 +112,7 @@ class SatelliteActor:
     ) -> list[SatelliteActor]:
         """Start several satellites at once and wait until every one serves."""
         handles = [
-            cls._remote_class(num_cpus, resources, max_restarts, None).remote(config)
+            cls.remote_class(num_cpus, resources, max_restarts, None).remote(config)
             for config in configs
         ]
         addresses = ray.get([h.start.remote() for h in handles], timeout=timeout_s)
@@ -94,26 +123,26 @@ class SatelliteActor:
         return cls.create_many([config], **options)[0]
 
     def snapshot(self, timeout_s: float = 30.0) -> NodeSnapshot:
-        result: NodeSnapshot = ray.get(self._handle.snapshot.remote(), timeout=timeout_s)
+        result: NodeSnapshot = ray.get(self.handle.snapshot.remote(), timeout=timeout_s)
         return result
 
     async def snapshot_async(self) -> NodeSnapshot:
-        result: NodeSnapshot = await self._handle.snapshot.remote()
+        result: NodeSnapshot = await self.handle.snapshot.remote()
         return result
 
     def pid(self) -> int:
-        result: int = ray.get(self._handle.pid.remote())
+        result: int = ray.get(self.handle.pid.remote())
         return result
 
     def stop(self, grace_s: float = 5.0, timeout_s: float = 60.0) -> None:
         """Drain in-flight calls (up to ``grace_s``), then end the actor."""
-        ray.get(self._handle.stop.remote(grace_s), timeout=timeout_s)
-        ray.kill(self._handle)
+        ray.get(self.handle.stop.remote(grace_s), timeout=timeout_s)
+        ray.kill(self.handle)
 
     async def stop_async(self, grace_s: float = 5.0) -> None:
-        await self._handle.stop.remote(grace_s)
-        ray.kill(self._handle)
+        await self.handle.stop.remote(grace_s)
+        ray.kill(self.handle)
 
     def kill(self) -> None:
         """End the actor at once (no draining); for fault injection and clean-up."""
-        ray.kill(self._handle, no_restart=True)
+        ray.kill(self.handle, no_restart=True)

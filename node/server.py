@@ -7,16 +7,21 @@ returns, ``await stop()``. The Ray actor (node/actor.py) only wraps it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from ground.links import LinkParams
+from ground.linkstate import LinkState, LinkTimeline, SatelliteInfo
 from orchestrator.clock import SimClock
 from orchestrator.ephemeris import Ephemeris
 from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
 
+from .app import AppSpec, SatelliteContext, load_app
+from .forwarding import Forwarder
+from .inference import InferenceCore
 from .power import PowerParams
 from .reflection import LazyReflection
 from .runtime import ModelRuntime
@@ -49,6 +54,10 @@ class NodeConfig:
     radio_rate_mbps: float = 1000.0
     host: str = "127.0.0.1"
     port: int = 0
+    #: User code this satellite serves as one more model (``[app]``).
+    app: AppSpec | None = None
+    #: Loss on the laser links this satellite sends over (pipelines, apps).
+    link_params: LinkParams = field(default_factory=LinkParams)
 
 
 class SatelliteServer:
@@ -69,12 +78,44 @@ class SatelliteServer:
             speed=config.clock.speed,
         )
         self._server: grpc.aio.Server | None = None
-        self._inference: InferenceServicer | None = None
-        self._telemetry = TelemetryServicer(
-            self.state, name=config.name, start=config.clock.start, models=self.runtime.names
-        )
         self._health = health.aio.HealthServicer()
         self.address: str | None = None
+        #: Routes to the other compute satellites and their status, from the orchestrator.
+        self.links = LinkTimeline()
+        self.satellites: dict[str, SatelliteInfo] = {}
+        self.core = InferenceCore(
+            self.state,
+            satellite_id=config.satellite_id,
+            max_concurrency=config.node.max_concurrency,
+        )
+        self.forwarder = Forwarder(
+            config.satellite_id,
+            clock=config.clock,
+            links=self.links,
+            satellites=lambda: self.satellites,
+            state=self.state,
+            link_params=config.link_params,
+        )
+        app = None
+        if config.app is not None:
+            context = SatelliteContext(
+                config.satellite_id, core=self.core, runtime=self.runtime, forwarder=self.forwarder
+            )
+            app = load_app(config.app, context)
+        self._inference = InferenceServicer(
+            self.runtime,
+            self.core,
+            satellite_id=config.satellite_id,
+            max_message_bytes=config.node.max_message_bytes,
+            forwarder=self.forwarder,
+            app=app,
+        )
+        self._telemetry = TelemetryServicer(
+            self.state,
+            name=config.name,
+            start=config.clock.start,
+            models=self._inference.model_names,
+        )
 
     async def start(self) -> str:
         """Bind, start serving and return ``host:port``."""
@@ -87,13 +128,6 @@ class SatelliteServer:
                 ("grpc.max_receive_message_length", limit * _CORE_LIMIT_FACTOR),
                 ("grpc.max_send_message_length", limit * _CORE_LIMIT_FACTOR),
             ]
-        )
-        self._inference = InferenceServicer(
-            self.runtime,
-            self.state,
-            satellite_id=self.config.satellite_id,
-            max_message_bytes=limit,
-            max_concurrency=self.config.node.max_concurrency,
         )
         server.add_generic_rpc_handlers((self._inference.handler(),))
         satellite_pb2_grpc.add_SatelliteServicer_to_server(self._telemetry, server)
@@ -127,9 +161,16 @@ class SatelliteServer:
             return
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace_s)
-        if self._inference is not None:
-            self._inference.close()
+        self._inference.close()
+        await self.forwarder.close()
         self._server = None
+
+    def publish_links(self, states: list[LinkState]) -> None:
+        self.links.add(states)
+        self.links.prune(self.config.clock.offset_s())
+
+    def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
+        self.satellites = satellites
 
     def snapshot(self) -> NodeSnapshot:
         return self.state.snapshot()

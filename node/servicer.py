@@ -8,9 +8,9 @@ model off the event loop, and map every refusal to a status code with its cause 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -22,10 +22,13 @@ from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from protos.inference import grpc_service_pb2 as pb
 from protos.orbitmesh.v1 import satellite_pb2, types_pb2
 
+from .app import SatelliteApp
+from .forwarding import Forwarder, ForwardFailed
+from .inference import InferenceCore, Refused, Timing
 from .power import PowerState
 from .runtime import ModelRuntime
 from .state import NodeSnapshot, NodeState
-from .tensors import TensorError, decode_inputs, encode_outputs
+from .tensors import TensorError, TensorSpec, decode_inputs, encode_inputs, encode_outputs
 from .thermal import ThermalState
 
 __all__ = ["INFERENCE_SERVICE", "InferenceServicer", "TelemetryServicer", "abort_with_cause"]
@@ -60,36 +63,6 @@ async def abort_with_cause(
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
-#: Inferences expected to take less than this run on the event loop itself.
-INLINE_LIMIT_S = 0.5e-3
-
-
-class _CostModel:
-    """Per-model seconds per batch item, a moving average of what inferences took.
-
-    Unknown models are assumed expensive until measured, so a first huge request never
-    blocks the loop.
-    """
-
-    def __init__(self, weight: float = 0.2) -> None:
-        self.weight = weight
-        self._per_item_s: dict[str, float] = {}
-
-    def expected_s(self, model: str, batch: int) -> float:
-        per_item = self._per_item_s.get(model)
-        return float("inf") if per_item is None else per_item * batch
-
-    def observe(self, model: str, batch: int, seconds: float) -> None:
-        per_item = seconds / max(1, batch)
-        old = self._per_item_s.get(model)
-        self._per_item_s[model] = per_item if old is None else old + self.weight * (per_item - old)
-
-
-def _batch_size(feeds: dict[str, Any]) -> int:
-    first = next(iter(feeds.values()), None)
-    return int(first.shape[0]) if first is not None and first.ndim > 0 else 1
-
-
 @dataclass(frozen=True)
 class _Unparsed:
     """A ModelInfer request the deserializer refused to parse (too big or malformed)."""
@@ -100,24 +73,31 @@ class _Unparsed:
 
 
 class InferenceServicer:
-    """``inference.GRPCInferenceService`` for one satellite."""
+    """``inference.GRPCInferenceService`` for one satellite.
+
+    A request may carry ``orbitmesh.pipeline``, the stages still to run after this one
+    (JSON list of ``{"model", "satellite" | "policy", "inputs"}``): this satellite then
+    sends its outputs on to the next stage over the emulated laser links and answers
+    with what the last stage returns. A scenario's user app is served as one more model.
+    """
 
     def __init__(
         self,
         runtime: ModelRuntime,
-        state: NodeState,
+        core: InferenceCore,
         *,
         satellite_id: str,
         max_message_bytes: int,
-        max_concurrency: int,
+        forwarder: Forwarder | None = None,
+        app: SatelliteApp | None = None,
     ) -> None:
         self.runtime = runtime
-        self.state = state
+        self.core = core
+        self.state = core.state
         self.satellite_id = satellite_id
         self.max_message_bytes = max_message_bytes
-        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="infer")
-        self._slots = asyncio.Condition()
-        self._cost = _CostModel()
+        self.forwarder = forwarder
+        self.app = app
 
     # ------------------------------------------------------------------ wiring
 
@@ -167,7 +147,11 @@ class InferenceServicer:
         )
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.core.close()
+
+    @property
+    def model_names(self) -> list[str]:
+        return [*self.runtime.names, *([self.app.name] if self.app is not None else [])]
 
     # ------------------------------------------------------------------ health and metadata
 
@@ -178,137 +162,185 @@ class InferenceServicer:
         return pb.ServerReadyResponse(ready=True)
 
     async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
-        ready = self.runtime.get(request.name) is not None and request.version in (
-            "",
-            MODEL_VERSION,
-        )
+        ready = request.name in self.model_names and request.version in ("", MODEL_VERSION)
         return pb.ModelReadyResponse(ready=ready)
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=[])
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
-        model = await self._model(request.name, request.version, context)
+        try:
+            inputs, outputs = self._signature(request.name, request.version)
+        except Refused as refusal:
+            self.state.refuse(refusal.cause)
+            await abort_with_cause(context, refusal.cause, str(refusal))
         return pb.ModelMetadataResponse(
-            name=model.name,
+            name=request.name,
             versions=[MODEL_VERSION],
-            platform="onnxruntime_onnx",
-            inputs=[spec.metadata() for spec in model.inputs.values()],
-            outputs=[spec.metadata() for spec in model.outputs.values()],
+            platform="orbitmesh_app" if self._is_app(request.name) else "onnxruntime_onnx",
+            inputs=[spec.metadata() for spec in inputs.values()],
+            outputs=[spec.metadata() for spec in outputs.values()],
         )
 
-    async def _model(self, name: str, version: str, context: Any) -> Any:
-        model = self.runtime.get(name)
-        if model is None:
-            self.state.refuse(Cause.NOT_FOUND)
-            served = ", ".join(self.runtime.names) or "none"
-            await abort_with_cause(
-                context,
-                Cause.NOT_FOUND,
-                f"unknown model {name!r} on satellite {self.satellite_id} (serves: {served})",
-            )
+    def _is_app(self, name: str) -> bool:
+        return self.app is not None and name == self.app.name
+
+    def _signature(
+        self, name: str, version: str
+    ) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
         if version not in ("", MODEL_VERSION):
-            self.state.refuse(Cause.NOT_FOUND)
-            await abort_with_cause(
-                context,
+            raise Refused(
                 Cause.NOT_FOUND,
                 f"model {name!r} has no version {version!r} (only {MODEL_VERSION!r})",
             )
-        return model
+        if self.app is not None and name == self.app.name:
+            return {s.name: s for s in self.app.inputs}, {s.name: s for s in self.app.outputs}
+        model = self.runtime.get(name)
+        if model is None:
+            served = ", ".join(self.model_names) or "none"
+            raise Refused(
+                Cause.NOT_FOUND,
+                f"unknown model {name!r} on satellite {self.satellite_id} (serves: {served})",
+            )
+        return model.inputs, model.outputs
 
     # ------------------------------------------------------------------ inference
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
-        arrived = time.monotonic()
         if isinstance(request, _Unparsed):
             self.state.refuse(request.cause)
             await abort_with_cause(context, request.cause, request.message)
-        model = await self._model(request.model_name, request.model_version, context)
         try:
-            feeds = decode_inputs(request, model.inputs)
-            requested = [o.name for o in request.outputs]
-            unknown = [n for n in requested if n not in model.outputs]
-            if unknown:
-                known = ", ".join(model.outputs)
-                raise TensorError(
-                    f'model {model.name!r} has no output "{unknown[0]}" (outputs: {known})',
-                    unknown[0],
-                )
+            return await self._serve(request, context)
+        except Refused as refusal:
+            if refusal.cause not in (Cause.POWER, Cause.THERMAL, Cause.QUEUE):
+                self.state.refuse(refusal.cause)  # admission counts its own refusals
+            await abort_with_cause(context, refusal.cause, str(refusal))
         except TensorError as exc:
             self.state.refuse(Cause.INVALID)
             await abort_with_cause(context, Cause.INVALID, str(exc))
+        except ForwardFailed as failed:
+            metadata = ((CAUSE_METADATA_KEY, failed.cause),) if failed.cause else ()
+            await context.abort(failed.code, failed.details, trailing_metadata=metadata)
 
-        cause = self.state.admit()
-        if cause is not None:
-            await abort_with_cause(context, cause, self._refusal_message(cause))
-
-        try:
-            async with self._slots:
-                await self._slots.wait_for(self.state.can_run)
-                self.state.start()
-        except asyncio.CancelledError:
-            self.state.abandon()
-            raise
-        started = time.monotonic()
-        try:
-            batch = _batch_size(feeds)
-            if self._cost.expected_s(model.name, batch) < INLINE_LIMIT_S:
-                # Handing work to a thread and back costs ~0.2 ms; a cheaper inference
-                # runs inline, which keeps the loop *more* responsive, not less.
-                outputs = model.run(feeds, requested or None)
-            else:
-                outputs = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, model.run, feeds, requested or None
-                )
-            ran_s = time.monotonic() - started
-            self._cost.observe(model.name, batch, ran_s)
-            factor = self.state.throttle_factor()
-            if factor > 1.0:
-                # A hot accelerator runs slower: the satellite stays busy (and spends
-                # energy) for the extra time.
-                await asyncio.sleep((factor - 1.0) * ran_s)
-            tensors, raws = encode_outputs(outputs, requested or None)
-        except (Exception, asyncio.CancelledError) as exc:
-            self.state.finish(0, served=False)
-            await self._release()
-            if isinstance(exc, asyncio.CancelledError):
+    async def _serve(self, request: Any, context: Any) -> Any:
+        stages = _pipeline(request)
+        inputs, outputs_spec = self._signature(request.model_name, request.model_version)
+        feeds = decode_inputs(request, inputs)
+        requested = [o.name for o in request.outputs]
+        unknown = [n for n in requested if n not in outputs_spec]
+        if unknown:
+            known = ", ".join(outputs_spec)
+            raise TensorError(
+                f'model {request.model_name!r} has no output "{unknown[0]}" (outputs: {known})',
+                unknown[0],
+            )
+        if self._is_app(request.model_name):
+            outputs, timing = await self._run_app(feeds, request)
+        else:
+            model = self.runtime.get(request.model_name)
+            assert model is not None  # _signature checked it
+            try:
+                outputs, timing = await self.core.run(model, feeds, requested or None)
+            except Refused:
                 raise
-            self.state.refuse(Cause.INTERNAL)
-            await abort_with_cause(context, Cause.INTERNAL, f"inference failed: {exc}")
-        busy_s = time.monotonic() - started
+            except Exception as exc:
+                raise Refused(Cause.INTERNAL, f"inference failed: {exc}") from exc
+        if stages:
+            return await self._next_stage(outputs, stages, request, timing, context)
+        tensors, raws = encode_outputs(outputs, requested or None)
         response = pb.ModelInferResponse(
-            model_name=model.name,
+            model_name=request.model_name,
             model_version=MODEL_VERSION,
             id=request.id,
             outputs=tensors,
             raw_output_contents=raws,
         )
-        speed = self.state.clock_speed
         params = response.parameters
         params["orbitmesh.satellite"].string_param = self.satellite_id
-        params["orbitmesh.queue_ms"].double_param = (started - arrived) * 1e3 * speed
-        params["orbitmesh.inference_ms"].double_param = busy_s * 1e3 * speed
-        params["orbitmesh.compute_energy_wh"].double_param = (
-            self.state.battery.params.compute_w * busy_s * speed / 3600.0
-        )
-        self.state.finish(response.ByteSize())
-        await self._release()
+        params["orbitmesh.reply_from"].string_param = self.satellite_id
+        params["orbitmesh.queue_ms"].double_param = timing.queue_s * 1e3
+        params["orbitmesh.inference_ms"].double_param = timing.busy_s * 1e3
+        params["orbitmesh.compute_energy_wh"].double_param = timing.compute_energy_wh
+        params["orbitmesh.stages"].string_param = f"{self.satellite_id}:{request.model_name}"
+        self.state.transmit(response.ByteSize())
         return response
 
-    async def _release(self) -> None:
-        async with self._slots:
-            self._slots.notify_all()
+    async def _run_app(self, feeds: dict[str, Any], request: Any) -> tuple[dict[str, Any], Timing]:
+        assert self.app is not None
+        self.core.admit()
+        started = time.monotonic()
+        ok = False
+        try:
+            parameters = {k: _parameter_value(v) for k, v in request.parameters.items()}
+            outputs = await self.app.infer(feeds, parameters)
+            ok = True
+        except (Refused, TensorError, ForwardFailed):
+            raise
+        except Exception as exc:
+            raise Refused(Cause.INTERNAL, f"app {self.app.name!r} failed: {exc!r}") from exc
+        finally:
+            self.state.leave(served=ok)
+        speed = self.state.clock_speed
+        took_s = (time.monotonic() - started) * speed
+        return dict(outputs), Timing(queue_s=0.0, busy_s=took_s, compute_energy_wh=0.0)
 
-    def _refusal_message(self, cause: Cause) -> str:
-        snap = self.state
-        if cause is Cause.POWER:
-            return (
-                f"satellite {self.satellite_id} is saving power: battery at "
-                f"{snap.battery.soc:.1%}, below its reserve"
-            )
-        if cause is Cause.THERMAL:
-            return f"satellite {self.satellite_id} is too hot: {snap.heat.temperature_c:.1f} degC"
-        return f"satellite {self.satellite_id} queue is full ({snap.queue_depth} requests)"
+    async def _next_stage(
+        self,
+        outputs: dict[str, Any],
+        stages: list[dict[str, Any]],
+        request: Any,
+        timing: Timing,
+        context: Any,
+    ) -> Any:
+        if self.forwarder is None:
+            raise Refused(Cause.INVALID, "this satellite cannot forward pipeline stages")
+        stage, rest = stages[0], stages[1:]
+        mapping = stage.get("inputs")
+        feeds = {name: outputs[source] for name, source in mapping.items()} if mapping else outputs
+        target, route = self.forwarder.pick(
+            stage["model"], satellite=stage.get("satellite"), policy=stage.get("policy")
+        )
+        onward = pb.ModelInferRequest(model_name=stage["model"], id=request.id)
+        encode_inputs(onward, feeds)
+        if rest:
+            onward.parameters["orbitmesh.pipeline"].string_param = json.dumps(rest)
+        reply, transfer = await self.forwarder.call(
+            target, route, onward.SerializeToString(), context.time_remaining()
+        )
+        response = pb.ModelInferResponse.FromString(reply)
+        params = response.parameters
+        done = f"{self.satellite_id}:{request.model_name}"
+        params[
+            "orbitmesh.stages"
+        ].string_param = f"{done},{params['orbitmesh.stages'].string_param}"
+        params["orbitmesh.isl_ms"].double_param += transfer.total_ms
+        params["orbitmesh.inference_ms"].double_param += timing.busy_s * 1e3
+        params["orbitmesh.compute_energy_wh"].double_param += timing.compute_energy_wh
+        params["orbitmesh.satellite"].string_param = self.satellite_id
+        return response
+
+
+def _pipeline(request: Any) -> list[dict[str, Any]]:
+    if "orbitmesh.pipeline" not in request.parameters:
+        return []
+    text = request.parameters["orbitmesh.pipeline"].string_param
+    try:
+        stages = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Refused(Cause.INVALID, f"orbitmesh.pipeline is not JSON: {exc}") from None
+    if not isinstance(stages, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("model"), str) for s in stages
+    ):
+        raise Refused(
+            Cause.INVALID, 'orbitmesh.pipeline must be a JSON list of {"model": ...} stages'
+        )
+    return stages
+
+
+def _parameter_value(parameter: Any) -> object:
+    which = parameter.WhichOneof("parameter_choice")
+    return None if which is None else getattr(parameter, which)
 
 
 class TelemetryServicer:

@@ -150,16 +150,37 @@ class NodeState:
         """A queued request left before running (cancelled by its client)."""
         self._activity.waiting -= 1
 
-    def finish(self, response_bytes: int, *, served: bool = True) -> None:
-        """A request stops running; its reply is transmitted at the downlink rate."""
+    def finish(self, *, served: bool = True) -> None:
+        """An inference stops running (the accelerator is idle from now if it was alone)."""
         self.advance()
         self._activity.running -= 1
         if served:
             self._activity.served += 1
-        self._activity.radio_backlog_s += response_bytes * 8 / (self.radio_rate_mbps * 1e6)
+
+    def rejoin(self) -> None:
+        """A request that ran one of several inferences (a user app) queues again."""
+        self._activity.waiting += 1
+
+    def leave(self, *, served: bool) -> None:
+        """A request holding a queue place (a user app) is done."""
+        self._activity.waiting -= 1
+        if served:
+            self._activity.served += 1
+
+    def transmit(self, size_bytes: int, rate_mbps: float | None = None) -> None:
+        """Book radio time for sending ``size_bytes`` (a reply, or a forwarded request)."""
+        rate = self.radio_rate_mbps if rate_mbps is None else rate_mbps
+        self._activity.radio_backlog_s += size_bytes * 8 / (rate * 1e6)
 
     def throttle_factor(self) -> float:
         return self.heat.throttle_factor()
+
+    def restore(self, *, battery_wh: float, temperature_c: float) -> None:
+        """Carry battery charge and temperature over from a previous incarnation."""
+        self.advance()
+        params = self.battery.params
+        self.battery = Battery(params, energy_wh=min(max(battery_wh, 0.0), params.battery_wh))
+        self.heat = ThermalNode(self.heat.params, temperature_c=temperature_c)
 
     # ------------------------------------------------------------------ telemetry
 

@@ -449,3 +449,40 @@ def encode_outputs(
             )
         )
     return tensors, raws
+
+
+# --------------------------------------------------------------------------- client side
+
+
+def encode_inputs(request: Any, inputs: Mapping[str, npt.ArrayLike]) -> None:
+    """Add named inputs to a ``ModelInferRequest`` in raw form, each with the protocol
+    datatype of its numpy dtype (the client side of :func:`decode_inputs`)."""
+    for name, value in inputs.items():
+        array = np.asarray(value)
+        datatype = datatype_of(array.dtype)
+        if datatype is None:
+            raise TensorError(
+                f'input "{name}": numpy dtype {array.dtype} has no protocol datatype', name
+            )
+        request.inputs.add(name=name, datatype=datatype.name, shape=list(array.shape))
+        request.raw_input_contents.append(_to_raw(name, datatype, array))
+
+
+def decode_outputs(response: Any) -> dict[str, npt.NDArray[Any]]:
+    """The outputs of a ``ModelInferResponse`` as arrays (raw or typed contents)."""
+    raws = list(response.raw_output_contents)
+    out: dict[str, npt.NDArray[Any]] = {}
+    for i, tensor in enumerate(response.outputs):
+        datatype = DATATYPES.get(tensor.datatype)
+        if datatype is None:
+            raise TensorError(
+                f'output "{tensor.name}": unknown datatype "{tensor.datatype}"', tensor.name
+            )
+        shape = tuple(int(d) for d in tensor.shape)
+        count = int(np.prod(shape, dtype=np.int64))
+        if raws:
+            flat = _from_raw(tensor.name, datatype, raws[i], count)
+        else:
+            flat = _from_contents(tensor.name, datatype, tensor.contents, count)
+        out[tensor.name] = flat.reshape(shape)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ground.links import LinkParams
 from node.models import ensure_model
 from node.server import NodeConfig
 
@@ -54,6 +55,10 @@ def node_configs(
                 ephemeris=eph,
                 radio_rate_mbps=scenario.links.gsl_bandwidth_mbps,
                 host=host,
+                app=nodes.app,
+                link_params=LinkParams(
+                    loss_rate=scenario.links.loss_rate, seed=scenario.links.loss_seed
+                ),
             )
         )
     return configs

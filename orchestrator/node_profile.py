@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from node.app import AppSpec
 from node.power import PowerParams
 from node.spec import BUILTIN_MODEL_NAMES, NodeSpec
 from node.thermal import ThermalParams
@@ -43,6 +44,7 @@ __all__ = [
 NODE_KEYS = ("queue_depth", "max_concurrency", "max_message_mb", "builtin_models")
 MODEL_KEYS = ("name", "path", "satellites")
 SATELLITE_KEYS = ("id", "power", "thermal")
+APP_KEYS = ("entry", "path", "config")
 #: Keys a [[shell]] entry may carry besides its orbit.
 SHELL_PROFILE_KEYS = ("power", "thermal")
 
@@ -75,6 +77,7 @@ class NodeProfile:
     models: tuple[ModelSpec, ...] = ()
     shell_overrides: tuple[Override, ...] = ()
     satellite_overrides: tuple[Override, ...] = ()
+    app: AppSpec | None = None
 
     def params_for(self, shell: str | None, satellite_id: str) -> tuple[PowerParams, ThermalParams]:
         """Defaults, then the shell's overrides, then the satellite's own."""
@@ -258,6 +261,39 @@ def _override(
     return Override(target=target, power=power, thermal=thermal, field_path=path)
 
 
+def _parse_app(raw: Any, base_dir: Path, chk: Checker) -> AppSpec | None:
+    table = chk.table(raw, "app")
+    if table is None:
+        return None
+    chk.unknown_keys(table, APP_KEYS, "app")
+    entry = chk.get(table, "entry", "app", chk.string)
+    if entry is not None:
+        module, _, name = entry.partition(":")
+        if (
+            not module
+            or not name
+            or not all(part.isidentifier() for part in (*module.split("."), name))
+        ):
+            chk.problem("app.entry", f'must look like "package.module:ClassName", got {entry!r}')
+            entry = None
+    folder: str | None = None
+    if "path" in table:
+        rel = chk.string(table["path"], "app.path")
+        if rel is not None:
+            resolved = Path(rel).expanduser()
+            resolved = resolved if resolved.is_absolute() else (base_dir / resolved).resolve()
+            if not resolved.is_dir():
+                chk.problem("app.path", f"no such folder: {resolved}")
+            else:
+                folder = str(resolved)
+    config = table.get("config", {})
+    if chk.table(config, "app.config") is None:
+        return None
+    if entry is None or ("path" in table and folder is None):
+        return None
+    return AppSpec(entry=entry, path=folder, config=dict(config))
+
+
 def parse_node_profile(
     data: Mapping[str, Any],
     shells: Sequence[tuple[str, Mapping[str, Any], str]],
@@ -311,7 +347,8 @@ def parse_node_profile(
         if override is not None:
             satellite_overrides.append(override)
 
-    if power is None or thermal is None or node is None:
+    app = _parse_app(data["app"], base_dir, chk) if "app" in data else None
+    if power is None or thermal is None or node is None or ("app" in data and app is None):
         return None
     return NodeProfile(
         power=power,
@@ -320,4 +357,5 @@ def parse_node_profile(
         models=tuple(models),
         shell_overrides=tuple(shell_overrides),
         satellite_overrides=tuple(satellite_overrides),
+        app=app,
     )

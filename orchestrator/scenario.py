@@ -103,6 +103,10 @@ class LinksSpec:
     #: Routes longer than this are not computed each tick (None: all routes). Bounds the
     #: search for very large constellations; see docs/scenarios.md.
     route_horizon_ms: float | None = None
+    #: Probability that a packet is lost crossing one link (retransmissions add delay).
+    loss_rate: float = 0.0
+    #: Seed of the loss draws, for repeatable runs (None: a fresh seed each run).
+    loss_seed: int | None = None
 
 
 #: Which satellites run compute actors (``[compute] satellites``).
@@ -166,6 +170,7 @@ _TOP_KEYS = (
     "node",
     "model",
     "satellite",
+    "app",
 )
 _TIME_KEYS = ("start", "duration_s", "step_s", "speed")
 _SHELL_KEYS = (
@@ -189,6 +194,8 @@ _LINK_KEYS = (
     "isl_bandwidth_mbps",
     "gsl_bandwidth_mbps",
     "route_horizon_ms",
+    "loss_rate",
+    "loss_seed",
 )
 _COMPUTE_KEYS = ("satellites",)
 
@@ -421,7 +428,22 @@ def _parse_links(raw: Any, chk: Checker) -> LinksSpec | None:
         chk.get(table, "route_horizon_ms", "links", chk.number, None), "links.route_horizon_ms"
     )
     bad_horizon = "route_horizon_ms" in table and horizon is None
-    if isl is None or rng is None or k is None or isl_bw is None or gsl_bw is None or bad_horizon:
+    loss = chk.get(table, "loss_rate", "links", chk.number, defaults.loss_rate)
+    if loss is not None and not 0.0 <= loss < 1.0:
+        chk.problem("links.loss_rate", f"must be within [0, 1), got {fmt_number(loss)}")
+        loss = None
+    seed = chk.get(table, "loss_seed", "links", chk.integer, None)
+    bad_seed = "loss_seed" in table and seed is None
+    if (
+        isl is None
+        or rng is None
+        or k is None
+        or isl_bw is None
+        or gsl_bw is None
+        or bad_horizon
+        or loss is None
+        or bad_seed
+    ):
         return None
     return LinksSpec(
         isl=isl,
@@ -430,6 +452,8 @@ def _parse_links(raw: Any, chk: Checker) -> LinksSpec | None:
         isl_bandwidth_mbps=isl_bw,
         gsl_bandwidth_mbps=gsl_bw,
         route_horizon_ms=horizon,
+        loss_rate=loss,
+        loss_seed=seed,
     )
 
 

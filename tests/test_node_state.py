@@ -65,7 +65,7 @@ def test_compute_time_is_booked_exactly_across_an_eclipse_entry() -> None:
     assert state.admit() is None
     state.start()
     clock.t = 150.0  # busy for 100 s: 50 s in sunlight, 50 s in eclipse
-    state.finish(0)
+    state.finish()
     ledger = state.battery.ledger
     assert ledger.compute_wh == pytest.approx(30.0 * 100 / 3600, rel=1e-12)
     assert ledger.solar_in_wh == pytest.approx(40.0 * 100 / 3600, rel=1e-12)
@@ -79,7 +79,8 @@ def test_reply_transmission_books_radio_energy() -> None:
     state = make(clock, ephemeris(()), power=params)
     state.admit()
     state.start()
-    state.finish(1_000_000)  # 8 Mbit at 1 Mbit/s: 8 s of radio
+    state.finish()
+    state.transmit(1_000_000)  # 8 Mbit at 1 Mbit/s: 8 s of radio
     clock.t = 100.0
     state.advance()
     assert state.battery.ledger.radio_wh == pytest.approx(8.0 * 8.0 / 3600, rel=1e-12)
@@ -115,7 +116,7 @@ def test_thermal_refusal_and_queue_limit() -> None:
     assert state.admit() == Cause.QUEUE
     state.start()
     assert not state.can_run()  # one running, limit 1
-    state.finish(10)
+    state.finish()
     assert state.can_run()
     snap = state.snapshot()
     assert (snap.queue_depth, snap.running, snap.served) == (1, 0, 1)
@@ -130,3 +131,13 @@ def test_throttled_node_runs_fewer_at_once() -> None:
     state = make(clock, ephemeris(()), thermal=warm, max_concurrency=4)
     assert state.throttle_factor() == pytest.approx(2.0)
     assert state.concurrency_limit() == 2
+
+
+def test_restore_carries_charge_and_temperature_into_a_new_incarnation() -> None:
+    clock = FakeClock()
+    state = make(clock, ephemeris(()))
+    state.restore(battery_wh=12.5, temperature_c=55.0)
+    snap = state.snapshot()
+    assert snap.battery_wh == pytest.approx(12.5) and snap.temperature_c == pytest.approx(55.0)
+    assert snap.power_state.value == "reserve"  # 12.5 / 92 Wh is below the 0.3 reserve
+    assert state.admit() == Cause.POWER

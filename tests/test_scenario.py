@@ -31,7 +31,7 @@ HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
 ALLOWED_TOP = (
     "name, time, shell, tle, ground_station, ground_station_set, links, compute, "
-    "power, thermal, node, model, satellite"
+    "power, thermal, node, model, satellite, app"
 )
 ALLOWED_SHELL = (
     "name, altitude_km, inclination_deg, planes, sats_per_plane, phasing, raan_spread_deg, "
@@ -39,7 +39,8 @@ ALLOWED_SHELL = (
 )
 ALLOWED_STATION = "name, lat_deg, lon_deg, alt_m, min_elevation_deg"
 ALLOWED_LINKS = (
-    "isl, isl_range_km, isl_neighbours, isl_bandwidth_mbps, gsl_bandwidth_mbps, route_horizon_ms"
+    "isl, isl_range_km, isl_neighbours, isl_bandwidth_mbps, gsl_bandwidth_mbps, route_horizon_ms, "
+    "loss_rate, loss_seed"
 )
 COMPUTE_SHAPES = 'must be "all", "none", a list of satellite ids or { every = N }'
 
@@ -744,6 +745,8 @@ LINK_CASES: list[tuple[str, str]] = [
     ("gsl_bandwidth_mbps = nan", "links.gsl_bandwidth_mbps: must be finite, got nan"),
     ("latency_ms = 3", f"links.latency_ms: unknown key (allowed: {ALLOWED_LINKS})"),
     ("route_horizon_ms = 0", "links.route_horizon_ms: must be > 0, got 0"),
+    ("loss_rate = 1", "links.loss_rate: must be within [0, 1), got 1"),
+    ("loss_seed = 1.5", "links.loss_seed: must be an integer, got float 1.5"),
     ("route_horizon_ms = 'far'", "links.route_horizon_ms: must be a number, got the string 'far'"),
 ]
 

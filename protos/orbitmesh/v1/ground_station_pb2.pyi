@@ -79,7 +79,7 @@ class LinkStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class LinkStatsReply(_message.Message):
-    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause")
+    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause", "succeeded_count", "in_flight", "ticks_received", "late_tick_lookups", "mean_uplink_ms", "mean_downlink_ms")
     class FailedByCauseEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,13 +93,25 @@ class LinkStatsReply(_message.Message):
     REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
     HANDOVER_COUNT_FIELD_NUMBER: _ClassVar[int]
     FAILED_BY_CAUSE_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    TICKS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    LATE_TICK_LOOKUPS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_UPLINK_MS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_DOWNLINK_MS_FIELD_NUMBER: _ClassVar[int]
     sim_time: _timestamp_pb2.Timestamp
     uplink_bytes: int
     downlink_bytes: int
     request_count: int
     handover_count: int
     failed_by_cause: _containers.ScalarMap[str, int]
-    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    succeeded_count: int
+    in_flight: int
+    ticks_received: int
+    late_tick_lookups: int
+    mean_uplink_ms: float
+    mean_downlink_ms: float
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ..., succeeded_count: _Optional[int] = ..., in_flight: _Optional[int] = ..., ticks_received: _Optional[int] = ..., late_tick_lookups: _Optional[int] = ..., mean_uplink_ms: _Optional[float] = ..., mean_downlink_ms: _Optional[float] = ...) -> None: ...
 
 class WatchContactsRequest(_message.Message):
     __slots__ = ()

@@ -1,0 +1,596 @@
+"""A ground station as a gRPC gateway: inference requests go up over emulated links.
+
+The gateway serves the Open Inference Protocol, so users' existing clients talk to a
+ground station as to any inference server, plus ``orbitmesh.v1.GroundStation``. For each
+ModelInfer it picks a compute satellite (pinned with ``orbitmesh.satellite``, or by
+``orbitmesh.policy``), lets the request cross the current path (propagation on every
+hop, serialization at the bottleneck, FIFO queueing behind earlier bytes), forwards it
+to the satellite, and brings the reply down the path that exists when it leaves. The
+waits are real (``delay / speed`` of wall time), scheduled against the request's arrival
+so that the gateway's own overheads are absorbed instead of added.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from node.reflection import LazyReflection
+from node.servicer import INFERENCE_SERVICE
+from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
+from orchestrator.clock import SimClock
+from protos.inference import grpc_service_pb2 as pb
+from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
+
+from .links import LinkModel, LinkParams, Transfer
+from .linkstate import LinkState, LinkTimeline, Route, SatelliteInfo
+from .selection import Policy, choose_satellite
+from .timing import sleep_until
+
+__all__ = ["GatewayConfig", "GatewayServer"]
+
+_GATEWAY_NAME = "orbitmesh-ground-station"
+_VERSION = "0.1.0"
+_STATUS_CODES = {c: grpc.StatusCode[name] for c, name in CODE_OF_CAUSE.items()}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    station: str
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    min_elevation_deg: float
+    clock: SimClock
+    link_params: LinkParams
+    max_message_bytes: int = 16 * 2**20
+    default_policy: Policy = Policy.FASTEST
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+class _Refusal(Exception):
+    def __init__(self, cause: Cause, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass
+class _Stats:
+    uplink_bytes: int = 0
+    downlink_bytes: int = 0
+    requests: int = 0
+    succeeded: int = 0
+    handovers: int = 0
+    in_flight: int = 0
+    uplink_ms_sum: float = 0.0
+    downlink_ms_sum: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.failed: Counter[str] = Counter()
+
+
+def _raw(data: bytes) -> bytes:
+    return data
+
+
+class GatewayServer:
+    """One ground station's gateway: plain class, unit-testable without Ray."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.timeline = LinkTimeline()
+        self.links = LinkModel(config.link_params)
+        self.stats = _Stats()
+        self._outstanding: Counter[str] = Counter()
+        self._inference_ms: dict[str, float] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._metadata: dict[str, bytes] = {}
+        #: Latest status of every compute satellite (polled by the orchestrator).
+        self.satellites: dict[str, SatelliteInfo] = {}
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self.address: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> str:
+        limit = self.config.max_message_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ]
+        )
+        server.add_generic_rpc_handlers((self._inference_handler(),))
+        ground_station_pb2_grpc.add_GroundStationServicer_to_server(_StationServicer(self), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        station_service = ground_station_pb2.DESCRIPTOR.services_by_name["GroundStation"].full_name
+        reflection = LazyReflection((INFERENCE_SERVICE, station_service, health.SERVICE_NAME))
+        server.add_generic_rpc_handlers((reflection.handler(),))
+        port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        if port == 0:
+            raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
+        await server.start()
+        for name in ("", *reflection.service_names):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        self.address = f"{self.config.host}:{port}"
+        return self.address
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        if self._server is None:
+            return
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace_s)
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+        self._server = None
+
+    def publish(self, states: list[LinkState]) -> None:
+        """New link-state ticks from the orchestrator (in time order)."""
+        self.timeline.add(states)
+        now = self.clock.offset_s()
+        self.timeline.prune(now)
+        # Link bookings older than a second cannot delay anything any more.
+        self.links.forget_before(now - 1.0)
+
+    def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
+        """The latest status (and address) of every compute satellite."""
+        self.satellites = satellites
+
+    # ------------------------------------------------------------------ inference service
+
+    def _inference_handler(self) -> grpc.GenericRpcHandler:
+        def unary(behaviour: Callable[..., Any], request: Any, response: Any) -> Any:
+            return grpc.unary_unary_rpc_method_handler(
+                behaviour,
+                request_deserializer=request.FromString,
+                response_serializer=response.SerializeToString,
+            )
+
+        return grpc.method_handlers_generic_handler(
+            INFERENCE_SERVICE,
+            {
+                "ServerLive": unary(self._live, pb.ServerLiveRequest, pb.ServerLiveResponse),
+                "ServerReady": unary(self._ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
+                "ModelReady": unary(self._model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
+                "ServerMetadata": unary(
+                    self._server_metadata, pb.ServerMetadataRequest, pb.ServerMetadataResponse
+                ),
+                "ModelMetadata": grpc.unary_unary_rpc_method_handler(
+                    self._model_metadata,
+                    request_deserializer=pb.ModelMetadataRequest.FromString,
+                    response_serializer=_raw,
+                ),
+                "ModelInfer": grpc.unary_unary_rpc_method_handler(
+                    self._model_infer, request_deserializer=_raw, response_serializer=_raw
+                ),
+            },
+        )
+
+    async def _live(self, request: Any, context: Any) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    async def _ready(self, request: Any, context: Any) -> Any:
+        return pb.ServerReadyResponse(ready=len(self.timeline) > 0)
+
+    async def _server_metadata(self, request: Any, context: Any) -> Any:
+        return pb.ServerMetadataResponse(name=_GATEWAY_NAME, version=_VERSION, extensions=[])
+
+    def _carriers(self, model: str) -> list[SatelliteInfo]:
+        return [info for info in self.satellites.values() if model in info.models]
+
+    async def _model_ready(self, request: Any, context: Any) -> Any:
+        state = self.timeline.at(self.clock.offset_s())
+        ready = state is not None and any(
+            request.name in info.models and sid in state.routes
+            for sid, info in self.satellites.items()
+        )
+        return pb.ModelReadyResponse(ready=ready)
+
+    async def _model_metadata(self, request: Any, context: Any) -> bytes:
+        # Control plane: asked of any satellite carrying the model, without emulated
+        # delay, and cached (metadata does not change during a run).
+        cached = self._metadata.get(request.name)
+        if cached is not None:
+            return cached
+        carriers = self._carriers(request.name)
+        if not carriers:
+            await _abort(
+                context, Cause.NOT_FOUND, f"no compute satellite carries model {request.name!r}"
+            )
+        call = self._channel(carriers[0].address).unary_unary(
+            f"/{INFERENCE_SERVICE}/ModelMetadata",
+            request_serializer=pb.ModelMetadataRequest.SerializeToString,
+            response_deserializer=_raw,
+        )
+        try:
+            data = bytes(await call(request, timeout=10.0))
+        except grpc.aio.AioRpcError as exc:
+            await _pass_on(context, exc)
+        self._metadata[request.name] = data
+        return data
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            limit = self.config.max_message_bytes
+            channel = grpc.aio.insecure_channel(
+                address,
+                options=[
+                    ("grpc.max_receive_message_length", limit),
+                    ("grpc.max_send_message_length", limit),
+                ],
+            )
+            self._channels[address] = channel
+        return channel
+
+    # ------------------------------------------------------------------ the data path
+
+    async def _model_infer(self, data: bytes, context: Any) -> bytes:
+        arrived = time.time()
+        self.stats.requests += 1
+        self.stats.in_flight += 1
+        try:
+            return await self._carry(data, arrived, context)
+        except _Refusal as refusal:
+            self.stats.failed[refusal.cause] += 1
+            await _abort(context, refusal.cause, str(refusal))
+        finally:
+            self.stats.in_flight -= 1
+
+    def _pick(self, request: Any, start_s: float) -> tuple[str, Route, SatelliteInfo]:
+        state = self.timeline.at(start_s)
+        if state is None:
+            raise _Refusal(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
+        params = request.parameters
+        if "orbitmesh.satellite" in params:
+            target = params["orbitmesh.satellite"].string_param
+            info = self.satellites.get(target)
+            if info is None:
+                raise _Refusal(
+                    Cause.NOT_FOUND, f"no compute satellite {target!r} in this emulation"
+                )
+            route = state.routes.get(target)
+            if route is None:
+                raise _Refusal(
+                    Cause.NO_CONTACT,
+                    f"satellite {target} is out of contact with station {self.config.station}",
+                )
+            return target, route, info
+        policy = self.config.default_policy
+        if "orbitmesh.policy" in params:
+            name = params["orbitmesh.policy"].string_param
+            try:
+                policy = Policy(name)
+            except ValueError:
+                known = ", ".join(p.value for p in Policy)
+                raise _Refusal(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
+        choice = choose_satellite(
+            state.routes,
+            self.satellites,
+            request.model_name,
+            policy,
+            outstanding=self._outstanding,
+            inference_ms=self._inference_ms,
+        )
+        if choice.satellite is None or choice.route is None:
+            reason = Cause(choice.reason or "no-contact")
+            messages = {
+                Cause.NOT_FOUND: f"no compute satellite carries model {request.model_name!r}",
+                Cause.NO_CONTACT: f"no satellite carrying {request.model_name!r} is in contact "
+                f"with station {self.config.station}",
+            }
+            raise _Refusal(
+                reason,
+                messages.get(
+                    reason,
+                    f"every reachable satellite carrying {request.model_name!r} refuses ({reason})",
+                ),
+            )
+        return choice.satellite, choice.route, self.satellites[choice.satellite]
+
+    async def _carry(self, data: bytes, arrived: float, context: Any) -> bytes:
+        request = pb.ModelInferRequest.FromString(data)
+        if "orbitmesh.pipeline" in request.parameters:
+            data = _first_stage(request)
+        speed = self.clock.speed
+        start_s = self.clock.offset_s(arrived)
+        target, route, info = self._pick(request, start_s)
+        up = self.links.transfer(route, len(data), start_s)
+        deadline_left = context.time_remaining()
+        if deadline_left is not None and up.total_ms / 1e3 / speed > deadline_left:
+            raise _Refusal(
+                Cause.DEADLINE, f"the uplink alone takes {up.total_ms:.1f} ms (simulated)"
+            )
+        self.stats.uplink_bytes += len(data)
+        await sleep_until(arrived + up.total_ms / 1e3 / speed)
+
+        self._outstanding[target] += 1
+        failure: grpc.aio.AioRpcError | None = None
+        reply = b""
+        try:
+            call = self._channel(info.address).unary_unary(
+                f"/{INFERENCE_SERVICE}/ModelInfer",
+                request_serializer=_raw,
+                response_deserializer=_raw,
+            )
+            remaining = context.time_remaining()
+            reply = await call(data, timeout=remaining)
+        except grpc.aio.AioRpcError as exc:
+            failure = exc
+        finally:
+            self._outstanding[target] -= 1
+        received = time.time()
+
+        # The reply (or the refusal) comes down the path that exists now.
+        response = None if failure is not None else pb.ModelInferResponse.FromString(reply)
+        # A pipeline's answer comes down from its last stage's satellite.
+        sender = target
+        if response is not None and "orbitmesh.reply_from" in response.parameters:
+            sender = response.parameters["orbitmesh.reply_from"].string_param or target
+        leave_s = self.clock.offset_s(received)
+        back_state = self.timeline.at(leave_s)
+        back = back_state.routes.get(sender) if back_state is not None else None
+        if back is None:
+            raise _Refusal(
+                Cause.LINK_LOST,
+                f"satellite {sender} lost contact with station {self.config.station} "
+                "before its reply",
+            )
+        reply_size = len(reply) if failure is None else 64
+        down = self.links.transfer(back.reversed(), reply_size, leave_s)
+        if failure is not None and failure.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.CANCELLED,
+        ):
+            cause = _cause_of(failure)
+            if cause is None:  # the satellite's server itself is gone
+                raise _Refusal(
+                    Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details()}"
+                )
+
+        processing_s = 0.0
+        if response is not None:
+            p = response.parameters
+            processing_s = (
+                p["orbitmesh.queue_ms"].double_param + p["orbitmesh.inference_ms"].double_param
+            ) / 1e3
+            self._inference_ms[target] = p["orbitmesh.inference_ms"].double_param
+        # The forwarding call itself is not part of the model: what it took beyond the
+        # satellite's own work comes out of the downlink wait.
+        modelled_total_s = (up.total_ms + down.total_ms) / 1e3 / speed + processing_s / speed
+        target_wall = (
+            max(arrived + modelled_total_s, received) if response is not None else received
+        )
+        if response is None:
+            target_wall = received + down.total_ms / 1e3 / speed
+        handover = back.hops[1] != route.hops[1]
+        self.stats.handovers += int(handover)
+        if failure is not None:
+            await sleep_until(target_wall)
+            cause = _cause_of(failure)
+            self.stats.failed[cause or "internal"] += 1
+            await _pass_on(context, failure)
+        assert response is not None
+        self._annotate(response, target, route, back, up, down, handover)
+        out = bytes(response.SerializeToString())
+        self.stats.downlink_bytes += len(out)
+        self.stats.succeeded += 1
+        self.stats.uplink_ms_sum += up.total_ms
+        self.stats.downlink_ms_sum += down.total_ms
+        await sleep_until(target_wall)
+        return out
+
+    def _annotate(
+        self,
+        response: Any,
+        target: str,
+        up_route: Route,
+        down_route: Route,
+        up: Transfer,
+        down: Transfer,
+        handover: bool,
+    ) -> None:
+        p = response.parameters
+        p["orbitmesh.satellite"].string_param = target
+        p["orbitmesh.station"].string_param = self.config.station
+        p["orbitmesh.hops"].string_param = ",".join(up_route.hops[1:])
+        p["orbitmesh.downlink_hops"].string_param = ",".join(down_route.reversed().hops[:-1])
+        p["orbitmesh.uplink_ms"].double_param = up.total_ms
+        p["orbitmesh.downlink_ms"].double_param = down.total_ms
+        p["orbitmesh.uplink_queueing_ms"].double_param = up.queueing_ms
+        p["orbitmesh.downlink_queueing_ms"].double_param = down.queueing_ms
+        p["orbitmesh.retransmission_ms"].double_param = (
+            up.retransmission_ms + down.retransmission_ms
+        )
+        p["orbitmesh.energy_wh"].double_param = p["orbitmesh.compute_energy_wh"].double_param
+        p["orbitmesh.handover"].bool_param = handover
+
+
+def _cause_of(exc: grpc.aio.AioRpcError) -> str | None:
+    for key, value in exc.trailing_metadata() or ():
+        if key == CAUSE_METADATA_KEY:
+            return str(value)
+    return None
+
+
+async def _abort(context: Any, cause: Cause, message: str) -> NoReturn:
+    await context.abort(
+        _STATUS_CODES[cause], message, trailing_metadata=((CAUSE_METADATA_KEY, cause.value),)
+    )
+    raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+
+async def _pass_on(context: Any, exc: grpc.aio.AioRpcError) -> NoReturn:
+    """Answer with a satellite's error as it came, cause included."""
+    cause = _cause_of(exc)
+    metadata = ((CAUSE_METADATA_KEY, cause),) if cause else ()
+    await context.abort(exc.code(), exc.details() or "", trailing_metadata=metadata)
+    raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+
+class _StationServicer:
+    """``orbitmesh.v1.GroundStation``: what this station sees and how it is doing."""
+
+    def __init__(self, gateway: GatewayServer) -> None:
+        self.gateway = gateway
+
+    def _now(self) -> tuple[float, LinkState | None]:
+        now = self.gateway.clock.offset_s()
+        return now, self.gateway.timeline.at(now)
+
+    def _stamp(self, message: Any, offset_s: float) -> None:
+        from datetime import timedelta
+
+        message.sim_time.FromDatetime(self.gateway.clock.start + timedelta(seconds=offset_s))
+
+    async def Info(self, request: Any, context: Any) -> Any:  # noqa: N802
+        c = self.gateway.config
+        return ground_station_pb2.StationInfo(
+            name=c.station,
+            position=types_pb2.GeodeticPosition(
+                lat_deg=c.lat_deg, lon_deg=c.lon_deg, alt_km=c.alt_m / 1000
+            ),
+            min_elevation_deg=c.min_elevation_deg,
+        )
+
+    async def Visible(self, request: Any, context: Any) -> Any:  # noqa: N802
+        now, state = self._now()
+        reply = ground_station_pb2.VisibleSatellites(
+            satellites=[
+                ground_station_pb2.VisibleSatellite(
+                    satellite_id=v.satellite_id,
+                    elevation_deg=v.elevation_deg,
+                    azimuth_deg=v.azimuth_deg,
+                    range_km=v.range_km,
+                    delay_ms=v.delay_ms,
+                )
+                for v in (state.visible if state else ())
+            ]
+        )
+        self._stamp(reply, now)
+        return reply
+
+    async def Routes(self, request: Any, context: Any) -> Any:  # noqa: N802
+        now, state = self._now()
+        reply = ground_station_pb2.RouteTable()
+        for target, route in sorted(
+            (state.routes if state else {}).items(), key=lambda kv: kv[1].delay_ms
+        ):
+            reply.routes.append(
+                types_pb2.Route(
+                    source_id=route.source,
+                    destination_id=target,
+                    hops=[
+                        types_pb2.LinkHop(from_id=a, to_id=b, delay_ms=d, rate_mbps=r)
+                        for (a, b), d, r in zip(
+                            route.links, route.delays_ms, route.rates_mbps, strict=True
+                        )
+                    ],
+                    delay_ms=route.delay_ms,
+                    bottleneck_mbps=route.bottleneck_mbps,
+                )
+            )
+        self._stamp(reply, now)
+        return reply
+
+    async def LinkStats(self, request: Any, context: Any) -> Any:  # noqa: N802
+        now, _ = self._now()
+        s = self.gateway.stats
+        reply = ground_station_pb2.LinkStatsReply(
+            uplink_bytes=s.uplink_bytes,
+            downlink_bytes=s.downlink_bytes,
+            request_count=s.requests,
+            handover_count=s.handovers,
+            succeeded_count=s.succeeded,
+            in_flight=s.in_flight,
+            ticks_received=self.gateway.timeline.received,
+            late_tick_lookups=self.gateway.timeline.late_lookups,
+            mean_uplink_ms=s.uplink_ms_sum / s.succeeded if s.succeeded else 0.0,
+            mean_downlink_ms=s.downlink_ms_sum / s.succeeded if s.succeeded else 0.0,
+        )
+        for cause, count in s.failed.items():
+            reply.failed_by_cause[cause] = count
+        self._stamp(reply, now)
+        return reply
+
+    async def WatchContacts(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+        import asyncio
+
+        seen: set[str] = set()
+        best: str | None = None
+        last_tick = -1
+        while True:
+            now, state = self._now()
+            if state is not None and state.tick != last_tick:
+                last_tick = state.tick
+                current = {v.satellite_id for v in state.visible}
+                for sid in sorted(current - seen):
+                    yield self._event(now, sid, ground_station_pb2.CONTACT_KIND_RISE)
+                for sid in sorted(seen - current):
+                    yield self._event(now, sid, ground_station_pb2.CONTACT_KIND_SET)
+                top = state.visible[0].satellite_id if state.visible else None
+                if top is not None and best is not None and top != best:
+                    yield self._event(
+                        now, top, ground_station_pb2.CONTACT_KIND_HANDOVER, previous=best
+                    )
+                seen, best = current, top
+            await asyncio.sleep(
+                max(0.05, min(1.0, (state.step_s if state else 1.0) / self.gateway.clock.speed))
+            )
+
+    def _event(self, offset_s: float, satellite: str, kind: Any, previous: str = "") -> Any:
+        event = ground_station_pb2.ContactEvent(
+            satellite_id=satellite, kind=kind, previous_satellite_id=previous
+        )
+        self._stamp(event, offset_s)
+        return event
+
+
+def _first_stage(request: Any) -> bytes:
+    """Turn a pipeline request into the request for its first stage.
+
+    The first stage's ``satellite`` or ``policy`` chooses where the request goes up; its
+    ``inputs`` (stage input name -> the client's input name) renames the inputs; the
+    remaining stages travel on in ``orbitmesh.pipeline``.
+    """
+    params = request.parameters
+    try:
+        stages = json.loads(params["orbitmesh.pipeline"].string_param)
+    except json.JSONDecodeError as exc:
+        raise _Refusal(Cause.INVALID, f"orbitmesh.pipeline is not JSON: {exc}") from None
+    if (
+        not isinstance(stages, list)
+        or not stages
+        or not all(isinstance(s, dict) and isinstance(s.get("model"), str) for s in stages)
+    ):
+        raise _Refusal(
+            Cause.INVALID, 'orbitmesh.pipeline must be a non-empty JSON list of {"model": ...}'
+        )
+    first, rest = stages[0], stages[1:]
+    request.model_name = first["model"]
+    renames = {client: stage for stage, client in (first.get("inputs") or {}).items()}
+    for tensor in request.inputs:
+        tensor.name = renames.get(tensor.name, tensor.name)
+    for key in ("orbitmesh.satellite", "orbitmesh.policy", "orbitmesh.pipeline"):
+        if key in params:
+            del params[key]
+    if "satellite" in first:
+        params["orbitmesh.satellite"].string_param = str(first["satellite"])
+    if "policy" in first:
+        params["orbitmesh.policy"].string_param = str(first["policy"])
+    if rest:
+        params["orbitmesh.pipeline"].string_param = json.dumps(rest)
+    return bytes(request.SerializeToString())

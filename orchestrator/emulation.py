@@ -1,0 +1,314 @@
+"""The running emulation: satellites, gateways and the tick loop that feeds them.
+
+:class:`Emulation` runs inside the orchestrator's Ray actor (orchestrator/actor.py). It
+builds every compute satellite and ground-station gateway as Ray actors, owns the
+simulated clock, computes geometry ticks ahead of that clock in a worker thread (so the
+actor stays responsive when geometry is slow), and publishes each station's and each
+satellite's share of every tick. It polls satellites for status once a second, passes
+that on to the gateways, and restores a restarted satellite's battery and temperature.
+Ticks computed after their simulated time has begun are counted as late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ground.actor import GatewayActor
+from ground.gateway import GatewayConfig
+from ground.links import LinkParams
+from ground.linkstate import LinkState, SatelliteInfo
+from node.actor import SatelliteActor
+from node.power import PowerState
+from node.state import NodeSnapshot
+from node.thermal import ThermalState
+
+from .clock import SimClock
+from .geometry import GeometryEngine
+from .launch import node_configs
+from .publish import satellite_link_states, station_link_states
+from .scenario import Scenario, load_scenario
+from .trace import TraceReader, TraceWriter
+
+__all__ = ["Emulation", "EmulationOptions"]
+
+
+@dataclass(frozen=True)
+class EmulationOptions:
+    speed: float | None = None  # None: the scenario's
+    duration_s: float | None = None  # None: the scenario's
+    #: Geometry is computed this many simulated seconds ahead of the clock.
+    ahead_s: float = 10.0
+    host: str = "127.0.0.1"
+    record: Path | None = None
+    replay: Path | None = None
+    satellite_restarts: int = 3
+    status_interval_s: float = 1.0
+    model_cache: Path | None = None
+    #: Lead time before simulated time 0, so that everything serves when it starts.
+    warmup_s: float = 0.0
+
+
+def _info(satellite: SatelliteActor, address: str, snap: NodeSnapshot | None) -> SatelliteInfo:
+    models = tuple(satellite.config.models)
+    if snap is None:
+        return SatelliteInfo(
+            satellite.satellite_id,
+            address,
+            models=models,
+            queue_capacity=satellite.config.node.queue_depth,
+        )
+    return SatelliteInfo(
+        satellite_id=snap.satellite_id,
+        address=address,
+        models=models,
+        queue_depth=snap.queue_depth,
+        running=snap.running,
+        queue_capacity=snap.queue_capacity,
+        state_of_charge=snap.state_of_charge,
+        temperature_c=snap.temperature_c,
+        accepting_power=snap.power_state is PowerState.NOMINAL,
+        accepting_thermal=snap.thermal_state is not ThermalState.OVERHEATED,
+        throttled=snap.thermal_state is ThermalState.THROTTLED,
+        sunlit=snap.sunlit,
+    )
+
+
+class Emulation:
+    def __init__(self, scenario: str, options: EmulationOptions) -> None:
+        self.scenario_ref = scenario
+        self.options = options
+        self.scenario: Scenario | None = None
+        self.engine: GeometryEngine | None = None
+        self.clock: SimClock | None = None
+        self.satellites: dict[str, SatelliteActor] = {}
+        self.gateways: dict[str, GatewayActor] = {}
+        self.addresses: dict[str, str] = {}
+        self.snapshots: dict[str, NodeSnapshot] = {}
+        self.incarnations: dict[str, str] = {}
+        self.down: set[str] = set()
+        self.restarts: Counter[str] = Counter()
+        self.ticks_published = 0
+        self.ticks_late = 0
+        self._next_tick = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._writer: TraceWriter | None = None
+        self._reader: TraceReader | None = None
+        self.end_s = 0.0
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        scenario = await loop.run_in_executor(None, load_scenario, self.scenario_ref)
+        engine = await loop.run_in_executor(None, GeometryEngine, scenario)
+        self.scenario, self.engine = scenario, engine
+        speed = self.options.speed or scenario.time.speed
+        self.end_s = (
+            self.options.duration_s
+            if self.options.duration_s is not None
+            else scenario.time.duration_s
+        )
+        if self.options.replay is not None:
+            self._reader = TraceReader(self.options.replay)
+            self._reader.check(scenario.name, engine.stations.names, list(engine.catalog.ids))
+        clock = SimClock(
+            start=scenario.time.start, speed=speed, wall0=time.time() + self.options.warmup_s
+        )
+        self.clock = clock
+        configs = await loop.run_in_executor(
+            None,
+            lambda: node_configs(
+                engine,
+                clock,
+                duration_s=self.end_s,
+                host=self.options.host,
+                model_cache=self.options.model_cache,
+            ),
+        )
+        link_params = LinkParams(loss_rate=scenario.links.loss_rate, seed=scenario.links.loss_seed)
+        gateway_configs = [
+            GatewayConfig(
+                station=spec.name,
+                lat_deg=spec.lat_deg,
+                lon_deg=spec.lon_deg,
+                alt_m=spec.alt_m,
+                min_elevation_deg=spec.min_elevation_deg,
+                clock=clock,
+                link_params=link_params,
+                max_message_bytes=scenario.nodes.node.max_message_bytes,
+                host=self.options.host,
+            )
+            for spec in scenario.ground_stations
+        ]
+        sat_cls = SatelliteActor.remote_class(max_restarts=self.options.satellite_restarts)
+        gw_cls = GatewayActor.remote_class()
+        sat_handles = [sat_cls.remote(c) for c in configs]
+        gw_handles = [gw_cls.remote(c) for c in gateway_configs]
+        sat_addresses = await asyncio.gather(*(h.start.remote() for h in sat_handles))
+        gw_addresses = await asyncio.gather(*(h.start.remote() for h in gw_handles))
+        for handle, config, address in zip(sat_handles, configs, sat_addresses, strict=True):
+            self.satellites[config.satellite_id] = SatelliteActor(handle, config, address)
+            self.addresses[config.satellite_id] = address
+        for handle, gw_config, address in zip(
+            gw_handles, gateway_configs, gw_addresses, strict=True
+        ):
+            self.gateways[gw_config.station] = GatewayActor(handle, gw_config, address)
+        if self.options.record is not None:
+            self._writer = TraceWriter(
+                self.options.record, scenario.name, engine.stations.names, list(engine.catalog.ids)
+            )
+        await self._poll_status()
+        await self._publish_due()
+        # Ticks computed while everything was still starting are not "late" in any sense
+        # that matters: nothing was using them yet.
+        self.ticks_late = 0
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._tick_loop()),
+            asyncio.get_running_loop().create_task(self._status_loop()),
+        ]
+        return self.endpoints()
+
+    def endpoints(self) -> dict[str, Any]:
+        assert self.scenario is not None and self.clock is not None
+        return {
+            "scenario": self.scenario.name,
+            "ground_stations": {name: gw.address for name, gw in self.gateways.items()},
+            "satellites": dict(self.addresses),
+            "speed": self.clock.speed,
+            "sim_start": self.clock.start.isoformat().replace("+00:00", "Z"),
+            "wall0": self.clock.wall0,
+            "duration_s": self.end_s,
+        }
+
+    # ------------------------------------------------------------------ ticks
+
+    def _tick_offset(self, index: int) -> float:
+        assert self.scenario is not None
+        return index * self.scenario.time.step_s
+
+    def _compute(self, index: int) -> tuple[dict[str, LinkState], dict[str, LinkState]]:
+        """One tick's share for every station and satellite (runs in a worker thread)."""
+        assert self.engine is not None
+        if self._reader is not None:
+            return self._reader.tick(index)
+        tick = self.engine.tick(self._tick_offset(index))
+        stations = station_link_states(self.engine, tick, index)
+        sats = satellite_link_states(self.engine, tick, index) if self.satellites else {}
+        return stations, sats
+
+    async def _publish_due(self) -> None:
+        assert self.clock is not None
+        loop = asyncio.get_running_loop()
+        horizon = self.clock.offset_s() + self.options.ahead_s
+        while not self._stopping and self._tick_offset(self._next_tick) <= min(horizon, self.end_s):
+            index = self._next_tick
+            stations, sats = await loop.run_in_executor(None, self._compute, index)
+            if self._tick_offset(index) < self.clock.offset_s():
+                self.ticks_late += 1
+            for name, gateway in self.gateways.items():
+                gateway.handle.publish.remote([stations[name]])
+            for sid, satellite in self.satellites.items():
+                if sid in sats and sid not in self.down:
+                    satellite.handle.publish_links.remote([sats[sid]])
+            if self._writer is not None:
+                self._writer.add(index, stations, sats)
+            self._next_tick += 1
+            self.ticks_published += 1
+
+    async def _tick_loop(self) -> None:
+        assert self.clock is not None and self.scenario is not None
+        step_wall = self.scenario.time.step_s / self.clock.speed
+        while not self._stopping and self._tick_offset(self._next_tick) <= self.end_s:
+            await self._publish_due()
+            await asyncio.sleep(max(0.05, min(step_wall, 1.0)))
+
+    # ------------------------------------------------------------------ satellites' health
+
+    async def _poll_status(self) -> None:
+        async def one(sid: str, satellite: SatelliteActor) -> None:
+            try:
+                incarnation, address, snap = await asyncio.wait_for(
+                    satellite.handle.status.remote(), timeout=10.0
+                )
+            except Exception:
+                self.down.add(sid)
+                return
+            previous = self.incarnations.get(sid)
+            if previous is not None and previous != incarnation:
+                # Ray restarted the actor: give it back its battery and temperature.
+                self.restarts[sid] += 1
+                last = self.snapshots.get(sid)
+                if last is not None:
+                    await satellite.handle.restore.remote(last.battery_wh, last.temperature_c)
+                    _, address, snap = await satellite.handle.status.remote()
+            self.incarnations[sid] = incarnation
+            self.down.discard(sid)
+            if address is not None:
+                self.addresses[sid] = address
+            self.snapshots[sid] = snap
+
+        await asyncio.gather(*(one(sid, sat) for sid, sat in self.satellites.items()))
+        infos = {
+            sid: _info(sat, self.addresses[sid], self.snapshots.get(sid))
+            for sid, sat in self.satellites.items()
+            if sid not in self.down
+        }
+        for gateway in self.gateways.values():
+            gateway.handle.update_satellites.remote(infos)
+        for sid, satellite in self.satellites.items():
+            if sid not in self.down:
+                satellite.handle.update_satellites.remote(infos)
+
+    async def _status_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.options.status_interval_s)
+            await self._poll_status()
+
+    # ------------------------------------------------------------------ status and stop
+
+    async def status(self) -> dict[str, Any]:
+        assert self.clock is not None
+        gateway_stats = await asyncio.gather(
+            *(gw.handle.stats.remote() for gw in self.gateways.values()), return_exceptions=True
+        )
+        power = Counter(s.power_state.value for s in self.snapshots.values())
+        thermal = Counter(s.thermal_state.value for s in self.snapshots.values())
+        return {
+            "sim_offset_s": self.clock.offset_s(),
+            "sim_time": self.clock.now().isoformat().replace("+00:00", "Z"),
+            "speed": self.clock.speed,
+            "duration_s": self.end_s,
+            "satellites": len(self.satellites),
+            "satellites_up": len(self.satellites) - len(self.down),
+            "power_states": dict(power),
+            "thermal_states": dict(thermal),
+            "sunlit": sum(1 for s in self.snapshots.values() if s.sunlit),
+            "served": sum(s.served for s in self.snapshots.values()),
+            "refused": dict(sum((Counter(s.refused) for s in self.snapshots.values()), Counter())),
+            "restarts": dict(self.restarts),
+            "ticks_published": self.ticks_published,
+            "ticks_late": self.ticks_late,
+            "stations": [g for g in gateway_stats if isinstance(g, dict)],
+        }
+
+    @property
+    def finished(self) -> bool:
+        assert self.clock is not None
+        return self.clock.offset_s() >= self.end_s
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        stops = [gw.handle.stop.remote(grace_s) for gw in self.gateways.values()]
+        stops += [sat.handle.stop.remote(grace_s) for sat in self.satellites.values()]
+        await asyncio.gather(*stops, return_exceptions=True)
+        if self._writer is not None:
+            self._writer.close()
