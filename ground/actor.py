@@ -27,6 +27,9 @@ class _GatewayActorBody:
     async def publish(self, states: list[LinkState]) -> None:
         self._server.publish(states)
 
+    async def set_clock(self, clock: Any) -> None:
+        self._server.clock = clock
+
     async def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
         self._server.update_satellites(satellites)
 

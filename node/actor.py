@@ -8,6 +8,7 @@ The actor body is a plain class made remote at construction (as Ray's own
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -15,7 +16,18 @@ import ray
 from .server import NodeConfig, SatelliteServer
 from .state import NodeSnapshot
 
-__all__ = ["SatelliteActor"]
+__all__ = ["ActorStatus", "SatelliteActor"]
+
+
+@dataclass(frozen=True)
+class ActorStatus:
+    #: Changes when Ray restarts the actor.
+    incarnation: str
+    address: str | None
+    pid: int
+    #: Everything it serves, ONNX models and the user app.
+    models: tuple[str, ...]
+    snapshot: NodeSnapshot
 
 
 class _SatelliteActorBody:
@@ -37,10 +49,21 @@ class _SatelliteActorBody:
     async def start(self) -> str:
         return await self._started
 
-    async def status(self) -> tuple[str, str | None, NodeSnapshot]:
-        """(incarnation, address, snapshot): what the orchestrator polls."""
+    async def status(self) -> ActorStatus:
+        """What the orchestrator polls."""
+        import os
+
         await self._started
-        return self.incarnation, self._server.address, self._server.snapshot()
+        return ActorStatus(
+            incarnation=self.incarnation,
+            address=self._server.address,
+            pid=os.getpid(),
+            models=tuple(self._server.model_names),
+            snapshot=self._server.snapshot(),
+        )
+
+    async def set_clock(self, clock: Any) -> None:
+        self._server.set_clock(clock)
 
     async def restore(self, battery_wh: float, temperature_c: float) -> None:
         self._server.state.restore(battery_wh=battery_wh, temperature_c=temperature_c)

@@ -65,6 +65,7 @@ class SatelliteServer:
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+        self.clock = config.clock
         self.runtime = ModelRuntime({name: Path(path) for name, path in config.models.items()})
         self.state = NodeState(
             config.satellite_id,
@@ -165,9 +166,20 @@ class SatelliteServer:
         await self.forwarder.close()
         self._server = None
 
+    def set_clock(self, clock: SimClock) -> None:
+        """Run on the emulation's clock from now on (sent once everything serves)."""
+        self.clock = clock
+        self.state.start_clock(clock.offset_s, clock.speed)
+        self.forwarder.clock = clock
+        self._telemetry.start = clock.start
+
+    @property
+    def model_names(self) -> list[str]:
+        return self._inference.model_names
+
     def publish_links(self, states: list[LinkState]) -> None:
         self.links.add(states)
-        self.links.prune(self.config.clock.offset_s())
+        self.links.prune(self.clock.offset_s())
 
     def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
         self.satellites = satellites

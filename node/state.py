@@ -95,6 +95,13 @@ class NodeState:
 
     # ------------------------------------------------------------------ time
 
+    def start_clock(self, clock: Callable[[], float], speed: float) -> None:
+        """Follow a (new) simulated clock from simulated time 0: energy and heat before it
+        are not integrated (the emulation was still starting)."""
+        self.clock = clock
+        self.clock_speed = speed
+        self._t = 0.0
+
     def advance(self) -> float:
         """Integrate energy and heat up to now; returns the simulated offset reached."""
         now = self.clock()
@@ -186,8 +193,10 @@ class NodeState:
 
     def snapshot(self) -> NodeSnapshot:
         now = self.advance()
-        position = self.ephemeris.position_km(now)
-        lat, lon, alt = self.ephemeris.geodetic(now)
+        # Before the clock starts (and after the run) report where the track begins/ends.
+        at = min(max(now, self.ephemeris.start_s), self.ephemeris.end_s)
+        position = self.ephemeris.position_km(at)
+        lat, lon, alt = self.ephemeris.geodetic(at)
         act = self._activity
         return NodeSnapshot(
             satellite_id=self.satellite_id,
@@ -196,7 +205,7 @@ class NodeState:
             lat_deg=lat,
             lon_deg=lon,
             alt_km=alt,
-            sunlit=self.ephemeris.sunlit(now),
+            sunlit=self.ephemeris.sunlit(at),
             battery_wh=self.battery.energy_wh,
             battery_capacity_wh=self.battery.capacity_wh,
             state_of_charge=self.battery.soc,

@@ -28,6 +28,9 @@ class _OrchestratorBody:
     async def endpoints(self) -> dict[str, Any]:
         return self._emulation.endpoints()
 
+    async def satellite_snapshots(self) -> dict[str, dict[str, Any]]:
+        return self._emulation.satellite_snapshots()
+
     async def finished(self) -> bool:
         return self._emulation.finished
 

@@ -22,7 +22,7 @@ from ground.actor import GatewayActor
 from ground.gateway import GatewayConfig
 from ground.links import LinkParams
 from ground.linkstate import LinkState, SatelliteInfo
-from node.actor import SatelliteActor
+from node.actor import ActorStatus, SatelliteActor
 from node.power import PowerState
 from node.state import NodeSnapshot
 from node.thermal import ThermalState
@@ -35,6 +35,13 @@ from .scenario import Scenario, load_scenario
 from .trace import TraceReader, TraceWriter
 
 __all__ = ["Emulation", "EmulationOptions"]
+
+#: Most ticks sent to a node in one call.
+_PUBLISH_BATCH = 50
+#: Where simulated time stands while the emulation starts (far before time 0).
+_NOT_STARTED_S = 1e7
+#: Simulated time 0 comes this long after every actor has been given the clock.
+_CLOCK_LEAD_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -49,12 +56,11 @@ class EmulationOptions:
     satellite_restarts: int = 3
     status_interval_s: float = 1.0
     model_cache: Path | None = None
-    #: Lead time before simulated time 0, so that everything serves when it starts.
-    warmup_s: float = 0.0
 
 
-def _info(satellite: SatelliteActor, address: str, snap: NodeSnapshot | None) -> SatelliteInfo:
-    models = tuple(satellite.config.models)
+def _info(
+    satellite: SatelliteActor, address: str, snap: NodeSnapshot | None, models: tuple[str, ...]
+) -> SatelliteInfo:
     if snap is None:
         return SatelliteInfo(
             satellite.satellite_id,
@@ -90,6 +96,8 @@ class Emulation:
         self.addresses: dict[str, str] = {}
         self.snapshots: dict[str, NodeSnapshot] = {}
         self.incarnations: dict[str, str] = {}
+        self.pids: dict[str, int] = {}
+        self.models: dict[str, tuple[str, ...]] = {}
         self.down: set[str] = set()
         self.restarts: Counter[str] = Counter()
         self.ticks_published = 0
@@ -117,9 +125,9 @@ class Emulation:
         if self.options.replay is not None:
             self._reader = TraceReader(self.options.replay)
             self._reader.check(scenario.name, engine.stations.names, list(engine.catalog.ids))
-        clock = SimClock(
-            start=scenario.time.start, speed=speed, wall0=time.time() + self.options.warmup_s
-        )
+        # Until everything serves, simulated time stands far before 0; the real clock is
+        # sent to every actor once they are all up, so time 0 is when the run can begin.
+        clock = SimClock(start=scenario.time.start, speed=speed, wall0=time.time() + _NOT_STARTED_S)
         self.clock = clock
         configs = await loop.run_in_executor(
             None,
@@ -164,10 +172,15 @@ class Emulation:
                 self.options.record, scenario.name, engine.stations.names, list(engine.catalog.ids)
             )
         await self._poll_status()
+        self.clock = SimClock(
+            start=scenario.time.start, speed=speed, wall0=time.time() + _CLOCK_LEAD_S
+        )
+        await asyncio.gather(
+            *(s.handle.set_clock.remote(self.clock) for s in self.satellites.values()),
+            *(g.handle.set_clock.remote(self.clock) for g in self.gateways.values()),
+        )
         await self._publish_due()
-        # Ticks computed while everything was still starting are not "late" in any sense
-        # that matters: nothing was using them yet.
-        self.ticks_late = 0
+        await asyncio.sleep(max(0.0, self.clock.wall0 - time.time()))  # return once time 0 came
         self._tasks = [
             asyncio.get_running_loop().create_task(self._tick_loop()),
             asyncio.get_running_loop().create_task(self._status_loop()),
@@ -205,21 +218,27 @@ class Emulation:
     async def _publish_due(self) -> None:
         assert self.clock is not None
         loop = asyncio.get_running_loop()
-        horizon = self.clock.offset_s() + self.options.ahead_s
-        while not self._stopping and self._tick_offset(self._next_tick) <= min(horizon, self.end_s):
-            index = self._next_tick
-            stations, sats = await loop.run_in_executor(None, self._compute, index)
-            if self._tick_offset(index) < self.clock.offset_s():
-                self.ticks_late += 1
+        horizon = min(self.clock.offset_s() + self.options.ahead_s, self.end_s)
+        while not self._stopping and self._tick_offset(self._next_tick) <= horizon:
+            # Compute what is due (up to a batch), then send each node its share in one
+            # call: at high speed a tick lasts a few milliseconds of wall time.
+            batch: list[tuple[int, dict[str, LinkState], dict[str, LinkState]]] = []
+            while len(batch) < _PUBLISH_BATCH and self._tick_offset(self._next_tick) <= horizon:
+                index = self._next_tick
+                stations, sats = await loop.run_in_executor(None, self._compute, index)
+                if self._tick_offset(index) < self.clock.offset_s():
+                    self.ticks_late += 1
+                if self._writer is not None:
+                    self._writer.add(index, stations, sats)
+                batch.append((index, stations, sats))
+                self._next_tick += 1
+                self.ticks_published += 1
             for name, gateway in self.gateways.items():
-                gateway.handle.publish.remote([stations[name]])
+                gateway.handle.publish.remote([stations[name] for _, stations, _ in batch])
             for sid, satellite in self.satellites.items():
-                if sid in sats and sid not in self.down:
-                    satellite.handle.publish_links.remote([sats[sid]])
-            if self._writer is not None:
-                self._writer.add(index, stations, sats)
-            self._next_tick += 1
-            self.ticks_published += 1
+                states = [sats[sid] for _, _, sats in batch if sid in sats]
+                if states and sid not in self.down:
+                    satellite.handle.publish_links.remote(states)
 
     async def _tick_loop(self) -> None:
         assert self.clock is not None and self.scenario is not None
@@ -233,29 +252,38 @@ class Emulation:
     async def _poll_status(self) -> None:
         async def one(sid: str, satellite: SatelliteActor) -> None:
             try:
-                incarnation, address, snap = await asyncio.wait_for(
+                status: ActorStatus = await asyncio.wait_for(
                     satellite.handle.status.remote(), timeout=10.0
                 )
             except Exception:
                 self.down.add(sid)
                 return
             previous = self.incarnations.get(sid)
-            if previous is not None and previous != incarnation:
+            restarted = previous is not None and previous != status.incarnation
+            if restarted:
                 # Ray restarted the actor: give it back its battery and temperature.
-                self.restarts[sid] += 1
                 last = self.snapshots.get(sid)
                 if last is not None:
                     await satellite.handle.restore.remote(last.battery_wh, last.temperature_c)
-                    _, address, snap = await satellite.handle.status.remote()
-            self.incarnations[sid] = incarnation
+                    status = await satellite.handle.status.remote()
+            self.incarnations[sid] = status.incarnation
+            self.pids[sid] = status.pid
+            self.models[sid] = status.models
             self.down.discard(sid)
-            if address is not None:
-                self.addresses[sid] = address
-            self.snapshots[sid] = snap
+            if status.address is not None:
+                self.addresses[sid] = status.address
+            self.snapshots[sid] = status.snapshot
+            if restarted:
+                self.restarts[sid] += 1
 
         await asyncio.gather(*(one(sid, sat) for sid, sat in self.satellites.items()))
         infos = {
-            sid: _info(sat, self.addresses[sid], self.snapshots.get(sid))
+            sid: _info(
+                sat,
+                self.addresses[sid],
+                self.snapshots.get(sid),
+                self.models.get(sid, tuple(sat.config.models)),
+            )
             for sid, sat in self.satellites.items()
             if sid not in self.down
         }
@@ -295,6 +323,26 @@ class Emulation:
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
             "stations": [g for g in gateway_stats if isinstance(g, dict)],
+        }
+
+    def satellite_snapshots(self) -> dict[str, dict[str, Any]]:
+        """Last polled figures of every satellite (for tests and the status table)."""
+        return {
+            sid: {
+                "pid": self.pids.get(sid),
+                "address": self.addresses.get(sid),
+                "battery_wh": snap.battery_wh,
+                "temperature_c": snap.temperature_c,
+                "state_of_charge": snap.state_of_charge,
+                "power_state": snap.power_state.value,
+                "thermal_state": snap.thermal_state.value,
+                "sunlit": snap.sunlit,
+                "queue_depth": snap.queue_depth,
+                "served": snap.served,
+                "refused": dict(snap.refused),
+                "down": sid in self.down,
+            }
+            for sid, snap in self.snapshots.items()
         }
 
     @property

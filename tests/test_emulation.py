@@ -1,0 +1,292 @@
+"""The running emulation end to end: orchestrator, gateways, satellites, on real Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from ground.client import Client
+from ground.errors import LinkLost, NoContact, NotFound
+from node.models import ensure_model, load_digits_split, make_session
+from orchestrator import GeometryEngine, find_contacts, load_scenario
+from orchestrator.actor import Orchestrator
+from orchestrator.emulation import EmulationOptions
+from orchestrator.trace import TraceReader
+
+SPLIT = load_digits_split()
+X = SPLIT.x_test[:20].astype(np.float32)
+
+
+def reference_labels(model: str = "digits") -> np.ndarray:
+    session = make_session(ensure_model(model).path)
+    x = X if model == "digits" else X.reshape(-1, 1, 8, 8)
+    return np.asarray(session.run(["label"], {"input": x})[0])
+
+
+def wait_for(predicate: Any, timeout_s: float = 30.0, step_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(step_s)
+
+
+def write_models(folder: Path) -> None:
+    """Two one-line ONNX models for a pipeline: scale (x -> y = 2x), offset (y -> z = y + 1)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    for name, op, source, target, constant in (
+        ("scale", "Mul", "x", "y", 2.0),
+        ("offset", "Add", "y", "z", 1.0),
+    ):
+        graph = helper.make_graph(
+            [helper.make_node(op, [source, "k"], [target])],
+            name,
+            [helper.make_tensor_value_info(source, TensorProto.FLOAT, ["n", 3])],
+            [helper.make_tensor_value_info(target, TensorProto.FLOAT, ["n", 3])],
+            initializer=[helper.make_tensor("k", TensorProto.FLOAT, [], [constant])],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, folder / f"{name}.onnx")
+
+
+@pytest.fixture(scope="module")
+def demo_like(ray_local: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    """The demo constellation at speed 1, with a pipeline's two models on two satellites
+    and the example app on every compute satellite."""
+    folder = tmp_path_factory.mktemp("demo-like")
+    write_models(folder)
+    text = (REPO / "examples" / "energy-aware.toml").read_text()
+    text = text.replace('path = "."', f'path = "{REPO / "examples"}"')
+    text += (
+        '\n[[model]]\nname = "scale"\npath = "scale.onnx"\nsatellites = ["shell1-0-0"]\n'
+        '\n[[model]]\nname = "offset"\npath = "offset.onnx"\nsatellites = ["shell1-1-1"]\n'
+    )
+    (folder / "scenario.toml").write_text(text)
+    orchestrator = Orchestrator.launch(
+        str(folder / "scenario.toml"), EmulationOptions(duration_s=1800), name=None
+    )
+    yield orchestrator
+    orchestrator.stop()
+
+
+def test_requests_through_ground_stations_are_right_and_pay_the_modelled_latency(
+    demo_like: Orchestrator,
+) -> None:
+    expected = reference_labels()
+    stations = demo_like.endpoints["ground_stations"]
+    with Client.connect(stations) as client:
+        excess_ms = []
+        for station in stations:
+            for _ in range(5):
+                result = client.infer(station, "digits", X, outputs=["label"])
+                np.testing.assert_array_equal(result["label"], expected)
+                assert result.satellite in demo_like.endpoints["satellites"]
+                assert result.hops[-1] == result.satellite
+                assert result.uplink_ms is not None and result.uplink_ms > 1.0
+                assert result.downlink_ms is not None and result.downlink_ms > 1.0
+                assert result.queue_ms is not None and result.inference_ms is not None
+                modelled = (
+                    result.uplink_ms + result.downlink_ms + result.queue_ms + result.inference_ms
+                )
+                # The emulation never answers early; it adds little of its own.
+                assert result.latency_ms >= modelled
+                excess_ms.append(result.latency_ms - modelled)
+        assert float(np.median(excess_ms)) < 5.0, excess_ms
+        stats = client.link_stats("frankfurt")
+        assert stats.succeeded_count >= 5 and stats.ticks_received > 0
+        assert len(client.visible("frankfurt").satellites) > 0
+        assert len(client.routes("frankfurt").routes) == 12
+
+
+def test_pinning_and_policies(demo_like: Orchestrator) -> None:
+    with Client.connect(demo_like.endpoints["ground_stations"]) as client:
+        pinned = client.infer("frankfurt", "digits", X, satellite="shell1-5-5")
+        assert pinned.satellite == "shell1-5-5"
+        for policy in ("nearest", "least-loaded", "power-aware", "fastest"):
+            assert client.infer("singapore", "digits", X, policy=policy).satellite is not None
+        nearest = client.infer("singapore", "digits", X, policy="nearest")
+        routes = {r.destination_id: r.delay_ms for r in client.routes("singapore").routes}
+        assert routes[nearest.satellite] == pytest.approx(min(routes.values()), abs=1.0)
+        with pytest.raises(NotFound):
+            client.infer(
+                "frankfurt", "digits", X, satellite="shell1-0-1"
+            )  # not a compute satellite
+        with pytest.raises(NotFound):
+            client.infer("frankfurt", "no-such-model", {"input": X})
+
+
+def test_pipeline_across_two_satellites(demo_like: Orchestrator) -> None:
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with Client.connect(demo_like.endpoints["ground_stations"]) as client:
+        result = client.infer(
+            "frankfurt",
+            "scale",
+            {"x": x},
+            pipeline=[{"model": "scale"}, {"model": "offset"}],
+        )
+    np.testing.assert_array_equal(result["z"], 2 * x + 1)
+    assert result.parameters["orbitmesh.stages"] == "shell1-0-0:scale,shell1-1-1:offset"
+    isl_ms = result.parameters["orbitmesh.isl_ms"]
+    assert isinstance(isl_ms, float) and isl_ms > 1.0
+    assert result.parameters["orbitmesh.reply_from"] == "shell1-1-1"
+
+
+def test_user_app_runs_on_satellites_and_can_offload(demo_like: Orchestrator) -> None:
+    expected = reference_labels("digits-cnn")
+    with Client.connect(demo_like.endpoints["ground_stations"]) as client:
+        meta = client.model_metadata("frankfurt", "smart-digits")
+        assert [o.name for o in meta.outputs] == ["label", "served_by", "model"]
+        local = client.infer("frankfurt", "smart-digits", X)
+        offloaded = client.infer("frankfurt", "smart-digits", X, parameters={"offload": True})
+    for result in (local, offloaded):
+        assert result["model"][0] in (b"digits-cnn", b"digits")
+        if result["model"][0] == b"digits-cnn":
+            np.testing.assert_array_equal(result["label"], expected)
+    # Asked to offload, the app ran the model on another satellite (when one could).
+    assert (
+        offloaded["served_by"][0].decode() != offloaded.satellite
+        or offloaded["model"][0] == b"digits"
+    )
+
+
+def test_restarted_satellite_rejoins_with_its_battery_and_heat(demo_like: Orchestrator) -> None:
+    sid = "shell1-2-2"
+    before = {s: dict(v) for s, v in _snapshots(demo_like).items()}[sid]
+    pid = before["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: demo_like.status()["restarts"].get(sid, 0) >= 1, timeout_s=60)
+    after = _snapshots(demo_like)[sid]
+    assert after["pid"] != pid
+    # Restored from the last status before the crash (which is at most a second older).
+    assert after["battery_wh"] == pytest.approx(before["battery_wh"], abs=0.05)
+    assert after["temperature_c"] == pytest.approx(before["temperature_c"], abs=0.5)
+    with Client.connect(demo_like.endpoints["ground_stations"]) as client:
+        wait_for(lambda: _serves(client, sid), timeout_s=30, step_s=0.5)
+
+
+def _serves(client: Client, sid: str) -> bool:
+    try:
+        return client.infer("frankfurt", "digits", X, satellite=sid).satellite == sid
+    except Exception:
+        return False
+
+
+def _snapshots(orchestrator: Orchestrator) -> dict[str, dict[str, Any]]:
+    import ray
+
+    result: dict[str, dict[str, Any]] = ray.get(orchestrator.handle.satellite_snapshots.remote())
+    return result
+
+
+# ------------------------------------------------------------------ contact and link loss
+
+SPARSE = """
+name = "sparse"
+[time]
+start = 2026-03-20T12:00:00Z
+duration_s = 5400
+[[shell]]
+name = "s"
+altitude_km = 550
+inclination_deg = 53
+planes = 12
+sats_per_plane = 12
+phasing = 1
+[[ground_station]]
+name = "frankfurt"
+lat_deg = 50.1155
+lon_deg = 8.6842
+min_elevation_deg = 10
+[[ground_station]]
+name = "south-pole"
+lat_deg = -89.99
+lon_deg = 0.0
+min_elevation_deg = 10
+[links]
+isl = "none"
+[compute]
+satellites = { every = 7 }
+[node]
+builtin_models = ["digits-cnn"]
+"""
+
+
+@pytest.fixture(scope="module")
+def sparse(
+    ray_local: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Orchestrator, Path]]:
+    """No laser links: a satellite is reachable only while it is overhead. Fast clock."""
+    path = tmp_path_factory.mktemp("sparse") / "sparse.toml"
+    path.write_text(SPARSE)
+    orchestrator = Orchestrator.launch(str(path), EmulationOptions(speed=40.0), name=None)
+    yield orchestrator, path
+    orchestrator.stop()
+
+
+def test_station_with_nothing_in_view_answers_no_contact(sparse: tuple[Orchestrator, Path]) -> None:
+    orchestrator, _ = sparse
+    stations = orchestrator.endpoints["ground_stations"]
+    with Client.connect(stations) as client, pytest.raises(NoContact) as info:
+        client.infer("south-pole", "digits-cnn", X.reshape(-1, 1, 8, 8))
+    assert info.value.cause == "no-contact"
+
+
+def test_pinned_satellite_leaving_view_mid_flight_gives_link_lost(
+    sparse: tuple[Orchestrator, Path],
+) -> None:
+    orchestrator, path = sparse
+    engine = GeometryEngine(load_scenario(path))
+    now = orchestrator.status()["sim_offset_s"]
+    speed = orchestrator.endpoints["speed"]
+    compute = set(engine.catalog.compute_indices.tolist())
+    contacts = [
+        c
+        for c in find_contacts(engine, 0.0, 5400.0)
+        if c.satellite in compute
+        and engine.stations.names[c.station] == "frankfurt"
+        and c.end_s > now + 40.0
+        and c.duration_s > 30.0
+    ]
+    window = min(contacts, key=lambda c: c.end_s)
+    sid = engine.catalog.ids[window.satellite]
+    # Send a slow inference (about 0.3 s of wall time = 12 s at speed 40) a few seconds
+    # of simulated time before the satellite sets: its reply leaves after the set.
+    send_at = window.end_s - 4.0
+    wall0 = orchestrator.endpoints["wall0"]
+    time.sleep(max(0.0, wall0 + send_at / speed - time.time()))
+    heavy = np.zeros((8192, 1, 8, 8), dtype=np.float32)
+    stations = orchestrator.endpoints["ground_stations"]
+    with Client.connect(stations) as client, pytest.raises(LinkLost) as info:
+        client.infer("frankfurt", "digits-cnn", heavy, satellite=sid, timeout_s=60)
+    assert info.value.cause == "link-lost"
+
+
+# ------------------------------------------------------------------ record and replay
+
+
+@pytest.mark.slow
+def test_replay_publishes_exactly_the_recorded_links(ray_local: Any, tmp_path: Path) -> None:
+    path = tmp_path / "sparse.toml"
+    path.write_text(SPARSE.replace("duration_s = 5400", "duration_s = 120"))
+    first, second = tmp_path / "first.npz", tmp_path / "second.npz"
+    for options in (
+        EmulationOptions(speed=60.0, record=first),
+        EmulationOptions(speed=60.0, replay=first, record=second),
+    ):
+        orchestrator = Orchestrator.launch(str(path), options, name=None)
+        wait_for(orchestrator.finished, timeout_s=60, step_s=0.2)
+        orchestrator.stop()
+    a, b = TraceReader(first), TraceReader(second)
+    assert len(a) == len(b) == 121
+    assert a.ticks == b.ticks
