@@ -29,12 +29,12 @@ def _text(value: str) -> npt.NDArray[np.object_]:
 
 class EnergyAwareDigits:
     name = "smart-digits"
-    inputs = [TensorSpec("input", "FP32", (-1, 64))]
-    outputs = [
+    inputs = (TensorSpec("input", "FP32", (-1, 64)),)
+    outputs = (
         TensorSpec("label", "INT64", (-1,)),
         TensorSpec("served_by", "BYTES", (1,)),  # the satellite that ran the model
         TensorSpec("model", "BYTES", (1,)),  # the model it ran
-    ]
+    )
 
     def __init__(self, context: SatelliteContext, config: dict[str, Any]) -> None:
         self.context = context
@@ -52,7 +52,10 @@ class EnergyAwareDigits:
         helpers = [
             n
             for n in self.context.neighbours()
-            if n.accepting and n.sunlit and n.state_of_charge >= self.min_soc and "digits-cnn" in n.models
+            if n.accepting
+            and n.sunlit
+            and n.state_of_charge >= self.min_soc
+            and "digits-cnn" in n.models
         ]
         if helpers:
             best = max(helpers, key=lambda n: (n.state_of_charge, -n.delay_ms))
@@ -64,4 +67,8 @@ class EnergyAwareDigits:
 
     @staticmethod
     def _answer(label: npt.NDArray[Any], where: str, model: str) -> Arrays:
-        return {"label": np.asarray(label, dtype=np.int64), "served_by": _text(where), "model": _text(model)}
+        return {
+            "label": np.asarray(label, dtype=np.int64),
+            "served_by": _text(where),
+            "model": _text(model),
+        }
