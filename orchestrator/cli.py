@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .cli_run import add_run_commands
 from .scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario, parse_time_arg
 
 __all__ = ["main"]
@@ -200,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a scenario file and summarise it")
     p.add_argument("scenario", help=scenario_help)
     p.set_defaults(func=cmd_validate)
+
+    add_run_commands(sub, scenario_help)
 
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=cmd_scenarios)

@@ -1,0 +1,309 @@
+"""``orbitmesh up``, ``down``, ``status`` and ``infer``: running an emulation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_run_commands"]
+
+EXIT_USAGE = 2
+
+
+def _scenario_ref(text: str) -> str:
+    """A scenario path made absolute (the orchestrator runs in another process)."""
+    path = Path(text).expanduser()
+    return str(path.resolve()) if path.exists() else text
+
+
+def _start_ray(address: str | None) -> None:
+    import ray
+
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=200 * 2**20,
+            # Satellites are processes with num_cpus=0: let Ray start several at once.
+            _system_config={"worker_maximum_startup_concurrency": max(4, os.cpu_count() or 2)},
+        )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ground.endpoints import Endpoints, write_endpoints
+
+    from .actor import Orchestrator
+    from .emulation import EmulationOptions
+    from .live import collect_status, render_status
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)  # bad input stops here, before Ray starts
+    endpoints_path = Path(args.endpoints)
+    if endpoints_path.exists():
+        print(
+            f"orbitmesh: {endpoints_path} exists: is an emulation already running? "
+            "(`orbitmesh down`, or remove the file)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(
+        f"starting {scenario.name} on "
+        f"{'Ray at ' + args.address if args.address else 'local Ray'} ...",
+        flush=True,
+    )
+    _start_ray(args.address)
+    options = EmulationOptions(
+        speed=args.speed,
+        duration_s=args.duration,
+        host=args.host,
+        record=Path(args.record).resolve() if args.record else None,
+        replay=Path(args.replay).resolve() if args.replay else None,
+    )
+    started = time.monotonic()
+    orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
+    doc = orchestrator.endpoints
+    write_endpoints(
+        endpoints_path,
+        Endpoints(
+            ground_stations=doc["ground_stations"],
+            satellites=doc["satellites"],
+            scenario=doc["scenario"],
+            pid=os.getpid(),
+            started_utc=datetime.now(UTC),
+            speed=doc["speed"],
+            sim_start=datetime.fromisoformat(doc["sim_start"].replace("Z", "+00:00")),
+            extra={"wall0": doc["wall0"], "duration_s": doc["duration_s"]},
+        ),
+    )
+    print(
+        f"{len(doc['satellites'])} satellites and {len(doc['ground_stations'])} ground "
+        f"stations serving after {time.monotonic() - started:.1f} s; endpoints in {endpoints_path}",
+        flush=True,
+    )
+    stop = {"now": False}
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    tty = sys.stdout.isatty() and not args.quiet
+    last_line = 0.0
+    try:
+        while not stop["now"] and not orchestrator.finished():
+            time.sleep(1.0)
+            if args.quiet:
+                continue
+            now = time.monotonic()
+            if tty or now - last_line >= 10.0:
+                status = orchestrator.status()
+                table = render_status(
+                    collect_status(doc),
+                    {
+                        "published": status["ticks_published"],
+                        "late": status["ticks_late"],
+                        "restarts": sum(status["restarts"].values()),
+                    },
+                )
+                print("\x1b[H\x1b[J" + table if tty else table + "\n", flush=True)
+                last_line = now
+    finally:
+        print("stopping ...", flush=True)
+        try:
+            orchestrator.stop()
+        finally:
+            endpoints_path.unlink(missing_ok=True)
+            import ray
+
+            ray.shutdown()
+    print("stopped", flush=True)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from ground.endpoints import load_endpoints
+    from ground.errors import EndpointsError
+
+    path = Path(args.endpoints)
+    try:
+        endpoints = load_endpoints(path)
+    except EndpointsError as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    pid = endpoints.pid
+    if pid is None or not _alive(pid):
+        path.unlink(missing_ok=True)
+        print(f"no running `orbitmesh up` (pid {pid}); removed the stale {path}")
+        return 0
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + args.timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if path.exists():
+        print(
+            f"orbitmesh: `orbitmesh up` (pid {pid}) did not stop within {args.timeout:g} s",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"stopped the emulation of {endpoints.scenario} (pid {pid})")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ground.endpoints import load_endpoints
+    from ground.errors import EndpointsError
+
+    from .live import collect_status, render_status
+
+    try:
+        endpoints = load_endpoints(Path(args.endpoints))
+    except EndpointsError as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    doc = {
+        "scenario": endpoints.scenario,
+        "speed": endpoints.speed,
+        "ground_stations": dict(endpoints.ground_stations),
+        "satellites": dict(endpoints.satellites),
+    }
+    while True:
+        status = collect_status(doc)
+        if args.json:
+            print(json.dumps(status))
+        else:
+            prefix = "\x1b[H\x1b[J" if args.watch and sys.stdout.isatty() else ""
+            print(prefix + render_status(status), flush=True)
+        if not args.watch:
+            return 0
+        time.sleep(args.interval)
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ground.client import Client
+    from ground.errors import CallFailed, OrbitmeshError
+
+    try:
+        inputs = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        print(f"orbitmesh: cannot read {args.input}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with Client.from_endpoints(args.endpoints) as client:
+            result = client.infer(
+                args.station,
+                args.model,
+                inputs,
+                satellite=args.satellite,
+                policy=args.policy,
+                timeout_s=args.timeout,
+            )
+    except CallFailed as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return 1
+    except OrbitmeshError as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        doc = {
+            "satellite": result.satellite,
+            "hops": list(result.hops),
+            "latency_ms": result.latency_ms,
+            "uplink_ms": result.uplink_ms,
+            "downlink_ms": result.downlink_ms,
+            "queue_ms": result.queue_ms,
+            "inference_ms": result.inference_ms,
+            "energy_wh": result.energy_wh,
+            "outputs": {k: _jsonable(v) for k, v in result.outputs.items()},
+        }
+        print(json.dumps(doc))
+        return 0
+    print(f"{args.model} via {args.station} -> {result.satellite} ({' -> '.join(result.hops)})")
+    parts = (result.uplink_ms, result.queue_ms, result.inference_ms, result.downlink_ms)
+    if all(p is not None for p in parts):
+        up, queue, infer, down = (float(p) for p in parts if p is not None)
+        print(
+            f"simulated {up + queue + infer + down:.2f} ms = uplink {up:.2f} + queue {queue:.2f} "
+            f"+ inference {infer:.2f} + downlink {down:.2f} ms; waited {result.latency_ms:.2f} ms "
+            "of wall time"
+        )
+    for name, value in result.outputs.items():
+        print(f"{name}: {np.array2string(np.asarray(value), threshold=20)}")
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    import numpy as np
+
+    array = np.asarray(value)
+    if array.dtype == object:
+        return [x.decode() if isinstance(x, bytes) else x for x in array.ravel().tolist()]
+    return array.tolist()
+
+
+def add_run_commands(sub: Any, scenario_help: str) -> None:
+    from ground.endpoints import DEFAULT_ENDPOINTS_FILE
+
+    p = sub.add_parser("up", help="start an emulation and show its live status until Ctrl-C")
+    p.add_argument("scenario", help=scenario_help)
+    p.add_argument("--address", help="join this Ray cluster (default: start Ray on this machine)")
+    p.add_argument(
+        "--speed", type=float, help="simulated seconds per wall second (default: the scenario's)"
+    )
+    p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
+    p.add_argument(
+        "--endpoints", default=DEFAULT_ENDPOINTS_FILE, help="where to write the endpoints file"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address servers bind (default loopback)")
+    p.add_argument("--record", help="record the tick stream to this .npz file")
+    p.add_argument("--replay", help="replay a recorded tick stream instead of computing geometry")
+    p.add_argument("--quiet", action="store_true", help="no live table")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("down", help="stop the emulation started by `orbitmesh up`")
+    p.add_argument("--endpoints", default=DEFAULT_ENDPOINTS_FILE)
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for it to stop")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="the live table of a running emulation")
+    p.add_argument("--endpoints", default=DEFAULT_ENDPOINTS_FILE)
+    p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    p.add_argument("--json", action="store_true", help="print the raw status document")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("infer", help="one inference through a ground station")
+    p.add_argument("--station", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", required=True, help=".npy file with the model's input")
+    p.add_argument("--satellite", help="pin the compute satellite")
+    p.add_argument("--policy", choices=("fastest", "nearest", "least-loaded", "power-aware"))
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline in wall seconds")
+    p.add_argument(
+        "--endpoints",
+        default=None,
+        help="endpoints file (default: $ORBITMESH_ENDPOINTS or ./orbitmesh-endpoints.json)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_infer)

@@ -1,0 +1,99 @@
+"""`orbitmesh up / status / infer / down` as a user runs them, in separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from node.models import ensure_model, load_digits_split, make_session
+
+ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ORBITMESH, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_up_status_infer_down(tmp_path: Path) -> None:
+    endpoints = tmp_path / "endpoints.json"
+    x = load_digits_split().x_test[:5].astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    up = subprocess.Popen(
+        [
+            *ORBITMESH,
+            "up",
+            "demo",
+            "--speed",
+            "5",
+            "--duration",
+            "3600",
+            "--quiet",
+            "--endpoints",
+            str(endpoints),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RAY_DEDUP_LOGS": "0"},
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not endpoints.exists():
+            assert up.poll() is None, up.stdout.read() if up.stdout else ""
+            assert time.monotonic() < deadline, "orbitmesh up did not come up"
+            time.sleep(0.5)
+        doc = json.loads(endpoints.read_text())
+        assert len(doc["satellites"]) == 12 and len(doc["ground_stations"]) == 6
+        assert doc["pid"] == up.pid
+
+        status = run("status", "--endpoints", str(endpoints), "--json")
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert sum(s["up"] for s in report["satellites"]) == 12
+        assert all(st["up"] for st in report["stations"])
+        table = run("status", "--endpoints", str(endpoints))
+        assert "satellites  12 up, 0 down" in table.stdout
+
+        answer = run(
+            "infer",
+            "--station",
+            "tokyo",
+            "--model",
+            "digits",
+            "--input",
+            str(tmp_path / "x.npy"),
+            "--endpoints",
+            str(endpoints),
+            "--json",
+        )
+        assert answer.returncode == 0, answer.stderr
+        result = json.loads(answer.stdout)
+        expected = make_session(ensure_model("digits").path).run(["label"], {"input": x})[0]
+        assert result["outputs"]["label"] == expected.tolist()
+        assert result["satellite"] in doc["satellites"] and result["uplink_ms"] > 0
+
+        down = run("down", "--endpoints", str(endpoints), timeout=180)
+        assert down.returncode == 0, down.stderr
+        assert up.wait(timeout=120) == 0
+        assert not endpoints.exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
+def test_down_without_a_running_emulation(tmp_path: Path) -> None:
+    missing = run("down", "--endpoints", str(tmp_path / "none.json"))
+    assert missing.returncode == 2 and "is `orbitmesh up` running?" in missing.stderr
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps({"ground_stations": {}, "satellites": {}, "pid": 999_999}))
+    result = run("down", "--endpoints", str(stale))
+    assert result.returncode == 0 and "stale" in result.stdout
+    assert not stale.exists()
