@@ -32,7 +32,7 @@ from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, typ
 from .links import LinkModel, LinkParams, Transfer
 from .linkstate import LinkState, LinkTimeline, Route, SatelliteInfo
 from .selection import Policy, choose_satellite
-from .timing import sleep_until
+from .timing import freeze_startup_objects, sleep_until
 
 __all__ = ["GatewayConfig", "GatewayServer"]
 
@@ -54,6 +54,8 @@ class GatewayConfig:
     default_policy: Policy = Policy.FASTEST
     host: str = "127.0.0.1"
     port: int = 0
+    #: Take the gRPC round trip between client and gateway out of the modelled wait.
+    compensate_rpc_overhead: bool = True
 
 
 class _Refusal(Exception):
@@ -99,6 +101,8 @@ class GatewayServer:
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self.address: str | None = None
+        #: Wall seconds of gRPC round trip taken off each reply's wait (see start()).
+        self.rpc_credit_s = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -125,7 +129,35 @@ class GatewayServer:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         self.address = f"{self.config.host}:{port}"
+        if self.config.compensate_rpc_overhead:
+            self.rpc_credit_s = await self._measure_rpc_overhead()
+        freeze_startup_objects()
         return self.address
+
+    async def _measure_rpc_overhead(self, samples: int = 200) -> float:
+        """How much of a client's wait is gRPC itself rather than the modelled links.
+
+        A client measures from its send to its receipt; the gateway's clock starts when
+        the handler runs and stops when it returns. The round trip of an empty call
+        through this very server covers what lies outside, on both ends. Half of its
+        fastest round trip is taken: the client's own share is left in, so the credit
+        stays under the real overhead and replies are not early.
+        """
+        channel = grpc.aio.insecure_channel(self.address or "")
+        live = channel.unary_unary(
+            f"/{INFERENCE_SERVICE}/ServerLive",
+            request_serializer=pb.ServerLiveRequest.SerializeToString,
+            response_deserializer=pb.ServerLiveResponse.FromString,
+        )
+        times = []
+        try:
+            for _ in range(samples):
+                start = time.perf_counter()
+                await live(pb.ServerLiveRequest(), timeout=5.0)
+                times.append(time.perf_counter() - start)
+        finally:
+            await channel.close()
+        return 0.5 * min(times)
 
     async def stop(self, grace_s: float = 5.0) -> None:
         if self._server is None:
@@ -372,7 +404,9 @@ class GatewayServer:
         # satellite's own work comes out of the downlink wait.
         modelled_total_s = (up.total_ms + down.total_ms) / 1e3 / speed + processing_s / speed
         target_wall = (
-            max(arrived + modelled_total_s, received) if response is not None else received
+            max(arrived + modelled_total_s - self.rpc_credit_s, received)
+            if response is not None
+            else received
         )
         if response is None:
             target_wall = received + down.total_ms / 1e3 / speed

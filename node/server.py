@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ground.links import LinkParams
 from ground.linkstate import LinkState, LinkTimeline, SatelliteInfo
+from ground.timing import freeze_startup_objects
 from orchestrator.clock import SimClock
 from orchestrator.ephemeris import Ephemeris
 from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
@@ -154,6 +155,8 @@ class SatelliteServer:
         )
         self.address = f"{host}:{port}"
         _release_startup_memory()
+        # Satellites start by the hundred: skip the collection pass, just freeze.
+        freeze_startup_objects(collect=False)
         return self.address
 
     async def stop(self, grace_s: float = 5.0) -> None:

@@ -84,6 +84,21 @@ def _info(
     )
 
 
+def _gist(info: SatelliteInfo) -> tuple[object, ...]:
+    """What selection depends on, coarsely: a change here is worth telling everyone."""
+    return (
+        info.address,
+        info.models,
+        info.queue_depth,
+        info.accepting_power,
+        info.accepting_thermal,
+        info.throttled,
+        info.sunlit,
+        round(info.state_of_charge, 2),
+        round(info.temperature_c),
+    )
+
+
 class Emulation:
     def __init__(self, scenario: str, options: EmulationOptions) -> None:
         self.scenario_ref = scenario
@@ -98,6 +113,7 @@ class Emulation:
         self.incarnations: dict[str, str] = {}
         self.pids: dict[str, int] = {}
         self.models: dict[str, tuple[str, ...]] = {}
+        self._sent_gist: dict[str, tuple[object, ...]] = {}
         self.down: set[str] = set()
         self.restarts: Counter[str] = Counter()
         self.ticks_published = 0
@@ -244,12 +260,22 @@ class Emulation:
         assert self.clock is not None and self.scenario is not None
         step_wall = self.scenario.time.step_s / self.clock.speed
         while not self._stopping and self._tick_offset(self._next_tick) <= self.end_s:
-            await self._publish_due()
-            await asyncio.sleep(max(0.05, min(step_wall, 1.0)))
+            # Refill once half the lead is used up: fewer, larger publications keep the
+            # data path's processes undisturbed most of the time.
+            known_s = self._tick_offset(self._next_tick) - self.clock.offset_s()
+            if known_s <= self.options.ahead_s / 2:
+                await self._publish_due()
+            await asyncio.sleep(max(0.05, min(step_wall, 0.5)))
 
     # ------------------------------------------------------------------ satellites' health
 
-    async def _poll_status(self) -> None:
+    async def _poll_status(self, *, spread_s: float = 0.0) -> None:
+        """Ask every satellite for its status, then tell gateways what changed.
+
+        ``spread_s`` spaces the questions out over that long: a burst of a hundred
+        status calls at once would stall the data path's processes on a small machine.
+        """
+
         async def one(sid: str, satellite: SatelliteActor) -> None:
             try:
                 status: ActorStatus = await asyncio.wait_for(
@@ -276,7 +302,13 @@ class Emulation:
             if restarted:
                 self.restarts[sid] += 1
 
-        await asyncio.gather(*(one(sid, sat) for sid, sat in self.satellites.items()))
+        if spread_s <= 0:
+            await asyncio.gather(*(one(sid, sat) for sid, sat in self.satellites.items()))
+        else:
+            gap_s = spread_s / max(1, len(self.satellites))
+            for sid, sat in list(self.satellites.items()):
+                await one(sid, sat)
+                await asyncio.sleep(gap_s)
         infos = {
             sid: _info(
                 sat,
@@ -287,6 +319,10 @@ class Emulation:
             for sid, sat in self.satellites.items()
             if sid not in self.down
         }
+        digest = {sid: _gist(info) for sid, info in infos.items()}
+        if digest == self._sent_gist:
+            return  # nothing a selection would decide differently on
+        self._sent_gist = digest
         for gateway in self.gateways.values():
             gateway.handle.update_satellites.remote(infos)
         for sid, satellite in self.satellites.items():
@@ -295,8 +331,7 @@ class Emulation:
 
     async def _status_loop(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(self.options.status_interval_s)
-            await self._poll_status()
+            await self._poll_status(spread_s=self.options.status_interval_s)
 
     # ------------------------------------------------------------------ status and stop
 

@@ -1,0 +1,174 @@
+"""The running emulation: gateway throughput and emulation error.
+
+    python benchmarks/runtime.py [--seconds 10] [--requests 400]
+
+Brings up the demo constellation on local Ray (speed 1; satellite queues deepened so
+that throughput, not the queue limit, is measured), then:
+
+- throughput: digits batch 1 in a closed loop straight to one satellite, and through a
+  ground station pinned to the same satellite. Through the gateway every request waits
+  out its emulated uplink and downlink (tens of milliseconds), so it runs with as many
+  callers as it takes to keep the same satellite as busy; the figure compared is
+  inferences per second;
+- emulation error: one request at a time through a ground station; measured wall
+  latency minus the modelled latency the gateway reports (uplink + downlink +
+  satellite queue + inference, divided by the speed), p50 and p99.
+
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This folder holds a node.py of its own: keep it off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+import ray  # noqa: E402
+
+from ground.client import Client  # noqa: E402
+from orchestrator.actor import Orchestrator  # noqa: E402
+from orchestrator.emulation import EmulationOptions  # noqa: E402
+from protos.inference import grpc_service_pb2 as pb  # noqa: E402
+from protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def request(x: np.ndarray, satellite: str | None) -> Any:
+    req = pb.ModelInferRequest(
+        model_name="digits",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="input", datatype="FP32", shape=list(x.shape)
+            )
+        ],
+        raw_input_contents=[x.tobytes()],
+    )
+    if satellite is not None:
+        req.parameters["orbitmesh.satellite"].string_param = satellite
+    return req
+
+
+async def closed_loop(address: str, req: Any, callers: int, seconds: float) -> tuple[int, int]:
+    done = failed = 0
+    stop = time.monotonic() + seconds
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+
+        async def caller() -> None:
+            nonlocal done, failed
+            while time.monotonic() < stop:
+                try:
+                    await stub.ModelInfer(req, timeout=30)
+                    done += 1
+                except grpc.aio.AioRpcError:
+                    failed += 1
+
+        await asyncio.gather(*(caller() for _ in range(callers)))
+    return done, failed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
+    parser.add_argument(
+        "--requests", type=int, default=400, help="sequential requests for the error"
+    )
+    parser.add_argument("--direct-callers", type=int, default=8)
+    parser.add_argument("--gateway-callers", type=int, default=256)
+    args = parser.parse_args()
+
+    scenario = Path(tempfile.mkdtemp(prefix="orbitmesh-bench-")) / "bench.toml"
+    text = (REPO / "orchestrator" / "builtin" / "demo.toml").read_text()
+    scenario.write_text(text + '\n[node]\nqueue_depth = 4096\nbuiltin_models = ["digits"]\n')
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+    )
+    orchestrator = Orchestrator.launch(
+        str(scenario),
+        EmulationOptions(
+            duration_s=3600, status_interval_s=float(__import__("os").environ.get("SI", "1"))
+        ),
+        name=None,
+    )
+    endpoints = orchestrator.endpoints
+    x = np.random.default_rng(0).uniform(0, 16, size=(1, 64)).astype(np.float32)
+    station = "frankfurt"
+    figures: dict[str, Any] = {}
+    try:
+        with Client.connect(endpoints["ground_stations"]) as client:
+            target = client.infer(station, "digits", x).satellite
+            assert target is not None
+            # Emulation error: sequential calls, measured wall latency vs the model.
+            errors_ms = []
+            for _ in range(args.requests):
+                result = client.infer(station, "digits", x, satellite=target)
+                parts = (result.uplink_ms, result.downlink_ms, result.queue_ms, result.inference_ms)
+                modelled = sum(float(p or 0.0) for p in parts) / endpoints["speed"]
+                errors_ms.append(result.latency_ms - modelled)
+        p50, p99 = float(np.percentile(errors_ms, 50)), float(np.percentile(errors_ms, 99))
+        print(
+            f"emulation error through {station} -> {target} ({args.requests} sequential "
+            f"requests): measured minus modelled p50 {p50:.3f} ms, p99 {p99:.3f} ms, "
+            f"min {min(errors_ms):.3f} ms"
+        )
+        figures |= {"error_ms_p50": p50, "error_ms_p99": p99, "error_ms_min": min(errors_ms)}
+
+        direct, direct_failed = asyncio.run(
+            closed_loop(
+                endpoints["satellites"][target], request(x, None), args.direct_callers, args.seconds
+            )
+        )
+        via, via_failed = asyncio.run(
+            closed_loop(
+                endpoints["ground_stations"][station],
+                request(x, target),
+                args.gateway_callers,
+                args.seconds,
+            )
+        )
+        direct_rate, via_rate = direct / args.seconds, via / args.seconds
+        print(
+            f"direct to {target}: {direct_rate:,.0f} inferences/s ({args.direct_callers} callers, "
+            f"{direct_failed} failed)"
+        )
+        print(
+            f"through {station} pinned to {target}: {via_rate:,.0f} inferences/s "
+            f"({args.gateway_callers} callers, {via_failed} failed) = "
+            f"{via_rate / direct_rate:.0%} of direct"
+        )
+        figures |= {
+            "direct_inferences_per_s": direct_rate,
+            "gateway_inferences_per_s": via_rate,
+            "gateway_to_direct_ratio": via_rate / direct_rate,
+            "direct_failed": direct_failed,
+            "gateway_failed": via_failed,
+            "direct_callers": args.direct_callers,
+            "gateway_callers": args.gateway_callers,
+        }
+    finally:
+        orchestrator.stop()
+        ray.shutdown()
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
