@@ -1,0 +1,55 @@
+"""sleep_until: never early, in order, robust to cancellation and to earlier arrivals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ground.timing import sleep_until
+
+
+def test_waiters_wake_at_their_instants_never_before() -> None:
+    async def scenario() -> list[tuple[float, float]]:
+        base = time.time()
+        # Out of order on purpose; a later waiter is queued first, so the waker naps for
+        # it and must be woken early by the ones after.
+        offsets_s = [0.050, 0.010, 0.030, 0.002, 0.030, 0.020]
+        woke: list[tuple[float, float]] = []
+
+        async def one(offset_s: float) -> None:
+            await sleep_until(base + offset_s)
+            woke.append((offset_s, time.time() - base))
+
+        await asyncio.gather(*(one(o) for o in offsets_s))
+        return woke
+
+    woke = asyncio.run(scenario())
+    assert sorted(o for o, _ in woke) == [o for o, _ in woke]  # released in order
+    for offset_s, at_s in woke:
+        assert at_s >= offset_s
+        assert at_s - offset_s < 0.020  # generous: a loaded CI machine
+
+
+def test_cancelled_waiter_does_not_disturb_the_others() -> None:
+    async def scenario() -> float:
+        base = time.time()
+        doomed = asyncio.ensure_future(sleep_until(base + 0.010))
+        kept = asyncio.ensure_future(sleep_until(base + 0.020))
+        await asyncio.sleep(0.001)
+        doomed.cancel()
+        await kept
+        assert doomed.cancelled()
+        return time.time() - base
+
+    assert asyncio.run(scenario()) >= 0.020
+
+
+def test_past_instants_return_at_once_and_loops_are_independent() -> None:
+    async def scenario() -> None:
+        await sleep_until(time.time() - 1.0)
+        target = time.time() + 0.005
+        await sleep_until(target)
+        assert time.time() >= target
+
+    asyncio.run(scenario())
+    asyncio.run(scenario())  # a fresh loop gets a fresh waker
