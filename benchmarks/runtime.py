@@ -117,9 +117,7 @@ def main() -> int:
     )
     orchestrator = Orchestrator.launch(
         str(scenario),
-        EmulationOptions(
-            duration_s=3600, status_interval_s=1.0
-        ),
+        EmulationOptions(duration_s=3600, status_interval_s=1.0),
         name=None,
     )
     endpoints = orchestrator.endpoints

@@ -1,0 +1,124 @@
+"""orbitmesh ground: the client SDK, ground-station gateways and the link model.
+
+The front door; import from here rather than from the modules::
+
+    from ground import Client, NoContact
+    with Client.from_endpoints() as client:     # the file `orbitmesh up` writes
+        try:
+            result = client.infer("frankfurt", "digits", pixels)
+        except NoContact:
+            ...                                  # no satellite in view right now
+
+Names load on first use, so that the client needs neither Ray nor the gateway, and the
+pure link model (``LinkModel``, ``Route``, ``choose_satellite``) can be used alone.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client, InferResult
+    from .endpoints import Endpoints, load_endpoints, write_endpoints
+    from .errors import (
+        CallFailed,
+        DeadlineExceeded,
+        EndpointsError,
+        InternalError,
+        InvalidInput,
+        LinkLost,
+        NoContact,
+        NodeDown,
+        NotFound,
+        OrbitmeshError,
+        Overheated,
+        PowerExhausted,
+        QueueFull,
+        RequestTooLarge,
+        ResourceExhausted,
+        Unavailable,
+        UnknownStation,
+    )
+    from .links import LinkModel, LinkParams, Transfer
+    from .linkstate import LinkState, LinkTimeline, Route, SatelliteInfo
+    from .selection import Policy, choose_satellite
+
+_HOME = {
+    "AsyncClient": "client",
+    "Client": "client",
+    "InferResult": "client",
+    "Endpoints": "endpoints",
+    "load_endpoints": "endpoints",
+    "write_endpoints": "endpoints",
+    "CallFailed": "errors",
+    "DeadlineExceeded": "errors",
+    "EndpointsError": "errors",
+    "InternalError": "errors",
+    "InvalidInput": "errors",
+    "LinkLost": "errors",
+    "NodeDown": "errors",
+    "NoContact": "errors",
+    "NotFound": "errors",
+    "OrbitmeshError": "errors",
+    "Overheated": "errors",
+    "PowerExhausted": "errors",
+    "QueueFull": "errors",
+    "RequestTooLarge": "errors",
+    "ResourceExhausted": "errors",
+    "Unavailable": "errors",
+    "UnknownStation": "errors",
+    "LinkModel": "links",
+    "LinkParams": "links",
+    "Transfer": "links",
+    "LinkState": "linkstate",
+    "LinkTimeline": "linkstate",
+    "Route": "linkstate",
+    "SatelliteInfo": "linkstate",
+    "Policy": "selection",
+    "choose_satellite": "selection",
+}
+
+__all__ = [
+    "AsyncClient",
+    "CallFailed",
+    "Client",
+    "DeadlineExceeded",
+    "Endpoints",
+    "EndpointsError",
+    "InferResult",
+    "InternalError",
+    "InvalidInput",
+    "LinkLost",
+    "LinkModel",
+    "LinkParams",
+    "LinkState",
+    "LinkTimeline",
+    "NoContact",
+    "NodeDown",
+    "NotFound",
+    "OrbitmeshError",
+    "Overheated",
+    "Policy",
+    "PowerExhausted",
+    "QueueFull",
+    "RequestTooLarge",
+    "ResourceExhausted",
+    "Route",
+    "SatelliteInfo",
+    "Transfer",
+    "Unavailable",
+    "UnknownStation",
+    "choose_satellite",
+    "load_endpoints",
+    "write_endpoints",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ground' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -5,7 +5,7 @@
     from ground.client import Client
 
     with Client.from_endpoints() as client:          # reads orbitmesh-endpoints.json
-        result = client.infer("munich", "digits", pixels)
+        result = client.infer("frankfurt", "digits", pixels)
         print(result["label"], result.satellite, result.hops, result.latency_ms)
 
 Gateways speak the Open Inference Protocol (``inference.GRPCInferenceService``) and
@@ -419,7 +419,7 @@ class Client(_Base):
     """Blocking client of orbitmesh ground-station gateways; safe to share across threads.
 
     ``Client(endpoints)``, ``Client.from_endpoints(path)`` (the file ``orbitmesh up``
-    writes) or ``Client.connect({"munich": "127.0.0.1:50051"})``. Use it as a context
+    writes) or ``Client.connect({"frankfurt": "127.0.0.1:50051"})``. Use it as a context
     manager, or call :meth:`close`, to close its channels.
     """
 

@@ -3,7 +3,7 @@
 A JSON object (default name ``orbitmesh-endpoints.json``)::
 
     {"scenario": "demo",
-     "ground_stations": {"munich": "127.0.0.1:50051", ...},
+     "ground_stations": {"frankfurt": "127.0.0.1:50051", ...},
      "satellites": {"shell1-0-0": "127.0.0.1:50061", ...},
      "pid": 12345, "started_utc": "2026-03-20T12:00:00Z",
      "speed": 1.0, "sim_start": "2026-03-20T12:00:00Z"}

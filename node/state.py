@@ -183,8 +183,12 @@ class NodeState:
         return self.heat.throttle_factor()
 
     def restore(self, *, battery_wh: float, temperature_c: float) -> None:
-        """Carry battery charge and temperature over from a previous incarnation."""
-        self.advance()
+        """Carry battery charge and temperature over from a previous incarnation.
+
+        They replace whatever this incarnation integrated so far, and integration
+        resumes from now.
+        """
+        self._t = max(self._t, self.clock())
         params = self.battery.params
         self.battery = Battery(params, energy_wh=min(max(battery_wh, 0.0), params.battery_wh))
         self.heat = ThermalNode(self.heat.params, temperature_c=temperature_c)

@@ -23,6 +23,12 @@ def _scenario_ref(text: str) -> str:
     return str(path.resolve()) if path.exists() else text
 
 
+def _endpoints_path(args: argparse.Namespace) -> Path:
+    from ground.endpoints import default_endpoints_path
+
+    return Path(args.endpoints) if args.endpoints else default_endpoints_path()
+
+
 def _start_ray(address: str | None) -> None:
     import ray
 
@@ -48,7 +54,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)  # bad input stops here, before Ray starts
-    endpoints_path = Path(args.endpoints)
+    try:
+        options = EmulationOptions(
+            speed=args.speed,
+            duration_s=args.duration,
+            host=args.host,
+            record=Path(args.record).resolve() if args.record else None,
+            replay=Path(args.replay).resolve() if args.replay else None,
+        )
+    except ValueError as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if options.replay is not None and not options.replay.is_file():
+        print(f"orbitmesh: no such trace file: {options.replay}", file=sys.stderr)
+        return EXIT_USAGE
+    endpoints_path = _endpoints_path(args)
     if endpoints_path.exists():
         print(
             f"orbitmesh: {endpoints_path} exists: is an emulation already running? "
@@ -62,13 +82,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         flush=True,
     )
     _start_ray(args.address)
-    options = EmulationOptions(
-        speed=args.speed,
-        duration_s=args.duration,
-        host=args.host,
-        record=Path(args.record).resolve() if args.record else None,
-        replay=Path(args.replay).resolve() if args.replay else None,
-    )
     started = time.monotonic()
     orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
     doc = orchestrator.endpoints
@@ -134,7 +147,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from ground.endpoints import load_endpoints
     from ground.errors import EndpointsError
 
-    path = Path(args.endpoints)
+    path = _endpoints_path(args)
     try:
         endpoints = load_endpoints(path)
     except EndpointsError as exc:
@@ -176,7 +189,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .live import collect_status, render_status
 
     try:
-        endpoints = load_endpoints(Path(args.endpoints))
+        endpoints = load_endpoints(_endpoints_path(args))
     except EndpointsError as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -263,8 +276,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def add_run_commands(sub: Any, scenario_help: str) -> None:
-    from ground.endpoints import DEFAULT_ENDPOINTS_FILE
+    from ground.endpoints import DEFAULT_ENDPOINTS_FILE, ENDPOINTS_ENV
 
+    where = f"default: ${ENDPOINTS_ENV} or ./{DEFAULT_ENDPOINTS_FILE}"
     p = sub.add_parser("up", help="start an emulation and show its live status until Ctrl-C")
     p.add_argument("scenario", help=scenario_help)
     p.add_argument("--address", help="join this Ray cluster (default: start Ray on this machine)")
@@ -272,9 +286,7 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
         "--speed", type=float, help="simulated seconds per wall second (default: the scenario's)"
     )
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
-    p.add_argument(
-        "--endpoints", default=DEFAULT_ENDPOINTS_FILE, help="where to write the endpoints file"
-    )
+    p.add_argument("--endpoints", help=f"where to write the endpoints file ({where})")
     p.add_argument("--host", default="127.0.0.1", help="address servers bind (default loopback)")
     p.add_argument("--record", help="record the tick stream to this .npz file")
     p.add_argument("--replay", help="replay a recorded tick stream instead of computing geometry")
@@ -282,28 +294,28 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the emulation started by `orbitmesh up`")
-    p.add_argument("--endpoints", default=DEFAULT_ENDPOINTS_FILE)
+    p.add_argument("--endpoints", help=f"the endpoints file of the emulation ({where})")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for it to stop")
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("status", help="the live table of a running emulation")
-    p.add_argument("--endpoints", default=DEFAULT_ENDPOINTS_FILE)
+    p.add_argument("--endpoints", help=f"the endpoints file of the emulation ({where})")
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     p.add_argument("--json", action="store_true", help="print the raw status document")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("infer", help="one inference through a ground station")
-    p.add_argument("--station", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--station", required=True, help="the ground station to send it through")
+    p.add_argument("--model", required=True, help="model (or app) name")
     p.add_argument("--input", required=True, help=".npy file with the model's input")
     p.add_argument("--satellite", help="pin the compute satellite")
-    p.add_argument("--policy", choices=("fastest", "nearest", "least-loaded", "power-aware"))
-    p.add_argument("--timeout", type=float, default=60.0, help="deadline in wall seconds")
     p.add_argument(
-        "--endpoints",
-        default=None,
-        help="endpoints file (default: $ORBITMESH_ENDPOINTS or ./orbitmesh-endpoints.json)",
+        "--policy",
+        choices=("fastest", "nearest", "least-loaded", "power-aware"),
+        help="how the station picks the satellite (default fastest)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline in wall seconds")
+    p.add_argument("--endpoints", help=f"the endpoints file of the emulation ({where})")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_infer)

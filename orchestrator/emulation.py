@@ -12,6 +12,7 @@ Ticks computed after their simulated time has begun are counted as late.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -56,6 +57,25 @@ class EmulationOptions:
     satellite_restarts: int = 3
     status_interval_s: float = 1.0
     model_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be a positive number, got {value}"
+            for name, value in (
+                ("speed", self.speed),
+                ("duration_s", self.duration_s),
+                ("ahead_s", self.ahead_s),
+                ("status_interval_s", self.status_interval_s),
+            )
+            if value is not None and not (math.isfinite(value) and value > 0)
+        ]
+        if self.satellite_restarts < 0:
+            problems.append(f"satellite_restarts must be >= 0, got {self.satellite_restarts}")
+        if self.record is not None and self.record == self.replay:
+            # Recording a replay is how a replay is checked, but not over its own source.
+            problems.append("record and replay name the same file")
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 def _info(
@@ -114,6 +134,8 @@ class Emulation:
         self.pids: dict[str, int] = {}
         self.models: dict[str, tuple[str, ...]] = {}
         self._sent_gist: dict[str, tuple[object, ...]] = {}
+        #: What each satellite was last sent and still needs: a restarted one gets it again.
+        self._sat_window: dict[str, list[LinkState]] = {}
         self.down: set[str] = set()
         self.restarts: Counter[str] = Counter()
         self.ticks_published = 0
@@ -251,8 +273,12 @@ class Emulation:
                 self.ticks_published += 1
             for name, gateway in self.gateways.items():
                 gateway.handle.publish.remote([stations[name] for _, stations, _ in batch])
+            now_s = self.clock.offset_s()
             for sid, satellite in self.satellites.items():
                 states = [sats[sid] for _, _, sats in batch if sid in sats]
+                window = self._sat_window.setdefault(sid, [])
+                window[:] = [s for s in window if s.end_s >= now_s]
+                window.extend(states)
                 if states and sid not in self.down:
                     satellite.handle.publish_links.remote(states)
 
@@ -287,11 +313,8 @@ class Emulation:
             previous = self.incarnations.get(sid)
             restarted = previous is not None and previous != status.incarnation
             if restarted:
-                # Ray restarted the actor: give it back its battery and temperature.
-                last = self.snapshots.get(sid)
-                if last is not None:
-                    await satellite.handle.restore.remote(last.battery_wh, last.temperature_c)
-                    status = await satellite.handle.status.remote()
+                await self._rejoin(sid, satellite)
+                status = await satellite.handle.status.remote()
             self.incarnations[sid] = status.incarnation
             self.pids[sid] = status.pid
             self.models[sid] = status.models
@@ -328,6 +351,20 @@ class Emulation:
         for sid, satellite in self.satellites.items():
             if sid not in self.down:
                 satellite.handle.update_satellites.remote(infos)
+
+    async def _rejoin(self, sid: str, satellite: SatelliteActor) -> None:
+        """Ray restarted a satellite: it came back with its first configuration, so give
+        it the running clock, the battery and temperature of its last status, the links
+        it had been sent, and (on the next status round) its neighbours again."""
+        if self.clock is not None:
+            await satellite.handle.set_clock.remote(self.clock)
+        last = self.snapshots.get(sid)
+        if last is not None:
+            await satellite.handle.restore.remote(last.battery_wh, last.temperature_c)
+        window = self._sat_window.get(sid)
+        if window:
+            await satellite.handle.publish_links.remote(list(window))
+        self._sent_gist = {}
 
     async def _status_loop(self) -> None:
         while not self._stopping:

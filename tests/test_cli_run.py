@@ -97,3 +97,41 @@ def test_down_without_a_running_emulation(tmp_path: Path) -> None:
     result = run("down", "--endpoints", str(stale))
     assert result.returncode == 0 and "stale" in result.stdout
     assert not stale.exists()
+
+
+def test_up_refuses_bad_options_before_starting_anything(tmp_path: Path) -> None:
+    endpoints = tmp_path / "endpoints.json"
+    trace = tmp_path / "trace.npz"
+    trace.write_bytes(b"")
+    for args, message in (
+        (("--speed", "-1"), "speed must be a positive number"),
+        (("--duration", "0"), "duration_s must be a positive number"),
+        (("--replay", str(tmp_path / "none.npz")), "no such trace file"),
+        (("--record", str(trace), "--replay", str(trace)), "name the same file"),
+    ):
+        result = run("up", "demo", "--endpoints", str(endpoints), *args)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
+        assert "starting" not in result.stdout  # refused before Ray was started
+    assert not endpoints.exists()
+
+
+def test_infer_and_status_explain_a_missing_emulation(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((1, 64), dtype=np.float32))
+    missing = str(tmp_path / "none.json")
+    infer = run(
+        "infer",
+        "--endpoints",
+        missing,
+        "--station",
+        "frankfurt",
+        "--model",
+        "digits",
+        "--input",
+        str(tmp_path / "x.npy"),
+    )
+    assert infer.returncode == 2 and "none.json" in infer.stderr
+    status = run("status", "--endpoints", missing)
+    assert status.returncode == 2 and "none.json" in status.stderr
+    bad_input = run("infer", "--station", "x", "--model", "digits", "--input", missing)
+    assert bad_input.returncode == 2 and "cannot read" in bad_input.stderr

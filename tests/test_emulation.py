@@ -6,9 +6,11 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 from conftest import REPO
@@ -20,6 +22,8 @@ from orchestrator import GeometryEngine, find_contacts, load_scenario
 from orchestrator.actor import Orchestrator
 from orchestrator.emulation import EmulationOptions
 from orchestrator.trace import TraceReader
+from protos.orbitmesh.v1.satellite_pb2 import StatusRequest
+from protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
 
 SPLIT = load_digits_split()
 X = SPLIT.x_test[:20].astype(np.float32)
@@ -140,6 +144,10 @@ def test_pipeline_across_two_satellites(demo_like: Orchestrator) -> None:
     isl_ms = result.parameters["orbitmesh.isl_ms"]
     assert isinstance(isl_ms, float) and isl_ms > 1.0
     assert result.parameters["orbitmesh.reply_from"] == "shell1-1-1"
+    # Up to the first stage, across to the second, down from it: all of it is paid.
+    parts = (result.uplink_ms, result.downlink_ms, result.queue_ms, result.inference_ms)
+    assert all(part is not None for part in parts)
+    assert result.latency_ms >= sum(float(part or 0.0) for part in parts) + isl_ms
 
 
 def test_user_app_runs_on_satellites_and_can_offload(demo_like: Orchestrator) -> None:
@@ -160,8 +168,10 @@ def test_user_app_runs_on_satellites_and_can_offload(demo_like: Orchestrator) ->
     )
 
 
-def test_restarted_satellite_rejoins_with_its_battery_and_heat(demo_like: Orchestrator) -> None:
-    sid = "shell1-2-2"
+def test_restarted_satellite_rejoins_with_its_battery_heat_clock_and_links(
+    demo_like: Orchestrator,
+) -> None:
+    sid = "shell1-0-0"  # the first stage of the pipeline: it forwards over laser links
     before = {s: dict(v) for s, v in _snapshots(demo_like).items()}[sid]
     pid = before["pid"]
     os.kill(pid, signal.SIGKILL)
@@ -173,6 +183,21 @@ def test_restarted_satellite_rejoins_with_its_battery_and_heat(demo_like: Orches
     assert after["temperature_c"] == pytest.approx(before["temperature_c"], abs=0.5)
     with Client.connect(demo_like.endpoints["ground_stations"]) as client:
         wait_for(lambda: _serves(client, sid), timeout_s=30, step_s=0.5)
+        # It runs on the emulation's clock, not on the one it was first created with.
+        endpoints = demo_like.endpoints
+        with grpc.insecure_channel(after["address"]) as channel:
+            status = SatelliteStub(channel).Status(StatusRequest(), timeout=5)
+        sim_s = (
+            status.sim_time.ToDatetime(tzinfo=UTC) - datetime.fromisoformat(endpoints["sim_start"])
+        ).total_seconds()
+        expected_s = (time.time() - endpoints["wall0"]) * endpoints["speed"]
+        assert sim_s == pytest.approx(expected_s, abs=1.0)
+        # And it has its links again: the pipeline starting on it reaches its second stage.
+        x = np.ones((1, 3), dtype=np.float32)
+        result = client.infer(
+            "frankfurt", "scale", {"x": x}, pipeline=[{"model": "scale"}, {"model": "offset"}]
+        )
+        np.testing.assert_array_equal(result["z"], 2 * x + 1)
 
 
 def _serves(client: Client, sid: str) -> bool:
