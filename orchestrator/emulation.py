@@ -397,6 +397,22 @@ class Emulation:
             "stations": [g for g in gateway_stats if isinstance(g, dict)],
         }
 
+    def counters(self) -> dict[str, Any]:
+        """The orchestrator's own figures and everyone's current address, without asking
+        any other actor: cheap enough for every metrics scrape."""
+        assert self.clock is not None
+        return {
+            "sim_offset_s": self.clock.offset_s(),
+            "speed": self.clock.speed,
+            "duration_s": self.end_s,
+            "ticks_published": self.ticks_published,
+            "ticks_late": self.ticks_late,
+            "restarts": {sid: self.restarts.get(sid, 0) for sid in self.satellites},
+            "satellites_down": sorted(self.down),
+            "satellites": dict(self.addresses),
+            "ground_stations": {name: gw.address for name, gw in self.gateways.items()},
+        }
+
     def satellite_snapshots(self) -> dict[str, dict[str, Any]]:
         """Last polled figures of every satellite (for tests and the status table)."""
         return {
@@ -419,8 +435,11 @@ class Emulation:
 
     @property
     def finished(self) -> bool:
+        """The clock has passed the end and every tick up to it went out (late ones too,
+        so that a recording made on a busy machine still holds the whole run)."""
         assert self.clock is not None
-        return self.clock.offset_s() >= self.end_s
+        published_all = self._tick_offset(self._next_tick) > self.end_s
+        return published_all and self.clock.offset_s() >= self.end_s
 
     async def stop(self, grace_s: float = 5.0) -> None:
         self._stopping = True

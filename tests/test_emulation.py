@@ -303,7 +303,9 @@ def test_pinned_satellite_leaving_view_mid_flight_gives_link_lost(
 @pytest.mark.slow
 def test_replay_publishes_exactly_the_recorded_links(ray_local: Any, tmp_path: Path) -> None:
     path = tmp_path / "sparse.toml"
-    path.write_text(SPARSE.replace("duration_s = 5400", "duration_s = 120"))
+    # Few actors: what is checked is the tick stream, and start-up dominates the time.
+    short = SPARSE.replace("duration_s = 5400", "duration_s = 120")
+    path.write_text(short.replace("every = 7", "every = 48"))
     first, second = tmp_path / "first.npz", tmp_path / "second.npz"
     for options in (
         EmulationOptions(speed=60.0, record=first),
