@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/orbitmesh geometry demo
-	$(BIN)/orbitmesh contacts demo --duration 3600
+	$(BIN)/orbitmesh demo --out orbitmesh-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -22,8 +22,9 @@ from typing import Any, NoReturn
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from node.histogram import Histogram
 from node.reflection import LazyReflection
-from node.servicer import INFERENCE_SERVICE
+from node.servicer import INFERENCE_SERVICE, histogram_message
 from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from orchestrator.clock import SimClock
 from protos.inference import grpc_service_pb2 as pb
@@ -39,6 +40,11 @@ __all__ = ["GatewayConfig", "GatewayServer"]
 _GATEWAY_NAME = "orbitmesh-ground-station"
 _VERSION = "0.1.0"
 _STATUS_CODES = {c: grpc.StatusCode[name] for c, name in CODE_OF_CAUSE.items()}
+#: Link utilisation is reported over this many recent simulated seconds.
+LINK_USAGE_WINDOW_S = 10.0
+#: A link that carried nothing for this long (wall time, so that a slow scraper at a high
+#: speed factor still sees it) is forgotten: bounded memory and metric cardinality.
+LINK_USAGE_IDLE_WALL_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,14 @@ class _Refusal(Exception):
         self.cause = cause
 
 
+class _SatelliteFailed(Exception):
+    """The satellite's error, to be passed on to the client as it came."""
+
+    def __init__(self, failure: grpc.aio.AioRpcError) -> None:
+        super().__init__(failure.details())
+        self.failure = failure
+
+
 @dataclass
 class _Stats:
     uplink_bytes: int = 0
@@ -77,6 +91,14 @@ class _Stats:
 
     def __post_init__(self) -> None:
         self.failed: Counter[str] = Counter()
+        #: Wall seconds per finished request, by outcome ("ok" or the failure cause).
+        self.latency: dict[str, Histogram] = {}
+
+    def finished(self, outcome: str, wall_s: float) -> None:
+        histogram = self.latency.get(outcome)
+        if histogram is None:
+            histogram = self.latency[outcome] = Histogram()
+        histogram.observe(wall_s)
 
 
 def _raw(data: bytes) -> bytes:
@@ -90,7 +112,7 @@ class GatewayServer:
         self.config = config
         self.clock = config.clock
         self.timeline = LinkTimeline()
-        self.links = LinkModel(config.link_params)
+        self.links = LinkModel(config.link_params, usage_window_s=LINK_USAGE_WINDOW_S)
         self.stats = _Stats()
         self._outstanding: Counter[str] = Counter()
         self._inference_ms: dict[str, float] = {}
@@ -177,6 +199,7 @@ class GatewayServer:
         self.timeline.prune(now)
         # Link bookings older than a second cannot delay anything any more.
         self.links.forget_before(now - 1.0)
+        self.links.forget_idle_usage(now - LINK_USAGE_IDLE_WALL_S * self.clock.speed)
 
     def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
         """The latest status (and address) of every compute satellite."""
@@ -275,13 +298,23 @@ class GatewayServer:
         arrived = time.time()
         self.stats.requests += 1
         self.stats.in_flight += 1
+        outcome: str | None = None  # stays None when the call is cancelled
         try:
-            return await self._carry(data, arrived, context)
+            reply = await self._carry(data, arrived, context)
+            outcome = "ok"
+            return reply
         except _Refusal as refusal:
-            self.stats.failed[refusal.cause] += 1
+            outcome = refusal.cause.value
+            self.stats.failed[outcome] += 1
             await _abort(context, refusal.cause, str(refusal))
+        except _SatelliteFailed as failed:
+            outcome = _cause_of(failed.failure) or "internal"
+            self.stats.failed[outcome] += 1
+            await _pass_on(context, failed.failure)
         finally:
             self.stats.in_flight -= 1
+            if outcome is not None:
+                self.stats.finished(outcome, time.time() - arrived)
 
     def _pick(self, request: Any, start_s: float) -> tuple[str, Route, SatelliteInfo]:
         state = self.timeline.at(start_s)
@@ -418,9 +451,7 @@ class GatewayServer:
         self.stats.handovers += int(handover)
         if failure is not None:
             await sleep_until(target_wall)
-            cause = _cause_of(failure)
-            self.stats.failed[cause or "internal"] += 1
-            await _pass_on(context, failure)
+            raise _SatelliteFailed(failure)
         assert response is not None
         self._annotate(response, target, route, back, up, down, handover)
         out = bytes(response.SerializeToString())
@@ -561,6 +592,17 @@ class _StationServicer:
         )
         for cause, count in s.failed.items():
             reply.failed_by_cause[cause] = count
+        for outcome, histogram in s.latency.items():
+            reply.latency_by_outcome[outcome].CopyFrom(histogram_message(histogram.snapshot()))
+        for usage in self.gateway.links.usage(now):
+            reply.links.add(
+                from_id=usage.link[0],
+                to_id=usage.link[1],
+                booked_bytes=usage.booked_bytes,
+                booked_busy_s=usage.booked_busy_s,
+                recent_busy_s=usage.recent_busy_s,
+            )
+        reply.link_window_s = self.gateway.links.usage_window_s or 0.0
         self._stamp(reply, now)
         return reply
 

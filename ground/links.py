@@ -37,7 +37,7 @@ from orchestrator.checking import describe, fmt_number
 
 from .linkstate import Route
 
-__all__ = ["MAX_RETRANSMISSIONS", "LinkId", "LinkModel", "LinkParams", "Transfer"]
+__all__ = ["MAX_RETRANSMISSIONS", "LinkId", "LinkModel", "LinkParams", "LinkUsage", "Transfer"]
 
 #: A directed link: (sending node id, receiving node id).
 LinkId: TypeAlias = tuple[str, str]
@@ -221,6 +221,61 @@ class _Channel:
         del self.starts_s[:k], self.ends_s[:k]
 
 
+@dataclass(frozen=True, slots=True)
+class LinkUsage:
+    """What the model booked on one directed link, in simulated time."""
+
+    link: LinkId
+    #: Bytes booked on the link since its usage was last forgotten.
+    booked_bytes: int
+    #: Occupancy (serialization at the link's rate) of those bytes.
+    booked_busy_s: float
+    #: Occupied time within the usage window ending at the instant asked about.
+    recent_busy_s: float
+    #: When the link's last booked bytes clear.
+    last_busy_end_s: float
+
+
+@dataclass(slots=True)
+class _Usage:
+    booked_bytes: int = 0
+    booked_busy_s: float = 0.0
+    last_busy_end_s: float = -math.inf
+    #: Busy intervals of the recent past: sorted, disjoint, touching ones merged.
+    starts_s: list[float] = field(default_factory=list)
+    ends_s: list[float] = field(default_factory=list)
+
+    def book(self, size_bytes: int, begin_s: float, end_s: float) -> None:
+        self.booked_bytes += size_bytes
+        self.booked_busy_s += end_s - begin_s
+        self.last_busy_end_s = max(self.last_busy_end_s, end_s)
+        if end_s <= begin_s:
+            return
+        starts, ends = self.starts_s, self.ends_s
+        # Union with whatever it touches: the channel has forgotten older bookings than
+        # this history keeps, so overlap cannot be ruled out here.
+        i = bisect.bisect_left(ends, begin_s - _RESOLUTION_S)
+        j = bisect.bisect_right(starts, end_s + _RESOLUTION_S)
+        if i < j:
+            begin_s, end_s = min(begin_s, starts[i]), max(end_s, ends[j - 1])
+            del starts[i:j], ends[i:j]
+        starts.insert(i, begin_s)
+        ends.insert(i, end_s)
+
+    def busy_between(self, from_s: float, to_s: float) -> float:
+        total = 0.0
+        for k in range(bisect.bisect_right(self.ends_s, from_s), len(self.starts_s)):
+            start = self.starts_s[k]
+            if start >= to_s:
+                break
+            total += min(self.ends_s[k], to_s) - max(start, from_s)
+        return total
+
+    def forget_before(self, time_s: float) -> None:
+        k = bisect.bisect_right(self.ends_s, time_s)
+        del self.starts_s[:k], self.ends_s[:k]
+
+
 class LinkModel:
     """FIFO state of every directed link the traffic of one owner has crossed.
 
@@ -228,15 +283,27 @@ class LinkModel:
     starts, with the route that holds at that instant: the request on the current path,
     the reply later on whatever path exists when it leaves. Call :meth:`forget_before`
     with the current simulated time now and then so that memory stays bounded.
+
+    With ``usage_window_s`` the model also keeps, per directed link, the bytes and the
+    occupancy it booked and the busy intervals of the last ``usage_window_s`` (see
+    :meth:`usage`); :meth:`forget_idle_usage` drops links that have been idle for long.
     """
 
-    def __init__(self, params: LinkParams | None = None) -> None:
+    def __init__(
+        self, params: LinkParams | None = None, *, usage_window_s: float | None = None
+    ) -> None:
         self.params = LinkParams() if params is None else params
         problems = self.params.validate()
         if problems:
             raise ValueError("; ".join(problems))
+        if usage_window_s is not None and not (
+            math.isfinite(usage_window_s) and usage_window_s > 0
+        ):
+            raise ValueError(f"usage_window_s must be > 0, got {usage_window_s}")
+        self.usage_window_s = usage_window_s
         self._rng = np.random.default_rng(self.params.seed)
         self._channels: dict[LinkId, _Channel] = {}
+        self._usage: dict[LinkId, _Usage] = {}
 
     def transfer(self, route: Route, size_bytes: int, start_s: float) -> Transfer:
         """Model ``size_bytes`` entering ``route``'s first link at simulated ``start_s``
@@ -256,7 +323,14 @@ class LinkModel:
             channel = self._channels.get(link)
             if channel is None:
                 channel = self._channels[link] = _Channel()
-            wait_s = channel.reserve(arrival_s, bits / (rate_mbps * _BITS_PER_MBIT))
+            occupancy_s = bits / (rate_mbps * _BITS_PER_MBIT)
+            wait_s = channel.reserve(arrival_s, occupancy_s)
+            if self.usage_window_s is not None:
+                usage = self._usage.get(link)
+                if usage is None:
+                    usage = self._usage[link] = _Usage()
+                begin_s = arrival_s + wait_s
+                usage.book(size_bytes, begin_s, begin_s + occupancy_s)
             wait_total_s += wait_s
             arrival_s += wait_s + delay_ms / _MS_PER_S
         lost = self._losses(size_bytes, len(route.links))
@@ -307,6 +381,33 @@ class LinkModel:
                 idle.append(link)
         for link in idle:
             del self._channels[link]
+        if self.usage_window_s is not None:
+            for usage in self._usage.values():
+                usage.forget_before(time_s - self.usage_window_s)
+        return len(idle)
+
+    def usage(self, now_s: float) -> list[LinkUsage]:
+        """Every link with usage kept, its totals and its busy time within the usage
+        window ending at ``now_s`` (bookings after ``now_s`` are not counted there).
+        Empty unless the model was made with ``usage_window_s``."""
+        window_s = self.usage_window_s or 0.0
+        return [
+            LinkUsage(
+                link=link,
+                booked_bytes=usage.booked_bytes,
+                booked_busy_s=usage.booked_busy_s,
+                recent_busy_s=usage.busy_between(now_s - window_s, now_s),
+                last_busy_end_s=usage.last_busy_end_s,
+            )
+            for link, usage in self._usage.items()
+        ]
+
+    def forget_idle_usage(self, before_s: float) -> int:
+        """Drop the usage of links whose last bytes cleared at or before ``before_s``
+        (their totals start from zero if they carry traffic again); return how many."""
+        idle = [link for link, u in self._usage.items() if u.last_busy_end_s <= before_s]
+        for link in idle:
+            del self._usage[link]
         return len(idle)
 
     def __len__(self) -> int:

@@ -144,16 +144,17 @@ class InferenceCore:
                 self.state.rejoin()
             raise
         busy_s = time.monotonic() - started
-        self.state.finish(served=not admitted)
-        await self._release()
-        if admitted:
-            self.state.rejoin()
         speed = self.state.clock_speed
-        return outputs, Timing(
+        timing = Timing(
             queue_s=(started - arrived) * speed,
             busy_s=busy_s * speed,
             compute_energy_wh=self.state.battery.params.compute_w * busy_s * speed / 3600.0,
         )
+        self.state.finish(served=not admitted, latency_s=timing.queue_s + timing.busy_s)
+        await self._release()
+        if admitted:
+            self.state.rejoin()
+        return outputs, timing
 
     async def _release(self) -> None:
         async with self._slots:

@@ -24,6 +24,7 @@ from protos.orbitmesh.v1 import satellite_pb2, types_pb2
 
 from .app import SatelliteApp
 from .forwarding import Forwarder, ForwardFailed
+from .histogram import HistogramSnapshot
 from .inference import InferenceCore, Refused, Timing
 from .power import PowerState
 from .runtime import ModelRuntime
@@ -31,7 +32,13 @@ from .state import NodeSnapshot, NodeState
 from .tensors import TensorError, TensorSpec, decode_inputs, encode_inputs, encode_outputs
 from .thermal import ThermalState
 
-__all__ = ["INFERENCE_SERVICE", "InferenceServicer", "TelemetryServicer", "abort_with_cause"]
+__all__ = [
+    "INFERENCE_SERVICE",
+    "InferenceServicer",
+    "TelemetryServicer",
+    "abort_with_cause",
+    "histogram_message",
+]
 
 INFERENCE_SERVICE = "inference.GRPCInferenceService"
 SERVER_NAME = "orbitmesh-satellite"
@@ -280,9 +287,8 @@ class InferenceServicer:
         except Exception as exc:
             raise Refused(Cause.INTERNAL, f"app {self.app.name!r} failed: {exc!r}") from exc
         finally:
-            self.state.leave(served=ok)
-        speed = self.state.clock_speed
-        took_s = (time.monotonic() - started) * speed
+            took_s = (time.monotonic() - started) * self.state.clock_speed
+            self.state.leave(served=ok, latency_s=took_s)
         return dict(outputs), Timing(queue_s=0.0, busy_s=took_s, compute_energy_wh=0.0)
 
     async def _next_stage(
@@ -406,4 +412,15 @@ def status_message(snap: NodeSnapshot, *, name: str, start: datetime, models: Se
     status.sim_time.FromDatetime(start + timedelta(seconds=snap.offset_s))
     for cause, count in snap.refused.items():
         status.refused.by_cause[cause] = count
+    status.inference_latency.CopyFrom(histogram_message(snap.latency))
     return status
+
+
+def histogram_message(histogram: HistogramSnapshot) -> Any:
+    """A histogram snapshot as an ``orbitmesh.v1.Histogram``."""
+    return types_pb2.Histogram(
+        upper_bounds_s=histogram.upper_bounds_s,
+        cumulative_counts=histogram.cumulative_counts,
+        count=histogram.count,
+        sum_s=histogram.sum_s,
+    )

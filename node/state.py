@@ -19,6 +19,7 @@ from orchestrator.causes import Cause
 from orchestrator.ephemeris import Ephemeris
 
 from .energy_ledger import EnergyLedger
+from .histogram import Histogram, HistogramSnapshot
 from .power import Battery, PowerParams, PowerState, Segment
 from .thermal import ThermalNode, ThermalParams, ThermalState
 
@@ -49,6 +50,8 @@ class NodeSnapshot:
     served: int
     refused: dict[str, int]
     ledger: EnergyLedger
+    #: Simulated seconds each served request spent queued and running.
+    latency: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class _Activity:
     radio_backlog_s: float = 0.0  # simulated seconds of transmission still to book
     served: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    latency: Histogram = field(default_factory=Histogram)
 
 
 class NodeState:
@@ -157,22 +161,30 @@ class NodeState:
         """A queued request left before running (cancelled by its client)."""
         self._activity.waiting -= 1
 
-    def finish(self, *, served: bool = True) -> None:
-        """An inference stops running (the accelerator is idle from now if it was alone)."""
+    def finish(self, *, served: bool = True, latency_s: float = 0.0) -> None:
+        """An inference stops running (the accelerator is idle from now if it was alone).
+
+        ``latency_s``: simulated seconds the served request spent queued and running.
+        """
         self.advance()
         self._activity.running -= 1
         if served:
-            self._activity.served += 1
+            self._served(latency_s)
 
     def rejoin(self) -> None:
         """A request that ran one of several inferences (a user app) queues again."""
         self._activity.waiting += 1
 
-    def leave(self, *, served: bool) -> None:
+    def leave(self, *, served: bool, latency_s: float = 0.0) -> None:
         """A request holding a queue place (a user app) is done."""
         self._activity.waiting -= 1
         if served:
-            self._activity.served += 1
+            self._served(latency_s)
+
+    def _served(self, latency_s: float) -> None:
+        # One place for both, so the histogram's count always equals the served count.
+        self._activity.served += 1
+        self._activity.latency.observe(latency_s)
 
     def transmit(self, size_bytes: int, rate_mbps: float | None = None) -> None:
         """Book radio time for sending ``size_bytes`` (a reply, or a forwarded request)."""
@@ -223,4 +235,5 @@ class NodeState:
             served=act.served,
             refused=dict(act.refused),
             ledger=self.battery.ledger,
+            latency=act.latency.snapshot(),
         )

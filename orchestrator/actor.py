@@ -31,6 +31,9 @@ class _OrchestratorBody:
     async def satellite_snapshots(self) -> dict[str, dict[str, Any]]:
         return self._emulation.satellite_snapshots()
 
+    async def counters(self) -> dict[str, Any]:
+        return self._emulation.counters()
+
     async def finished(self) -> bool:
         return self._emulation.finished
 
@@ -70,6 +73,11 @@ class Orchestrator:
 
     def status(self, timeout_s: float = 30.0) -> dict[str, Any]:
         result: dict[str, Any] = ray.get(self.handle.status.remote(), timeout=timeout_s)
+        return result
+
+    def counters(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Clock, tick and restart counters and current addresses (see Emulation.counters)."""
+        result: dict[str, Any] = ray.get(self.handle.counters.remote(), timeout=timeout_s)
         return result
 
     def finished(self) -> bool:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .cli_load import add_load_commands
 from .cli_run import add_run_commands
 from .scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario, parse_time_arg
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     add_run_commands(sub, scenario_help)
+    add_load_commands(sub, scenario_help)
 
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=cmd_scenarios)

@@ -20,13 +20,23 @@ EXIT_USAGE = 2
 def _scenario_ref(text: str) -> str:
     """A scenario path made absolute (the orchestrator runs in another process)."""
     path = Path(text).expanduser()
-    return str(path.resolve()) if path.exists() else text
+    return str(path.resolve()) if path.is_file() else text
 
 
 def _endpoints_path(args: argparse.Namespace) -> Path:
     from ground.endpoints import default_endpoints_path
 
     return Path(args.endpoints) if args.endpoints else default_endpoints_path()
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text!r}")
+    return port
 
 
 def _start_ray(address: str | None) -> None:
@@ -76,6 +86,20 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    metrics = None
+    if args.metrics_port is not None:
+        from .metrics import serve_metrics
+
+        # Bound before anything starts, so that a busy port costs no start-up.
+        try:
+            metrics = serve_metrics(port=args.metrics_port, host=args.host)
+        except OSError as exc:
+            print(
+                f"orbitmesh: cannot serve metrics on {args.host}:{args.metrics_port}: {exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        print(f"metrics on {metrics.url}", flush=True)
     print(
         f"starting {scenario.name} on "
         f"{'Ray at ' + args.address if args.address else 'local Ray'} ...",
@@ -85,6 +109,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
     doc = orchestrator.endpoints
+    if metrics is not None:
+        metrics.collector.watch(doc, orchestrator=orchestrator)
     write_endpoints(
         endpoints_path,
         Endpoints(
@@ -95,7 +121,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             started_utc=datetime.now(UTC),
             speed=doc["speed"],
             sim_start=datetime.fromisoformat(doc["sim_start"].replace("Z", "+00:00")),
-            extra={"wall0": doc["wall0"], "duration_s": doc["duration_s"]},
+            extra={"wall0": doc["wall0"], "duration_s": doc["duration_s"]}
+            | ({"metrics": metrics.url} if metrics is not None else {}),
         ),
     )
     print(
@@ -135,6 +162,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             orchestrator.stop()
         finally:
+            if metrics is not None:
+                metrics.close()
             endpoints_path.unlink(missing_ok=True)
             import ray
 
@@ -291,6 +320,12 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
     p.add_argument("--record", help="record the tick stream to this .npz file")
     p.add_argument("--replay", help="replay a recorded tick stream instead of computing geometry")
     p.add_argument("--quiet", action="store_true", help="no live table")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port, printed)",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the emulation started by `orbitmesh up`")

@@ -543,7 +543,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario file, or a built-in scenario by name (see BUILTIN_SCENARIOS)."""
     text_name = str(name_or_path)
     path = Path(text_name).expanduser()
-    if text_name in BUILTIN_SCENARIOS and not path.exists():
+    if text_name in BUILTIN_SCENARIOS and not path.is_file():
         source = f"{text_name}.toml"
         resource = resources.files("orchestrator.builtin").joinpath(source)
         with resources.as_file(resource) as real:

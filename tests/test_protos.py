@@ -233,6 +233,9 @@ def full_status() -> satellite_pb2.SatelliteStatus:
         thermal_state=types_pb2.THERMAL_STATE_THROTTLED,
         running=1,
         concurrency_limit=2,
+        inference_latency=types_pb2.Histogram(
+            upper_bounds_s=[0.001, 0.01], cumulative_counts=[3, 5], count=6, sum_s=0.125
+        ),
     )
     status.sim_time.FromDatetime(datetime(2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC))
     status.refused.by_cause["power"] = 7

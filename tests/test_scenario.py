@@ -202,6 +202,14 @@ def test_local_file_named_like_a_builtin_wins(
     assert (scenario.name, scenario.source) == ("mine", "demo")
 
 
+def test_a_folder_named_like_a_builtin_does_not_hide_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()  # e.g. the output folder of an earlier `orbitmesh demo`
+    assert load_scenario("demo").name == "demo"
+
+
 # ---------------------------------------------------------------------- the message format
 
 

@@ -79,7 +79,7 @@ class LinkStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class LinkStatsReply(_message.Message):
-    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause", "succeeded_count", "in_flight", "ticks_received", "late_tick_lookups", "mean_uplink_ms", "mean_downlink_ms")
+    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause", "succeeded_count", "in_flight", "ticks_received", "late_tick_lookups", "mean_uplink_ms", "mean_downlink_ms", "latency_by_outcome", "links", "link_window_s")
     class FailedByCauseEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,13 @@ class LinkStatsReply(_message.Message):
         key: str
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class LatencyByOutcomeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _types_pb2.Histogram
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.Histogram, _Mapping]] = ...) -> None: ...
     SIM_TIME_FIELD_NUMBER: _ClassVar[int]
     UPLINK_BYTES_FIELD_NUMBER: _ClassVar[int]
     DOWNLINK_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +106,9 @@ class LinkStatsReply(_message.Message):
     LATE_TICK_LOOKUPS_FIELD_NUMBER: _ClassVar[int]
     MEAN_UPLINK_MS_FIELD_NUMBER: _ClassVar[int]
     MEAN_DOWNLINK_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_BY_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    LINK_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     sim_time: _timestamp_pb2.Timestamp
     uplink_bytes: int
     downlink_bytes: int
@@ -111,7 +121,24 @@ class LinkStatsReply(_message.Message):
     late_tick_lookups: int
     mean_uplink_ms: float
     mean_downlink_ms: float
-    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ..., succeeded_count: _Optional[int] = ..., in_flight: _Optional[int] = ..., ticks_received: _Optional[int] = ..., late_tick_lookups: _Optional[int] = ..., mean_uplink_ms: _Optional[float] = ..., mean_downlink_ms: _Optional[float] = ...) -> None: ...
+    latency_by_outcome: _containers.MessageMap[str, _types_pb2.Histogram]
+    links: _containers.RepeatedCompositeFieldContainer[LinkUsage]
+    link_window_s: float
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ..., succeeded_count: _Optional[int] = ..., in_flight: _Optional[int] = ..., ticks_received: _Optional[int] = ..., late_tick_lookups: _Optional[int] = ..., mean_uplink_ms: _Optional[float] = ..., mean_downlink_ms: _Optional[float] = ..., latency_by_outcome: _Optional[_Mapping[str, _types_pb2.Histogram]] = ..., links: _Optional[_Iterable[_Union[LinkUsage, _Mapping]]] = ..., link_window_s: _Optional[float] = ...) -> None: ...
+
+class LinkUsage(_message.Message):
+    __slots__ = ("from_id", "to_id", "booked_bytes", "booked_busy_s", "recent_busy_s")
+    FROM_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_ID_FIELD_NUMBER: _ClassVar[int]
+    BOOKED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BOOKED_BUSY_S_FIELD_NUMBER: _ClassVar[int]
+    RECENT_BUSY_S_FIELD_NUMBER: _ClassVar[int]
+    from_id: str
+    to_id: str
+    booked_bytes: int
+    booked_busy_s: float
+    recent_busy_s: float
+    def __init__(self, from_id: _Optional[str] = ..., to_id: _Optional[str] = ..., booked_bytes: _Optional[int] = ..., booked_busy_s: _Optional[float] = ..., recent_busy_s: _Optional[float] = ...) -> None: ...
 
 class WatchContactsRequest(_message.Message):
     __slots__ = ()

@@ -105,3 +105,15 @@ class RefusalCounts(_message.Message):
     BY_CAUSE_FIELD_NUMBER: _ClassVar[int]
     by_cause: _containers.ScalarMap[str, int]
     def __init__(self, by_cause: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class Histogram(_message.Message):
+    __slots__ = ("upper_bounds_s", "cumulative_counts", "count", "sum_s")
+    UPPER_BOUNDS_S_FIELD_NUMBER: _ClassVar[int]
+    CUMULATIVE_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUM_S_FIELD_NUMBER: _ClassVar[int]
+    upper_bounds_s: _containers.RepeatedScalarFieldContainer[float]
+    cumulative_counts: _containers.RepeatedScalarFieldContainer[int]
+    count: int
+    sum_s: float
+    def __init__(self, upper_bounds_s: _Optional[_Iterable[float]] = ..., cumulative_counts: _Optional[_Iterable[int]] = ..., count: _Optional[int] = ..., sum_s: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,393 @@
+"""One load test end to end against a running emulation: inputs, run, observations, files.
+
+:func:`run_load_test` takes the endpoints of a running emulation (the document
+``orbitmesh up`` writes), checks the model and input with one request, runs the load
+(:mod:`ground.loadgen`) while an :class:`~ground.observer.Observer` watches the
+constellation, and writes ``summary.json``, ``timeseries.csv`` and ``report.html`` into
+the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are thin shells around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from node.tensors import DATATYPES, datatype_of
+
+from .endpoints import Endpoints
+from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
+from .loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
+from .loadstats import Finished, Sample, account, summarize, timeseries, write_timeseries_csv
+from .observer import Observations, Observer, SimClockView
+
+__all__ = ["LoadTestResult", "ProgressPrinter", "format_summary", "run_load_test"]
+
+#: Individual requests kept for the report's scatter plot (evenly spread over the run).
+REPORT_REQUESTS: Final = 4000
+
+
+@dataclass(frozen=True)
+class LoadTestResult:
+    summary: dict[str, Any]
+    out_dir: Path
+    files: dict[str, Path]
+    run: LoadRun
+    observations: Observations
+
+    @property
+    def reconciles(self) -> bool:
+        return account(self.run.records, self.run.issued).reconciles
+
+
+def _inputs(
+    endpoints: Endpoints, station: str, model: str, input_path: str | None, seed: int | None
+) -> tuple[dict[str, npt.NDArray[Any]], dict[str, str]]:
+    """The request's tensors: from a .npy file, or random ones shaped by the model."""
+    from .client import Client
+
+    with Client.connect(endpoints.ground_stations) as client:
+        try:
+            meta = client.model_metadata(station, model, timeout_s=10.0)
+        except NotFound as exc:
+            raise OrbitmeshError(f"no model {model!r} in this emulation ({exc.details})") from None
+    specs = list(meta.inputs)
+    if input_path not in (None, "random"):
+        if len(specs) != 1:
+            names = ", ".join(s.name for s in specs)
+            raise OrbitmeshError(
+                f"model {model!r} has {len(specs)} inputs ({names}); --input FILE.npy feeds "
+                "single-input models (use --input random for this one)"
+            )
+        try:
+            array = np.load(str(input_path), allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise OrbitmeshError(f"cannot read {input_path}: {exc}") from None
+        datatype = datatype_of(array.dtype)
+        if datatype is None:
+            raise OrbitmeshError(f"{input_path}: numpy dtype {array.dtype} has no protocol type")
+        return {specs[0].name: array}, {specs[0].name: datatype.name}
+    rng = np.random.default_rng(seed)
+    inputs, types = {}, {}
+    for spec in specs:
+        shape = [1 if d < 0 else int(d) for d in spec.shape]
+        dt = DATATYPES.get(spec.datatype)
+        if dt is None or dt.is_bytes:
+            raise OrbitmeshError(
+                f"input {spec.name!r} of {model!r} is {spec.datatype}: give --input FILE.npy"
+            )
+        if dt.dtype.kind == "f":
+            inputs[spec.name] = rng.uniform(0.0, 1.0, size=shape).astype(dt.dtype)
+        elif dt.dtype.kind == "b":
+            inputs[spec.name] = rng.integers(0, 2, size=shape).astype(dt.dtype)
+        else:
+            inputs[spec.name] = rng.integers(0, 10, size=shape).astype(dt.dtype)
+        types[spec.name] = spec.datatype
+    return inputs, types
+
+
+def _preflight(endpoints: Endpoints, station: str, payload: bytes) -> None:
+    """One request before the load: a wrong model or input stops the run here, with the
+    server's own message, instead of failing every request of it."""
+    import grpc
+
+    from protos.inference import grpc_service_pb2 as pb
+
+    from .errors import error_from_rpc
+
+    with grpc.insecure_channel(endpoints.ground_stations[station]) as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=None,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+        try:
+            call(payload, timeout=30.0)
+        except grpc.RpcError as exc:
+            error = error_from_rpc(exc, station=station)
+            if isinstance(error, InvalidInput | NotFound):
+                raise OrbitmeshError(f"the request is refused: {error}") from None
+            # No contact, power, ...: that is what the load test is for.
+            assert isinstance(error, CallFailed)
+
+
+class ProgressPrinter:
+    """A live line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, options: LoadOptions, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.total_s = options.warmup_s + options.duration_s
+        self._last_line = -1e9
+
+    def __call__(self, p: Progress) -> None:
+        if not self.tty and p.elapsed_s - self._last_line < 5.0:
+            return
+        self._last_line = p.elapsed_s
+        width = 24
+        filled = min(width, int(width * p.elapsed_s / self.total_s))
+        bar = "#" * filled + "." * (width - filled)
+        latency = (
+            f"p50 {p.p50_ms:7.1f} ms  p99 {p.p99_ms:7.1f} ms"
+            if p.p50_ms is not None and p.p99_ms is not None
+            else "p50       - ms  p99       - ms"
+        )
+        line = (
+            f"[{bar}] {min(p.elapsed_s, self.total_s):5.1f}/{self.total_s:g} s {p.phase:<7} "
+            f"{p.rps:7.1f} rps  {latency}  done {p.done:,}  failed {p.failed:,}  "
+            f"in flight {p.in_flight:,}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line + "\x1b[K")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_load_test(
+    endpoints: Endpoints,
+    options: LoadOptions,
+    out_dir: Path,
+    *,
+    input_path: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    observe: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> LoadTestResult:
+    """Run the load test and write its files; see the module docstring."""
+    unknown = [s for s in options.stations if s not in endpoints.ground_stations]
+    if unknown:
+        known = ", ".join(endpoints.ground_stations)
+        raise OrbitmeshError(f"no ground station {', '.join(unknown)} (stations: {known})")
+    first = options.stations[0]
+    inputs, datatypes = _inputs(endpoints, first, options.model, input_path, options.seed)
+    payload = build_request(
+        options.model, inputs, datatypes, policy=options.policy, satellite=options.satellite
+    )
+    _preflight(endpoints, first, payload)
+    payloads = dict.fromkeys(options.stations, payload)
+
+    speed = float(endpoints.speed or 1.0)
+    wall0 = endpoints.extra.get("wall0")
+    sim_start = endpoints.sim_start or datetime(2000, 1, 1, tzinfo=UTC)
+    clock = SimClockView(sim_start, speed, float(wall0) if wall0 is not None else None)
+    observer = Observer(
+        endpoints.ground_stations,
+        endpoints.satellites,
+        clock,
+        watch_stations=options.stations,
+    )
+    date = datetime.now(UTC)
+
+    origin = time.time()
+    if observe:
+        observer.start(origin)
+    try:
+        run = asyncio.run(
+            run_load(options, endpoints.ground_stations, payloads, on_progress=on_progress)
+        )
+    finally:
+        observations = observer.stop() if observe else Observations()
+    # The generator's clock started a moment after ours: shift observations onto it.
+    shift_s = run.started_wall - origin
+    observations = _shifted(observations, shift_s)
+
+    measured_wall = run.started_wall + run.measured_from_s
+    measured_sim = clock.sim_at(measured_wall) or sim_start
+    run_meta = {
+        "scenario": endpoints.scenario,
+        "speed": speed,
+        "sim_start": _iso(measured_sim),
+        "sim_end": _iso(clock.sim_at(measured_wall + options.duration_s) or measured_sim),
+        **dict(meta or {}),
+    }
+    summary = summarize(
+        run.records,
+        issued=run.issued,
+        options=options.as_json(),
+        meta=run_meta,
+        date=date,
+        end_reason=run.end_reason,
+    )
+    handovers_at = [e.at_s for e in observations.events if e.kind == "handover"]
+    rows = timeseries(
+        run.records,
+        speed=speed,
+        origin_s=run.measured_from_s,
+        length_s=options.duration_s,
+        sim_start=measured_sim,
+        samples=observations.samples,
+        handovers_at_s=handovers_at,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "summary": out_dir / "summary.json",
+        "timeseries": out_dir / "timeseries.csv",
+        "report": out_dir / "report.html",
+    }
+    files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    write_timeseries_csv(rows, files["timeseries"])
+    document = _report_document(summary, rows, run, observations, speed)
+    from .report import write_report
+
+    write_report(document, files["report"])
+    return LoadTestResult(summary, out_dir, files, run, observations)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _shifted(data: Observations, shift_s: float) -> Observations:
+    """Observations re-stamped on the generator's clock (``t - shift_s``)."""
+    return Observations(
+        samples=[Sample(s.at_s - shift_s, s.in_contact, s.state_of_charge) for s in data.samples],
+        satellites={
+            sid: [replace(x, at_s=x.at_s - shift_s) for x in xs]
+            for sid, xs in data.satellites.items()
+        },
+        stations=data.stations,
+        events=[replace(e, at_s=e.at_s - shift_s) for e in data.events],
+        failed_polls=data.failed_polls,
+    )
+
+
+def _report_document(
+    summary: dict[str, Any],
+    rows: list[dict[str, Any]],
+    run: LoadRun,
+    data: Observations,
+    speed: float,
+) -> dict[str, Any]:
+    """What the HTML report draws, on one time axis: simulated seconds since the
+    measured phase began."""
+    origin_s = run.measured_from_s
+
+    def sim_s(wall_s: float) -> float:
+        return round((wall_s - origin_s) * speed, 3)
+
+    measured = [r for r in run.records if not r.warmup and r.outcome != "cancelled"]
+    stride = max(1, len(measured) // REPORT_REQUESTS)
+    # Faster than real time, wall latency is mostly gRPC's own cost: plot the model's.
+    modelled = speed != 1.0
+
+    def latency_ms(r: Finished) -> float:
+        if modelled:
+            return r.modelled_ms if r.modelled_ms is not None else r.latency_s * 1e3 * speed
+        return r.latency_s * 1e3
+
+    if modelled:
+        rows = [
+            row
+            | {"latency_ms_p50": row["modelled_ms_p50"], "latency_ms_p99": row["modelled_ms_p99"]}
+            for row in rows
+        ]
+        rows = [{k: v for k, v in row.items() if k != "modelled_ms_p50"} for row in rows]
+    return {
+        "latency_basis": "modelled" if modelled else "measured",
+        "summary": summary,
+        "timeseries": rows,
+        "satellites": {
+            sid: [
+                {
+                    "offset_s": sim_s(x.at_s),
+                    "state_of_charge": x.state_of_charge,
+                    "temperature_c": x.temperature_c,
+                    "lat_deg": x.lat_deg,
+                    "lon_deg": x.lon_deg,
+                    "alt_km": x.alt_km,
+                    "sunlit": x.sunlit,
+                }
+                for x in xs
+            ]
+            for sid, xs in data.satellites.items()
+        },
+        "stations": data.stations,
+        "events": [
+            {
+                "offset_s": sim_s(e.at_s),
+                "station": e.station,
+                "kind": e.kind,
+                "satellite": e.satellite,
+                "previous": e.previous,
+            }
+            for e in data.events
+        ],
+        "requests": [
+            {
+                "offset_s": sim_s(r.done_s),
+                "latency_ms": round(latency_ms(r), 3),
+                "outcome": r.outcome,
+                "station": r.station,
+                "satellite": r.satellite,
+            }
+            for r in measured[::stride]
+        ],
+    }
+
+
+def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None = None) -> str:
+    """The run in a dozen readable lines."""
+    om = summary["orbitmesh"]
+    acc = om["accounting"]
+    lines = [
+        "Summary:",
+        f"  Count:        {summary['count']:,}",
+        f"  Total:        {summary['total'] / 1e9:.2f} s",
+        f"  Requests/sec: {summary['rps']:.2f}",
+    ]
+    if summary["count"]:
+        lines.append(
+            f"  Latency:      fastest {summary['fastest'] / 1e6:.2f} ms, average "
+            f"{summary['average'] / 1e6:.2f} ms, slowest {summary['slowest'] / 1e6:.2f} ms"
+        )
+        dist = ", ".join(
+            f"p{d['percentage']} {d['latency'] / 1e6:.2f}" for d in summary["latencyDistribution"]
+        )
+        lines.append(f"  Percentiles:  {dist} ms")
+    ok_ms = om["latency_ms"]
+    if ok_ms["p50"] is not None:
+        modelled = om["modelled_latency_ms"]
+        lines.append(
+            f"  Successes:    p50 {ok_ms['p50']:.2f} ms, p99 {ok_ms['p99']:.2f} ms measured; "
+            f"modelled (simulated) p50 {modelled['p50']:.2f} ms, p99 {modelled['p99']:.2f} ms"
+        )
+    codes = ", ".join(f"{k} {v:,}" for k, v in summary["statusCodeDistribution"].items())
+    lines.append(f"  Status codes: {codes or '-'}")
+    causes = ", ".join(f"{k} {v:,}" for k, v in om["failures_by_cause"].items())
+    lines.append(f"  Failures:     {causes or 'none'}")
+    failed = sum(acc["failed"].values())
+    lines.append(
+        f"  Accounting:   issued {acc['issued']:,} = warm-up {acc['warmup_excluded']:,} + sent "
+        f"{acc['sent']:,}; sent = {acc['succeeded']:,} ok + {failed:,} failed + "
+        f"{acc['cancelled']:,} cancelled"
+    )
+    per = om.get("energy_wh_per_inference")
+    energy = f"{per * 3600:.4f} J per inference" if per is not None else "-"
+    lines.append(f"  Handovers:    {om['handovers']:,} (seen in replies); energy {energy}")
+    stations = om.get("stations", {})
+    if stations:
+        lines.append(
+            "  Stations:     "
+            + ", ".join(
+                f"{name} {s['succeeded']:,}/{s['count']:,} ok" for name, s in stations.items()
+            )
+        )
+    if files:
+        lines.append("Files:")
+        lines.extend(f"  {path}" for path in files.values())
+    return "\n".join(lines)

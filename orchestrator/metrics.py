@@ -1,0 +1,275 @@
+"""A Prometheus endpoint for a running emulation (``orbitmesh up --metrics-port``).
+
+On every scrape :class:`EmulationCollector` asks, over gRPC and in parallel with short
+timeouts, every gateway (``LinkStats``, ``Visible``, ``Routes``) and every satellite
+(``Status``), and the orchestrator for its own counters (through any object with a
+``counters(timeout_s)`` method: :class:`~orchestrator.actor.Orchestrator` inside
+``orbitmesh up``). ``ground/metrics.py`` turns the replies into metric families; a
+component that does not answer gives ``..._up 0`` instead of failing the scrape.
+
+Other commands serve the same endpoint with :func:`serve_metrics`::
+
+    from orchestrator.metrics import serve_metrics
+
+    with serve_metrics(endpoints, port=9464) as server:  # an Endpoints or its dict
+        print(f"metrics on {server.url}")
+        ...  # run; every scrape reads the emulation afresh
+
+Without an orchestrator the emulation-wide counters (ticks, restarts) are missing and
+simulated time is computed from the endpoints' ``wall0`` and ``speed``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+import grpc
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import Metric
+
+from ground.endpoints import Endpoints
+from ground.metrics import EmulationReading, SatelliteReading, Scrape, StationReading
+from ground.metrics import metric_families as _metric_families
+from protos.orbitmesh.v1 import (
+    ground_station_pb2,
+    ground_station_pb2_grpc,
+    satellite_pb2,
+    satellite_pb2_grpc,
+)
+
+__all__ = ["CounterSource", "EmulationCollector", "MetricsServer", "serve_metrics"]
+
+#: A scrape should answer well within Prometheus' default 10 s scrape timeout even when
+#: components hang: each call gets this long, and they run in parallel.
+DEFAULT_TIMEOUT_S = 1.0
+
+#: Reconnect soon after a component comes back: gRPC's default backoff grows to two
+#: minutes, during which calls on the channel fail at once.
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
+#: What a scrape asks each gateway: reading name -> (method, request).
+_STATION_CALLS: dict[str, tuple[str, Any]] = {
+    "stats": ("LinkStats", ground_station_pb2.LinkStatsRequest()),
+    "visible": ("Visible", ground_station_pb2.VisibleRequest()),
+    "routes": ("Routes", ground_station_pb2.RoutesRequest()),
+}
+
+
+class CounterSource(Protocol):
+    """The orchestrator as the collector needs it (``Orchestrator`` is one)."""
+
+    def counters(self, timeout_s: float = ...) -> dict[str, Any]: ...
+
+
+def _document(endpoints: Endpoints | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(endpoints, Endpoints):
+        return {
+            "ground_stations": dict(endpoints.ground_stations),
+            "satellites": dict(endpoints.satellites),
+            "speed": endpoints.speed,
+            "wall0": endpoints.extra.get("wall0"),
+        }
+    return dict(endpoints)
+
+
+class EmulationCollector:
+    """Reads a running emulation on every scrape (a ``prometheus_client`` collector)."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints | Mapping[str, Any] | None = None,
+        *,
+        orchestrator: CounterSource | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_workers: int = 32,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="metrics")
+        self._channels: dict[str, grpc.Channel] = {}
+        self._stations: dict[str, str] = {}
+        self._satellites: dict[str, str] = {}
+        self._speed: float | None = None
+        self._wall0: float | None = None
+        self._orchestrator: CounterSource | None = None
+        self._watching = False
+        if endpoints is not None:
+            self.watch(endpoints, orchestrator=orchestrator)
+
+    def watch(
+        self, endpoints: Endpoints | Mapping[str, Any], *, orchestrator: CounterSource | None = None
+    ) -> None:
+        """Read this emulation from now on (until then a scrape is empty)."""
+        doc = _document(endpoints)
+        with self._lock:
+            self._stations = dict(doc.get("ground_stations") or {})
+            self._satellites = dict(doc.get("satellites") or {})
+            speed, wall0 = doc.get("speed"), doc.get("wall0")
+            self._speed = float(speed) if speed is not None else None
+            self._wall0 = float(wall0) if wall0 is not None else None
+            self._orchestrator = orchestrator
+            self._watching = True
+
+    def collect(self) -> Iterable[Metric]:
+        return _metric_families(self.scrape())
+
+    def scrape(self) -> Scrape:
+        """Ask everyone once; what did not answer is left None in the result."""
+        started = time.monotonic()
+        with self._lock:
+            if not self._watching:
+                return Scrape()
+            orchestrator = self._orchestrator
+        emulation: EmulationReading | None = None
+        orchestrator_up: bool | None = None
+        if orchestrator is not None:
+            counters = self._counters(orchestrator)
+            orchestrator_up = counters is not None
+            if counters is not None:
+                emulation = self._from_counters(counters)
+        with self._lock:
+            stations, satellites = dict(self._stations), dict(self._satellites)
+            if emulation is None and self._speed is not None and self._wall0 is not None:
+                emulation = EmulationReading(
+                    sim_time_s=(time.time() - self._wall0) * self._speed, speed=self._speed
+                )
+        station_calls = {
+            (name, what): self._pool.submit(self._station_call, address, what)
+            for name, address in stations.items()
+            for what in _STATION_CALLS
+        }
+        satellite_calls = {
+            sid: self._pool.submit(self._satellite_call, address)
+            for sid, address in satellites.items()
+        }
+        return Scrape(
+            stations=[
+                StationReading(
+                    name,
+                    stats=_result(station_calls[name, "stats"]),
+                    visible=_result(station_calls[name, "visible"]),
+                    routes=_result(station_calls[name, "routes"]),
+                )
+                for name in stations
+            ],
+            satellites=[
+                SatelliteReading(sid, status=_result(call)) for sid, call in satellite_calls.items()
+            ],
+            emulation=emulation,
+            orchestrator_up=orchestrator_up,
+            duration_s=time.monotonic() - started,
+        )
+
+    def _counters(self, orchestrator: CounterSource) -> dict[str, Any] | None:
+        try:
+            return orchestrator.counters(timeout_s=self.timeout_s)
+        except Exception:
+            return None  # the orchestrator is busy or gone: emulation_up 0
+
+    def _from_counters(self, counters: Mapping[str, Any]) -> EmulationReading:
+        with self._lock:
+            # A restarted satellite serves on a new port; only the orchestrator knows it.
+            self._satellites.update(counters.get("satellites") or {})
+            self._stations.update(counters.get("ground_stations") or {})
+            self._speed = float(counters["speed"])
+        return EmulationReading(
+            sim_time_s=float(counters["sim_offset_s"]),
+            speed=float(counters["speed"]),
+            ticks_published=int(counters["ticks_published"]),
+            ticks_late=int(counters["ticks_late"]),
+            restarts={str(k): int(v) for k, v in (counters.get("restarts") or {}).items()},
+        )
+
+    def _channel(self, address: str) -> grpc.Channel:
+        with self._lock:
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = self._channels[address] = grpc.insecure_channel(
+                    address, options=_CHANNEL_OPTIONS
+                )
+            return channel
+
+    def _station_call(self, address: str, what: str) -> Any:
+        method, request = _STATION_CALLS[what]
+        stub = ground_station_pb2_grpc.GroundStationStub(self._channel(address))
+        return getattr(stub, method)(request, timeout=self.timeout_s)
+
+    def _satellite_call(self, address: str) -> Any:
+        stub = satellite_pb2_grpc.SatelliteStub(self._channel(address))
+        return stub.Status(satellite_pb2.StatusRequest(), timeout=self.timeout_s)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+
+def _result(call: Future[Any]) -> Any:
+    """The reply, or None for a component that did not answer."""
+    try:
+        return call.result()
+    except Exception:  # an RPC error, a closed channel, a scrape cut short by close()
+        return None
+
+
+class MetricsServer:
+    """``/metrics`` served over HTTP on a daemon thread; close() stops it."""
+
+    def __init__(self, collector: EmulationCollector, host: str, port: int) -> None:
+        self.collector = collector
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+        self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.host = host
+        self.port = int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5.0)
+        self.collector.close()
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve_metrics(
+    endpoints: Endpoints | Mapping[str, Any] | None = None,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    orchestrator: CounterSource | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> MetricsServer:
+    """Serve Prometheus metrics of the emulation in ``endpoints`` on
+    ``http://host:port/metrics`` (port 0: a free one, see ``.port``/``.url``).
+
+    ``endpoints`` may come later, with ``server.collector.watch(...)``: binding first
+    lets a command fail on a busy port before it starts anything. Raises OSError when
+    the address cannot be bound.
+    """
+    collector = EmulationCollector(endpoints, orchestrator=orchestrator, timeout_s=timeout_s)
+    try:
+        return MetricsServer(collector, host, port)
+    except BaseException:
+        collector.close()
+        raise

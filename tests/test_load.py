@@ -1,0 +1,241 @@
+"""`orbitmesh load` against a real emulation: every request accounted for, under failures.
+
+One emulation (module scope) is built to fail in known ways: satellite s-0-0 starts with
+its battery below the reserve (power refusals), s-5-5 carries a deliberately slow model
+and holds two requests at most (queue refusals), and a station at the south pole never
+sees the 53 degree shell (no contact). The gateways count what they answered by cause;
+the load generator's counts must agree with theirs exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+from conftest import REPO
+
+from ground.endpoints import Endpoints
+from ground.loadgen import LoadOptions
+from ground.loadtest import format_summary, run_load_test
+from orchestrator.actor import Orchestrator
+from orchestrator.emulation import EmulationOptions
+from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc
+
+SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())
+
+SCENARIO = """
+name = "loadtest"
+[time]
+start = 2026-03-20T12:00:00Z
+duration_s = 3600
+[[shell]]
+name = "s"
+altitude_km = 550
+inclination_deg = 53
+planes = 12
+sats_per_plane = 12
+phasing = 1
+[[ground_station]]
+name = "frankfurt"
+lat_deg = 50.1155
+lon_deg = 8.6842
+min_elevation_deg = 10
+[[ground_station]]
+name = "south-pole"
+lat_deg = -89.99
+lon_deg = 0.0
+min_elevation_deg = 10
+[links]
+isl = "plus-grid"
+[compute]
+satellites = ["s-0-0", "s-5-5"]
+[node]
+queue_depth = 2
+max_concurrency = 1
+builtin_models = ["digits"]
+[[model]]
+name = "slow"
+path = "slow.onnx"
+satellites = ["s-5-5"]
+[[satellite]]
+id = "s-0-0"
+[satellite.power]
+initial_soc = 0.1
+"""
+
+
+def write_slow_model(path: Path, matmuls: int = 150, size: int = 512) -> None:
+    """A model that takes milliseconds: a chain of matrix-vector products."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = (rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"])
+        for i in range(matmuls)
+    ]
+    nodes.append(helper.make_node("Identity", [f"h{matmuls}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", size])],
+        initializer=[numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.fixture(scope="module")
+def emulation(ray_local: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    from datetime import datetime
+
+    folder = tmp_path_factory.mktemp("loadtest")
+    write_slow_model(folder / "slow.onnx")
+    (folder / "scenario.toml").write_text(SCENARIO)
+    orchestrator = Orchestrator.launch(
+        str(folder / "scenario.toml"), EmulationOptions(duration_s=1800), name=None
+    )
+    doc = orchestrator.endpoints
+    yield Endpoints(
+        ground_stations=doc["ground_stations"],
+        satellites=doc["satellites"],
+        scenario=doc["scenario"],
+        speed=doc["speed"],
+        sim_start=datetime.fromisoformat(doc["sim_start"].replace("Z", "+00:00")),
+        extra={"wall0": doc["wall0"]},
+    )
+    orchestrator.stop()
+
+
+def _failed_at(endpoints: Endpoints, station: str) -> tuple[int, dict[str, int]]:
+    import grpc
+
+    with grpc.insecure_channel(endpoints.ground_stations[station]) as channel:
+        stats = ground_station_pb2_grpc.GroundStationStub(channel).LinkStats(
+            ground_station_pb2.LinkStatsRequest(), timeout=5
+        )
+    return stats.request_count, dict(stats.failed_by_cause)
+
+
+def test_failures_by_cause_reconcile_with_what_the_stations_counted(
+    emulation: Endpoints, tmp_path: Path
+) -> None:
+    before = {s: _failed_at(emulation, s) for s in ("frankfurt", "south-pole")}
+    options = LoadOptions(
+        "digits",
+        ["frankfurt", "south-pole"],
+        rps=60.0,
+        duration_s=2.0,
+        warmup_s=0.5,
+        satellite="s-0-0",  # below its battery reserve: power
+        timeout_s=10.0,
+        seed=1,
+    )
+    result = run_load_test(emulation, options, tmp_path / "out")
+    summary, acc = result.summary, result.summary["orbitmesh"]["accounting"]
+    assert result.reconciles
+    assert acc["issued"] == len(result.run.records) == 150  # 60/s for 2.5 s
+    assert acc["warmup_excluded"] == 30 and acc["sent"] == 120
+    assert acc["succeeded"] == 0 and acc["cancelled"] == 0
+    assert acc["failed"] == {"no-contact": 60, "power": 60}  # stations take turns
+    # The stations saw the same (plus the one check request before the load).
+    after = {s: _failed_at(emulation, s) for s in ("frankfurt", "south-pole")}
+    for station, cause in (("frankfurt", "power"), ("south-pole", "no-contact")):
+        requests = after[station][0] - before[station][0]
+        failed = after[station][1].get(cause, 0) - before[station][1].get(cause, 0)
+        preflight = 1 if station == "frankfurt" else 0
+        assert requests == 75 + preflight
+        assert failed == 75 + preflight
+    assert summary["statusCodeDistribution"] == {"ResourceExhausted": 60, "Unavailable": 60}
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    validator.validate(json.loads((tmp_path / "out" / "summary.json").read_text()))
+    assert "issued 150 = warm-up 30 + sent 120" in format_summary(summary)
+
+
+def test_queue_full_and_cancelled_at_the_end_are_accounted(
+    emulation: Endpoints, tmp_path: Path
+) -> None:
+    options = LoadOptions(
+        "slow",
+        ["frankfurt"],
+        rps=250.0,  # far beyond what one slow satellite holding two requests can take
+        duration_s=2.0,
+        satellite="s-5-5",
+        timeout_s=10.0,
+        drain_s=0.0,  # stop at once: whatever is still in flight is cancelled
+    )
+    result = run_load_test(emulation, options, tmp_path / "out", observe=False)
+    acc = result.summary["orbitmesh"]["accounting"]
+    assert result.reconciles
+    assert acc["issued"] == 500 and acc["sent"] == 500
+    assert acc["succeeded"] > 0
+    assert acc["failed"].get("queue", 0) > 0
+    assert acc["cancelled"] > 0  # a 56 ms round trip at 250/s leaves a dozen in flight
+    assert acc["succeeded"] + sum(acc["failed"].values()) + acc["cancelled"] == 500
+    assert result.summary["endReason"] == "drain-timeout"
+    ok = result.summary["orbitmesh"]["satellites"]["s-5-5"]
+    assert ok["succeeded"] == acc["succeeded"]
+
+
+def test_closed_loop_and_time_series(emulation: Endpoints, tmp_path: Path) -> None:
+    options = LoadOptions(
+        "digits", ["frankfurt"], concurrency=4, duration_s=2.0, satellite="s-5-5", timeout_s=10.0
+    )
+    result = run_load_test(emulation, options, tmp_path / "out")
+    acc = result.summary["orbitmesh"]["accounting"]
+    assert result.reconciles and acc["failed"] == {} and acc["succeeded"] > 20
+    # Closed loop: never more than 4 at once, so the rate is about 4 per round trip.
+    modelled_ms = result.summary["orbitmesh"]["modelled_latency_ms"]["p50"]
+    assert result.summary["rps"] == pytest.approx(4 / (modelled_ms / 1e3), rel=0.35)
+    rows = (tmp_path / "out" / "timeseries.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # header + 2 simulated seconds at speed 1
+    data = result.observations
+    assert set(data.satellites) == {"s-0-0", "s-5-5"}
+    assert all(0.0 <= x.state_of_charge <= 1.0 for xs in data.satellites.values() for x in xs)
+    assert (tmp_path / "out" / "report.html").stat().st_size > 1000
+
+
+def test_cli_against_a_running_emulation(emulation: Endpoints, tmp_path: Path) -> None:
+    from ground.endpoints import write_endpoints
+
+    path = write_endpoints(tmp_path / "endpoints.json", emulation)
+    out = tmp_path / "cli"
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "load", str(path), "--model", "digits",
+         "--rps", "20", "--duration", "1", "--warmup", "0", "--stations", "frankfurt",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Accounting:   issued 20 = warm-up 0 + sent 20" in result.stdout
+    assert {p.name for p in out.iterdir()} == {"summary.json", "timeseries.csv", "report.html"}
+
+
+def test_cli_refuses_bad_options_before_starting(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", "load", *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    missing = run(str(tmp_path / "none.json"), "--model", "digits")
+    assert missing.returncode == 2 and "none.json" in missing.stderr
+    for args, message in (
+        (("--rps", "-3"), "rps must be a positive number"),
+        (("--concurrency", "0"), "concurrency must be at least 1"),
+        (("--duration", "0"), "duration must be positive"),
+        (("--schedule", "step", "--steps", "0"), "steps must be at least 1"),
+    ):
+        result = run("demo", "--model", "digits", *args)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert "starting" not in result.stdout
