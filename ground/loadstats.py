@@ -101,6 +101,7 @@ class Sample:
     at_s: float
     in_contact: frozenset[str]  # satellites in view of the stations under load
     state_of_charge: Mapping[str, float]
+    sunlit: frozenset[str] = frozenset()  # compute satellites in sunlight
 
 
 @dataclass(frozen=True)
@@ -195,11 +196,13 @@ def summarize(
     meta: Mapping[str, Any],
     date: datetime,
     end_reason: str = "normal",
+    handovers: int | None = None,
 ) -> dict[str, Any]:
     """The summary document (ghz's shape plus ``orbitmesh``) of the measured requests.
 
     ghz's figures cover every finished request (a quick refusal counts with its short
-    latency, as in ghz); ``orbitmesh.latency_ms`` covers successes only.
+    latency, as in ghz); ``orbitmesh.latency_ms`` covers successes only. ``handovers``:
+    the handovers the stations reported during the measured phase (None: not watched).
     """
     measured = [r for r in records if not r.warmup and r.outcome != CANCELLED]
     accounting = account(records, issued)
@@ -247,7 +250,8 @@ def summarize(
         "modelled_latency_ms": _percentiles_ms(modelled),
         "stations": _group(measured, "station"),
         "satellites": _group(measured, "satellite"),
-        "handovers": sum(r.handover for r in ok),
+        "handovers": handovers,
+        "rerouted_replies": sum(r.handover for r in ok),
         "energy_wh": sum(energy),
         "energy_wh_per_inference": (sum(energy) / len(energy)) if energy else None,
     }
@@ -349,6 +353,7 @@ def timeseries(
                 "modelled_ms_p99": _rounded_percentile(modelled, 99),
                 "satellites_in_contact": len(sample.in_contact) if sample is not None else None,
                 "mean_state_of_charge": round(float(np.mean(soc)), 4) if soc else None,
+                "satellites_sunlit": len(sample.sunlit) if sample is not None else None,
                 "handovers": handovers[i],
             }
         )

@@ -27,7 +27,7 @@ from node.tensors import DATATYPES, datatype_of
 from .endpoints import Endpoints
 from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
 from .loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
-from .loadstats import Finished, Sample, account, summarize, timeseries, write_timeseries_csv
+from .loadstats import Finished, account, summarize, timeseries, write_timeseries_csv
 from .observer import Observations, Observer, SimClockView
 
 __all__ = ["LoadTestResult", "ProgressPrinter", "format_summary", "run_load_test"]
@@ -215,6 +215,8 @@ def run_load_test(
         "sim_end": _iso(clock.sim_at(measured_wall + options.duration_s) or measured_sim),
         **dict(meta or {}),
     }
+    handovers_at = [e.at_s for e in observations.events if e.kind == "handover"]
+    measured_end_s = run.measured_from_s + options.duration_s
     summary = summarize(
         run.records,
         issued=run.issued,
@@ -222,8 +224,12 @@ def run_load_test(
         meta=run_meta,
         date=date,
         end_reason=run.end_reason,
+        handovers=(
+            sum(run.measured_from_s <= t < measured_end_s for t in handovers_at)
+            if observe
+            else None
+        ),
     )
-    handovers_at = [e.at_s for e in observations.events if e.kind == "handover"]
     rows = timeseries(
         run.records,
         speed=speed,
@@ -255,7 +261,7 @@ def _iso(when: datetime) -> str:
 def _shifted(data: Observations, shift_s: float) -> Observations:
     """Observations re-stamped on the generator's clock (``t - shift_s``)."""
     return Observations(
-        samples=[Sample(s.at_s - shift_s, s.in_contact, s.state_of_charge) for s in data.samples],
+        samples=[replace(s, at_s=s.at_s - shift_s) for s in data.samples],
         satellites={
             sid: [replace(x, at_s=x.at_s - shift_s) for x in xs]
             for sid, xs in data.satellites.items()
@@ -378,7 +384,12 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
     )
     per = om.get("energy_wh_per_inference")
     energy = f"{per * 3600:.4f} J per inference" if per is not None else "-"
-    lines.append(f"  Handovers:    {om['handovers']:,} (seen in replies); energy {energy}")
+    seen = "not watched" if om["handovers"] is None else f"{om['handovers']:,} at the stations"
+    lines.append(
+        f"  Handovers:    {seen}; rerouted in flight (reply down another satellite than "
+        f"the request went up): {om['rerouted_replies']:,}"
+    )
+    lines.append(f"  Energy:       {energy}")
     stations = om.get("stations", {})
     if stations:
         lines.append(

@@ -171,6 +171,7 @@ class Observer:
     def _poll_once(self) -> None:
         at_s = self._rel(time.time())
         charge: dict[str, float] = {}
+        sunlit: set[str] = set()
         for sid, address in self._satellites.items():
             stub = satellite_pb2_grpc.SatelliteStub(self._channel(address))
             try:
@@ -189,6 +190,8 @@ class Observer:
                 sunlit=status.sunlit,
             )
             charge[sid] = status.state_of_charge
+            if status.sunlit:
+                sunlit.add(sid)
             with self._lock:
                 self.data.satellites.setdefault(sid, []).append(sample)
         in_view: set[str] = set()
@@ -202,7 +205,7 @@ class Observer:
                 continue
             in_view.update(v.satellite_id for v in visible.satellites)
         with self._lock:
-            self.data.samples.append(Sample(at_s, frozenset(in_view), charge))
+            self.data.samples.append(Sample(at_s, frozenset(in_view), charge, frozenset(sunlit)))
 
     def _follow(self, name: str) -> None:
         stub = ground_station_pb2_grpc.GroundStationStub(self._channel(self._stations[name]))

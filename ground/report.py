@@ -562,6 +562,7 @@ def _constellation_rows(data: _Run) -> list[tuple[str, str]]:
     extra = data.extra
     rows = [
         ("Handovers", _count(_num(extra.get("handovers")))),
+        ("Replies rerouted in flight", _count(_num(extra.get("rerouted_replies")))),
         ("Energy per inference", _energy_with_joules(_num(extra.get("energy_wh_per_inference")))),
     ]
     if (stations := _map(extra.get("stations"))) or data.stations:

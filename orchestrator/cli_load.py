@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ground.loadtest import LoadTestResult
 
 __all__ = ["add_load_commands"]
 
@@ -86,7 +90,13 @@ def _out_dir(args: argparse.Namespace, prefix: str) -> Path:
     return Path(f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}")
 
 
-def _run(args: argparse.Namespace, endpoints: Any, out_dir: Path, meta: dict[str, Any]) -> int:
+def _run(
+    args: argparse.Namespace,
+    endpoints: Any,
+    out_dir: Path,
+    meta: dict[str, Any],
+    on_result: Callable[[LoadTestResult], None] | None = None,
+) -> int:
     from ground.errors import OrbitmeshError
     from ground.loadtest import ProgressPrinter, format_summary, run_load_test
 
@@ -126,6 +136,8 @@ def _run(args: argparse.Namespace, endpoints: Any, out_dir: Path, meta: dict[str
     if not result.reconciles:  # a bug of ours: say so loudly
         print("orbitmesh: the accounting does not reconcile", file=sys.stderr)
         return 1
+    if on_result is not None:
+        on_result(result)
     return 0
 
 
@@ -175,108 +187,96 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not _check_options(args):
         return EXIT_USAGE
     with _emulation("demo", args.speed, None, "127.0.0.1") as endpoints:
-        status = _run(args, endpoints, out_dir, {"demo": True})
-    if status == 0:
-        _crossings(out_dir)
-    return status
+        return _run(args, endpoints, out_dir, {"demo": True}, on_result=_crossings)
 
 
-def _crossings(out_dir: Path) -> None:
-    """Say what orbital events the demo's load went through (from its report data)."""
-    import csv
-
-    with (out_dir / "timeseries.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    handovers = sum(int(r["handovers"] or 0) for r in rows)
-    contact = [int(r["satellites_in_contact"]) for r in rows if r["satellites_in_contact"]]
+def _crossings(result: LoadTestResult) -> None:
+    """Say which orbital events the demo's load went through."""
+    summary = result.summary["orbitmesh"]
+    begin_s = result.run.measured_from_s
+    end_s = begin_s + result.run.options.duration_s
+    eclipse_in = eclipse_out = 0
+    for samples in result.observations.satellites.values():
+        during = [s.sunlit for s in samples if begin_s <= s.at_s <= end_s]
+        for before, after in pairwise(during):
+            eclipse_in += before and not after
+            eclipse_out += after and not before
     print(
-        f"The load crossed {handovers} handover(s); satellites in view of the stations ranged "
-        f"{min(contact, default=0)}..{max(contact, default=0)}."
+        f"During the measured load: {summary['handovers'] or 0} handover(s) at the stations, "
+        f"{eclipse_in} eclipse entr{'y' if eclipse_in == 1 else 'ies'} and {eclipse_out} "
+        f"exit(s) among the compute satellites."
     )
-    print(f"Open {out_dir / 'report.html'} in a browser for the plots.")
+    print(f"Open {result.files['report']} in a browser for the plots.")
 
 
 def add_load_commands(sub: Any, scenario_help: str) -> None:
-    for name in ("load", "demo"):
-        if name == "load":
-            p = sub.add_parser(
-                "load",
-                help="load-test an emulation (a running one, or one brought up for the run)",
-            )
-            p.add_argument(
-                "target",
-                metavar="SCENARIO_OR_ENDPOINTS",
-                help=f"an endpoints file of a running emulation, or a {scenario_help}",
-            )
-            p.add_argument("--model", required=True, help="model (or app) to call")
-            rate = p.add_mutually_exclusive_group()
-            rate.add_argument(
-                "--rps", type=float, help="open loop: requests per second (default 10)"
-            )
-            rate.add_argument(
-                "--concurrency", type=int, help="closed loop: this many callers back to back"
-            )
-            p.add_argument(
-                "--schedule",
-                choices=("const", "step", "ramp", "poisson"),
-                default="const",
-                help="open loop: how the rate runs over the duration (default const)",
-            )
-            p.add_argument("--steps", type=int, default=5, help="plateaus of --schedule step")
-            p.add_argument(
-                "--rps-start", type=float, help="--schedule ramp: the starting rate (rps / 10)"
-            )
-            p.add_argument(
-                "--stations", help="comma-separated ground stations to send through (all)"
-            )
-            p.add_argument(
-                "--policy",
-                choices=("fastest", "nearest", "least-loaded", "power-aware"),
-                help="how stations pick satellites (default fastest)",
-            )
-            p.add_argument("--satellite", help="pin every request to this satellite")
-            p.add_argument(
-                "--input", default="random", help="FILE.npy, or random (shaped by the model)"
-            )
-            p.add_argument("--timeout", type=float, default=30.0, help="deadline per request (s)")
-            p.add_argument(
-                "--max-in-flight",
-                type=int,
-                default=10_000,
-                help="open loop: outstanding requests at most (later sends wait)",
-            )
-            p.add_argument("--seed", type=int, help="seed for random inputs and poisson arrivals")
-            p.add_argument(
-                "--no-observe",
-                action="store_true",
-                help="do not poll satellites and contacts during the run",
-            )
-            p.add_argument(
-                "--address", help="with a scenario: join this Ray cluster (default local Ray)"
-            )
-            p.add_argument(
-                "--host", default="127.0.0.1", help="with a scenario: address servers bind"
-            )
-            p.set_defaults(func=cmd_load)
-        else:
-            p = sub.add_parser(
-                "demo",
-                help="the demo constellation under a short load test, with an HTML report",
-            )
-            p.add_argument("--rps", type=float, help="requests per second (default 20)")
-            p.set_defaults(func=cmd_demo)
-        p.add_argument(
-            "--duration",
-            type=float,
-            default=30.0 if name == "load" else 60.0,
-            help="seconds of measured load (wall clock)",
-        )
-        p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
-        p.add_argument(
-            "--speed",
-            type=float,
-            default=None if name == "load" else 60.0,
-            help="simulated seconds per wall second for an emulation brought up here"
-            + (" (default the scenario's)" if name == "load" else " (default 60)"),
-        )
-        p.add_argument("--out", help="folder for summary.json, timeseries.csv, report.html")
+    p = sub.add_parser(
+        "load", help="load-test an emulation (a running one, or one brought up for the run)"
+    )
+    p.add_argument(
+        "target",
+        metavar="SCENARIO_OR_ENDPOINTS",
+        help=f"an endpoints file of a running emulation, or a {scenario_help}",
+    )
+    p.add_argument("--model", required=True, help="model (or app) to call")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--rps", type=float, help="open loop: requests per second (default 10)")
+    rate.add_argument("--concurrency", type=int, help="closed loop: this many callers back to back")
+    p.add_argument(
+        "--schedule",
+        choices=("const", "step", "ramp", "poisson"),
+        default="const",
+        help="open loop: how the rate runs over the duration (default const)",
+    )
+    p.add_argument("--steps", type=int, default=5, help="plateaus of --schedule step")
+    p.add_argument("--rps-start", type=float, help="--schedule ramp: the starting rate (rps / 10)")
+    p.add_argument("--stations", help="comma-separated ground stations to send through (all)")
+    p.add_argument(
+        "--policy",
+        choices=("fastest", "nearest", "least-loaded", "power-aware"),
+        help="how stations pick satellites (default fastest)",
+    )
+    p.add_argument("--satellite", help="pin every request to this satellite")
+    p.add_argument("--input", default="random", help="FILE.npy, or random (shaped by the model)")
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline per request (s)")
+    p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=10_000,
+        help="open loop: outstanding requests at most (later sends wait)",
+    )
+    p.add_argument("--seed", type=int, help="seed for random inputs and poisson arrivals")
+    p.add_argument(
+        "--no-observe",
+        action="store_true",
+        help="do not poll satellites and contacts during the run",
+    )
+    p.add_argument("--address", help="with a scenario: join this Ray cluster (default local Ray)")
+    p.add_argument("--host", default="127.0.0.1", help="with a scenario: address servers bind")
+    _add_run_options(p, duration_s=30.0, speed=None)
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser(
+        "demo", help="the demo constellation under a short load test, with an HTML report"
+    )
+    p.add_argument("--rps", type=float, help="requests per second (default 20)")
+    _add_run_options(p, duration_s=60.0, speed=60.0)
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_run_options(p: Any, *, duration_s: float, speed: float | None) -> None:
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=duration_s,
+        help=f"seconds of measured load, wall clock (default {duration_s:g})",
+    )
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=speed,
+        help="simulated seconds per wall second for an emulation brought up here "
+        + ("(default the scenario's)" if speed is None else f"(default {speed:g})"),
+    )
+    p.add_argument("--out", help="folder for summary.json, timeseries.csv, report.html")

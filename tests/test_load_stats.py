@@ -154,7 +154,8 @@ def test_summary_has_ghz_shape_and_right_figures() -> None:
     }
     om = doc["orbitmesh"]
     assert om["failures_by_cause"] == {"no-contact": 1, "power": 1}
-    assert om["handovers"] == 1
+    assert om["rerouted_replies"] == 1
+    assert om["handovers"] is None  # not watched
     assert om["energy_wh_per_inference"] == pytest.approx(1.5e-5)
     assert om["modelled_latency_ms"]["p50"] == pytest.approx(np.percentile([39, 50, 78, 99], 50))
     assert om["stations"]["a"]["count"] == 3 and om["stations"]["a"]["failed"] == {"power": 1}
@@ -182,7 +183,7 @@ def test_an_empty_run_still_summarises() -> None:
 def test_timeseries_rows_per_simulated_second(tmp_path: Path) -> None:
     records = _records()
     samples = [
-        Sample(0.9, frozenset({"s1", "s2"}), {"s1": 0.8, "s2": 0.6}),
+        Sample(0.9, frozenset({"s1", "s2"}), {"s1": 0.8, "s2": 0.6}, frozenset({"s1"})),
         Sample(2.0, frozenset({"s2"}), {"s1": 0.7, "s2": 0.5}),
     ]
     # Measured phase from 1.0 s for 2 wall s at speed 2: 4 simulated seconds.
@@ -206,6 +207,7 @@ def test_timeseries_rows_per_simulated_second(tmp_path: Path) -> None:
     assert [r["sent"] for r in rows] == [2, 1, 2, 2]  # intended 1.0,1.2 | 1.6 | 2.0,2.2 | 2.5,2.9
     assert rows[0]["latency_ms_p50"] == pytest.approx(50.0)  # 40 and 60 ms
     assert [r["satellites_in_contact"] for r in rows] == [2, 2, 1, 1]
+    assert [r["satellites_sunlit"] for r in rows] == [1, 1, 0, 0]
     assert rows[0]["mean_state_of_charge"] == pytest.approx(0.7)
     assert [r["handovers"] for r in rows] == [0, 1, 0, 1]
     path = write_timeseries_csv(rows, tmp_path / "ts.csv")
