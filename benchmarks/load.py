@@ -4,13 +4,16 @@
 
 1. **No-op target**: a gRPC server in another process that answers every ModelInfer at
    once with a fixed reply (no inference, no link emulation). Against it:
-   - the generator in open loop at rising rates: the highest rate it keeps up with
-     (achieved >= 97% of the schedule and p99 latency under 50 ms), with its own CPU use;
+   - the generator in open loop at rising rates: the highest rate it sustains, that is
+     sends on schedule (completions >= 97% of the schedule, and 99% of requests leave
+     within 10 ms of their intended instant), with its own CPU use and the latency seen;
    - the generator in closed loop (64 callers) and a plain grpc.aio loop (64 callers,
-     raw bytes, nothing recorded) on the same target in the same run: requests per second
-     and CPU seconds per 1,000 requests of each.
+     raw bytes, nothing recorded) on the same target in the same run, alternated twice
+     (the better of each is kept): requests per second and CPU ms per request.
 2. **Demo emulation** (speed 1, local Ray): the generator in open loop at rising rates
-   through all six ground stations, with the same keep-up test.
+   through all six ground stations; here the emulation is the limit, so a rate counts as
+   kept up while it is also met without overload failures and the p99 latency stays
+   within twice its value at the lowest rate (queueing shows as growth).
 
 CPU use is the generator process's own (user + system, all threads) over the run. The
 machine has two cores, shared with the target: the figures are what this machine gives,
@@ -41,7 +44,7 @@ from ground.loadstats import account  # noqa: E402
 from protos.inference import grpc_service_pb2 as pb  # noqa: E402
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
-RATES_NOOP = (500, 1000, 2000, 3000, 4000, 6000)
+RATES_NOOP = (500, 1000, 2000, 3000, 4000, 5000, 6000)
 RATES_EMULATION = (50, 100, 200, 400, 800)
 
 
@@ -101,6 +104,7 @@ def open_loop(
     ok = [r for r in run.records if r.outcome == "ok"]
     finished = [r for r in run.records if r.outcome != "cancelled"]
     latencies_ms = np.asarray([r.latency_s * 1e3 for r in ok]) if ok else np.zeros(1)
+    lag_ms = np.asarray([(r.sent_s - r.intended_s) * 1e3 for r in run.records] or [0.0])
     span_s = (
         max(r.done_s for r in finished) - min(r.intended_s for r in finished)
         if len(finished) > 1
@@ -114,6 +118,7 @@ def open_loop(
         "failed": dict(acc.failed) | ({"cancelled": acc.cancelled} if acc.cancelled else {}),
         "p50_ms": float(np.percentile(latencies_ms, 50)),
         "p99_ms": float(np.percentile(latencies_ms, 99)),
+        "send_lag_p99_ms": float(np.percentile(lag_ms, 99)),
         "cpu_share": cpu / wall,
         "cpu_ms_per_request": 1e3 * cpu / max(1, run.issued),
         "reconciles": acc.reconciles,
@@ -169,11 +174,17 @@ def closed_loop_plain(address: str, payload: bytes, callers: int, seconds: float
 OVERLOAD = frozenset({"queue", "deadline", "cancelled", "unavailable", "internal"})
 
 
-def keeps_up(result: Mapping[str, Any], p99_limit_ms: float) -> bool:
-    """Sent on schedule, no sign of overload, and tail latency within the limit."""
+#: A generator that keeps its schedule sends 99% of requests within this of their instant.
+SEND_LAG_LIMIT_MS = 10.0
+
+
+def keeps_up(result: Mapping[str, Any], p99_limit_ms: float | None) -> bool:
+    """Sent on schedule and met, no sign of overload, and (with a limit) the tail
+    latency within it."""
     return bool(
         result["achieved_rps"] >= 0.97 * result["target_rps"]
-        and result["p99_ms"] < p99_limit_ms
+        and result["send_lag_p99_ms"] < SEND_LAG_LIMIT_MS
+        and (p99_limit_ms is None or result["p99_ms"] < p99_limit_ms)
         and not OVERLOAD & set(result["failed"])
     )
 
@@ -182,7 +193,8 @@ def _line(label: str, r: Mapping[str, Any], ok: bool) -> str:
     failed = ", ".join(f"{k} {v}" for k, v in sorted(r["failed"].items())) or "none"
     return (
         f"  {label}: {r['target_rps']:>6,.0f} rps asked -> {r['achieved_rps']:>7,.0f} achieved, "
-        f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, failed: {failed}; "
+        f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, send lag p99 "
+        f"{r['send_lag_p99_ms']:.2f} ms, failed: {failed}; "
         f"generator CPU {r['cpu_share']:.0%} ({r['cpu_ms_per_request']:.3f} ms/request)"
         f"{'' if ok else '  <- falls behind'}"
     )
@@ -195,15 +207,15 @@ def sweep(
     rates: tuple[int, ...],
     seconds: float,
     *,
-    p99_limit_ms: float | None = None,
+    latency_limited: bool,
 ) -> tuple[float, dict[str, Any] | None]:
-    """Rising rates until the target falls behind. Without a fixed limit, the tail may
-    grow to twice its value at the lowest rate (queueing shows as growth)."""
+    """Rising rates until the generator (or, when latency-limited, the target) falls
+    behind; the tail may grow to twice its value at the lowest rate."""
     best: dict[str, Any] | None = None
-    limit_ms = p99_limit_ms
+    limit_ms: float | None = None
     for rps in rates:
         result = open_loop(addresses, payload, rps, seconds)
-        if limit_ms is None:
+        if latency_limited and limit_ms is None:
             limit_ms = 2.0 * result["p99_ms"]
         ok = keeps_up(result, limit_ms)
         print(_line(label, result, ok), flush=True)
@@ -238,11 +250,21 @@ def main() -> int:
         address = f"127.0.0.1:{port.value}"
         print(f"no-op target at {address}")
         best, best_result = sweep(
-            "open loop", {"noop": address}, payload, RATES_NOOP, args.seconds, p99_limit_ms=50.0
+            "open loop",
+            {"noop": address},
+            payload,
+            RATES_NOOP,
+            args.seconds,
+            latency_limited=False,
         )
-        gen = closed_loop_generator(address, payload, args.callers, args.seconds)
-        time.sleep(1.0)
-        plain = closed_loop_plain(address, payload, args.callers, args.seconds)
+        gens, plains = [], []
+        for _ in range(2):
+            gens.append(closed_loop_generator(address, payload, args.callers, args.seconds))
+            time.sleep(1.0)
+            plains.append(closed_loop_plain(address, payload, args.callers, args.seconds))
+            time.sleep(1.0)
+        gen = max(gens, key=lambda r: r["rps"])
+        plain = max(plains, key=lambda r: r["rps"])
         print(
             f"  closed loop, {args.callers} callers: generator {gen['rps']:,.0f} rps "
             f"({gen['cpu_ms_per_request']:.3f} CPU ms/request, CPU {gen['cpu_share']:.0%}); "
@@ -253,6 +275,7 @@ def main() -> int:
         figures |= {
             "noop_open_loop_max_rps": best,
             "noop_open_loop_cpu_share": best_result["cpu_share"] if best_result else None,
+            "noop_open_loop_p99_ms_at_max": best_result["p99_ms"] if best_result else None,
             "noop_closed_generator_rps": gen["rps"],
             "noop_closed_generator_cpu_ms_per_request": gen["cpu_ms_per_request"],
             "noop_closed_plain_rps": plain["rps"],
@@ -279,7 +302,9 @@ def main() -> int:
         try:
             stations = orchestrator.endpoints["ground_stations"]
             print(f"demo emulation: {len(stations)} ground stations, speed 1")
-            best, best_result = sweep("demo", stations, payload, RATES_EMULATION, args.seconds)
+            best, best_result = sweep(
+                "demo", stations, payload, RATES_EMULATION, args.seconds, latency_limited=True
+            )
             figures |= {
                 "demo_open_loop_max_rps": best,
                 "demo_open_loop_cpu_share": best_result["cpu_share"] if best_result else None,
