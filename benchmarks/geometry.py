@@ -16,18 +16,24 @@ and, last, one JSON line with the figures.
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import resource
-import subprocess
 import sys
-import time
-from typing import Any
+from pathlib import Path
 
-import numpy as np
+# This folder holds a node.py of its own (benchmarks/node.py), and the orchestrator
+# imports the node package: keep the folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from orchestrator import GeometryEngine, parse_scenario
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from orchestrator import GeometryEngine, parse_scenario  # noqa: E402
 
 STANDARD_RUNS: list[tuple[int, int]] = [
     (1_584, 100),

@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from node.histogram import Histogram
 from node.reflection import LazyReflection
+from node.server import advertised_address
 from node.servicer import INFERENCE_SERVICE, histogram_message
 from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from orchestrator.clock import SimClock
@@ -150,7 +151,7 @@ class GatewayServer:
         for name in ("", *reflection.service_names):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
-        self.address = f"{self.config.host}:{port}"
+        self.address = advertised_address(self.config.host, port)
         if self.config.compensate_rpc_overhead:
             self.rpc_credit_s = await self._measure_rpc_overhead()
         freeze_startup_objects()

@@ -31,7 +31,7 @@ from .spec import NodeSpec
 from .state import NodeSnapshot, NodeState
 from .thermal import ThermalParams
 
-__all__ = ["NodeConfig", "SatelliteServer"]
+__all__ = ["NodeConfig", "SatelliteServer", "advertised_address"]
 
 #: gRPC core rejects anything beyond this multiple of the configured limit before our
 #: handler sees it (without a cause); below it our handler answers "too-large".
@@ -150,10 +150,7 @@ class SatelliteServer:
         for name in ("", *services):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
-        host = (
-            self.config.host if self.config.host not in ("0.0.0.0", "::", "[::]") else _local_ip()
-        )
-        self.address = f"{host}:{port}"
+        self.address = advertised_address(self.config.host, port)
         _release_startup_memory()
         # Satellites start by the hundred: skip the collection pass, just freeze.
         freeze_startup_objects(collect=False)
@@ -193,6 +190,13 @@ class SatelliteServer:
     async def wait_stopped(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def advertised_address(host: str, port: int) -> str:
+    """The address others should dial for a server bound to ``host:port``: a wildcard
+    bind is published as this machine's outward address, so that clients on other
+    machines of a cluster can reach it."""
+    return f"{_local_ip() if host in ('0.0.0.0', '::', '[::]') else host}:{port}"
 
 
 def _local_ip() -> str:
