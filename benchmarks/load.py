@@ -290,14 +290,9 @@ def main() -> int:
 
         from orchestrator.actor import Orchestrator
         from orchestrator.emulation import EmulationOptions
+        from orchestrator.local_ray import start_ray
 
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=200 * 2**20,
-            log_to_driver=False,
-        )
+        start_ray(num_cpus=2)
         orchestrator = Orchestrator.launch("demo", EmulationOptions(duration_s=3600), name=None)
         try:
             stations = orchestrator.endpoints["ground_stations"]

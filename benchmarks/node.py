@@ -6,7 +6,9 @@
 Figures (all on local Ray, actors with num_cpus=0, the client in this process):
 - in-process ONNX Runtime latency of the built-in models at batch 1 (the floor);
 - direct gRPC ModelInfer latency to one satellite actor (p50/p99) and the serving
-  overhead (gRPC p50 minus in-process p50);
+  overhead (gRPC p50 minus in-process p50), split into the transport (an empty
+  ServerLive round trip to the same server: gRPC's own floor on this machine) and the
+  rest (request parsing, admission, power and heat books, reply);
 - inferences per second through one satellite and through several at once (closed loop,
   asyncio gRPC clients);
 - unique memory (USS) per actor idle and after load, with the digits model loaded;
@@ -40,6 +42,7 @@ from node.server import NodeConfig  # noqa: E402
 from orchestrator import GeometryEngine, load_scenario  # noqa: E402
 from orchestrator.clock import SimClock  # noqa: E402
 from orchestrator.launch import node_configs  # noqa: E402
+from orchestrator.local_ray import start_ray  # noqa: E402
 from protos.inference import grpc_service_pb2 as pb  # noqa: E402
 from protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
 
@@ -82,16 +85,20 @@ def in_process(model: str, x: np.ndarray, runs: int) -> list[float]:
     return out
 
 
-def over_grpc(address: str, model: str, x: np.ndarray, runs: int) -> list[float]:
+def over_grpc(address: str, model: str | None, x: np.ndarray, runs: int) -> list[float]:
+    """Sequential ModelInfer calls, or with ``model`` None empty ServerLive calls."""
     with grpc.insecure_channel(address) as channel:
         stub = pbg.GRPCInferenceServiceStub(channel)
-        req = request(model, x)
+        if model is None:
+            method, req = stub.ServerLive, pb.ServerLiveRequest()
+        else:
+            method, req = stub.ModelInfer, request(model, x)
         for _ in range(200):
-            stub.ModelInfer(req)
+            method(req)
         out = []
         for _ in range(runs):
             t = time.perf_counter()
-            stub.ModelInfer(req)
+            method(req)
             out.append(time.perf_counter() - t)
     return out
 
@@ -137,13 +144,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-    )
+    start_ray(num_cpus=2)
     x1 = np.random.default_rng(0).uniform(0, 16, size=(1, 64)).astype(np.float32)
     figures: dict[str, Any] = {}
 
@@ -165,14 +166,17 @@ def main() -> int:
     time.sleep(1.0)
     idle_uss = uss_mib(one.pid())
     g50, g99 = percentiles_ms(over_grpc(one.address, "digits", x1, args.runs))
+    live50, _ = percentiles_ms(over_grpc(one.address, None, x1, args.runs))
     figures |= {
         "grpc_digits_ms_p50": g50,
         "grpc_digits_ms_p99": g99,
         "serving_overhead_ms_p50": g50 - p50,
+        "grpc_empty_call_ms_p50": live50,
     }
     print(
         f"direct gRPC to one satellite, digits batch 1: p50 {g50:.3f} ms p99 {g99:.3f} ms; "
-        f"serving overhead {g50 - p50:.3f} ms p50 ({g50 / p50:.0f}x in-process)"
+        f"serving overhead {g50 - p50:.3f} ms p50 ({g50 / p50:.0f}x in-process): an empty "
+        f"ServerLive round trip takes {live50:.3f} ms, the rest {g50 - p50 - live50:.3f} ms"
     )
 
     for model, x, key in (("digits", x1, "digits"), ("digits-cnn", x1.reshape(1, 1, 8, 8), "cnn")):

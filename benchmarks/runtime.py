@@ -39,6 +39,7 @@ import ray  # noqa: E402
 from ground.client import Client  # noqa: E402
 from orchestrator.actor import Orchestrator  # noqa: E402
 from orchestrator.emulation import EmulationOptions  # noqa: E402
+from orchestrator.local_ray import start_ray  # noqa: E402
 from protos.inference import grpc_service_pb2 as pb  # noqa: E402
 from protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
 
@@ -108,13 +109,7 @@ def main() -> int:
     scenario = Path(tempfile.mkdtemp(prefix="orbitmesh-bench-")) / "bench.toml"
     text = (REPO / "orchestrator" / "builtin" / "demo.toml").read_text()
     scenario.write_text(text + '\n[node]\nqueue_depth = 4096\nbuiltin_models = ["digits"]\n')
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-    )
+    start_ray(num_cpus=2)
     orchestrator = Orchestrator.launch(
         str(scenario),
         EmulationOptions(duration_s=3600, status_interval_s=1.0),

@@ -27,12 +27,13 @@ def _emulation(scenario: str, speed: float | None, address: str | None, host: st
     from ground.endpoints import Endpoints
 
     from .actor import Orchestrator
-    from .cli_run import _scenario_ref, _start_ray
+    from .cli_run import _scenario_ref
     from .emulation import EmulationOptions
+    from .local_ray import start_ray
 
     options = EmulationOptions(speed=speed, host=host)  # bad values stop here
     print(f"starting {scenario} on {'Ray at ' + address if address else 'local Ray'} ...")
-    _start_ray(address)
+    start_ray(address)
     orchestrator = None
     try:
         orchestrator = Orchestrator.launch(_scenario_ref(scenario), options, name=None)

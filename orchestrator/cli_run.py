@@ -39,28 +39,13 @@ def _port(text: str) -> int:
     return port
 
 
-def _start_ray(address: str | None) -> None:
-    import ray
-
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(
-            address="local",
-            include_dashboard=False,
-            log_to_driver=False,
-            object_store_memory=200 * 2**20,
-            # Satellites are processes with num_cpus=0: let Ray start several at once.
-            _system_config={"worker_maximum_startup_concurrency": max(4, os.cpu_count() or 2)},
-        )
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     from ground.endpoints import Endpoints, write_endpoints
 
     from .actor import Orchestrator
     from .emulation import EmulationOptions
     from .live import collect_status, render_status
+    from .local_ray import start_ray
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)  # bad input stops here, before Ray starts
@@ -105,7 +90,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"{'Ray at ' + args.address if args.address else 'local Ray'} ...",
         flush=True,
     )
-    _start_ray(args.address)
+    start_ray(args.address)
     started = time.monotonic()
     orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
     doc = orchestrator.endpoints

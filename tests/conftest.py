@@ -108,12 +108,8 @@ def ray_local() -> Any:
     """One local Ray instance for the whole test session."""
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-    )
+    from orchestrator.local_ray import start_ray
+
+    start_ray(num_cpus=2)  # address="local": never a stale cluster
     yield ray
     ray.shutdown()
