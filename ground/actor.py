@@ -73,5 +73,8 @@ class GatewayActor:
     @staticmethod
     def remote_class(num_cpus: float = 0.0, max_restarts: int = 0) -> Any:
         return ray.remote(_GatewayActorBody).options(
-            num_cpus=num_cpus, max_restarts=max_restarts, max_concurrency=10_000
+            num_cpus=num_cpus,
+            max_restarts=max_restarts,
+            max_concurrency=10_000,
+            scheduling_strategy="SPREAD",  # as satellites: over the nodes of a cluster
         )

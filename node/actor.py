@@ -116,6 +116,9 @@ class SatelliteActor:
             # gRPC calls and telemetry interleave on one event loop; Ray's default cap for
             # async actors (1000) is far above what a satellite's queue admits.
             "max_concurrency": 1000,
+            # On a cluster, spread satellites over the nodes: with no CPUs reserved, Ray's
+            # default would pack them all onto the node that asks.
+            "scheduling_strategy": "SPREAD",
         }
         if resources:
             options["resources"] = resources
