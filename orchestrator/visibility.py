@@ -22,6 +22,9 @@ __all__ = ["GroundLinks", "StationSet"]
 
 #: Satellites are processed in chunks of this many rows to bound temporary memory.
 _CHUNK = 262_144
+#: Cone cosines are computed for altitude ceilings in steps of this.
+_CONE_STEP_KM = 25.0
+_CONES_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class StationSet:
         self.itrs_km = geodetic_to_itrs_km(lat, lon, alt).reshape(-1, 3)
         self.enu = enu_basis(lat, lon).reshape(-1, 3, 3)
         self._sin_mask = np.sin(np.radians(self.mask_deg))
+        self._unit = self.itrs_km / np.linalg.norm(self.itrs_km, axis=1, keepdims=True)
+        #: Cone cosines by altitude ceiling (km): the highest satellite barely changes
+        #: from tick to tick, and the cones cost a Python loop over the stations.
+        self._cones: dict[float, NDArray[np.float64]] = {}
 
     def cone_cosines(self, max_altitude_km: float) -> NDArray[np.float64]:
         """Cosine of the widest geocentric angle at which a satellite no higher than
@@ -89,8 +96,14 @@ class StationSet:
             return GroundLinks(empty_i, empty_i, empty_f, empty_f, empty_f)
         if cone_cos is None:
             max_r2 = float(np.nanmax(np.einsum("ij,ij->i", positions_km, positions_km)))
-            cone_cos = self.cone_cosines(np.sqrt(max_r2) - WGS84_A_KM)
-        station_unit = self.itrs_km / np.linalg.norm(self.itrs_km, axis=1, keepdims=True)
+            # Rounded up: a cone for a higher ceiling is wider, so nothing is missed.
+            ceiling_km = _CONE_STEP_KM * math.ceil((np.sqrt(max_r2) - WGS84_A_KM) / _CONE_STEP_KM)
+            cone_cos = self._cones.get(ceiling_km)
+            if cone_cos is None:
+                if len(self._cones) > _CONES_KEPT:
+                    self._cones.clear()
+                cone_cos = self._cones[ceiling_km] = self.cone_cosines(ceiling_km)
+        station_unit = self._unit
         stations: list[NDArray[np.int32]] = []
         sats: list[NDArray[np.int32]] = []
         for lo in range(0, len(positions_km), _CHUNK):

@@ -73,6 +73,25 @@ def test_walker_positions_match_skyfield_within_1_m(
         assert np.abs(positions[:, sat] - ref).max() * 1e3 < 1.0
 
 
+def test_large_walker_shell_positions_match_skyfield_within_1_m(ts: Timescale) -> None:
+    """Starlink shell 1 (1,584 distinct mean anomalies) takes the Fourier-series path."""
+    shell = {
+        "name": "sl",
+        "altitude_km": 550,
+        "inclination_deg": 53,
+        "planes": 72,
+        "sats_per_plane": 22,
+        "phasing": 1,
+    }
+    engine = GeometryEngine(make_scenario({"shell": [shell]}))
+    assert [part.fourier for part in engine.propagator._shells] == [True]
+    positions, valid = engine.positions(OFFSETS_S)
+    assert valid.all()
+    for sat in range(0, engine.catalog.size, 37):
+        ref = _reference_itrs_km(engine, sat, ts)
+        assert np.abs(positions[:, sat] - ref).max() * 1e3 < 1.0
+
+
 def test_walker_elements_follow_the_walker_pattern(ts: Timescale) -> None:
     engine = GeometryEngine(
         make_scenario(
@@ -220,3 +239,67 @@ def test_every_shell_path_matches_per_satellite_sgp4(
     for sat in rng.choice(engine.catalog.size, size=min(40, engine.catalog.size), replace=False):
         ref = _reference_itrs_km(engine, int(sat), ts)
         assert np.abs(positions[:, sat] - ref).max() * 1e3 < 1.0
+
+
+# ------------------------------------------------------------------ frames and the Sun
+
+
+def test_teme_to_itrs_is_skyfields_own_composition() -> None:
+    """TEME -> ITRS as a single z rotation equals skyfield's ITRS x TEME^T."""
+    from datetime import UTC, datetime
+
+    from skyfield.sgp4lib import TEME
+
+    from orchestrator.orbits import teme_to_itrs_matrices
+
+    t = times_at(datetime(2026, 3, 20, 12, tzinfo=UTC), np.linspace(0.0, 3 * 86_400.0, 97))
+    reference = np.einsum(
+        "ijt,kjt->tik", np.asarray(itrs.rotation_at(t)), np.asarray(TEME.rotation_at(t))
+    )
+    np.testing.assert_allclose(teme_to_itrs_matrices(t), reference, rtol=0, atol=1e-12)
+
+
+def test_sun_matches_skyfield_to_a_nanoradian() -> None:
+    """The interpolated Sun against skyfield's DE421 Sun at random instants of a month."""
+    from datetime import UTC, datetime
+
+    from skyfield.api import Loader
+    from skyfield_data import get_skyfield_data_path
+
+    from orchestrator.sunlight import sun_itrs_km
+
+    offsets = np.random.default_rng(7).uniform(0.0, 30 * 86_400.0, 500)
+    t = times_at(datetime(2026, 3, 20, 12, tzinfo=UTC), offsets)
+    eph = Loader(get_skyfield_data_path(), verbose=False)("de421.bsp")
+    reference = np.asarray((eph["sun"] - eph["earth"]).at(t).frame_xyz(itrs).km).T
+    ours = sun_itrs_km(t)
+    norm = np.linalg.norm(reference, axis=1)
+    angle = np.linalg.norm(np.cross(ours, reference), axis=1) / norm / np.linalg.norm(ours, axis=1)
+    assert angle.max() < 1e-9  # 7 um of shadow edge at 7,000 km
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), norm, rtol=1e-8)
+    none = times_at(datetime(2026, 3, 20, 12, tzinfo=UTC), np.empty(0))
+    assert sun_itrs_km(none).shape == (0, 3)
+
+
+def test_visibility_cones_follow_the_highest_satellite() -> None:
+    """The station cones are kept per altitude ceiling: a later, higher satellite still
+    needs (and gets) a wider cone. Checked against brute-force elevations."""
+    from orchestrator.geodesy import geodetic_to_itrs_km
+    from orchestrator.scenario import GroundStationSpec
+    from orchestrator.visibility import StationSet
+
+    stations = StationSet(
+        [GroundStationSpec(name="gs", lat_deg=0.0, lon_deg=0.0, alt_m=0.0, min_elevation_deg=10.0)]
+    )
+    lon = np.linspace(0.0, 60.0, 601)
+
+    def visible(alt_km: float) -> set[int]:
+        pos = geodetic_to_itrs_km(np.zeros_like(lon), lon, np.full_like(lon, alt_km * 1e3))
+        pos = pos.reshape(-1, 3)
+        found = set(stations.links(pos).satellite.tolist())
+        brute = np.flatnonzero(stations.elevation_deg(0, pos) >= stations.mask_deg[0])
+        assert found == set(brute.tolist())
+        return found
+
+    low, high = visible(550.0), visible(8_000.0)
+    assert low < high  # the higher shell is seen much farther away
