@@ -43,14 +43,7 @@ def _emulation(scenario: str, speed: float | None, address: str | None, host: st
             f"stations serving at speed {doc['speed']:g}x",
             flush=True,
         )
-        yield Endpoints(
-            ground_stations=doc["ground_stations"],
-            satellites=doc["satellites"],
-            scenario=doc["scenario"],
-            speed=doc["speed"],
-            sim_start=datetime.fromisoformat(doc["sim_start"].replace("Z", "+00:00")),
-            extra={"wall0": doc["wall0"], "duration_s": doc["duration_s"]},
-        )
+        yield Endpoints.from_json(doc)
     finally:
         print("stopping the emulation ...", flush=True)
         try:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,16 +99,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         metrics.collector.watch(doc, orchestrator=orchestrator)
     write_endpoints(
         endpoints_path,
-        Endpoints(
-            ground_stations=doc["ground_stations"],
-            satellites=doc["satellites"],
-            scenario=doc["scenario"],
+        replace(
+            Endpoints.from_json(doc | ({"metrics": metrics.url} if metrics is not None else {})),
             pid=os.getpid(),
             started_utc=datetime.now(UTC),
-            speed=doc["speed"],
-            sim_start=datetime.fromisoformat(doc["sim_start"].replace("Z", "+00:00")),
-            extra={"wall0": doc["wall0"], "duration_s": doc["duration_s"]}
-            | ({"metrics": metrics.url} if metrics is not None else {}),
         ),
     )
     print(

@@ -97,23 +97,13 @@ def write_slow_model(path: Path, matmuls: int = 150, size: int = 512) -> None:
 
 @pytest.fixture(scope="module")
 def emulation(ray_local: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    from datetime import datetime
-
     folder = tmp_path_factory.mktemp("loadtest")
     write_slow_model(folder / "slow.onnx")
     (folder / "scenario.toml").write_text(SCENARIO)
     orchestrator = Orchestrator.launch(
         str(folder / "scenario.toml"), EmulationOptions(duration_s=1800), name=None
     )
-    doc = orchestrator.endpoints
-    yield Endpoints(
-        ground_stations=doc["ground_stations"],
-        satellites=doc["satellites"],
-        scenario=doc["scenario"],
-        speed=doc["speed"],
-        sim_start=datetime.fromisoformat(doc["sim_start"].replace("Z", "+00:00")),
-        extra={"wall0": doc["wall0"]},
-    )
+    yield Endpoints.from_json(orchestrator.endpoints)
     orchestrator.stop()
 
 
