@@ -11,6 +11,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cli_run import MetricsPortBusy, add_metrics_option, start_metrics
+
 if TYPE_CHECKING:
     from ground.loadtest import LoadTestResult
 
@@ -20,8 +22,11 @@ EXIT_USAGE = 2
 
 
 @contextmanager
-def _emulation(scenario: str, speed: float | None, address: str | None, host: str) -> Iterator[Any]:
-    """Bring a scenario up on Ray for the length of a load test, then tear it down."""
+def _emulation(
+    scenario: str, speed: float | None, address: str | None, host: str, metrics: Any = None
+) -> Iterator[Any]:
+    """Bring a scenario up on Ray for the length of a load test, then tear it down;
+    ``metrics`` (a metrics server) starts watching it once it serves."""
     import ray
 
     from ground.endpoints import Endpoints
@@ -38,6 +43,8 @@ def _emulation(scenario: str, speed: float | None, address: str | None, host: st
     try:
         orchestrator = Orchestrator.launch(_scenario_ref(scenario), options, name=None)
         doc = orchestrator.endpoints
+        if metrics is not None:
+            metrics.collector.watch(doc, orchestrator=orchestrator)
         print(
             f"{len(doc['satellites'])} satellites and {len(doc['ground_stations'])} ground "
             f"stations serving at speed {doc['speed']:g}x",
@@ -147,25 +154,30 @@ def _check_options(args: argparse.Namespace) -> bool:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from ground.endpoints import EndpointsError, load_endpoints
-    from ground.errors import OrbitmeshError
+
+    from .scenario import load_scenario
 
     if not _check_options(args):
         return EXIT_USAGE
     target = Path(args.target)
+    endpoints = None
     if target.suffix == ".json" or (target.is_file() and target.suffix != ".toml"):
         try:
             endpoints = load_endpoints(target)
         except EndpointsError as exc:
             print(f"orbitmesh: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        return _run(args, endpoints, _out_dir(args, "orbitmesh-load"), {})
-    from .scenario import load_scenario
-
-    load_scenario(args.target)  # bad input stops here, before Ray starts
+    else:
+        load_scenario(args.target)  # bad input stops here, before Ray starts
+    out_dir = _out_dir(args, "orbitmesh-load")
     try:
-        with _emulation(args.target, args.speed, args.address, args.host) as endpoints:
-            return _run(args, endpoints, _out_dir(args, "orbitmesh-load"), {})
-    except (ValueError, OrbitmeshError) as exc:
+        with _metrics(args) as metrics:
+            if endpoints is not None:
+                if metrics is not None:
+                    metrics.collector.watch(endpoints)
+                return _run(args, endpoints, out_dir, {})
+            return _with_emulation(args, args.target, out_dir, {}, metrics)
+    except MetricsPortBusy as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -180,8 +192,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args, "orbitmesh-demo")
     if not _check_options(args):
         return EXIT_USAGE
-    with _emulation("demo", args.speed, None, "127.0.0.1") as endpoints:
-        return _run(args, endpoints, out_dir, {"demo": True}, on_result=_crossings)
+    try:
+        with _metrics(args) as metrics:
+            return _with_emulation(args, "demo", out_dir, {"demo": True}, metrics, _crossings)
+    except MetricsPortBusy as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+@contextmanager
+def _metrics(args: argparse.Namespace) -> Iterator[Any]:
+    """The ``--metrics-port`` server for the command's length (None without the option);
+    raises MetricsPortBusy before anything starts when the port cannot be bound."""
+    metrics = start_metrics(args.metrics_port, args.host)
+    try:
+        yield metrics
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+def _with_emulation(
+    args: argparse.Namespace,
+    scenario: str,
+    out_dir: Path,
+    meta: dict[str, Any],
+    metrics: Any,
+    on_result: Callable[[LoadTestResult], None] | None = None,
+) -> int:
+    from ground.errors import OrbitmeshError
+
+    try:
+        with _emulation(scenario, args.speed, args.address, args.host, metrics) as endpoints:
+            return _run(args, endpoints, out_dir, meta, on_result)
+    except (ValueError, OrbitmeshError) as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _crossings(result: LoadTestResult) -> None:
@@ -248,6 +294,7 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
     p.add_argument("--address", help="with a scenario: join this Ray cluster (default local Ray)")
     p.add_argument("--host", default="127.0.0.1", help="with a scenario: address servers bind")
     _add_run_options(p, duration_s=30.0, speed=None)
+    add_metrics_option(p)
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser(
@@ -255,6 +302,7 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
     )
     p.add_argument("--rps", type=float, help="requests per second (default 20)")
     _add_run_options(p, duration_s=60.0, speed=60.0)
+    add_metrics_option(p)
     p.set_defaults(func=cmd_demo)
 
 

@@ -40,6 +40,34 @@ def _port(text: str) -> int:
     return port
 
 
+def add_metrics_option(p: Any) -> None:
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port, printed)",
+    )
+
+
+class MetricsPortBusy(Exception):
+    """``--metrics-port`` could not be bound (the message says why)."""
+
+
+def start_metrics(port: int | None, host: str) -> Any:
+    """The metrics server for ``--metrics-port`` (None without one), bound before anything
+    else starts so that a busy port costs no start-up; raises MetricsPortBusy."""
+    if port is None:
+        return None
+    from .metrics import serve_metrics
+
+    try:
+        metrics = serve_metrics(port=port, host=host)
+    except OSError as exc:
+        raise MetricsPortBusy(f"cannot serve metrics on {host}:{port}: {exc}") from None
+    print(f"metrics on {metrics.url}", flush=True)
+    return metrics
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from ground.endpoints import Endpoints, write_endpoints
 
@@ -72,20 +100,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    metrics = None
-    if args.metrics_port is not None:
-        from .metrics import serve_metrics
-
-        # Bound before anything starts, so that a busy port costs no start-up.
-        try:
-            metrics = serve_metrics(port=args.metrics_port, host=args.host)
-        except OSError as exc:
-            print(
-                f"orbitmesh: cannot serve metrics on {args.host}:{args.metrics_port}: {exc}",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        print(f"metrics on {metrics.url}", flush=True)
+    try:
+        metrics = start_metrics(args.metrics_port, args.host)
+    except MetricsPortBusy as exc:
+        print(f"orbitmesh: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(
         f"starting {scenario.name} on "
         f"{'Ray at ' + args.address if args.address else 'local Ray'} ...",
@@ -300,12 +319,7 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
     p.add_argument("--record", help="record the tick stream to this .npz file")
     p.add_argument("--replay", help="replay a recorded tick stream instead of computing geometry")
     p.add_argument("--quiet", action="store_true", help="no live table")
-    p.add_argument(
-        "--metrics-port",
-        type=_port,
-        metavar="PORT",
-        help="serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port, printed)",
-    )
+    add_metrics_option(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the emulation started by `orbitmesh up`")

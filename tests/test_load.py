@@ -10,6 +10,7 @@ the load generator's counts must agree with theirs exactly.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -211,6 +212,34 @@ def test_cli_against_a_running_emulation(emulation: Endpoints, tmp_path: Path) -
     assert {p.name for p in out.iterdir()} == {"summary.json", "timeseries.csv", "report.html"}
 
 
+def test_cli_serves_metrics_while_it_runs(emulation: Endpoints, tmp_path: Path) -> None:
+    """`load --metrics-port 0` against a running emulation: the printed URL answers with
+    the stations' and satellites' metrics while the load runs."""
+    import urllib.request
+
+    from ground.endpoints import write_endpoints
+
+    path = write_endpoints(tmp_path / "endpoints.json", emulation)
+    load = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "load", str(path), "--model", "digits",
+         "--rps", "20", "--duration", "4", "--warmup", "0", "--stations", "frankfurt",
+         "--metrics-port", "0", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert load.stdout is not None
+        first = load.stdout.readline()
+        assert first.startswith("metrics on http://127.0.0.1:"), first
+        with urllib.request.urlopen(first.split()[-1], timeout=30) as reply:
+            page = reply.read().decode()
+        assert 'orbitmesh_satellite_up{satellite="s-0-0"} 1.0' in page
+        assert 'station="frankfurt"' in page
+        assert load.wait(timeout=120) == 0
+    finally:
+        if load.poll() is None:
+            load.kill()
+
+
 def test_cli_refuses_bad_options_before_starting(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -229,3 +258,10 @@ def test_cli_refuses_bad_options_before_starting(tmp_path: Path) -> None:
         result = run("demo", "--model", "digits", *args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert "starting" not in result.stdout
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = run("demo", "--model", "digits", "--metrics-port", port)
+    assert result.returncode == 2 and "cannot serve metrics" in result.stderr, result.stderr
+    assert "starting" not in result.stdout
