@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,39 @@ from orchestrator.orbits import timescale
 
 REPO = Path(__file__).resolve().parents[1]
 TLE_DIR = REPO.parent / "shared" / "data" / "tle"
+ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
+
+
+@contextmanager
+def orbitmesh_up(
+    *args: str, endpoints: Path, env: Mapping[str, str] | None = None, timeout_s: float = 180.0
+) -> Iterator[subprocess.Popen[str]]:
+    """``orbitmesh up ARGS --quiet --endpoints ENDPOINTS`` in a process of its own, as a
+    user starts it; yields once the endpoints file is written. A process still running at
+    the end is stopped as Ctrl-C stops it (the caller checks its exit status)."""
+    up = subprocess.Popen(
+        [*ORBITMESH, "up", *args, "--quiet", "--endpoints", str(endpoints)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "RAY_DEDUP_LOGS": "0", **(env or {})},
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not endpoints.exists():
+            assert up.poll() is None, up.stdout.read() if up.stdout else ""
+            assert time.monotonic() < deadline, "orbitmesh up did not come up"
+            time.sleep(0.5)
+        yield up
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()
+                raise
 
 
 def tle_path(name: str) -> Path:
@@ -23,6 +62,36 @@ def tle_path(name: str) -> Path:
             f"missing test data {path}: the shared data folder must sit beside the repository"
         )
     return path
+
+
+def small_shell_scenario(name: str, duration_s: int, rest: str) -> str:
+    """A scenario file's text: a 12 x 12 shell at 550 km and 53 degrees, seen from
+    Frankfurt and from the South Pole (which a 53 degree shell never rises over, so that
+    station is never in contact), followed by ``rest`` ([links], [compute], ...)."""
+    return f"""
+name = "{name}"
+[time]
+start = 2026-03-20T12:00:00Z
+duration_s = {duration_s}
+[[shell]]
+name = "s"
+altitude_km = 550
+inclination_deg = 53
+planes = 12
+sats_per_plane = 12
+phasing = 1
+[[ground_station]]
+name = "frankfurt"
+lat_deg = 50.1155
+lon_deg = 8.6842
+min_elevation_deg = 10
+[[ground_station]]
+name = "south-pole"
+lat_deg = -89.99
+lon_deg = 0.0
+min_elevation_deg = 10
+{rest.strip()}
+"""
 
 
 def make_scenario(extra: Mapping[str, Any] | None = None, base_dir: Path = REPO) -> Scenario:

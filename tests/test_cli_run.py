@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from conftest import ORBITMESH, orbitmesh_up
 
 from node.models import ensure_model, load_digits_split, make_session
-
-ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -26,30 +22,7 @@ def test_up_status_infer_down(tmp_path: Path) -> None:
     endpoints = tmp_path / "endpoints.json"
     x = load_digits_split().x_test[:5].astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    up = subprocess.Popen(
-        [
-            *ORBITMESH,
-            "up",
-            "demo",
-            "--speed",
-            "5",
-            "--duration",
-            "3600",
-            "--quiet",
-            "--endpoints",
-            str(endpoints),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "RAY_DEDUP_LOGS": "0"},
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while not endpoints.exists():
-            assert up.poll() is None, up.stdout.read() if up.stdout else ""
-            assert time.monotonic() < deadline, "orbitmesh up did not come up"
-            time.sleep(0.5)
+    with orbitmesh_up("demo", "--speed", "5", "--duration", "3600", endpoints=endpoints) as up:
         doc = json.loads(endpoints.read_text())
         assert len(doc["satellites"]) == 12 and len(doc["ground_stations"]) == 6
         assert doc["pid"] == up.pid
@@ -84,9 +57,6 @@ def test_up_status_infer_down(tmp_path: Path) -> None:
         assert down.returncode == 0, down.stderr
         assert up.wait(timeout=120) == 0
         assert not endpoints.exists()
-    finally:
-        if up.poll() is None:
-            up.kill()
 
 
 def test_down_without_a_running_emulation(tmp_path: Path) -> None:

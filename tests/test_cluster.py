@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ORBITMESH, orbitmesh_up
 
 from ground import Client
 from node.models import ensure_model, load_digits_split, make_session
 
 RAY = str(Path(sys.executable).with_name("ray"))
-ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
 #: Ray >= 2.59 authenticates a cluster started with `ray start --head` by token: every
 #: node and every driver that joins needs the same one (deploy/README.md says how).
 AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
@@ -107,32 +107,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.slow
 def test_up_joins_a_cluster_and_serves_on_all_interfaces(cluster: str, tmp_path: Path) -> None:
     endpoints = tmp_path / "endpoints.json"
-    up = subprocess.Popen(
-        [
-            *ORBITMESH,
-            "up",
-            "demo",
-            "--address",
-            cluster,
-            "--host",
-            "0.0.0.0",
-            "--duration",
-            "3600",
-            "--quiet",
-            "--endpoints",
-            str(endpoints),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **AUTH},
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while not endpoints.exists():
-            assert up.poll() is None, up.stdout.read() if up.stdout else ""
-            assert time.monotonic() < deadline, "orbitmesh up did not come up"
-            time.sleep(0.5)
+    with orbitmesh_up(
+        "demo",
+        "--address",
+        cluster,
+        "--host",
+        "0.0.0.0",
+        "--duration",
+        "3600",
+        endpoints=endpoints,
+        env=AUTH,
+    ) as up:
         doc = json.loads(endpoints.read_text())
         addresses = [*doc["ground_stations"].values(), *doc["satellites"].values()]
         assert len(doc["satellites"]) == 12 and len(doc["ground_stations"]) == 6
@@ -158,7 +143,3 @@ def test_up_joins_a_cluster_and_serves_on_all_interfaces(cluster: str, tmp_path:
         assert down.returncode == 0, down.stderr
         assert up.wait(timeout=60) == 0
         assert not endpoints.exists()
-    finally:
-        if up.poll() is None:
-            up.send_signal(signal.SIGINT)
-            up.wait(timeout=60)

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, small_shell_scenario
 
 from ground.client import Client
 from ground.errors import LinkLost, NoContact, NotFound
@@ -216,35 +216,18 @@ def _snapshots(orchestrator: Orchestrator) -> dict[str, dict[str, Any]]:
 
 # ------------------------------------------------------------------ contact and link loss
 
-SPARSE = """
-name = "sparse"
-[time]
-start = 2026-03-20T12:00:00Z
-duration_s = 5400
-[[shell]]
-name = "s"
-altitude_km = 550
-inclination_deg = 53
-planes = 12
-sats_per_plane = 12
-phasing = 1
-[[ground_station]]
-name = "frankfurt"
-lat_deg = 50.1155
-lon_deg = 8.6842
-min_elevation_deg = 10
-[[ground_station]]
-name = "south-pole"
-lat_deg = -89.99
-lon_deg = 0.0
-min_elevation_deg = 10
+SPARSE = small_shell_scenario(
+    "sparse",
+    5400,
+    """
 [links]
 isl = "none"
 [compute]
 satellites = { every = 7 }
 [node]
 builtin_models = ["digits-cnn"]
-"""
+""",
+)
 
 
 @pytest.fixture(scope="module")

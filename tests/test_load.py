@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, small_shell_scenario
 
 from ground.endpoints import Endpoints
 from ground.loadgen import LoadOptions
@@ -31,28 +31,10 @@ from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())
 
-SCENARIO = """
-name = "loadtest"
-[time]
-start = 2026-03-20T12:00:00Z
-duration_s = 3600
-[[shell]]
-name = "s"
-altitude_km = 550
-inclination_deg = 53
-planes = 12
-sats_per_plane = 12
-phasing = 1
-[[ground_station]]
-name = "frankfurt"
-lat_deg = 50.1155
-lon_deg = 8.6842
-min_elevation_deg = 10
-[[ground_station]]
-name = "south-pole"
-lat_deg = -89.99
-lon_deg = 0.0
-min_elevation_deg = 10
+SCENARIO = small_shell_scenario(
+    "loadtest",
+    3600,
+    """
 [links]
 isl = "plus-grid"
 [compute]
@@ -69,7 +51,8 @@ satellites = ["s-5-5"]
 id = "s-0-0"
 [satellite.power]
 initial_soc = 0.1
-"""
+""",
+)
 
 
 def write_slow_model(path: Path, matmuls: int = 150, size: int = 512) -> None:

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -22,7 +19,7 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import ORBITMESH, REPO, orbitmesh_up, small_shell_scenario
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -429,29 +426,10 @@ def test_a_collector_without_an_emulation_yet_serves_an_empty_page() -> None:
 
 # ------------------------------------------------------------------ a running emulation
 
-SCENARIO = """
-name = "metrics-small"
-[time]
-start = 2026-03-20T12:00:00Z
-duration_s = 900
-[[shell]]
-name = "s"
-altitude_km = 550
-inclination_deg = 53
-planes = 12
-sats_per_plane = 12
-phasing = 1
-[[ground_station]]
-name = "frankfurt"
-lat_deg = 50.1155
-lon_deg = 8.6842
-min_elevation_deg = 10
-[[ground_station]]
-# A 53 degree shell never rises over the pole: this station is never in contact.
-name = "south-pole"
-lat_deg = -89.99
-lon_deg = 0.0
-min_elevation_deg = 10
+SCENARIO = small_shell_scenario(
+    "metrics-small",
+    900,
+    """
 [links]
 isl = "plus-grid"
 isl_range_km = 5000
@@ -461,7 +439,8 @@ gsl_bandwidth_mbps = 1000
 satellites = { every = 36 }
 [node]
 builtin_models = ["digits"]
-"""
+""",
+)
 
 
 @pytest.fixture(scope="module")
@@ -624,8 +603,6 @@ def test_emulation_wide_metrics_match_the_orchestrator(
 
 # ------------------------------------------------------------------ the command line
 
-ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
-
 
 def test_up_refuses_a_bad_or_busy_metrics_port_before_starting(tmp_path: Path) -> None:
     endpoints = tmp_path / "endpoints.json"
@@ -657,33 +634,13 @@ def test_up_refuses_a_bad_or_busy_metrics_port_before_starting(tmp_path: Path) -
 @pytest.mark.slow
 def test_up_serves_metrics_on_a_free_port(tmp_path: Path) -> None:
     endpoints = tmp_path / "endpoints.json"
-    up = subprocess.Popen(
-        [
-            *ORBITMESH,
-            "up",
-            "demo",
-            "--metrics-port",
-            "0",
-            "--duration",
-            "600",
-            "--quiet",
-            "--endpoints",
-            str(endpoints),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with orbitmesh_up(
+        "demo", "--metrics-port", "0", "--duration", "600", endpoints=endpoints
+    ) as up:
         assert up.stdout is not None
         first = up.stdout.readline()
         match = re.match(r"metrics on (http://127\.0\.0\.1:(\d+)/metrics)$", first.strip())
         assert match is not None and int(match.group(2)) > 0, first
-        deadline = time.monotonic() + 180
-        while not endpoints.exists():
-            assert up.poll() is None, up.stdout.read()
-            assert time.monotonic() < deadline, "orbitmesh up did not come up"
-            time.sleep(0.5)
         doc = json.loads(endpoints.read_text())
         assert doc["metrics"] == match.group(1)
         text = fetch(match.group(1))
@@ -692,12 +649,5 @@ def test_up_serves_metrics_on_a_free_port(tmp_path: Path) -> None:
         assert sum(v for k, v in m.items() if k[0] == "orbitmesh_satellite_up") == 12
         assert sum(v for k, v in m.items() if k[0] == "orbitmesh_station_up") == 6
         assert m[key("orbitmesh_emulation_up")] == 1
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.kill(up.pid, signal.SIGKILL)
-            raise
     assert up.returncode == 0
     assert not endpoints.exists()
