@@ -8,8 +8,10 @@ cluster with servers bound to 0.0.0.0, then used through a ground station.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -59,6 +61,33 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _processes_of(address: str) -> list[int]:
+    """Processes of the cluster at ``address``: every Ray process it starts (GCS, raylets,
+    agents, workers) carries that address on its command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if re.search(re.escape(address) + r"(?!\d)", cmdline):
+            found.append(int(entry.name))
+    return found
+
+
+def _reap(address: str, grace_s: float = 20.0) -> None:
+    """Wait for the cluster's processes to end, then kill what is left: stragglers would
+    take CPU from the tests that run after this one."""
+    deadline = time.monotonic() + grace_s
+    while (left := _processes_of(address)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("cluster")
@@ -102,6 +131,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if worker is not None:
             _stop(worker)
         _stop(head)
+        _reap(address)
 
 
 @pytest.mark.slow
