@@ -215,21 +215,6 @@ def run_load_test(
         "sim_end": _iso(clock.sim_at(measured_wall + options.duration_s) or measured_sim),
         **dict(meta or {}),
     }
-    handovers_at = [e.at_s for e in observations.events if e.kind == "handover"]
-    measured_end_s = run.measured_from_s + options.duration_s
-    summary = summarize(
-        run.records,
-        issued=run.issued,
-        options=options.as_json(),
-        meta=run_meta,
-        date=date,
-        end_reason=run.end_reason,
-        handovers=(
-            sum(run.measured_from_s <= t < measured_end_s for t in handovers_at)
-            if observe
-            else None
-        ),
-    )
     rows = timeseries(
         run.records,
         speed=speed,
@@ -237,7 +222,17 @@ def run_load_test(
         length_s=options.duration_s,
         sim_start=measured_sim,
         samples=observations.samples,
-        handovers_at_s=handovers_at,
+        handovers_at_s=[e.at_s for e in observations.events if e.kind == "handover"],
+    )
+    summary = summarize(
+        run.records,
+        issued=run.issued,
+        options=options.as_json(),
+        meta=run_meta,
+        date=date,
+        end_reason=run.end_reason,
+        # The measured phase's handovers, as the time series bins them.
+        handovers=sum(row["handovers"] for row in rows) if observe else None,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {

@@ -11,7 +11,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_run import MetricsPortBusy, add_metrics_option, start_metrics
+from .cli_run import MetricsPortBusy, _scenario_ref, add_metrics_option, start_metrics
 
 if TYPE_CHECKING:
     from ground.loadtest import LoadTestResult
@@ -32,7 +32,6 @@ def _emulation(
     from ground.endpoints import Endpoints
 
     from .actor import Orchestrator
-    from .cli_run import _scenario_ref
     from .emulation import EmulationOptions
     from .local_ray import start_ray
 
@@ -183,12 +182,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The demo scenario under a short load that crosses handovers and eclipses."""
-    args.model = "digits"
-    args.rps, args.concurrency, args.schedule = args.rps or 20.0, None, "const"
-    args.steps, args.rps_start, args.policy, args.satellite = 5, None, None, None
-    args.stations, args.input, args.timeout, args.max_in_flight = None, "random", 30.0, 10_000
-    args.seed, args.no_observe, args.address, args.host = 1, False, None, "127.0.0.1"
+    """The demo scenario under a short load that crosses handovers and eclipses (its
+    fixed load options are the parser's defaults, see add_load_commands)."""
     out_dir = _out_dir(args, "orbitmesh-demo")
     if not _check_options(args):
         return EXIT_USAGE
@@ -300,10 +295,28 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
     p = sub.add_parser(
         "demo", help="the demo constellation under a short load test, with an HTML report"
     )
-    p.add_argument("--rps", type=float, help="requests per second (default 20)")
+    p.add_argument("--rps", type=float, default=20.0, help="requests per second (default 20)")
     _add_run_options(p, duration_s=60.0, speed=60.0)
     add_metrics_option(p)
-    p.set_defaults(func=cmd_demo)
+    # What `load` would take as options, fixed for the demo.
+    p.set_defaults(
+        func=cmd_demo,
+        model="digits",
+        concurrency=None,
+        schedule="const",
+        steps=5,
+        rps_start=None,
+        policy=None,
+        satellite=None,
+        stations=None,
+        input="random",
+        timeout=30.0,
+        max_in_flight=10_000,
+        seed=1,
+        no_observe=False,
+        address=None,
+        host="127.0.0.1",
+    )
 
 
 def _add_run_options(p: Any, *, duration_s: float, speed: float | None) -> None:
