@@ -162,15 +162,16 @@ def test_queue_full_and_cancelled_at_the_end_are_accounted(
 
 
 def test_closed_loop_and_time_series(emulation: Endpoints, tmp_path: Path) -> None:
+    # As many callers as s-5-5 has queue places: a closed loop can never overfill it.
     options = LoadOptions(
-        "digits", ["frankfurt"], concurrency=4, duration_s=2.0, satellite="s-5-5", timeout_s=10.0
+        "digits", ["frankfurt"], concurrency=2, duration_s=2.0, satellite="s-5-5", timeout_s=10.0
     )
     result = run_load_test(emulation, options, tmp_path / "out")
     acc = result.summary["orbitmesh"]["accounting"]
-    assert result.reconciles and acc["failed"] == {} and acc["succeeded"] > 20
-    # Closed loop: never more than 4 at once, so the rate is about 4 per round trip.
+    assert result.reconciles and acc["failed"] == {} and acc["succeeded"] > 10, acc
+    # Closed loop: never more than 2 at once, so the rate is about 2 per round trip.
     modelled_ms = result.summary["orbitmesh"]["modelled_latency_ms"]["p50"]
-    assert result.summary["rps"] == pytest.approx(4 / (modelled_ms / 1e3), rel=0.35)
+    assert result.summary["rps"] == pytest.approx(2 / (modelled_ms / 1e3), rel=0.35)
     rows = (tmp_path / "out" / "timeseries.csv").read_text().splitlines()
     assert len(rows) == 1 + 2  # header + 2 simulated seconds at speed 1
     data = result.observations
