@@ -12,7 +12,10 @@ Figures (all on local Ray, actors with num_cpus=0, the client in this process):
 - inferences per second through one satellite and through several at once (closed loop,
   asyncio gRPC clients);
 - unique memory (USS) per actor idle and after load, with the digits model loaded;
-- time to start N satellite actors.
+- time to start N satellite actors;
+- the platform's floor in the same run: N empty Ray actors started the same way (their
+  start-up time and memory are Ray's own share), and the CPU time the hypervisor took
+  (steal), which slows every figure here on a shared virtual machine.
 The last line is one JSON object with the figures.
 """
 
@@ -24,6 +27,7 @@ from pathlib import Path
 # This script is named like the package it measures: keep its own folder off the import
 # path, or ``import node`` would find this file.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # for benchmarks.machine
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -36,6 +40,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
+from benchmarks.machine import CpuSteal, bare_ray_actors, uss_mib  # noqa: E402
 from node.actor import SatelliteActor  # noqa: E402
 from node.models import ensure_model, make_session  # noqa: E402
 from node.server import NodeConfig  # noqa: E402
@@ -45,16 +50,6 @@ from orchestrator.launch import node_configs  # noqa: E402
 from orchestrator.local_ray import start_ray  # noqa: E402
 from protos.inference import grpc_service_pb2 as pb  # noqa: E402
 from protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
-
-
-def uss_mib(pid: int) -> float:
-    """Unique set size: memory only this process holds (Private_Clean + Private_Dirty)."""
-    total_kib = 0
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                total_kib += int(line.split()[1])
-    return total_kib / 1024
 
 
 def request(model: str, x: np.ndarray) -> Any:
@@ -144,6 +139,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    steal = CpuSteal()
     start_ray(num_cpus=2)
     x1 = np.random.default_rng(0).uniform(0, 16, size=(1, 64)).astype(np.float32)
     figures: dict[str, Any] = {}
@@ -219,7 +215,17 @@ def main() -> int:
     )
     for sat in fleet:
         sat.kill()
+    time.sleep(2.0)  # let the fleet's processes exit before the floor is measured
+    bare_s, bare_uss = bare_ray_actors(args.actors)
+    figures |= {"bare_actors_start_s": bare_s, "bare_actor_uss_mib": bare_uss}
+    print(
+        f"floor: {args.actors} empty Ray actors (same options, nothing imported) answering "
+        f"after {bare_s:.1f} s, unique memory {bare_uss:.1f} MiB each; satellites take "
+        f"{start_s - bare_s:+.1f} s and {np.mean(fleet_uss) - bare_uss:+.1f} MiB more"
+    )
     ray.shutdown()
+    figures["cpu_steal_pct"] = steal.percent()
+    print(f"CPU time taken by the hypervisor during the run (steal): {steal.percent():.1f}%")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0
 

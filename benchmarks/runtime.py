@@ -12,7 +12,12 @@ that throughput, not the queue limit, is measured), then:
   inferences per second;
 - emulation error: one request at a time through a ground station; measured wall
   latency minus the modelled latency the gateway reports (uplink + downlink +
-  satellite queue + inference, divided by the speed), p50 and p99.
+  satellite queue + inference, divided by the speed), p50 and p99;
+- the machine's floor, measured while the emulation runs: an empty gRPC round trip
+  between this process and a plain server process, how late an idle process returns
+  from a timed wait, and the CPU time the hypervisor took (steal). The emulation error
+  cannot be smaller than what these leave: the client's own round trip to the gateway is
+  one such call, and every emulated wait is one such timer.
 
 The last line is one JSON object with the figures.
 """
@@ -24,6 +29,7 @@ from pathlib import Path
 
 # This folder holds a node.py of its own: keep it off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # for benchmarks.machine
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -36,6 +42,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
+from benchmarks.machine import CpuSteal, bare_grpc_round_trips_ms, timer_lateness_ms  # noqa: E402
 from ground.client import Client  # noqa: E402
 from orchestrator.actor import Orchestrator  # noqa: E402
 from orchestrator.emulation import EmulationOptions  # noqa: E402
@@ -109,6 +116,7 @@ def main() -> int:
     scenario = Path(tempfile.mkdtemp(prefix="orbitmesh-bench-")) / "bench.toml"
     text = (REPO / "orchestrator" / "builtin" / "demo.toml").read_text()
     scenario.write_text(text + '\n[node]\nqueue_depth = 4096\nbuiltin_models = ["digits"]\n')
+    steal = CpuSteal()
     start_ray(num_cpus=2)
     orchestrator = Orchestrator.launch(
         str(scenario),
@@ -130,6 +138,8 @@ def main() -> int:
                 parts = (result.uplink_ms, result.downlink_ms, result.queue_ms, result.inference_ms)
                 modelled = sum(float(p or 0.0) for p in parts) / endpoints["speed"]
                 errors_ms.append(result.latency_ms - modelled)
+            floor_rtt = bare_grpc_round_trips_ms(args.requests)
+            floor_late = timer_lateness_ms(args.requests // 2)
         p50, p99 = float(np.percentile(errors_ms, 50)), float(np.percentile(errors_ms, 99))
         print(
             f"emulation error through {station} -> {target} ({args.requests} sequential "
@@ -137,6 +147,19 @@ def main() -> int:
             f"min {min(errors_ms):.3f} ms"
         )
         figures |= {"error_ms_p50": p50, "error_ms_p99": p99, "error_ms_min": min(errors_ms)}
+        rtt50, rtt99 = (float(np.percentile(floor_rtt, q)) for q in (50, 99))
+        late50, late99 = (float(np.percentile(floor_late, q)) for q in (50, 99))
+        print(
+            f"floor while the emulation runs: empty gRPC round trip to a plain server process "
+            f"p50 {rtt50:.3f} ms, p99 {rtt99:.3f} ms; an idle process returns from a 10 ms "
+            f"timed wait late by p50 {late50:.3f} ms, p99 {late99:.3f} ms"
+        )
+        figures |= {
+            "floor_rtt_ms_p50": rtt50,
+            "floor_rtt_ms_p99": rtt99,
+            "floor_timer_late_ms_p50": late50,
+            "floor_timer_late_ms_p99": late99,
+        }
 
         direct, direct_failed, direct_parts = asyncio.run(
             closed_loop(
@@ -173,6 +196,8 @@ def main() -> int:
     finally:
         orchestrator.stop()
         ray.shutdown()
+    figures["cpu_steal_pct"] = steal.percent()
+    print(f"CPU time taken by the hypervisor during the run (steal): {steal.percent():.1f}%")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .models import make_session
+from .models.onnx_session import make_session
 from .tensors import TensorSpec, onnx_specs
 
 __all__ = ["LoadedModel", "ModelLoadError", "ModelRuntime"]

@@ -19,6 +19,9 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> Non
     """
     import ray
 
+    from .bytecode import compile_packages
+
+    compile_packages()
     if address:
         ray.init(address=address, log_to_driver=False)
         return

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import sys
 import time
+from collections.abc import Iterator
 
+import pytest
+
+from ground import timing
 from ground.timing import sleep_until
+
+
+@pytest.fixture(autouse=True, params=["timerfd", "spinning"])
+def waker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test runs against both wakers (the timerfd one exists on Linux only)."""
+    if request.param == "timerfd" and timing._LIBC is None:
+        pytest.skip("no timerfd on this platform")
+    precise = request.param == "timerfd"
+    original = timing._new_waker
+    monkeypatch.setattr(
+        timing, "_new_waker", lambda loop, precise=precise: original(loop, precise=precise)
+    )
+    yield request.param
 
 
 def test_waiters_wake_at_their_instants_never_before() -> None:
@@ -53,3 +73,35 @@ def test_past_instants_return_at_once_and_loops_are_independent() -> None:
 
     asyncio.run(scenario())
     asyncio.run(scenario())  # a fresh loop gets a fresh waker
+
+
+def test_waiting_does_not_keep_the_cpu_busy(waker: str) -> None:
+    async def scenario() -> None:
+        for _ in range(40):
+            await sleep_until(time.time() + 0.010)
+
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    asyncio.run(scenario())
+    cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    if waker == "timerfd":
+        assert cpu_share < 0.15  # sleeping in epoll; spinning for 3 ms of 10 would be ~0.3
+    else:
+        assert cpu_share > 0.15  # the fallback does spin: the check above can fail
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd")
+def test_finished_loops_leave_no_file_descriptors_behind() -> None:
+    def one_loop() -> None:
+        async def scenario() -> None:
+            await sleep_until(time.time() + 0.001)
+
+        asyncio.run(scenario())
+
+    one_loop()
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        one_loop()
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before

@@ -9,15 +9,35 @@ Both output ``label`` (int64 [batch]) and ``probabilities`` (float32 [batch, 10]
 ``ensure_model(name)`` builds a model on first use and returns its card (path, tensors,
 held-out accuracy, sha256); ``make_session(card.path)`` opens it for inference.
 ``python -m node.models`` builds all of them and prints accuracy, size and latency.
+
+Names load on first use: a satellite process needs only ``make_session``, not the
+cache's and trainers' imports (importlib.metadata, hashing, archives), which would
+cost every one of a hundred satellites start-up time and memory.
 """
 
 from __future__ import annotations
 
-from .cache import CACHE_ENV_VAR, default_cache_dir, ensure_model
-from .card import ModelCard, TensorSpec
-from .dataset import DigitsSplit, load_digits_split
-from .onnx_session import make_session
-from .registry import BUILTIN_MODELS
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cache import CACHE_ENV_VAR, default_cache_dir, ensure_model
+    from .card import ModelCard, TensorSpec
+    from .dataset import DigitsSplit, load_digits_split
+    from .onnx_session import make_session
+    from .registry import BUILTIN_MODELS
+
+_HOME = {
+    "BUILTIN_MODELS": "registry",
+    "CACHE_ENV_VAR": "cache",
+    "DigitsSplit": "dataset",
+    "ModelCard": "card",
+    "TensorSpec": "card",
+    "default_cache_dir": "cache",
+    "ensure_model": "cache",
+    "load_digits_split": "dataset",
+    "make_session": "onnx_session",
+}
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -30,3 +50,12 @@ __all__ = [
     "load_digits_split",
     "make_session",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'node.models' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,149 @@
+"""What the machine itself allows, measured in the same run as the figures it bounds.
+
+The node and runtime benchmarks compare against fixed targets, but a shared virtual
+machine's floor moves from day to day: CPU time taken by the hypervisor (steal), the
+cost of a bare gRPC round trip, how late an idle process wakes from a timer, and what
+Ray itself needs per actor. Printing those beside our figures says how much of a figure
+is ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from typing import Any
+
+__all__ = [
+    "CpuSteal",
+    "bare_grpc_round_trips_ms",
+    "bare_ray_actors",
+    "timer_lateness_ms",
+    "uss_mib",
+]
+
+
+def uss_mib(pid: int) -> float:
+    """Unique set size: memory only this process holds (Private_Clean + Private_Dirty)."""
+    total_kib = 0
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(all ticks, stolen ticks) of the whole machine so far."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice, inside user/nice]
+    return sum(fields[:8]), fields[7]
+
+
+class CpuSteal:
+    """Share of the machine's CPU time the hypervisor gave to other guests."""
+
+    def __init__(self) -> None:
+        self._start = _cpu_ticks()
+
+    def percent(self) -> float:
+        total, stolen = _cpu_ticks()
+        elapsed = total - self._start[0]
+        return 100.0 * (stolen - self._start[1]) / elapsed if elapsed else 0.0
+
+
+def bare_ray_actors(count: int) -> tuple[float, float]:
+    """Start ``count`` empty async actors as satellites are started (num_cpus=0, SPREAD);
+    seconds until all answer, and their mean unique memory. Kills them after."""
+    import ray
+
+    class Empty:
+        async def pid(self) -> int:
+            return os.getpid()
+
+    remote: Any = ray.remote(Empty).options(
+        num_cpus=0, scheduling_strategy="SPREAD", max_concurrency=1000
+    )
+    start = time.perf_counter()
+    actors = [remote.remote() for _ in range(count)]
+    pids = ray.get([a.pid.remote() for a in actors], timeout=600)
+    took_s = time.perf_counter() - start
+    time.sleep(1.0)
+    mean_uss = sum(uss_mib(p) for p in pids) / len(pids)
+    for actor in actors:
+        ray.kill(actor)
+    return took_s, mean_uss
+
+
+def _serve_empty(port_out: Any) -> None:
+    import grpc
+
+    from protos.inference import grpc_service_pb2 as pb
+
+    async def live(request: Any, context: Any) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    handler = grpc.method_handlers_generic_handler(
+        "inference.GRPCInferenceService",
+        {
+            "ServerLive": grpc.unary_unary_rpc_method_handler(
+                live,
+                request_deserializer=pb.ServerLiveRequest.FromString,
+                response_serializer=pb.ServerLiveResponse.SerializeToString,
+            )
+        },
+    )
+
+    async def main() -> None:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server.add_generic_rpc_handlers((handler,))
+        port_out.put(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def bare_grpc_round_trips_ms(runs: int) -> list[float]:
+    """Empty calls from a blocking client here to a plain ``grpc.aio`` server in a
+    process of its own (no Ray, no orbitmesh): the transport's floor."""
+    import grpc
+
+    from protos.inference import grpc_service_pb2 as pb
+    from protos.inference import grpc_service_pb2_grpc as pbg
+
+    context = multiprocessing.get_context("spawn")
+    ports = context.Queue()
+    server = context.Process(target=_serve_empty, args=(ports,), daemon=True)
+    server.start()
+    try:
+        port = ports.get(timeout=60)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
+                times.append((time.perf_counter() - start) * 1e3)
+        return times
+    finally:
+        server.kill()
+        server.join()
+
+
+def timer_lateness_ms(runs: int, wait_s: float = 0.01) -> list[float]:
+    """How late an otherwise idle process returns from the gateways' precise wait."""
+    from ground.timing import sleep_until
+
+    async def measure() -> list[float]:
+        late = []
+        for _ in range(runs):
+            target = time.time() + wait_s
+            await sleep_until(target)
+            late.append((time.time() - target) * 1e3)
+        return late
+
+    return asyncio.run(measure())
