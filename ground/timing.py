@@ -19,6 +19,7 @@ released by one waker, in order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import heapq
 import itertools
@@ -105,10 +106,8 @@ class _TimerFdWaker:
         self._armed_for = wall_target
 
     def _fired(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):  # re-armed after it fired: nothing to read
             os.read(self._fd, 8)
-        except BlockingIOError:  # re-armed after it fired: nothing to read
-            pass
         self._armed_for = float("inf")
         self._check()
 
