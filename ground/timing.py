@@ -6,10 +6,11 @@ would be a large share of them. Waiters are therefore kept in one heap per event
 released by one waker, in order:
 
 - On Linux the waker arms a ``timerfd`` (an absolute CLOCK_REALTIME deadline, the clock
-  ``time.time()`` reads) for the earliest instant and lets the event loop watch it like a
-  socket: epoll returns when the kernel's high-resolution timer fires, so the loop sleeps
-  until the instant with no rounding and no busy waiting. The loop's thread also asks for
-  1 us of timer slack instead of the default 50 us.
+  ``time.time()`` reads) 0.5 ms before the earliest instant and lets the event loop watch
+  it like a socket: epoll returns when the kernel's high-resolution timer fires, with no
+  millisecond rounding. Only the last 0.5 ms is waited out by yielding in short turns,
+  because a virtual CPU that went idle takes that long to run again. The loop's thread
+  also asks for 1 us of timer slack instead of the default 50 us.
 - Elsewhere it sleeps coarsely until just before the earliest instant, then yields in
   short turns until it passes. That spends CPU: under load a gateway spinning for
   every request competes with the satellites and clients on the same cores, which is
@@ -35,8 +36,8 @@ __all__ = ["freeze_startup_objects", "sleep_until"]
 #: (the fallback waker only).
 SPIN_S = 0.003
 #: How long before an instant the timerfd fires; the rest is waited out by yielding.
-#: A vCPU that went idle takes 0.1-1 ms to run again once its timer fires (measured on
-#: the project's 2-core VM), more than the emulation error allows.
+#: A vCPU that went idle takes 0.1-1 ms to run again once its timer fires (0.28 ms late
+#: at p50 without this lead on the project's 2-core VM, 0.03 ms with it).
 LEAD_S = 0.0005
 #: Timer slack asked for on the event loop's thread (Linux only).
 TIMER_SLACK_NS = 1_000
