@@ -106,9 +106,15 @@ def _serve_empty(port_out: Any) -> None:
     asyncio.run(main())
 
 
-def bare_grpc_round_trips_ms(runs: int) -> list[float]:
+def bare_grpc_round_trips_ms(runs: int, idle_s: float = 0.0) -> list[float]:
     """Empty calls from a blocking client here to a plain ``grpc.aio`` server in a
-    process of its own (no Ray, no orbitmesh): the transport's floor."""
+    process of its own (no Ray, no orbitmesh): the transport's floor.
+
+    ``idle_s``: a pause before each call. Back to back, both processes stay on CPU; after
+    a pause as long as an emulated round trip, a virtual machine's idle CPUs must be
+    woken for each message, which on the project's VM makes a round trip two to three
+    times slower. Requests through a gateway always arrive after such a pause.
+    """
     import grpc
 
     from protos.inference import grpc_service_pb2 as pb
@@ -125,6 +131,8 @@ def bare_grpc_round_trips_ms(runs: int) -> list[float]:
             stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
             times = []
             for _ in range(runs):
+                if idle_s:
+                    time.sleep(idle_s)
                 start = time.perf_counter()
                 stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
                 times.append((time.perf_counter() - start) * 1e3)
