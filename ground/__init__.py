@@ -15,8 +15,9 @@ pure link model (``LinkModel``, ``Route``, ``choose_satellite``) can be used alo
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from orchestrator.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client, InferResult
@@ -115,10 +116,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ground' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOME, globals())
