@@ -290,28 +290,25 @@ class Emulation:
         while not self._stopping and self._tick_offset(self._next_tick) <= horizon:
             # Compute what is due (up to a batch), then send each node its share in one
             # call: at high speed a tick lasts a few milliseconds of wall time.
+            size = self._publish_batch
             indices: list[int] = []
             while (
-                len(indices) < self._publish_batch
-                and self._tick_offset(self._next_tick + len(indices)) <= horizon
+                len(indices) < size and self._tick_offset(self._next_tick + len(indices)) <= horizon
             ):
                 indices.append(self._next_tick + len(indices))
             computed = await loop.run_in_executor(None, self._compute_many, indices)
             now_s = self.clock.offset_s()
-            batch: list[tuple[int, dict[str, LinkState], dict[str, LinkState]]] = []
             for index, (stations, sats) in zip(indices, computed, strict=True):
                 if self._tick_offset(index) < now_s:
                     self.ticks_late += 1
                 if self._writer is not None:
                     self._writer.add(index, stations, sats)
-                batch.append((index, stations, sats))
             self._next_tick += len(indices)
             self.ticks_published += len(indices)
             for name, gateway in self.gateways.items():
-                gateway.handle.publish.remote([stations[name] for _, stations, _ in batch])
-            now_s = self.clock.offset_s()
+                gateway.handle.publish.remote([stations[name] for stations, _ in computed])
             for sid, satellite in self.satellites.items():
-                states = [sats[sid] for _, _, sats in batch if sid in sats]
+                states = [sats[sid] for _, sats in computed if sid in sats]
                 window = self._sat_window.setdefault(sid, [])
                 window[:] = [s for s in window if s.end_s >= now_s]
                 window.extend(states)
