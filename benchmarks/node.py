@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
 from benchmarks.machine import CpuSteal, bare_ray_actors, uss_mib  # noqa: E402
-from node.actor import SatelliteActor  # noqa: E402
+from node.actor import SatelliteHostActor, host_configs  # noqa: E402
 from node.models import ensure_model, make_session  # noqa: E402
 from node.server import NodeConfig  # noqa: E402
 from orchestrator import GeometryEngine, load_scenario  # noqa: E402
@@ -158,11 +158,12 @@ def main() -> int:
     pool = node_configs(engine, clock, duration_s=3600.0)
     base = digits_only(pool[0])
 
-    (one,) = SatelliteActor.create_many([pool[0]])
+    one = SatelliteHostActor.create([pool[0]])
+    one_address = one.addresses[pool[0].satellite_id]
     time.sleep(1.0)
     idle_uss = uss_mib(one.pid())
-    g50, g99 = percentiles_ms(over_grpc(one.address, "digits", x1, args.runs))
-    live50, _ = percentiles_ms(over_grpc(one.address, None, x1, args.runs))
+    g50, g99 = percentiles_ms(over_grpc(one_address, "digits", x1, args.runs))
+    live50, _ = percentiles_ms(over_grpc(one_address, None, x1, args.runs))
     figures |= {
         "grpc_digits_ms_p50": g50,
         "grpc_digits_ms_p99": g99,
@@ -176,7 +177,7 @@ def main() -> int:
     )
 
     for model, x, key in (("digits", x1, "digits"), ("digits-cnn", x1.reshape(1, 1, 8, 8), "cnn")):
-        done = asyncio.run(closed_loop([one.address], model, x, args.seconds, 4))
+        done = asyncio.run(closed_loop([one_address], model, x, args.seconds, 4))
         figures[f"one_satellite_{key}_inferences_per_s"] = done / args.seconds
         print(f"one satellite, {model} batch 1, 4 callers: {done / args.seconds:,.0f} inferences/s")
     loaded_uss = uss_mib(one.pid())
@@ -186,8 +187,10 @@ def main() -> int:
         f"after load {loaded_uss:.1f} MiB"
     )
 
-    several = SatelliteActor.create_many(pool[1 : 1 + args.parallel])
-    done = asyncio.run(closed_loop([s.address for s in several], "digits", x1, args.seconds, 2))
+    # One satellite per host process, as before hosts existed: these are per-process figures.
+    several = SatelliteHostActor.create_many(host_configs(pool[1 : 1 + args.parallel], 1))
+    addresses = [a for s in several for a in s.addresses.values()]
+    done = asyncio.run(closed_loop(addresses, "digits", x1, args.seconds, 2))
     figures[f"satellites_{args.parallel}_digits_inferences_per_s"] = done / args.seconds
     print(
         f"{args.parallel} satellites at once, digits batch 1, 2 callers each: "
@@ -198,7 +201,7 @@ def main() -> int:
 
     configs = [dataclasses.replace(base, satellite_id=f"bench-{i}") for i in range(args.actors)]
     t0 = time.perf_counter()
-    fleet = SatelliteActor.create_many(configs, timeout_s=600)
+    fleet = SatelliteHostActor.create_many(host_configs(configs, 1), timeout_s=600)
     start_s = time.perf_counter() - t0
     time.sleep(1.0)
     fleet_uss = [uss_mib(s.pid()) for s in fleet]

@@ -41,8 +41,10 @@ if TYPE_CHECKING:
         Unavailable,
         UnknownStation,
     )
+    from .fleet import FleetStatus, SatelliteInfo
     from .links import LinkModel, LinkParams, Transfer
-    from .linkstate import LinkState, LinkTimeline, Route, SatelliteInfo
+    from .linkstate import LinkTimeline, Route, TickLinks, Topology
+    from .routes import RouteFinder, RouteSet
     from .selection import Policy, choose_satellite
 
 _HOME = {
@@ -72,10 +74,14 @@ _HOME = {
     "LinkModel": "links",
     "LinkParams": "links",
     "Transfer": "links",
-    "LinkState": "linkstate",
+    "FleetStatus": "fleet",
+    "SatelliteInfo": "fleet",
     "LinkTimeline": "linkstate",
     "Route": "linkstate",
-    "SatelliteInfo": "linkstate",
+    "TickLinks": "linkstate",
+    "Topology": "linkstate",
+    "RouteFinder": "routes",
+    "RouteSet": "routes",
     "Policy": "selection",
     "choose_satellite": "selection",
 }
@@ -87,13 +93,13 @@ __all__ = [
     "DeadlineExceeded",
     "Endpoints",
     "EndpointsError",
+    "FleetStatus",
     "InferResult",
     "InternalError",
     "InvalidInput",
     "LinkLost",
     "LinkModel",
     "LinkParams",
-    "LinkState",
     "LinkTimeline",
     "NoContact",
     "NodeDown",
@@ -106,7 +112,11 @@ __all__ = [
     "RequestTooLarge",
     "ResourceExhausted",
     "Route",
+    "RouteFinder",
+    "RouteSet",
     "SatelliteInfo",
+    "TickLinks",
+    "Topology",
     "Transfer",
     "Unavailable",
     "UnknownStation",

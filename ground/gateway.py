@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from node.histogram import Histogram
@@ -32,11 +33,13 @@ from protos.inference import grpc_service_pb2 as pb
 from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
 
 from .links import LinkModel, LinkParams, Transfer
-from .linkstate import LinkState, LinkTimeline, Route, SatelliteInfo
+from .linkstate import Route, TickLinks, VisibleSatellite
+from .linkview import LinkView
+from .routes import RouteSet
 from .selection import Policy, choose_satellite
-from .timing import freeze_startup_objects, sleep_until
+from .timing import sleep_until
 
-__all__ = ["GatewayConfig", "GatewayServer"]
+__all__ = ["ChannelPool", "GatewayConfig", "GatewayServer"]
 
 _GATEWAY_NAME = "orbitmesh-ground-station"
 _VERSION = "0.1.0"
@@ -106,21 +109,61 @@ def _raw(data: bytes) -> bytes:
     return data
 
 
-class GatewayServer:
-    """One ground station's gateway: plain class, unit-testable without Ray."""
+class ChannelPool:
+    """One gRPC channel per satellite address, shared by the gateways of a process."""
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def get(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            limit = self.max_message_bytes
+            channel = grpc.aio.insecure_channel(
+                address,
+                options=[
+                    ("grpc.max_receive_message_length", limit),
+                    ("grpc.max_send_message_length", limit),
+                ],
+            )
+            self._channels[address] = channel
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+class GatewayServer:
+    """One ground station's gateway: plain class, unit-testable without Ray.
+
+    ``view`` is what its process knows of links and the fleet (shared by every gateway
+    of a host) and ``channels`` its connections to satellites (likewise).
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        view: LinkView | None = None,
+        channels: ChannelPool | None = None,
+    ) -> None:
         self.config = config
         self.clock = config.clock
-        self.timeline = LinkTimeline()
+        self.view = view if view is not None else LinkView()
+        self._owns_channels = channels is None
+        self.channels = channels if channels is not None else ChannelPool(config.max_message_bytes)
         self.links = LinkModel(config.link_params, usage_window_s=LINK_USAGE_WINDOW_S)
         self.stats = _Stats()
-        self._outstanding: Counter[str] = Counter()
-        self._inference_ms: dict[str, float] = {}
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        #: Requests of this gateway in flight to each compute satellite (compute order).
+        self._outstanding = np.zeros(0, dtype=np.int64)
+        #: Latest inference time seen from each satellite, ms (nan: none yet).
+        self._inference_ms = np.zeros(0)
         self._metadata: dict[str, bytes] = {}
-        #: Latest status of every compute satellite (polled by the orchestrator).
-        self.satellites: dict[str, SatelliteInfo] = {}
+        #: Lookups of link state past the last tick received (the orchestrator is late).
+        self.late_lookups = 0
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self.address: str | None = None
@@ -129,7 +172,13 @@ class GatewayServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> str:
+    @property
+    def station(self) -> str:
+        return self.config.station
+
+    async def start(self, *, measure_credit: bool = True) -> str:
+        """Bind and serve; ``measure_credit``: measure this server's own round trip for
+        the RPC credit (a host measures it on one of its gateways and shares it)."""
         limit = self.config.max_message_bytes
         server = grpc.aio.server(
             options=[
@@ -152,9 +201,8 @@ class GatewayServer:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         self.address = advertised_address(self.config.host, port)
-        if self.config.compensate_rpc_overhead:
+        if self.config.compensate_rpc_overhead and measure_credit:
             self.rpc_credit_s = await self._measure_rpc_overhead()
-        freeze_startup_objects()
         return self.address
 
     async def _measure_rpc_overhead(self, samples: int = 200) -> float:
@@ -188,23 +236,35 @@ class GatewayServer:
             return
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace_s)
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        if self._owns_channels:
+            await self.channels.close()
         self._server = None
 
-    def publish(self, states: list[LinkState]) -> None:
-        """New link-state ticks from the orchestrator (in time order)."""
-        self.timeline.add(states)
-        now = self.clock.offset_s()
-        self.timeline.prune(now)
+    def tidy(self, now_s: float) -> None:
+        """Forget what can no longer matter (called as ticks arrive)."""
         # Link bookings older than a second cannot delay anything any more.
-        self.links.forget_before(now - 1.0)
-        self.links.forget_idle_usage(now - LINK_USAGE_IDLE_WALL_S * self.clock.speed)
+        self.links.forget_before(now_s - 1.0)
+        self.links.forget_idle_usage(now_s - LINK_USAGE_IDLE_WALL_S * self.clock.speed)
 
-    def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
-        """The latest status (and address) of every compute satellite."""
-        self.satellites = satellites
+    def _tick(self, offset_s: float) -> TickLinks | None:
+        tick, late = self.view.lookup(offset_s)
+        self.late_lookups += late
+        return tick
+
+    def routes_at(self, offset_s: float) -> tuple[TickLinks | None, RouteSet | None]:
+        """The tick holding at ``offset_s`` and the routes from this station then."""
+        tick = self._tick(offset_s)
+        if tick is None:
+            return None, None
+        return tick, self.view.from_station(tick, self.config.station)
+
+    def _counters(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-satellite counters sized to the fleet (it arrives after start-up)."""
+        n = len(self.view.fleet)
+        if len(self._outstanding) != n:
+            self._outstanding = np.zeros(n, dtype=np.int64)
+            self._inference_ms = np.full(n, np.nan)
+        return self._outstanding, self._inference_ms
 
     # ------------------------------------------------------------------ inference service
 
@@ -240,19 +300,16 @@ class GatewayServer:
         return pb.ServerLiveResponse(live=True)
 
     async def _ready(self, request: Any, context: Any) -> Any:
-        return pb.ServerReadyResponse(ready=len(self.timeline) > 0)
+        return pb.ServerReadyResponse(ready=len(self.view.timeline) > 0)
 
     async def _server_metadata(self, request: Any, context: Any) -> Any:
         return pb.ServerMetadataResponse(name=_GATEWAY_NAME, version=_VERSION, extensions=[])
 
-    def _carriers(self, model: str) -> list[SatelliteInfo]:
-        return [info for info in self.satellites.values() if model in info.models]
-
     async def _model_ready(self, request: Any, context: Any) -> Any:
-        state = self.timeline.at(self.clock.offset_s())
-        ready = state is not None and any(
-            request.name in info.models and sid in state.routes
-            for sid, info in self.satellites.items()
+        _tick, routes = self.routes_at(self.clock.offset_s())
+        fleet = self.view.fleet
+        ready = routes is not None and bool(
+            (fleet.carriers(request.name) & fleet.up & routes.reachable()).any()
         )
         return pb.ModelReadyResponse(ready=ready)
 
@@ -262,12 +319,13 @@ class GatewayServer:
         cached = self._metadata.get(request.name)
         if cached is not None:
             return cached
-        carriers = self._carriers(request.name)
-        if not carriers:
+        fleet = self.view.fleet
+        carriers = np.flatnonzero(fleet.carriers(request.name) & fleet.up)
+        if len(carriers) == 0:
             await _abort(
                 context, Cause.NOT_FOUND, f"no compute satellite carries model {request.name!r}"
             )
-        call = self._channel(carriers[0].address).unary_unary(
+        call = self.channels.get(fleet.addresses[int(carriers[0])]).unary_unary(
             f"/{INFERENCE_SERVICE}/ModelMetadata",
             request_serializer=pb.ModelMetadataRequest.SerializeToString,
             response_deserializer=_raw,
@@ -278,20 +336,6 @@ class GatewayServer:
             await _pass_on(context, exc)
         self._metadata[request.name] = data
         return data
-
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            limit = self.config.max_message_bytes
-            channel = grpc.aio.insecure_channel(
-                address,
-                options=[
-                    ("grpc.max_receive_message_length", limit),
-                    ("grpc.max_send_message_length", limit),
-                ],
-            )
-            self._channels[address] = channel
-        return channel
 
     # ------------------------------------------------------------------ the data path
 
@@ -317,25 +361,29 @@ class GatewayServer:
             if outcome is not None:
                 self.stats.finished(outcome, time.time() - arrived)
 
-    def _pick(self, request: Any, start_s: float) -> tuple[str, Route, SatelliteInfo]:
-        state = self.timeline.at(start_s)
-        if state is None:
+    def _pick(self, request: Any, start_s: float) -> tuple[int, Route]:
+        """The satellite (its place in the fleet) and the route up to it."""
+        tick, routes = self.routes_at(start_s)
+        if tick is None or routes is None:
             raise _Refusal(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
+        fleet = self.view.fleet
         params = request.parameters
         if "orbitmesh.satellite" in params:
             target = params["orbitmesh.satellite"].string_param
-            info = self.satellites.get(target)
-            if info is None:
+            i = fleet.index.get(target)
+            if i is None:
                 raise _Refusal(
                     Cause.NOT_FOUND, f"no compute satellite {target!r} in this emulation"
                 )
-            route = state.routes.get(target)
+            if not fleet.up[i]:
+                raise _Refusal(Cause.NODE_DOWN, f"satellite {target} is not serving")
+            route = routes.get(target)
             if route is None:
                 raise _Refusal(
                     Cause.NO_CONTACT,
                     f"satellite {target} is out of contact with station {self.config.station}",
                 )
-            return target, route, info
+            return i, route
         policy = self.config.default_policy
         if "orbitmesh.policy" in params:
             name = params["orbitmesh.policy"].string_param
@@ -344,18 +392,20 @@ class GatewayServer:
             except ValueError:
                 known = ", ".join(p.value for p in Policy)
                 raise _Refusal(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
+        outstanding, inference_ms = self._counters()
         choice = choose_satellite(
-            state.routes,
-            self.satellites,
+            routes.delay_ms,
+            fleet,
             request.model_name,
             policy,
-            outstanding=self._outstanding,
-            inference_ms=self._inference_ms,
+            outstanding=outstanding,
+            inference_ms=inference_ms,
         )
-        if choice.satellite is None or choice.route is None:
+        if choice.index is None:
             reason = Cause(choice.reason or "no-contact")
             messages = {
                 Cause.NOT_FOUND: f"no compute satellite carries model {request.model_name!r}",
+                Cause.NODE_DOWN: f"no satellite carrying {request.model_name!r} is serving",
                 Cause.NO_CONTACT: f"no satellite carrying {request.model_name!r} is in contact "
                 f"with station {self.config.station}",
             }
@@ -366,7 +416,9 @@ class GatewayServer:
                     f"every reachable satellite carrying {request.model_name!r} refuses ({reason})",
                 ),
             )
-        return choice.satellite, choice.route, self.satellites[choice.satellite]
+        route = routes.get(fleet.satellite_ids[choice.index])
+        assert route is not None  # chosen among the reachable
+        return choice.index, route
 
     async def _carry(self, data: bytes, arrived: float, context: Any) -> bytes:
         request = pb.ModelInferRequest.FromString(data)
@@ -374,7 +426,9 @@ class GatewayServer:
             data = _first_stage(request)
         speed = self.clock.speed
         start_s = self.clock.offset_s(arrived)
-        target, route, info = self._pick(request, start_s)
+        index, route = self._pick(request, start_s)
+        fleet = self.view.fleet
+        target = fleet.satellite_ids[index]
         up = self.links.transfer(route, len(data), start_s)
         deadline_left = context.time_remaining()
         if deadline_left is not None and up.total_ms / 1e3 / speed > deadline_left:
@@ -384,11 +438,12 @@ class GatewayServer:
         self.stats.uplink_bytes += len(data)
         await sleep_until(arrived + up.total_ms / 1e3 / speed)
 
-        self._outstanding[target] += 1
+        outstanding, inference_ms = self._counters()
+        outstanding[index] += 1
         failure: grpc.aio.AioRpcError | None = None
         reply = b""
         try:
-            call = self._channel(info.address).unary_unary(
+            call = self.channels.get(fleet.addresses[index]).unary_unary(
                 f"/{INFERENCE_SERVICE}/ModelInfer",
                 request_serializer=_raw,
                 response_deserializer=_raw,
@@ -398,7 +453,7 @@ class GatewayServer:
         except grpc.aio.AioRpcError as exc:
             failure = exc
         finally:
-            self._outstanding[target] -= 1
+            outstanding[index] -= 1
         received = time.time()
 
         # The reply (or the refusal) comes down the path that exists now.
@@ -408,8 +463,8 @@ class GatewayServer:
         if response is not None and "orbitmesh.reply_from" in response.parameters:
             sender = response.parameters["orbitmesh.reply_from"].string_param or target
         leave_s = self.clock.offset_s(received)
-        back_state = self.timeline.at(leave_s)
-        back = back_state.routes.get(sender) if back_state is not None else None
+        _tick, back_routes = self.routes_at(leave_s)
+        back = back_routes.get(sender) if back_routes is not None else None
         if back is None:
             raise _Refusal(
                 Cause.LINK_LOST,
@@ -437,7 +492,7 @@ class GatewayServer:
                 + p["orbitmesh.inference_ms"].double_param
                 + p["orbitmesh.isl_ms"].double_param
             ) / 1e3
-            self._inference_ms[target] = p["orbitmesh.inference_ms"].double_param
+            inference_ms[index] = p["orbitmesh.inference_ms"].double_param
         # The forwarding call itself is not part of the model: what it took beyond the
         # satellite's own work comes out of the downlink wait.
         modelled_total_s = (up.total_ms + down.total_ms) / 1e3 / speed + processing_s / speed
@@ -517,9 +572,15 @@ class _StationServicer:
     def __init__(self, gateway: GatewayServer) -> None:
         self.gateway = gateway
 
-    def _now(self) -> tuple[float, LinkState | None]:
+    def _now(self) -> tuple[float, TickLinks | None]:
         now = self.gateway.clock.offset_s()
-        return now, self.gateway.timeline.at(now)
+        return now, self.gateway._tick(now)
+
+    def _visible(self, tick: TickLinks | None) -> tuple[VisibleSatellite, ...]:
+        finder = self.gateway.view.finder
+        if tick is None or finder is None:
+            return ()
+        return finder.visible(tick, self.gateway.config.station)
 
     def _stamp(self, message: Any, offset_s: float) -> None:
         from datetime import timedelta
@@ -537,7 +598,7 @@ class _StationServicer:
         )
 
     async def Visible(self, request: Any, context: Any) -> Any:  # noqa: N802
-        now, state = self._now()
+        now, tick = self._now()
         reply = ground_station_pb2.VisibleSatellites(
             satellites=[
                 ground_station_pb2.VisibleSatellite(
@@ -547,17 +608,18 @@ class _StationServicer:
                     range_km=v.range_km,
                     delay_ms=v.delay_ms,
                 )
-                for v in (state.visible if state else ())
+                for v in self._visible(tick)
             ]
         )
         self._stamp(reply, now)
         return reply
 
     async def Routes(self, request: Any, context: Any) -> Any:  # noqa: N802
-        now, state = self._now()
+        now, tick = self._now()
         reply = ground_station_pb2.RouteTable()
+        routes = self.gateway.view.from_station(tick, self.gateway.station) if tick else None
         for target, route in sorted(
-            (state.routes if state else {}).items(), key=lambda kv: kv[1].delay_ms
+            (routes if routes is not None else {}).items(), key=lambda kv: kv[1].delay_ms
         ):
             reply.routes.append(
                 types_pb2.Route(
@@ -586,8 +648,8 @@ class _StationServicer:
             handover_count=s.handovers,
             succeeded_count=s.succeeded,
             in_flight=s.in_flight,
-            ticks_received=self.gateway.timeline.received,
-            late_tick_lookups=self.gateway.timeline.late_lookups,
+            ticks_received=self.gateway.view.timeline.received,
+            late_tick_lookups=self.gateway.late_lookups,
             mean_uplink_ms=s.uplink_ms_sum / s.succeeded if s.succeeded else 0.0,
             mean_downlink_ms=s.downlink_ms_sum / s.succeeded if s.succeeded else 0.0,
         )
@@ -617,12 +679,13 @@ class _StationServicer:
             now, state = self._now()
             if state is not None and state.tick != last_tick:
                 last_tick = state.tick
-                current = {v.satellite_id for v in state.visible}
+                visible = self._visible(state)
+                current = {v.satellite_id for v in visible}
                 for sid in sorted(current - seen):
                     yield self._event(now, sid, ground_station_pb2.CONTACT_KIND_RISE)
                 for sid in sorted(seen - current):
                     yield self._event(now, sid, ground_station_pb2.CONTACT_KIND_SET)
-                top = state.visible[0].satellite_id if state.visible else None
+                top = visible[0].satellite_id if visible else None
                 if top is not None and best is not None and top != best:
                     yield self._event(
                         now, top, ground_station_pb2.CONTACT_KIND_HANDOVER, previous=best

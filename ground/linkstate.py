@@ -1,20 +1,36 @@
-"""Link state as the data path sees it: routes and satellite status, tick by tick.
+"""Link state as the data path sees it: the link graph of each tick, kept in time order.
 
-The orchestrator publishes, for every ground station (and every compute satellite),
-a :class:`LinkState` per geometry tick: the route to every compute satellite it can
-reach, what it sees overhead, and the latest status of every compute satellite. A
-:class:`LinkTimeline` keeps the recent and upcoming ticks and answers "which route
-holds at simulated time t" without waiting on the orchestrator. Pure data: no Ray, no
-gRPC, no numpy.
+The orchestrator publishes, per geometry tick, a :class:`TickLinks`: the laser links
+usable at that instant (with their one-way delays) and the ground links of the stations
+the receiving process serves. That is all the data path needs: routes are computed
+from it where and when a request needs them (:mod:`ground.routes`), so what is
+published grows with the constellation's links, not with the number of routes (an
+all-pairs table of 1,584 compute satellites would be 2.5 million routes a tick).
+
+A :class:`LinkTimeline` keeps the recent and upcoming ticks and answers "which tick
+holds at simulated time t" without waiting on the orchestrator. :class:`Topology` is
+what does not change during a run (node names, link rates), sent once. Pure data: no
+Ray, no gRPC.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
-__all__ = ["LinkState", "LinkTimeline", "Route", "SatelliteInfo", "VisibleSatellite"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "LinkTimeline",
+    "Route",
+    "StationLinks",
+    "TickLinks",
+    "Topology",
+    "VisibleSatellite",
+]
 
 
 @dataclass(frozen=True)
@@ -64,88 +80,179 @@ class VisibleSatellite:
     delay_ms: float
 
 
-@dataclass(frozen=True)
-class SatelliteInfo:
-    """What the data path knows about a compute satellite (from its last status)."""
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """What does not change during a run: who the nodes are and how fast links carry.
 
-    satellite_id: str
-    address: str
-    models: tuple[str, ...] = ()
-    queue_depth: int = 0
-    running: int = 0
-    queue_capacity: int = 1
-    state_of_charge: float = 1.0
-    temperature_c: float = 20.0
-    accepting_power: bool = True
-    accepting_thermal: bool = True
-    throttled: bool = False
-    sunlit: bool = True
+    Satellites are numbered in catalog order and stations in scenario order; the compute
+    satellites' positions in that numbering are ``compute_index``, and every per-compute
+    array of the data path (routes' delays, the fleet's status) follows that order.
+    """
+
+    satellite_ids: tuple[str, ...]
+    station_names: tuple[str, ...]
+    compute_index: NDArray[np.intp]
+    isl_rate_mbps: float
+    gsl_rate_mbps: float
+    #: Routes longer than this are not searched (None: every route). See LinksSpec.
+    route_horizon_ms: float | None = None
+
+    @property
+    def n_satellites(self) -> int:
+        return len(self.satellite_ids)
+
+    @cached_property
+    def compute_ids(self) -> tuple[str, ...]:
+        return tuple(self.satellite_ids[i] for i in self.compute_index.tolist())
+
+    @cached_property
+    def satellite_number(self) -> dict[str, int]:
+        """Catalog index of every satellite id."""
+        return {sid: i for i, sid in enumerate(self.satellite_ids)}
+
+    @cached_property
+    def compute_number(self) -> dict[str, int]:
+        """Position of every compute satellite in the compute order."""
+        return {sid: i for i, sid in enumerate(self.compute_ids)}
+
+    @cached_property
+    def station_number(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.station_names)}
 
 
-@dataclass(frozen=True)
-class LinkState:
-    """One tick of link state for one node (a ground station or a compute satellite)."""
+@dataclass(frozen=True, eq=False)
+class StationLinks:
+    """Ground links of some stations at one instant: parallel arrays sorted by station,
+    then by elevation (highest first)."""
+
+    station: NDArray[np.int32]  # index in Topology.station_names
+    satellite: NDArray[np.int32]  # catalog index
+    elevation_deg: NDArray[np.float64]
+    azimuth_deg: NDArray[np.float64]
+    range_km: NDArray[np.float64]
+    delay_ms: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> StationLinks:
+        i, f = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
+        return cls(i, i, f, f, f, f)
+
+    def span(self, station: int) -> slice:
+        """Where one station's links lie in the arrays."""
+        lo = int(np.searchsorted(self.station, station, side="left"))
+        hi = int(np.searchsorted(self.station, station, side="right"))
+        return slice(lo, hi)
+
+    def only(self, stations: Sequence[int]) -> StationLinks:
+        """The links of the given stations alone (what one gateway host needs)."""
+        keep = np.isin(self.station, np.asarray(stations, dtype=np.int32))
+        return StationLinks(
+            self.station[keep],
+            self.satellite[keep],
+            self.elevation_deg[keep],
+            self.azimuth_deg[keep],
+            self.range_km[keep],
+            self.delay_ms[keep],
+        )
+
+    def __len__(self) -> int:
+        return len(self.station)
+
+
+@dataclass(frozen=True, eq=False)
+class TickLinks:
+    """The link graph of one tick as a receiving process needs it.
+
+    Laser links are undirected (``isl_a < isl_b``), listed once with their one-way
+    delay; ``ground`` holds the ground links of the stations the receiver serves (none
+    for satellites: a path between satellites never passes through a station).
+    """
 
     tick: int
     offset_s: float  # simulated seconds since the scenario start
     step_s: float
-    routes: Mapping[str, Route] = field(default_factory=dict)  # target satellite -> route
-    visible: tuple[VisibleSatellite, ...] = ()
+    isl_a: NDArray[np.int32]
+    isl_b: NDArray[np.int32]
+    isl_delay_ms: NDArray[np.float64]
+    ground: StationLinks = field(default_factory=StationLinks.empty)
 
     @property
     def end_s(self) -> float:
         return self.offset_s + self.step_s
 
+    def for_stations(self, stations: Sequence[int]) -> TickLinks:
+        return TickLinks(
+            self.tick,
+            self.offset_s,
+            self.step_s,
+            self.isl_a,
+            self.isl_b,
+            self.isl_delay_ms,
+            self.ground.only(stations),
+        )
+
+    def same_as(self, other: TickLinks) -> bool:
+        """Equal in every published figure (for replay checks)."""
+        pairs = (
+            (self.isl_a, other.isl_a),
+            (self.isl_b, other.isl_b),
+            (self.isl_delay_ms, other.isl_delay_ms),
+            (self.ground.station, other.ground.station),
+            (self.ground.satellite, other.ground.satellite),
+            (self.ground.elevation_deg, other.ground.elevation_deg),
+            (self.ground.azimuth_deg, other.ground.azimuth_deg),
+            (self.ground.range_km, other.ground.range_km),
+            (self.ground.delay_ms, other.ground.delay_ms),
+        )
+        return (
+            (self.tick, self.offset_s, self.step_s) == (other.tick, other.offset_s, other.step_s)
+        ) and all(np.array_equal(a, b) for a, b in pairs)
+
 
 class LinkTimeline:
-    """The ticks a node has received, in time order; the latest tick at or before a time
-    holds until the next one.
+    """The ticks a process has received, in time order; the latest tick at or before a
+    time holds until the next one.
 
     A lookup past the end of the last tick still answers with the last tick (the data
-    path never waits for geometry) and counts the lookup as *late*.
+    path never waits for geometry) and says it was *late*; callers count that.
     """
 
     def __init__(self, keep_s: float = 120.0) -> None:
         self.keep_s = keep_s
         self._starts: list[float] = []
-        self._states: list[LinkState] = []
-        self.late_lookups = 0
+        self._ticks: list[TickLinks] = []
         self.received = 0
 
-    def add(self, states: Iterable[LinkState]) -> None:
-        for state in states:
+    def add(self, ticks: Iterable[TickLinks]) -> None:
+        for tick in ticks:
             self.received += 1
-            i = bisect.bisect_left(self._starts, state.offset_s)
-            if i < len(self._starts) and self._starts[i] == state.offset_s:
-                self._states[i] = state  # a republished tick (e.g. fresher satellite status)
+            i = bisect.bisect_left(self._starts, tick.offset_s)
+            if i < len(self._starts) and self._starts[i] == tick.offset_s:
+                self._ticks[i] = tick  # a republished tick (a restarted receiver)
             else:
-                self._starts.insert(i, state.offset_s)
-                self._states.insert(i, state)
+                self._starts.insert(i, tick.offset_s)
+                self._ticks.insert(i, tick)
 
     def prune(self, now_s: float) -> None:
         """Forget ticks that ended more than ``keep_s`` before ``now_s``."""
         cut = bisect.bisect_right(self._starts, now_s - self.keep_s) - 1
         if cut > 0:
             del self._starts[:cut]
-            del self._states[:cut]
+            del self._ticks[:cut]
 
-    def at(self, offset_s: float) -> LinkState | None:
+    def lookup(self, offset_s: float) -> tuple[TickLinks | None, bool]:
+        """The tick holding at ``offset_s``, and whether the lookup was late (past the
+        end of the last tick received)."""
         i = bisect.bisect_right(self._starts, offset_s) - 1
         if i < 0:
-            return None
-        state = self._states[i]
-        if i == len(self._states) - 1 and offset_s >= state.end_s:
-            self.late_lookups += 1
-        return state
+            return None, False
+        tick = self._ticks[i]
+        return tick, i == len(self._ticks) - 1 and offset_s >= tick.end_s
 
-    def route(self, target: str, offset_s: float) -> Route | None:
-        state = self.at(offset_s)
-        return None if state is None else state.routes.get(target)
-
-    @property
-    def horizon_s(self) -> float:
-        """Simulated time up to which ticks are known (-inf when none)."""
-        return self._states[-1].end_s if self._states else float("-inf")
+    def window(self, from_s: float) -> list[TickLinks]:
+        """Every tick still holding at or after ``from_s`` (what a restarted receiver
+        needs again)."""
+        return [t for t in self._ticks if t.end_s >= from_s]
 
     def __len__(self) -> int:
-        return len(self._states)
+        return len(self._ticks)

@@ -1,4 +1,4 @@
-"""Choosing the compute satellite a ground station sends a request to (pure).
+"""Choosing the compute satellite a request goes to (pure, vectorised over the fleet).
 
 Policies (request parameter ``orbitmesh.policy``):
 
@@ -11,17 +11,20 @@ Policies (request parameter ``orbitmesh.policy``):
   charged, then the coolest, then the shortest path. Spares batteries in eclipse.
 
 Every policy skips satellites that cannot take the request (no route, model not
-carried, refusing for power or heat, queue full) when another can; if none can, the
-request goes nowhere and the caller answers with the reason.
+carried, down, refusing for power or heat, queue full) when another can; if none can,
+the request goes nowhere and the caller answers with the reason. Ties go to the
+satellite first in compute order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .linkstate import Route, SatelliteInfo
+import numpy as np
+from numpy.typing import NDArray
+
+from .fleet import FleetStatus
 
 __all__ = ["Choice", "Policy", "choose_satellite"]
 
@@ -35,71 +38,73 @@ class Policy(StrEnum):
 
 @dataclass(frozen=True)
 class Choice:
-    satellite: str | None
-    route: Route | None
-    #: Why nothing was chosen: "no-contact" (nothing reachable carries the model),
-    #: "not-found" (no satellite carries it at all) or a refusal cause shared by all.
+    #: Position of the chosen satellite in the fleet (compute order), None if none.
+    index: int | None
+    #: Why nothing was chosen: "not-found" (no satellite carries the model), "node-down"
+    #: (those that do are all down), "no-contact" (none of them is reachable) or a
+    #: refusal cause shared by every reachable one.
     reason: str | None = None
     predicted_ms: float | None = None
 
 
-def _accepting(info: SatelliteInfo, outstanding: int) -> str | None:
-    if not info.accepting_power:
-        return "power"
-    if not info.accepting_thermal:
-        return "thermal"
-    if info.queue_depth + outstanding >= info.queue_capacity:
-        return "queue"
-    return None
-
-
 def choose_satellite(
-    routes: Mapping[str, Route],
-    satellites: Mapping[str, SatelliteInfo],
+    delay_ms: NDArray[np.float64],
+    fleet: FleetStatus,
     model: str,
     policy: Policy = Policy.FASTEST,
     *,
-    outstanding: Mapping[str, int] | None = None,
-    inference_ms: Mapping[str, float] | None = None,
+    outstanding: NDArray[np.int64] | None = None,
+    inference_ms: NDArray[np.float64] | None = None,
     default_inference_ms: float = 1.0,
 ) -> Choice:
-    """The best satellite for ``model`` given this tick's routes and the latest status.
+    """The best satellite for ``model``.
 
-    ``outstanding`` counts requests this gateway has sent that have not come back (the
-    status lags by up to a poll); ``inference_ms`` is the recent inference time per
-    satellite.
+    ``delay_ms``: one-way path delay from the requester to every satellite, compute
+    order (inf: no route). ``outstanding`` counts requests the caller has sent that have
+    not come back (the status lags by up to a poll); ``inference_ms`` is the recent
+    inference time per satellite (nan: not yet seen, ``default_inference_ms`` is used).
     """
-    outstanding = outstanding or {}
-    inference_ms = inference_ms or {}
-    carriers = {sid: info for sid, info in satellites.items() if model in info.models}
-    if not carriers:
-        return Choice(None, None, reason="not-found")
-    reachable = {sid: info for sid, info in carriers.items() if sid in routes}
-    if not reachable:
-        return Choice(None, None, reason="no-contact")
-    refusals: dict[str, str] = {}
-    candidates: list[tuple[tuple[float, ...], str, float]] = []
-    for sid, info in reachable.items():
-        waiting = outstanding.get(sid, 0)
-        cause = _accepting(info, waiting)
-        if cause is not None:
-            refusals[sid] = cause
-            continue
-        route = routes[sid]
-        path_ms = 2.0 * route.delay_ms
-        per_inference = inference_ms.get(sid, default_inference_ms)
-        predicted = path_ms + (info.queue_depth + waiting + 1) * per_inference
-        if policy is Policy.NEAREST:
-            key: tuple[float, ...] = (path_ms,)
-        elif policy is Policy.LEAST_LOADED:
-            key = ((info.queue_depth + waiting) / max(1, info.queue_capacity), path_ms)
-        elif policy is Policy.POWER_AWARE:
-            key = (0.0 if info.sunlit else 1.0, -info.state_of_charge, info.temperature_c, path_ms)
-        else:
-            key = (predicted,)
-        candidates.append((key, sid, predicted))
-    if not candidates:
-        causes = set(refusals.values())
-        return Choice(None, None, reason=causes.pop() if len(causes) == 1 else "queue")
-    _key, best, predicted = min(candidates)
-    return Choice(best, routes[best], predicted_ms=predicted)
+    carriers = fleet.carriers(model)
+    if not carriers.any():
+        return Choice(None, reason="not-found")
+    carriers = carriers & fleet.up
+    if not carriers.any():
+        return Choice(None, reason="node-down")
+    reachable = carriers & np.isfinite(delay_ms)
+    if not reachable.any():
+        return Choice(None, reason="no-contact")
+    waiting = fleet.queue_depth + (0 if outstanding is None else outstanding)
+    power = reachable & ~fleet.accepting_power
+    thermal = reachable & fleet.accepting_power & ~fleet.accepting_thermal
+    full = reachable & fleet.accepting_power & fleet.accepting_thermal
+    full &= waiting >= fleet.queue_capacity
+    ok = reachable & ~power & ~thermal & ~full
+    if not ok.any():
+        causes = [
+            c for c, m in (("power", power), ("thermal", thermal), ("queue", full)) if m.any()
+        ]
+        return Choice(None, reason=causes[0] if len(causes) == 1 else "queue")
+    candidates = np.flatnonzero(ok)
+    path_ms = 2.0 * delay_ms[candidates]
+    per_inference = np.full(len(candidates), default_inference_ms)
+    if inference_ms is not None:
+        seen = inference_ms[candidates]
+        per_inference = np.where(np.isnan(seen), default_inference_ms, seen)
+    predicted = path_ms + (waiting[candidates] + 1) * per_inference
+    if policy is Policy.NEAREST:
+        best = int(np.argmin(path_ms))
+    elif policy is Policy.LEAST_LOADED:
+        load = waiting[candidates] / np.maximum(1, fleet.queue_capacity[candidates])
+        best = int(np.lexsort((candidates, path_ms, load))[0])
+    elif policy is Policy.POWER_AWARE:
+        keys = (
+            candidates,
+            path_ms,
+            fleet.temperature_c[candidates],
+            -fleet.state_of_charge[candidates],
+            ~fleet.sunlit[candidates],
+        )
+        best = int(np.lexsort(keys)[0])
+    else:
+        best = int(np.argmin(predicted))
+    return Choice(int(candidates[best]), predicted_ms=float(predicted[best]))

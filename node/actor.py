@@ -1,89 +1,89 @@
-"""The satellite as a Ray actor: a thin shell around :class:`~node.server.SatelliteServer`.
+"""A satellite host as a Ray actor: a thin shell around :class:`~node.host.SatelliteHost`.
 
 The actor body is a plain class made remote at construction (as Ray's own
 ``ray.util.queue`` does), so resources and restart policy are injected, not hard-coded;
-:class:`SatelliteActor` is the typed handle users hold, with sync and ``*_async`` twins.
+:class:`SatelliteHostActor` is the typed handle users hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
-from .server import NodeConfig, SatelliteServer
+from ground.fleet import FleetStatus
+from ground.linkstate import TickLinks
+
+from .host import HostConfig, HostStatus, SatelliteHost
+from .server import NodeConfig
 from .state import NodeSnapshot
 
-__all__ = ["ActorStatus", "SatelliteActor"]
+__all__ = ["HostIncarnation", "SatelliteHostActor", "host_configs"]
 
 
 @dataclass(frozen=True)
-class ActorStatus:
+class HostIncarnation:
+    """A host's status with what identifies its process."""
+
     #: Changes when Ray restarts the actor.
     incarnation: str
-    address: str | None
-    pid: int
-    #: Everything it serves, ONNX models and the user app.
-    models: tuple[str, ...]
-    snapshot: NodeSnapshot
+    node_id: str
+    status: HostStatus
 
 
-class _SatelliteActorBody:
+class _SatelliteHostBody:
     """Runs in the actor process; every method runs on the actor's event loop.
 
-    The server starts at construction (Ray runs an async actor's ``__init__`` on its
-    event loop), so a satellite Ray restarts after a crash serves again by itself; the
-    orchestrator notices the new incarnation and restores its battery and temperature.
+    The servers start at construction (Ray runs an async actor's ``__init__`` on its
+    event loop), so a host Ray restarts after a crash serves again by itself; the
+    orchestrator notices the new incarnation and restores its satellites' batteries,
+    temperatures, clock and links.
     """
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: HostConfig) -> None:
         import asyncio
         import uuid
 
         self.incarnation = uuid.uuid4().hex
-        self._server = SatelliteServer(config)
-        self._started = asyncio.get_running_loop().create_task(self._server.start())
+        self._host = SatelliteHost(config)
+        self._started = asyncio.get_running_loop().create_task(self._host.start())
 
-    async def start(self) -> str:
+    async def start(self) -> dict[str, str]:
         return await self._started
 
-    async def status(self) -> ActorStatus:
-        """What the orchestrator polls."""
-        import os
-
+    async def status(self) -> HostIncarnation:
         await self._started
-        return ActorStatus(
+        return HostIncarnation(
             incarnation=self.incarnation,
-            address=self._server.address,
-            pid=os.getpid(),
-            models=tuple(self._server.model_names),
-            snapshot=self._server.snapshot(),
+            node_id=ray.get_runtime_context().get_node_id(),
+            status=self._host.status(),
         )
 
     async def set_clock(self, clock: Any) -> None:
-        self._server.set_clock(clock)
+        self._host.set_clock(clock)
 
-    async def restore(self, battery_wh: float, temperature_c: float) -> None:
-        self._server.state.restore(battery_wh=battery_wh, temperature_c=temperature_c)
+    async def restore(self, states: dict[str, tuple[float, float]]) -> None:
+        self._host.restore(states)
 
-    async def publish_links(self, states: list[Any]) -> None:
-        """Routes to the other compute satellites, tick by tick (for satellite-to-satellite
-        traffic)."""
-        self._server.publish_links(states)
+    async def publish(self, ticks: list[TickLinks]) -> None:
+        self._host.publish(ticks)
 
-    async def update_satellites(self, satellites: dict[str, Any]) -> None:
-        self._server.update_satellites(satellites)
+    async def update_fleet(self, fleet: FleetStatus) -> None:
+        self._host.update_fleet(fleet)
 
-    async def address(self) -> str | None:
-        return self._server.address
+    async def snapshot(self, satellite_id: str) -> NodeSnapshot:
+        return self._host.snapshot(satellite_id)
 
-    async def snapshot(self) -> NodeSnapshot:
-        return self._server.snapshot()
+    async def stop_member(self, satellite_id: str, grace_s: float) -> None:
+        await self._host.stop_member(satellite_id, grace_s)
+
+    async def start_member(self, satellite_id: str) -> str:
+        return await self._host.start_member(satellite_id)
 
     async def stop(self, grace_s: float) -> None:
-        await self._server.stop(grace_s)
+        await self._host.stop(grace_s)
 
     async def pid(self) -> int:
         import os
@@ -91,84 +91,101 @@ class _SatelliteActorBody:
         return os.getpid()
 
 
-class SatelliteActor:
-    """Handle to one compute satellite running as a Ray actor and serving gRPC."""
+class SatelliteHostActor:
+    """Handle to one satellite host: a Ray actor running several satellites' servers."""
 
-    def __init__(self, handle: Any, config: NodeConfig, address: str) -> None:
+    def __init__(self, handle: Any, config: HostConfig, addresses: Mapping[str, str]) -> None:
         self.handle = handle
         self.config = config
-        self.address = address
+        #: Each satellite's address as of start-up.
+        self.addresses = dict(addresses)
 
     @property
-    def satellite_id(self) -> str:
-        return self.config.satellite_id
+    def host_id(self) -> str:
+        return self.config.host_id
+
+    @property
+    def satellite_ids(self) -> list[str]:
+        return [c.satellite_id for c in self.config.satellites]
 
     @staticmethod
     def remote_class(
         num_cpus: float = 0.0,
         resources: dict[str, float] | None = None,
         max_restarts: int = 0,
-        name: str | None = None,
     ) -> Any:
         options: dict[str, Any] = {
             "num_cpus": num_cpus,
             "max_restarts": max_restarts,
-            # gRPC calls and telemetry interleave on one event loop; Ray's default cap for
-            # async actors (1000) is far above what a satellite's queue admits.
+            # gRPC calls and telemetry of every member interleave on one event loop;
+            # Ray's own cap (1000) only bounds the orchestrator's calls.
             "max_concurrency": 1000,
-            # On a cluster, spread satellites over the nodes: with no CPUs reserved, Ray's
-            # default would pack them all onto the node that asks.
+            # On a cluster, spread hosts over the nodes (with their CPU reservations).
             "scheduling_strategy": "SPREAD",
         }
         if resources:
             options["resources"] = resources
-        if name:
-            options["name"] = name
-        return ray.remote(_SatelliteActorBody).options(**options)
+        return ray.remote(_SatelliteHostBody).options(**options)
 
     @classmethod
     def create_many(
         cls,
-        configs: Sequence[NodeConfig],
+        configs: Sequence[HostConfig],
         *,
         num_cpus: float = 0.0,
         resources: dict[str, float] | None = None,
         max_restarts: int = 0,
         timeout_s: float = 300.0,
-    ) -> list[SatelliteActor]:
-        """Start several satellites at once and wait until every one serves."""
-        handles = [
-            cls.remote_class(num_cpus, resources, max_restarts, None).remote(config)
-            for config in configs
-        ]
+    ) -> list[SatelliteHostActor]:
+        """Start several hosts at once and wait until every satellite serves."""
+        remote = cls.remote_class(num_cpus, resources, max_restarts)
+        handles = [remote.remote(config) for config in configs]
         addresses = ray.get([h.start.remote() for h in handles], timeout=timeout_s)
         return [cls(h, c, a) for h, c, a in zip(handles, configs, addresses, strict=True)]
 
     @classmethod
-    def create(cls, config: NodeConfig, **options: Any) -> SatelliteActor:
+    def create(cls, satellites: Sequence[NodeConfig], **options: Any) -> SatelliteHostActor:
+        """One host running ``satellites``."""
+        config = HostConfig("host-0", tuple(satellites))
         return cls.create_many([config], **options)[0]
 
-    def snapshot(self, timeout_s: float = 30.0) -> NodeSnapshot:
-        result: NodeSnapshot = ray.get(self.handle.snapshot.remote(), timeout=timeout_s)
+    def snapshot(self, satellite_id: str, timeout_s: float = 30.0) -> NodeSnapshot:
+        result: NodeSnapshot = ray.get(self.handle.snapshot.remote(satellite_id), timeout=timeout_s)
         return result
 
-    async def snapshot_async(self) -> NodeSnapshot:
-        result: NodeSnapshot = await self.handle.snapshot.remote()
+    def status(self, timeout_s: float = 30.0) -> HostIncarnation:
+        result: HostIncarnation = ray.get(self.handle.status.remote(), timeout=timeout_s)
         return result
 
     def pid(self) -> int:
         result: int = ray.get(self.handle.pid.remote())
         return result
 
+    def stop_member(self, satellite_id: str, grace_s: float = 5.0, timeout_s: float = 60.0) -> None:
+        ray.get(self.handle.stop_member.remote(satellite_id, grace_s), timeout=timeout_s)
+
+    def start_member(self, satellite_id: str, timeout_s: float = 60.0) -> str:
+        address: str = ray.get(self.handle.start_member.remote(satellite_id), timeout=timeout_s)
+        self.addresses[satellite_id] = address
+        return address
+
     def stop(self, grace_s: float = 5.0, timeout_s: float = 60.0) -> None:
         """Drain in-flight calls (up to ``grace_s``), then end the actor."""
         ray.get(self.handle.stop.remote(grace_s), timeout=timeout_s)
         ray.kill(self.handle)
 
-    async def stop_async(self, grace_s: float = 5.0) -> None:
-        await self.handle.stop.remote(grace_s)
-        ray.kill(self.handle)
-
     def kill(self) -> None:
         """End the actor at once (no draining); for fault injection and clean-up."""
         ray.kill(self.handle, no_restart=True)
+
+
+def host_configs(
+    configs: Sequence[NodeConfig], per_host: int, *, topology: Any = None, prefix: str = "sat-host"
+) -> list[HostConfig]:
+    """Satellites dealt into hosts of at most ``per_host``, in turn (host k takes
+    satellites k, k + H, k + 2H, ...): neighbours in the catalog are neighbours in orbit,
+    so dealing spreads the satellites over a busy region across every host."""
+    if per_host < 1:
+        raise ValueError(f"per_host must be at least 1, got {per_host}")
+    count = -(-len(configs) // per_host)
+    return [HostConfig(f"{prefix}-{k}", tuple(configs[k::count]), topology) for k in range(count)]

@@ -94,12 +94,12 @@ class SatelliteContext:
 
     def neighbours(self) -> list[Neighbour]:
         """Other compute satellites reachable over laser links now, nearest first."""
-        state = self._forwarder.links.at(self._forwarder.clock.offset_s())
-        sats = self._forwarder.satellites()
+        routes = self._forwarder.routes()
+        fleet = self._forwarder.view.fleet
         out = []
-        for sid, route in state.routes.items() if state is not None else ():
-            info = sats.get(sid)
-            if info is None or sid == self.satellite_id:
+        for sid, route in routes.items() if routes is not None else ():
+            info = fleet.info(sid)
+            if info is None or not info.up:
                 continue
             out.append(
                 Neighbour(

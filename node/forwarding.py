@@ -10,12 +10,13 @@ satellite's radio is booked for the transmission.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
 
 import grpc
 
 from ground.links import LinkModel, LinkParams, Transfer
-from ground.linkstate import LinkTimeline, Route, SatelliteInfo
+from ground.linkstate import Route
+from ground.linkview import LinkView
+from ground.routes import RouteSet
 from ground.selection import Policy, choose_satellite
 from ground.timing import sleep_until
 from orchestrator.causes import CAUSE_METADATA_KEY, Cause
@@ -49,33 +50,38 @@ class Forwarder:
         satellite_id: str,
         *,
         clock: SimClock,
-        links: LinkTimeline,
-        satellites: Callable[[], Mapping[str, SatelliteInfo]],
+        view: LinkView,
         state: NodeState,
         link_params: LinkParams | None = None,
     ) -> None:
         self.satellite_id = satellite_id
         self.clock = clock
-        self.links = links
-        self.satellites = satellites
+        self.view = view
         self.state = state
         self.model = LinkModel(link_params or LinkParams())
         self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def routes(self) -> RouteSet | None:
+        """Routes from this satellite to the other compute satellites now (None before
+        the first tick)."""
+        tick, _late = self.view.lookup(self.clock.offset_s())
+        return None if tick is None else self.view.from_satellite(tick, self.satellite_id)
 
     def pick(
         self, model: str, *, satellite: str | None = None, policy: str | None = None
     ) -> tuple[str, Route]:
         """The satellite to call now, and the route to it."""
-        now = self.clock.offset_s()
-        state = self.links.at(now)
-        routes = state.routes if state is not None else {}
-        sats = self.satellites()
+        routes = self.routes()
+        fleet = self.view.fleet
         if satellite is not None:
-            if satellite not in sats:
+            i = fleet.index.get(satellite)
+            if i is None:
                 raise Refused(
                     Cause.NOT_FOUND, f"no compute satellite {satellite!r} in this emulation"
                 )
-            route = routes.get(satellite)
+            if not fleet.up[i]:
+                raise Refused(Cause.NODE_DOWN, f"satellite {satellite} is not serving")
+            route = routes.get(satellite) if routes is not None else None
             if route is None:
                 raise Refused(
                     Cause.NO_CONTACT, f"no route from {self.satellite_id} to {satellite} now"
@@ -85,15 +91,19 @@ class Forwarder:
             chosen = Policy(policy or Policy.NEAREST)
         except ValueError:
             raise Refused(Cause.INVALID, f"unknown policy {policy!r}") from None
-        others = {sid: info for sid, info in sats.items() if sid != self.satellite_id}
-        choice = choose_satellite(routes, others, model, chosen)
-        if choice.satellite is None or choice.route is None:
+        if routes is None:
+            raise Refused(Cause.NO_CONTACT, f"{self.satellite_id} has no link state yet")
+        choice = choose_satellite(routes.delay_ms, fleet, model, chosen)
+        if choice.index is None:
             reason = Cause(choice.reason or "no-contact")
             raise Refused(
                 reason,
                 f"no other satellite can run {model!r} for {self.satellite_id} now ({reason})",
             )
-        return choice.satellite, choice.route
+        target = fleet.satellite_ids[choice.index]
+        route = routes.get(target)
+        assert route is not None  # chosen among the reachable
+        return target, route
 
     async def call(
         self, target: str, route: Route, request: bytes, timeout_s: float | None
@@ -103,10 +113,11 @@ class Forwarder:
         transfer = self.model.transfer(route, len(request), self.clock.offset_s(sent_wall))
         self.state.transmit(len(request), route.rates_mbps[0])
         await sleep_until(sent_wall + transfer.total_ms / 1e3 / self.clock.speed)
-        info = self.satellites().get(target)
-        if info is None:
+        fleet = self.view.fleet
+        i = fleet.index.get(target)
+        if i is None or not fleet.up[i]:
             raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving")
-        call = self._channel(info.address).unary_unary(
+        call = self._channel(fleet.addresses[i]).unary_unary(
             INFERENCE_METHOD, request_serializer=_raw, response_deserializer=_raw
         )
         try:

@@ -38,12 +38,27 @@ class LoadedModel:
 
 
 class ModelRuntime:
-    """Every model of one satellite, opened once at start-up."""
+    """Every model of one satellite, opened once at start-up.
 
-    def __init__(self, paths: Mapping[str, Path | str]) -> None:
+    ``shared`` holds sessions already opened in this process, by model name and file:
+    satellites of one host share them (an ONNX Runtime session runs concurrent calls),
+    while each satellite still queues and is slowed on its own.
+    """
+
+    def __init__(
+        self,
+        paths: Mapping[str, Path | str],
+        shared: dict[tuple[str, Path], LoadedModel] | None = None,
+    ) -> None:
         self.models: dict[str, LoadedModel] = {}
         for name, path in paths.items():
-            self.models[name] = self._load(name, Path(path))
+            key = (name, Path(path))
+            loaded = shared.get(key) if shared is not None else None
+            if loaded is None:
+                loaded = self._load(name, Path(path))
+                if shared is not None:
+                    shared[key] = loaded
+            self.models[name] = loaded
 
     @staticmethod
     def _load(name: str, path: Path) -> LoadedModel:

@@ -14,8 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ground.links import LinkParams
-from ground.linkstate import LinkState, LinkTimeline, SatelliteInfo
-from ground.timing import freeze_startup_objects
+from ground.linkview import LinkView
 from orchestrator.clock import SimClock
 from orchestrator.ephemeris import Ephemeris
 from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
@@ -25,13 +24,13 @@ from .forwarding import Forwarder
 from .inference import InferenceCore
 from .power import PowerParams
 from .reflection import LazyReflection
-from .runtime import ModelRuntime
+from .runtime import LoadedModel, ModelRuntime
 from .servicer import INFERENCE_SERVICE, InferenceServicer, TelemetryServicer
 from .spec import NodeSpec
 from .state import NodeSnapshot, NodeState
 from .thermal import ThermalParams
 
-__all__ = ["NodeConfig", "SatelliteServer", "advertised_address"]
+__all__ = ["NodeConfig", "SatelliteServer", "advertised_address", "release_startup_memory"]
 
 #: gRPC core rejects anything beyond this multiple of the configured limit before our
 #: handler sees it (without a cause); below it our handler answers "too-large".
@@ -62,12 +61,25 @@ class NodeConfig:
 
 
 class SatelliteServer:
-    """A satellite's servers (inference, telemetry, health, reflection) and state."""
+    """A satellite's servers (inference, telemetry, health, reflection) and state.
 
-    def __init__(self, config: NodeConfig) -> None:
+    ``view`` is what its host knows of links and the fleet (shared by every satellite of
+    the host; a satellite alone gets its own) and ``sessions`` the host's open models.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        view: LinkView | None = None,
+        sessions: dict[tuple[str, Path], LoadedModel] | None = None,
+    ) -> None:
         self.config = config
         self.clock = config.clock
-        self.runtime = ModelRuntime({name: Path(path) for name, path in config.models.items()})
+        self.view = view if view is not None else LinkView()
+        self.runtime = ModelRuntime(
+            {name: Path(path) for name, path in config.models.items()}, sessions
+        )
         self.state = NodeState(
             config.satellite_id,
             power=config.power,
@@ -82,9 +94,7 @@ class SatelliteServer:
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self.address: str | None = None
-        #: Routes to the other compute satellites and their status, from the orchestrator.
-        self.links = LinkTimeline()
-        self.satellites: dict[str, SatelliteInfo] = {}
+        self.port: int | None = None
         self.core = InferenceCore(
             self.state,
             satellite_id=config.satellite_id,
@@ -93,8 +103,7 @@ class SatelliteServer:
         self.forwarder = Forwarder(
             config.satellite_id,
             clock=config.clock,
-            links=self.links,
-            satellites=lambda: self.satellites,
+            view=self.view,
             state=self.state,
             link_params=config.link_params,
         )
@@ -119,8 +128,8 @@ class SatelliteServer:
             models=self._inference.model_names,
         )
 
-    async def start(self) -> str:
-        """Bind, start serving and return ``host:port``."""
+    async def start(self, port: int | None = None) -> str:
+        """Bind (``port``, else the configured one), start serving, return ``host:port``."""
         if self._server is not None:
             raise RuntimeError("already started")
         limit = self.config.node.max_message_bytes
@@ -143,17 +152,16 @@ class SatelliteServer:
         )
         services = reflection.service_names
         server.add_generic_rpc_handlers((reflection.handler(),))
-        port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
-        if port == 0:
-            raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
+        wanted = self.config.port if port is None else port
+        bound = server.add_insecure_port(f"{self.config.host}:{wanted}")
+        if bound == 0:
+            raise OSError(f"cannot bind {self.config.host}:{wanted}")
         await server.start()
         for name in ("", *services):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
-        self.address = advertised_address(self.config.host, port)
-        _release_startup_memory()
-        # Satellites start by the hundred: skip the collection pass, just freeze.
-        freeze_startup_objects(collect=False)
+        self.port = bound
+        self.address = advertised_address(self.config.host, bound)
         return self.address
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -176,13 +184,6 @@ class SatelliteServer:
     @property
     def model_names(self) -> list[str]:
         return self._inference.model_names
-
-    def publish_links(self, states: list[LinkState]) -> None:
-        self.links.add(states)
-        self.links.prune(self.clock.offset_s())
-
-    def update_satellites(self, satellites: dict[str, SatelliteInfo]) -> None:
-        self.satellites = satellites
 
     def snapshot(self) -> NodeSnapshot:
         return self.state.snapshot()
@@ -210,7 +211,7 @@ def _local_ip() -> str:
             return "127.0.0.1"
 
 
-def _release_startup_memory() -> None:
+def release_startup_memory() -> None:
     """Hand back to the OS the heap that imports and model loading freed.
 
     A hundred satellites share a machine, so the ~0.6 MiB each that glibc would keep

@@ -23,7 +23,7 @@ from .histogram import Histogram, HistogramSnapshot
 from .power import Battery, PowerParams, PowerState, Segment
 from .thermal import ThermalNode, ThermalParams, ThermalState
 
-__all__ = ["NodeSnapshot", "NodeState"]
+__all__ = ["NodeSnapshot", "NodeState", "Vitals"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,25 @@ class NodeSnapshot:
     ledger: EnergyLedger
     #: Simulated seconds each served request spent queued and running.
     latency: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
+
+
+@dataclass(frozen=True)
+class Vitals:
+    """What the orchestrator polls of a satellite: a snapshot without its position,
+    cheap enough to take for thousands of satellites a second."""
+
+    offset_s: float
+    sunlit: bool
+    battery_wh: float
+    state_of_charge: float
+    temperature_c: float
+    power_state: PowerState
+    thermal_state: ThermalState
+    queue_depth: int
+    queue_capacity: int
+    running: int
+    served: int
+    refused: dict[str, int]
 
 
 @dataclass
@@ -206,6 +225,26 @@ class NodeState:
         self.heat = ThermalNode(self.heat.params, temperature_c=temperature_c)
 
     # ------------------------------------------------------------------ telemetry
+
+    def vitals(self) -> Vitals:
+        now = self.advance()
+        act = self._activity
+        return Vitals(
+            offset_s=now,
+            sunlit=self.ephemeris.sunlit(
+                min(max(now, self.ephemeris.start_s), self.ephemeris.end_s)
+            ),
+            battery_wh=self.battery.energy_wh,
+            state_of_charge=self.battery.soc,
+            temperature_c=self.heat.temperature_c,
+            power_state=self.battery.state,
+            thermal_state=self.heat.state,
+            queue_depth=act.running + act.waiting,
+            queue_capacity=self.queue_depth,
+            running=act.running,
+            served=act.served,
+            refused=dict(act.refused),
+        )
 
     def snapshot(self) -> NodeSnapshot:
         now = self.advance()

@@ -37,6 +37,12 @@ class _OrchestratorBody:
     async def finished(self) -> bool:
         return self._emulation.finished
 
+    async def stop_satellite(self, satellite_id: str, grace_s: float) -> None:
+        await self._emulation.stop_satellite(satellite_id, grace_s)
+
+    async def start_satellite(self, satellite_id: str) -> str:
+        return await self._emulation.start_satellite(satellite_id)
+
     async def stop(self, grace_s: float) -> None:
         await self._emulation.stop(grace_s)
 
@@ -82,6 +88,16 @@ class Orchestrator:
 
     def finished(self) -> bool:
         return bool(ray.get(self.handle.finished.remote()))
+
+    def stop_satellite(self, satellite_id: str, grace_s: float = 0.0) -> None:
+        """Stop one satellite inside its running host (fault injection); the satellites
+        sharing its host keep serving, and stations see it down at once."""
+        ray.get(self.handle.stop_satellite.remote(satellite_id, grace_s), timeout=60.0)
+
+    def start_satellite(self, satellite_id: str) -> str:
+        """Start a stopped satellite again (on its old port when free); returns its address."""
+        address: str = ray.get(self.handle.start_satellite.remote(satellite_id), timeout=60.0)
+        return address
 
     def stop(self, grace_s: float = 5.0, timeout_s: float = 120.0) -> None:
         """Drain and stop every satellite and gateway, then the orchestrator."""

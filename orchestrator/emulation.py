@@ -1,12 +1,14 @@
-"""The running emulation: satellites, gateways and the tick loop that feeds them.
+"""The running emulation: hosts of satellites and gateways, and the tick loop feeding them.
 
 :class:`Emulation` runs inside the orchestrator's Ray actor (orchestrator/actor.py). It
-builds every compute satellite and ground-station gateway as Ray actors, owns the
-simulated clock, computes geometry ticks ahead of that clock in a worker thread (so the
-actor stays responsive when geometry is slow), and publishes each station's and each
-satellite's share of every tick. It polls satellites for status once a second, passes
-that on to the gateways, and restores a restarted satellite's battery and temperature.
-Ticks computed after their simulated time has begun are counted as late.
+deals the compute satellites and ground-station gateways into host actors
+(orchestrator/placement.py), owns the simulated clock, computes geometry ticks ahead of
+that clock in a worker thread (so the actor stays responsive when geometry is slow) and
+publishes them with one call per host per batch: the laser links to every host, and to
+each gateway host the ground links of its own stations. It polls every host for its
+satellites' status once a second, passes the fleet's status on, restores the satellites
+of a restarted host, and can stop and start one satellite inside a live host. Ticks
+computed after their simulated time has begun are counted as late.
 """
 
 from __future__ import annotations
@@ -19,25 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ground.actor import GatewayActor
+import numpy as np
+import ray
+
+from ground.actor import GatewayHostActor, gateway_host_configs
+from ground.fleet import FleetStatus
 from ground.gateway import GatewayConfig
 from ground.links import LinkParams
-from ground.linkstate import LinkState, SatelliteInfo
-from node.actor import ActorStatus, SatelliteActor
+from ground.linkstate import TickLinks, Topology
+from node.actor import HostIncarnation, SatelliteHostActor, host_configs
 from node.power import PowerState
-from node.state import NodeSnapshot
+from node.state import Vitals
 from node.thermal import ThermalState
 
 from .clock import SimClock
 from .geometry import GeometryEngine
 from .launch import node_configs
-from .publish import satellite_link_states, station_link_states
+from .placement import Placement, PlacementSpec, placement_json
+from .publish import tick_links, topology
 from .scenario import Scenario, load_scenario
 from .trace import TraceReader, TraceWriter
 
 __all__ = ["Emulation", "EmulationOptions"]
 
-#: Ticks computed in one hand-off to the worker thread and sent to a node in one call:
+#: Ticks computed in one hand-off to the worker thread and sent to a host in one call:
 #: as many as a quarter second of wall time holds, within these bounds. Larger batches
 #: amortise the hand-off and the actor calls (at speed 200, batches of 50 publish twice
 #: as many ticks a second as batches of 10); smaller ones hold the first tick of a batch
@@ -52,6 +59,8 @@ _CLOCK_LEAD_S = 0.25
 #: speed: at speed 200 the default 10 simulated seconds are only 50 ms of wall, less
 #: than one pause of a busy machine.
 _MIN_AHEAD_WALL_S = 1.0
+#: A host that does not answer a status call within this long counts as down.
+_STATUS_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,9 +72,13 @@ class EmulationOptions:
     host: str = "127.0.0.1"
     record: Path | None = None
     replay: Path | None = None
+    #: Times Ray restarts a satellite host that died.
     satellite_restarts: int = 3
     status_interval_s: float = 1.0
     model_cache: Path | None = None
+    #: Satellites and stations per host process (None: the scenario's [placement]).
+    satellites_per_host: int | None = None
+    stations_per_host: int | None = None
 
     def __post_init__(self) -> None:
         problems = [
@@ -80,52 +93,15 @@ class EmulationOptions:
         ]
         if self.satellite_restarts < 0:
             problems.append(f"satellite_restarts must be >= 0, got {self.satellite_restarts}")
+        for name in ("satellites_per_host", "stations_per_host"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name} must be at least 1, got {value}")
         if self.record is not None and self.record == self.replay:
             # Recording a replay is how a replay is checked, but not over its own source.
             problems.append("record and replay name the same file")
         if problems:
             raise ValueError("; ".join(problems))
-
-
-def _info(
-    satellite: SatelliteActor, address: str, snap: NodeSnapshot | None, models: tuple[str, ...]
-) -> SatelliteInfo:
-    if snap is None:
-        return SatelliteInfo(
-            satellite.satellite_id,
-            address,
-            models=models,
-            queue_capacity=satellite.config.node.queue_depth,
-        )
-    return SatelliteInfo(
-        satellite_id=snap.satellite_id,
-        address=address,
-        models=models,
-        queue_depth=snap.queue_depth,
-        running=snap.running,
-        queue_capacity=snap.queue_capacity,
-        state_of_charge=snap.state_of_charge,
-        temperature_c=snap.temperature_c,
-        accepting_power=snap.power_state is PowerState.NOMINAL,
-        accepting_thermal=snap.thermal_state is not ThermalState.OVERHEATED,
-        throttled=snap.thermal_state is ThermalState.THROTTLED,
-        sunlit=snap.sunlit,
-    )
-
-
-def _gist(info: SatelliteInfo) -> tuple[object, ...]:
-    """What selection depends on, coarsely: a change here is worth telling everyone."""
-    return (
-        info.address,
-        info.models,
-        info.queue_depth,
-        info.accepting_power,
-        info.accepting_thermal,
-        info.throttled,
-        info.sunlit,
-        round(info.state_of_charge, 2),
-        round(info.temperature_c),
-    )
 
 
 class Emulation:
@@ -134,18 +110,26 @@ class Emulation:
         self.options = options
         self.scenario: Scenario | None = None
         self.engine: GeometryEngine | None = None
+        self.topology: Topology | None = None
+        self.placement: Placement | None = None
         self.clock: SimClock | None = None
-        self.satellites: dict[str, SatelliteActor] = {}
-        self.gateways: dict[str, GatewayActor] = {}
+        self.sat_hosts: dict[str, SatelliteHostActor] = {}
+        self.gw_hosts: dict[str, GatewayHostActor] = {}
+        #: Which host runs each satellite.
+        self.host_of: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
-        self.snapshots: dict[str, NodeSnapshot] = {}
+        self.station_addresses: dict[str, str] = {}
+        self.vitals: dict[str, Vitals] = {}
+        self.models: dict[str, tuple[str, ...]] = {}
         self.incarnations: dict[str, str] = {}
         self.pids: dict[str, int] = {}
-        self.models: dict[str, tuple[str, ...]] = {}
-        self._sent_gist: dict[str, tuple[object, ...]] = {}
-        #: What each satellite was last sent and still needs: a restarted one gets it again.
-        self._sat_window: dict[str, list[LinkState]] = {}
+        self.node_ids: dict[str, str] = {}
+        self._sent_gist: tuple[Any, ...] | None = None
+        #: Ticks published that still hold or are to come: a restarted host gets them again.
+        self._window: list[TickLinks] = []
+        #: Satellites not serving: stopped on purpose, or on a host that does not answer.
         self.down: set[str] = set()
+        self.stopped: set[str] = set()
         self.restarts: Counter[str] = Counter()
         self.ticks_published = 0
         self.ticks_late = 0
@@ -163,6 +147,7 @@ class Emulation:
         scenario = await loop.run_in_executor(None, load_scenario, self.scenario_ref)
         engine = await loop.run_in_executor(None, GeometryEngine, scenario)
         self.scenario, self.engine = scenario, engine
+        topo = self.topology = topology(engine)
         speed = self.options.speed or scenario.time.speed
         self.end_s = (
             self.options.duration_s
@@ -201,19 +186,49 @@ class Emulation:
             )
             for spec in scenario.ground_stations
         ]
-        sat_cls = SatelliteActor.remote_class(max_restarts=self.options.satellite_restarts)
-        gw_cls = GatewayActor.remote_class()
-        sat_handles = [sat_cls.remote(c) for c in configs]
-        gw_handles = [gw_cls.remote(c) for c in gateway_configs]
+        spec: PlacementSpec = scenario.placement.with_overrides(
+            self.options.satellites_per_host, self.options.stations_per_host
+        )
+        placement = self.placement = Placement.resolve(
+            spec,
+            satellites=len(configs),
+            stations=len(gateway_configs),
+            cluster_cpus=float(ray.cluster_resources().get("CPU", 1.0)),  # type: ignore[no-untyped-call]
+            available_cpus=float(ray.available_resources().get("CPU", 0.0)),  # type: ignore[no-untyped-call]
+        )
+        sat_configs = (
+            host_configs(configs, placement.satellites_per_host, topology=topo) if configs else []
+        )
+        gw_configs = (
+            gateway_host_configs(gateway_configs, placement.stations_per_host, topology=topo)
+            if gateway_configs
+            else []
+        )
+        sat_cls = SatelliteHostActor.remote_class(
+            num_cpus=placement.cpus_per_host, max_restarts=self.options.satellite_restarts
+        )
+        gw_cls = GatewayHostActor.remote_class(num_cpus=placement.cpus_per_host)
+        sat_handles = [sat_cls.remote(c) for c in sat_configs]
+        gw_handles = [gw_cls.remote(c) for c in gw_configs]
         sat_addresses = await asyncio.gather(*(h.start.remote() for h in sat_handles))
         gw_addresses = await asyncio.gather(*(h.start.remote() for h in gw_handles))
-        for handle, config, address in zip(sat_handles, configs, sat_addresses, strict=True):
-            self.satellites[config.satellite_id] = SatelliteActor(handle, config, address)
-            self.addresses[config.satellite_id] = address
-        for handle, gw_config, address in zip(
-            gw_handles, gateway_configs, gw_addresses, strict=True
+        for handle, host_config, addresses in zip(
+            sat_handles, sat_configs, sat_addresses, strict=True
         ):
-            self.gateways[gw_config.station] = GatewayActor(handle, gw_config, address)
+            self.sat_hosts[host_config.host_id] = SatelliteHostActor(handle, host_config, addresses)
+            for sid, address in addresses.items():
+                self.host_of[sid] = host_config.host_id
+                self.addresses[sid] = address
+        # Keep the catalog's order of satellites (hosts deal them out).
+        self.addresses = {sid: self.addresses[sid] for sid in topo.compute_ids}
+        for handle, gw_host_config, addresses in zip(
+            gw_handles, gw_configs, gw_addresses, strict=True
+        ):
+            self.gw_hosts[gw_host_config.host_id] = GatewayHostActor(
+                handle, gw_host_config, addresses
+            )
+            self.station_addresses.update(addresses)
+        self.station_addresses = {name: self.station_addresses[name] for name in topo.station_names}
         if self.options.record is not None:
             self._writer = TraceWriter(
                 self.options.record, scenario.name, engine.stations.names, list(engine.catalog.ids)
@@ -223,8 +238,8 @@ class Emulation:
             start=scenario.time.start, speed=speed, wall0=time.time() + _CLOCK_LEAD_S
         )
         await asyncio.gather(
-            *(s.handle.set_clock.remote(self.clock) for s in self.satellites.values()),
-            *(g.handle.set_clock.remote(self.clock) for g in self.gateways.values()),
+            *(h.handle.set_clock.remote(self.clock) for h in self.sat_hosts.values()),
+            *(h.handle.set_clock.remote(self.clock) for h in self.gw_hosts.values()),
         )
         # Only the first few ticks before time 0: the whole lookahead (a second of wall
         # or more) would not be computed within the clock's start-up lead.
@@ -238,15 +253,31 @@ class Emulation:
 
     def endpoints(self) -> dict[str, Any]:
         assert self.scenario is not None and self.clock is not None
+        assert self.placement is not None
         return {
             "scenario": self.scenario.name,
-            "ground_stations": {name: gw.address for name, gw in self.gateways.items()},
+            "ground_stations": dict(self.station_addresses),
             "satellites": dict(self.addresses),
             "speed": self.clock.speed,
             "sim_start": self.clock.start.isoformat().replace("+00:00", "Z"),
             "wall0": self.clock.wall0,
             "duration_s": self.end_s,
+            "placement": dict(placement_json(self.placement)),
+            "hosts": self.hosts(),
         }
+
+    def hosts(self) -> dict[str, dict[str, Any]]:
+        """Each host's members and where it runs."""
+        out: dict[str, dict[str, Any]] = {}
+        for host_id, host in self.sat_hosts.items():
+            out[host_id] = {
+                "satellites": host.satellite_ids,
+                "pid": self.pids.get(host_id),
+                "node_id": self.node_ids.get(host_id),
+            }
+        for host_id, gw in self.gw_hosts.items():
+            out[host_id] = {"stations": gw.stations}
+        return out
 
     # ------------------------------------------------------------------ ticks
 
@@ -265,22 +296,15 @@ class Emulation:
         ticks = int(_PUBLISH_BATCH_WALL_S * self.clock.speed / self.scenario.time.step_s)
         return min(max(ticks, _PUBLISH_BATCH_MIN), _PUBLISH_BATCH_MAX)
 
-    def _compute_many(
-        self, indices: list[int]
-    ) -> list[tuple[dict[str, LinkState], dict[str, LinkState]]]:
+    def _compute_many(self, indices: list[int]) -> list[TickLinks]:
         # One hand-off to the worker thread per batch, not per tick: at high speed the
         # hand-off and the event loop's turn cost as much as the geometry itself.
-        return [self._compute(index) for index in indices]
-
-    def _compute(self, index: int) -> tuple[dict[str, LinkState], dict[str, LinkState]]:
-        """One tick's share for every station and satellite (runs in a worker thread)."""
         assert self.engine is not None
         if self._reader is not None:
-            return self._reader.tick(index)
-        tick = self.engine.tick(self._tick_offset(index))
-        stations = station_link_states(self.engine, tick, index)
-        sats = satellite_link_states(self.engine, tick, index) if self.satellites else {}
-        return stations, sats
+            return [self._reader.tick(index) for index in indices]
+        engine = self.engine
+        ticks = engine.ticks([self._tick_offset(i) for i in indices], routes=False)
+        return [tick_links(engine, tick, i) for i, tick in zip(indices, ticks, strict=True)]
 
     async def _publish_due(self, ahead_s: float | None = None) -> None:
         assert self.clock is not None
@@ -288,7 +312,7 @@ class Emulation:
         ahead = self._ahead_s if ahead_s is None else ahead_s
         horizon = min(self.clock.offset_s() + ahead, self.end_s)
         while not self._stopping and self._tick_offset(self._next_tick) <= horizon:
-            # Compute what is due (up to a batch), then send each node its share in one
+            # Compute what is due (up to a batch), then send each host its share in one
             # call: at high speed a tick lasts a few milliseconds of wall time.
             size = self._publish_batch
             indices: list[int] = []
@@ -298,22 +322,29 @@ class Emulation:
                 indices.append(self._next_tick + len(indices))
             computed = await loop.run_in_executor(None, self._compute_many, indices)
             now_s = self.clock.offset_s()
-            for index, (stations, sats) in zip(indices, computed, strict=True):
-                if self._tick_offset(index) < now_s:
+            for tick in computed:
+                if tick.offset_s < now_s:
                     self.ticks_late += 1
                 if self._writer is not None:
-                    self._writer.add(index, stations, sats)
+                    self._writer.add(tick)
             self._next_tick += len(indices)
             self.ticks_published += len(indices)
-            for name, gateway in self.gateways.items():
-                gateway.handle.publish.remote([stations[name] for stations, _ in computed])
-            for sid, satellite in self.satellites.items():
-                states = [sats[sid] for _, sats in computed if sid in sats]
-                window = self._sat_window.setdefault(sid, [])
-                window[:] = [s for s in window if s.end_s >= now_s]
-                window.extend(states)
-                if states and sid not in self.down:
-                    satellite.handle.publish_links.remote(states)
+            self._window = [t for t in self._window if t.end_s >= now_s] + computed
+            self._send(computed)
+
+    def _send(self, ticks: list[TickLinks]) -> None:
+        """One call per host: laser links to all, each gateway host its stations' ground
+        links."""
+        topo = self.topology
+        assert topo is not None
+        if self.sat_hosts:
+            # The same links for every satellite host: serialised once.
+            shared = ray.put([t.for_stations(()) for t in ticks])
+            for host in self.sat_hosts.values():
+                host.handle.publish.remote(shared)
+        for gw in self.gw_hosts.values():
+            mine = [topo.station_number[name] for name in gw.stations]
+            gw.handle.publish.remote([t.for_stations(mine) for t in ticks])
 
     async def _tick_loop(self) -> None:
         assert self.clock is not None and self.scenario is not None
@@ -328,106 +359,184 @@ class Emulation:
 
     # ------------------------------------------------------------------ satellites' health
 
-    async def _poll_status(self, *, spread_s: float = 0.0) -> None:
-        """Ask every satellite for its status, then tell gateways what changed.
-
-        ``spread_s`` spaces the questions out over that long: a burst of a hundred
-        status calls at once would stall the data path's processes on a small machine.
-        """
-
-        async def one(sid: str, satellite: SatelliteActor) -> None:
-            try:
-                status: ActorStatus = await asyncio.wait_for(
-                    satellite.handle.status.remote(), timeout=10.0
-                )
-            except Exception:
-                self.down.add(sid)
-                return
-            previous = self.incarnations.get(sid)
-            restarted = previous is not None and previous != status.incarnation
-            if restarted:
-                await self._rejoin(sid, satellite)
-                status = await satellite.handle.status.remote()
-            self.incarnations[sid] = status.incarnation
-            self.pids[sid] = status.pid
-            self.models[sid] = status.models
-            self.down.discard(sid)
-            if status.address is not None:
-                self.addresses[sid] = status.address
-            self.snapshots[sid] = status.snapshot
-            if restarted:
-                self.restarts[sid] += 1
-
-        if spread_s <= 0:
-            await asyncio.gather(*(one(sid, sat) for sid, sat in self.satellites.items()))
-        else:
-            gap_s = spread_s / max(1, len(self.satellites))
-            for sid, sat in list(self.satellites.items()):
-                await one(sid, sat)
-                await asyncio.sleep(gap_s)
-        infos = {
-            sid: _info(
-                sat,
-                self.addresses[sid],
-                self.snapshots.get(sid),
-                self.models.get(sid, tuple(sat.config.models)),
+    async def _poll_host(self, host_id: str, host: SatelliteHostActor) -> None:
+        try:
+            report: HostIncarnation = await asyncio.wait_for(
+                host.handle.status.remote(), timeout=_STATUS_TIMEOUT_S
             )
-            for sid, sat in self.satellites.items()
-            if sid not in self.down
-        }
-        digest = {sid: _gist(info) for sid, info in infos.items()}
-        if digest == self._sent_gist:
-            return  # nothing a selection would decide differently on
-        self._sent_gist = digest
-        for gateway in self.gateways.values():
-            gateway.handle.update_satellites.remote(infos)
-        for sid, satellite in self.satellites.items():
-            if sid not in self.down:
-                satellite.handle.update_satellites.remote(infos)
+        except Exception:
+            self.down.update(host.satellite_ids)
+            return
+        previous = self.incarnations.get(host_id)
+        restarted = previous is not None and previous != report.incarnation
+        if restarted:
+            await self._rejoin(host)
+            report = await host.handle.status.remote()
+            for sid in host.satellite_ids:
+                self.restarts[sid] += 1
+            # Its satellites came back running, whatever was stopped before.
+            self.stopped.difference_update(host.satellite_ids)
+        self.incarnations[host_id] = report.incarnation
+        self.pids[host_id] = report.status.pid
+        self.node_ids[host_id] = report.node_id
+        for member in report.status.members:
+            sid = member.satellite_id
+            self.models[sid] = member.models
+            self.vitals[sid] = member.vitals
+            if member.address is None:
+                self.down.add(sid)
+            else:
+                self.addresses[sid] = member.address
+                self.down.discard(sid)
 
-    async def _rejoin(self, sid: str, satellite: SatelliteActor) -> None:
-        """Ray restarted a satellite: it came back with its first configuration, so give
-        it the running clock, the battery and temperature of its last status, the links
-        it had been sent, and (on the next status round) its neighbours again."""
+    async def _poll_status(self, *, spread_s: float = 0.0) -> None:
+        """Ask every satellite host for its members' status, then tell every host what
+        changed.
+
+        ``spread_s`` spaces the questions out over that long: a burst of calls at once
+        would stall the data path's processes on a small machine.
+        """
+        hosts = list(self.sat_hosts.items())
+        if spread_s <= 0:
+            await asyncio.gather(*(self._poll_host(hid, h) for hid, h in hosts))
+        else:
+            gap_s = spread_s / max(1, len(hosts))
+            for host_id, host in hosts:
+                await self._poll_host(host_id, host)
+                await asyncio.sleep(gap_s)
+        self._send_fleet()
+
+    def fleet(self) -> FleetStatus:
+        """The fleet's status as the data path is told it."""
+        topo = self.topology
+        assert topo is not None
+        ids = topo.compute_ids
+        vitals = [self.vitals.get(sid) for sid in ids]
+        names = sorted({m for sid in ids for m in self.models.get(sid, ())})
+
+        def column(getter: Any, dtype: Any, default: Any) -> np.ndarray:
+            return np.array([default if v is None else getter(v) for v in vitals], dtype=dtype)
+
+        return FleetStatus(
+            satellite_ids=ids,
+            addresses=tuple(self.addresses[sid] for sid in ids),
+            models={
+                m: np.array([m in self.models.get(sid, ()) for sid in ids], dtype=bool)
+                for m in names
+            },
+            up=np.array([sid not in self.down for sid in ids], dtype=bool),
+            queue_depth=column(lambda v: v.queue_depth, np.int64, 0),
+            running=column(lambda v: v.running, np.int64, 0),
+            queue_capacity=column(lambda v: v.queue_capacity, np.int64, 1),
+            state_of_charge=column(lambda v: v.state_of_charge, np.float64, 1.0),
+            temperature_c=column(lambda v: v.temperature_c, np.float64, 20.0),
+            accepting_power=column(lambda v: v.power_state is PowerState.NOMINAL, bool, True),
+            accepting_thermal=column(
+                lambda v: v.thermal_state is not ThermalState.OVERHEATED, bool, True
+            ),
+            throttled=column(lambda v: v.thermal_state is ThermalState.THROTTLED, bool, False),
+            sunlit=column(lambda v: v.sunlit, bool, True),
+        )
+
+    def _send_fleet(self, *, force: bool = False) -> None:
+        fleet = self.fleet()
+        # What selection depends on, coarsely: only a change here is worth telling.
+        gist = (
+            fleet.addresses,
+            tuple((m, mask.tobytes()) for m, mask in fleet.models.items()),
+            fleet.up.tobytes(),
+            fleet.queue_depth.tobytes(),
+            fleet.accepting_power.tobytes(),
+            fleet.accepting_thermal.tobytes(),
+            fleet.throttled.tobytes(),
+            fleet.sunlit.tobytes(),
+            np.round(fleet.state_of_charge, 2).tobytes(),
+            np.round(fleet.temperature_c).tobytes(),
+        )
+        if gist == self._sent_gist and not force:
+            return
+        self._sent_gist = gist
+        shared = ray.put(fleet)
+        for host in self.sat_hosts.values():
+            host.handle.update_fleet.remote(shared)
+        for gw in self.gw_hosts.values():
+            gw.handle.update_fleet.remote(shared)
+
+    async def _rejoin(self, host: SatelliteHostActor) -> None:
+        """Ray restarted a host: its satellites came back with their first configuration,
+        so give them the running clock, the batteries and temperatures of their last
+        status, and the links they had been sent; the fleet follows on this round."""
         if self.clock is not None:
-            await satellite.handle.set_clock.remote(self.clock)
-        last = self.snapshots.get(sid)
-        if last is not None:
-            await satellite.handle.restore.remote(last.battery_wh, last.temperature_c)
-        window = self._sat_window.get(sid)
-        if window:
-            await satellite.handle.publish_links.remote(list(window))
-        self._sent_gist = {}
+            await host.handle.set_clock.remote(self.clock)
+        states = {
+            sid: (self.vitals[sid].battery_wh, self.vitals[sid].temperature_c)
+            for sid in host.satellite_ids
+            if sid in self.vitals
+        }
+        await host.handle.restore.remote(states)
+        if self._window:
+            await host.handle.publish.remote([t.for_stations(()) for t in self._window])
+        self._sent_gist = None
 
     async def _status_loop(self) -> None:
         while not self._stopping:
             await self._poll_status(spread_s=self.options.status_interval_s)
 
+    # ------------------------------------------------------------------ faults on purpose
+
+    async def stop_satellite(self, satellite_id: str, grace_s: float = 0.0) -> None:
+        """Stop one satellite inside its live host (its host-mates keep serving)."""
+        host = self._host(satellite_id)
+        self.down.add(satellite_id)
+        self.stopped.add(satellite_id)
+        self._send_fleet(force=True)
+        await host.handle.stop_member.remote(satellite_id, grace_s)
+
+    async def start_satellite(self, satellite_id: str) -> str:
+        """Start a stopped satellite again with the battery and heat it stopped with."""
+        host = self._host(satellite_id)
+        address: str = await host.handle.start_member.remote(satellite_id)
+        self.addresses[satellite_id] = address
+        self.down.discard(satellite_id)
+        self.stopped.discard(satellite_id)
+        self._send_fleet(force=True)
+        return address
+
+    def _host(self, satellite_id: str) -> SatelliteHostActor:
+        host_id = self.host_of.get(satellite_id)
+        if host_id is None:
+            raise KeyError(f"no compute satellite {satellite_id!r} in this emulation")
+        return self.sat_hosts[host_id]
+
     # ------------------------------------------------------------------ status and stop
 
     async def status(self) -> dict[str, Any]:
         assert self.clock is not None
-        gateway_stats = await asyncio.gather(
-            *(gw.handle.stats.remote() for gw in self.gateways.values()), return_exceptions=True
+        station_stats = await asyncio.gather(
+            *(gw.handle.stats.remote() for gw in self.gw_hosts.values()), return_exceptions=True
         )
-        power = Counter(s.power_state.value for s in self.snapshots.values())
-        thermal = Counter(s.thermal_state.value for s in self.snapshots.values())
+        vitals = list(self.vitals.values())
+        power = Counter(v.power_state.value for v in vitals)
+        thermal = Counter(v.thermal_state.value for v in vitals)
+        refused: Counter[str] = Counter()
+        for v in vitals:
+            refused.update(v.refused)
         return {
             "sim_offset_s": self.clock.offset_s(),
             "sim_time": self.clock.now().isoformat().replace("+00:00", "Z"),
             "speed": self.clock.speed,
             "duration_s": self.end_s,
-            "satellites": len(self.satellites),
-            "satellites_up": len(self.satellites) - len(self.down),
+            "satellites": len(self.addresses),
+            "satellites_up": len(self.addresses) - len(self.down),
             "power_states": dict(power),
             "thermal_states": dict(thermal),
-            "sunlit": sum(1 for s in self.snapshots.values() if s.sunlit),
-            "served": sum(s.served for s in self.snapshots.values()),
-            "refused": dict(sum((Counter(s.refused) for s in self.snapshots.values()), Counter())),
+            "sunlit": sum(1 for v in vitals if v.sunlit),
+            "served": sum(v.served for v in vitals),
+            "refused": dict(refused),
             "restarts": dict(self.restarts),
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
-            "stations": [g for g in gateway_stats if isinstance(g, dict)],
+            "stations": [s for batch in station_stats if isinstance(batch, list) for s in batch],
         }
 
     def counters(self) -> dict[str, Any]:
@@ -440,30 +549,31 @@ class Emulation:
             "duration_s": self.end_s,
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
-            "restarts": {sid: self.restarts.get(sid, 0) for sid in self.satellites},
+            "restarts": {sid: self.restarts.get(sid, 0) for sid in self.addresses},
             "satellites_down": sorted(self.down),
             "satellites": dict(self.addresses),
-            "ground_stations": {name: gw.address for name, gw in self.gateways.items()},
+            "ground_stations": dict(self.station_addresses),
         }
 
     def satellite_snapshots(self) -> dict[str, dict[str, Any]]:
         """Last polled figures of every satellite (for tests and the status table)."""
         return {
             sid: {
-                "pid": self.pids.get(sid),
+                "host": self.host_of[sid],
+                "pid": self.pids.get(self.host_of[sid]),
                 "address": self.addresses.get(sid),
-                "battery_wh": snap.battery_wh,
-                "temperature_c": snap.temperature_c,
-                "state_of_charge": snap.state_of_charge,
-                "power_state": snap.power_state.value,
-                "thermal_state": snap.thermal_state.value,
-                "sunlit": snap.sunlit,
-                "queue_depth": snap.queue_depth,
-                "served": snap.served,
-                "refused": dict(snap.refused),
+                "battery_wh": v.battery_wh,
+                "temperature_c": v.temperature_c,
+                "state_of_charge": v.state_of_charge,
+                "power_state": v.power_state.value,
+                "thermal_state": v.thermal_state.value,
+                "sunlit": v.sunlit,
+                "queue_depth": v.queue_depth,
+                "served": v.served,
+                "refused": dict(v.refused),
                 "down": sid in self.down,
             }
-            for sid, snap in self.snapshots.items()
+            for sid, v in self.vitals.items()
         }
 
     @property
@@ -479,8 +589,8 @@ class Emulation:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        stops = [gw.handle.stop.remote(grace_s) for gw in self.gateways.values()]
-        stops += [sat.handle.stop.remote(grace_s) for sat in self.satellites.values()]
+        stops = [gw.handle.stop.remote(grace_s) for gw in self.gw_hosts.values()]
+        stops += [host.handle.stop.remote(grace_s) for host in self.sat_hosts.values()]
         await asyncio.gather(*stops, return_exceptions=True)
         if self._writer is not None:
             self._writer.close()

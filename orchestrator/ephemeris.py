@@ -9,6 +9,7 @@ computes an :class:`Ephemeris` per compute satellite (see
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,13 +46,18 @@ class Ephemeris:
         """ITRS position at an offset, by Lagrange interpolation of the samples."""
         k = len(self.itrs_km)
         x = (offset_s - self.start_s) / self.step_s
-        first = int(np.clip(np.floor(x) - (_ORDER // 2 - 1), 0, max(0, k - _ORDER)))
-        nodes = np.arange(first, min(first + _ORDER, k), dtype=np.float64)
-        weights = np.ones(len(nodes))
-        for j, xj in enumerate(nodes):
-            others = np.delete(nodes, j)
-            weights[j] = np.prod((x - others) / (xj - others))
-        return np.asarray(weights @ self.itrs_km[first : first + len(nodes)], dtype=np.float64)
+        first = min(max(math.floor(x) - (_ORDER // 2 - 1), 0), max(0, k - _ORDER))
+        nodes = range(first, min(first + _ORDER, k))
+        # Plain floats: a status read asks for one position, where numpy's per-call
+        # overhead would cost ten times the arithmetic.
+        weights = []
+        for j in nodes:
+            w = 1.0
+            for i in nodes:
+                if i != j:
+                    w *= (x - i) / (j - i)
+            weights.append(w)
+        return np.asarray(np.asarray(weights) @ self.itrs_km[first : first + len(nodes)])
 
     def geodetic(self, offset_s: float) -> tuple[float, float, float]:
         """WGS84 latitude (deg), longitude (deg), altitude (km) at an offset."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from .checking import Checker, describe, fmt_number, id_text
 from .node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
+from .placement import PlacementSpec, parse_placement
 from .selection import Selection, parse_selection
 
 __all__ = [
@@ -126,6 +127,8 @@ class Scenario:
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     #: What compute satellites are made of: power, heat, queue, models.
     nodes: NodeProfile = field(default_factory=NodeProfile)
+    #: How satellites and stations are packed into host processes.
+    placement: PlacementSpec = field(default_factory=PlacementSpec)
 
 
 def _parse_time(value: Any, path: str, chk: Checker) -> datetime | None:
@@ -171,6 +174,7 @@ _TOP_KEYS = (
     "model",
     "satellite",
     "app",
+    "placement",
 )
 _TIME_KEYS = ("start", "duration_s", "step_s", "speed")
 _SHELL_KEYS = (
@@ -509,6 +513,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
     links = _parse_links(data["links"], chk) if "links" in data else LinksSpec()
     compute = _parse_compute(data["compute"], chk) if "compute" in data else ComputeSpec()
     nodes = parse_node_profile(data, shell_tables, base_dir, chk)
+    placement = parse_placement(data["placement"], chk) if "placement" in data else PlacementSpec()
     if (
         chk.problems
         or name is None
@@ -516,6 +521,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         or links is None
         or compute is None
         or nodes is None
+        or placement is None
     ):
         raise ScenarioError(chk.problems)
     return Scenario(
@@ -529,6 +535,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         links=links,
         compute=compute,
         nodes=nodes,
+        placement=placement,
     )
 
 

@@ -1,55 +1,33 @@
 """Recording and replaying the tick stream (``orbitmesh up --record / --replay``).
 
-A trace is an ``.npz`` file: a JSON header (scenario, stations, satellites) and one JSON
-document per tick holding exactly what was published to every station and satellite.
-Replaying publishes the same documents at the same simulated times, so a run sees the
-same links whatever the geometry code does (and without computing any).
+A trace is an ``.npz`` file: a JSON header (scenario, stations, satellites) and, for
+every tick, exactly the links that were published (laser links with their delays, every
+station's ground links), stored as arrays concatenated over the ticks with one count
+per tick. Replaying publishes the same links at the same simulated times, so a run sees
+the same links whatever the geometry code does (and without computing any).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from ground.linkstate import LinkState, Route, VisibleSatellite
+from ground.linkstate import StationLinks, TickLinks
 
-__all__ = ["TraceError", "TraceReader", "TraceWriter", "link_state_from_json", "link_state_to_json"]
+__all__ = ["TraceError", "TraceReader", "TraceWriter"]
 
-FORMAT = "orbitmesh-trace/1"
+FORMAT = "orbitmesh-trace/2"
+_ISL = ("isl_a", "isl_b", "isl_delay_ms")
+_GROUND = ("station", "satellite", "elevation_deg", "azimuth_deg", "range_km", "delay_ms")
 
 
 class TraceError(ValueError):
     """A trace that cannot be replayed for this scenario."""
-
-
-def link_state_to_json(state: LinkState) -> dict[str, Any]:
-    return {
-        "tick": state.tick,
-        "offset_s": state.offset_s,
-        "step_s": state.step_s,
-        "routes": {
-            t: [list(r.hops), list(r.delays_ms), list(r.rates_mbps)]
-            for t, r in state.routes.items()
-        },
-        "visible": [
-            [v.satellite_id, v.elevation_deg, v.azimuth_deg, v.range_km, v.delay_ms]
-            for v in state.visible
-        ],
-    }
-
-
-def link_state_from_json(doc: Mapping[str, Any]) -> LinkState:
-    return LinkState(
-        tick=int(doc["tick"]),
-        offset_s=float(doc["offset_s"]),
-        step_s=float(doc["step_s"]),
-        routes={t: Route(tuple(h), tuple(d), tuple(r)) for t, (h, d, r) in doc["routes"].items()},
-        visible=tuple(VisibleSatellite(s, e, a, rng, d) for s, e, a, rng, d in doc["visible"]),
-    )
 
 
 class TraceWriter:
@@ -63,28 +41,36 @@ class TraceWriter:
             "stations": list(stations),
             "satellites": list(satellites),
         }
-        self.ticks: list[str] = []
+        self._ticks: list[TickLinks] = []
 
-    def add(
-        self, index: int, stations: Mapping[str, LinkState], satellites: Mapping[str, LinkState]
-    ) -> None:
-        if index != len(self.ticks):
+    def add(self, tick: TickLinks) -> None:
+        if tick.tick != len(self._ticks):
             raise ValueError(
-                f"ticks must be recorded in order: expected {len(self.ticks)}, got {index}"
+                f"ticks must be recorded in order: expected {len(self._ticks)}, got {tick.tick}"
             )
-        doc = {
-            "stations": {k: link_state_to_json(v) for k, v in stations.items()},
-            "satellites": {k: link_state_to_json(v) for k, v in satellites.items()},
-        }
-        self.ticks.append(json.dumps(doc, separators=(",", ":")))
+        self._ticks.append(tick)
 
     def close(self) -> None:
+        ticks = self._ticks
+        arrays: dict[str, NDArray[Any]] = {
+            "header": np.array(json.dumps(self.header)),
+            "offset_s": np.array([t.offset_s for t in ticks], dtype=np.float64),
+            "step_s": np.array([t.step_s for t in ticks], dtype=np.float64),
+            "isl_count": np.array([len(t.isl_a) for t in ticks], dtype=np.int64),
+            "ground_count": np.array([len(t.ground) for t in ticks], dtype=np.int64),
+        }
+        for name in _ISL:
+            arrays[name] = _joined([getattr(t, name) for t in ticks])
+        for name in _GROUND:
+            arrays[f"ground_{name}"] = _joined([getattr(t.ground, name) for t in ticks])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez_compressed(
-            tmp, header=np.array(json.dumps(self.header)), ticks=np.array(self.ticks)
-        )
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(self.path)
+
+
+def _joined(parts: list[NDArray[Any]]) -> NDArray[Any]:
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 class TraceReader:
@@ -92,12 +78,19 @@ class TraceReader:
         try:
             with np.load(path, allow_pickle=False) as data:
                 self.header = json.loads(str(data["header"]))
-                self.ticks = [str(t) for t in data["ticks"]]
+                if self.header.get("format") != FORMAT:
+                    raise TraceError(
+                        f"{path}: unknown trace format {self.header.get('format')!r} "
+                        f"(this orbitmesh reads {FORMAT})"
+                    )
+                self._data = {k: data[k] for k in data.files if k != "header"}
         except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, TraceError):
+                raise
             raise TraceError(f"{path}: not an orbitmesh trace ({exc})") from None
-        if self.header.get("format") != FORMAT:
-            raise TraceError(f"{path}: unknown trace format {self.header.get('format')!r}")
         self.path = path
+        self._isl_at = np.concatenate([[0], np.cumsum(self._data["isl_count"])])
+        self._ground_at = np.concatenate([[0], np.cumsum(self._data["ground_count"])])
 
     def check(self, scenario: str, stations: Sequence[str], satellites: Sequence[str]) -> None:
         """Refuse a trace recorded for another scenario (names, stations, satellites)."""
@@ -111,16 +104,28 @@ class TraceReader:
                     f"{self.path}: recorded for a different {key} than this scenario's"
                 )
 
-    def tick(self, index: int) -> tuple[dict[str, LinkState], dict[str, LinkState]]:
-        if index >= len(self.ticks):
-            raise TraceError(
-                f"{self.path}: has {len(self.ticks)} ticks, tick {index} was asked for"
-            )
-        doc = json.loads(self.ticks[index])
-        return (
-            {k: link_state_from_json(v) for k, v in doc["stations"].items()},
-            {k: link_state_from_json(v) for k, v in doc["satellites"].items()},
+    def tick(self, index: int) -> TickLinks:
+        if index >= len(self):
+            raise TraceError(f"{self.path}: has {len(self)} ticks, tick {index} was asked for")
+        d = self._data
+        isl = slice(int(self._isl_at[index]), int(self._isl_at[index + 1]))
+        gr = slice(int(self._ground_at[index]), int(self._ground_at[index + 1]))
+        return TickLinks(
+            tick=index,
+            offset_s=float(d["offset_s"][index]),
+            step_s=float(d["step_s"][index]),
+            isl_a=d["isl_a"][isl].astype(np.int32),
+            isl_b=d["isl_b"][isl].astype(np.int32),
+            isl_delay_ms=d["isl_delay_ms"][isl].astype(np.float64),
+            ground=StationLinks(
+                station=d["ground_station"][gr].astype(np.int32),
+                satellite=d["ground_satellite"][gr].astype(np.int32),
+                elevation_deg=d["ground_elevation_deg"][gr].astype(np.float64),
+                azimuth_deg=d["ground_azimuth_deg"][gr].astype(np.float64),
+                range_km=d["ground_range_km"][gr].astype(np.float64),
+                delay_ms=d["ground_delay_ms"][gr].astype(np.float64),
+            ),
         )
 
     def __len__(self) -> int:
-        return len(self.ticks)
+        return len(self._data["offset_s"])

@@ -1,4 +1,8 @@
-"""Satellites as real Ray actors serving real gRPC with real ONNX Runtime."""
+"""Satellites in real Ray host actors serving real gRPC with real ONNX Runtime.
+
+The satellites of these tests share host processes, as they do in an emulation: each
+still serves on its own port with its own state.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from node.actor import SatelliteActor
+from node.actor import SatelliteHostActor
 from node.models import load_digits_split, make_session
 from node.server import NodeConfig
 from orchestrator import GeometryEngine, load_scenario
@@ -38,12 +42,42 @@ def configs() -> list[NodeConfig]:
     return node_configs(engine, SimClock.starting_now(engine.start, 1.0), duration_s=1800.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Sat:
+    """One satellite of a host, as the tests reach it."""
+
+    host: SatelliteHostActor
+    config: NodeConfig
+
+    @property
+    def satellite_id(self) -> str:
+        return self.config.satellite_id
+
+    @property
+    def address(self) -> str:
+        return self.host.addresses[self.satellite_id]
+
+    def snapshot(self) -> Any:
+        return self.host.snapshot(self.satellite_id)
+
+
 @pytest.fixture(scope="module")
-def satellites(ray_local: Any, configs: list[NodeConfig]) -> Iterator[list[SatelliteActor]]:
-    sats = SatelliteActor.create_many(configs[:3])
-    yield sats
-    for sat in sats:
-        sat.kill()
+def satellites(ray_local: Any, configs: list[NodeConfig]) -> Iterator[list[Sat]]:
+    host = SatelliteHostActor.create(configs[:3])
+    yield [Sat(host, c) for c in configs[:3]]
+    host.kill()
+
+
+def test_satellites_of_one_host_serve_on_their_own_ports(satellites: list[Sat]) -> None:
+    addresses = {s.address for s in satellites}
+    assert len(addresses) == 3
+    pids = set()
+    for sat in satellites:
+        with grpc.insecure_channel(sat.address) as channel:
+            status = satellite_pb2_grpc.SatelliteStub(channel).Status(satellite_pb2.StatusRequest())
+            assert status.satellite_id == sat.satellite_id
+        pids.add(sat.host.pid())
+    assert len(pids) == 1  # one process
 
 
 def infer_request(model: str, x: np.ndarray, name: str = "input", datatype: str = "FP32") -> Any:
@@ -73,7 +107,7 @@ def failure(call: Any, *args: Any) -> tuple[grpc.StatusCode, str, str | None]:
     return err.code(), err.details(), cause
 
 
-def test_predictions_match_the_model_run_directly(satellites: list[SatelliteActor]) -> None:
+def test_predictions_match_the_model_run_directly(satellites: list[Sat]) -> None:
     split = load_digits_split()
     x = split.x_test[:40].astype(np.float32)
     for sat in satellites:
@@ -96,7 +130,7 @@ def test_predictions_match_the_model_run_directly(satellites: list[SatelliteActo
 
 
 def test_a_stock_tritonclient_works_unchanged(
-    satellites: list[SatelliteActor], tmp_path: Path
+    satellites: list[Sat], tmp_path: Path
 ) -> None:
     split = load_digits_split()
     x = split.x_test[:8].astype(np.float32)
@@ -131,7 +165,7 @@ def test_a_stock_tritonclient_works_unchanged(
     assert '"input"' in seen["wrong_shape"][1]
 
 
-def test_health_reflection_and_status(satellites: list[SatelliteActor]) -> None:
+def test_health_reflection_and_status(satellites: list[Sat]) -> None:
     sat = satellites[1]
     with grpc.insecure_channel(sat.address) as channel:
         checker = health_pb2_grpc.HealthStub(channel)
@@ -166,7 +200,7 @@ def test_health_reflection_and_status(satellites: list[SatelliteActor]) -> None:
 @pytest.fixture(scope="module")
 def strict_satellites(
     ray_local: Any, configs: list[NodeConfig]
-) -> Iterator[dict[str, SatelliteActor]]:
+) -> Iterator[dict[str, Sat]]:
     base = configs[3]
     tiny = dataclasses.replace(base.node, queue_depth=1, max_concurrency=1, max_message_mb=1.0)
     variants = {
@@ -178,14 +212,14 @@ def strict_satellites(
             configs[5], thermal=dataclasses.replace(configs[5].thermal, initial_temp_c=75.0)
         ),
     }
-    actors = SatelliteActor.create_many(list(variants.values()))
-    yield dict(zip(variants, actors, strict=True))
-    for actor in actors:
-        actor.kill()
+    # One host: a drained battery or a hot accelerator refuses only its own satellite.
+    host = SatelliteHostActor.create(list(variants.values()))
+    yield {name: Sat(host, config) for name, config in variants.items()}
+    host.kill()
 
 
 def test_refusals_carry_code_and_cause_and_the_server_keeps_serving(
-    strict_satellites: dict[str, SatelliteActor],
+    strict_satellites: dict[str, Sat],
 ) -> None:
     x = np.zeros((2, 64), dtype=np.float32)
     with grpc.insecure_channel(strict_satellites["strict"].address) as channel:
@@ -257,13 +291,16 @@ def test_refusals_carry_code_and_cause_and_the_server_keeps_serving(
     assert (
         starved.Status(satellite_pb2.StatusRequest()).power_state == types_pb2.POWER_STATE_RESERVE
     )
+    # Their host-mate serves all the while: power and heat are each satellite's own.
+    with grpc.insecure_channel(strict_satellites["strict"].address) as channel:
+        pbg.GRPCInferenceServiceStub(channel).ModelInfer(infer_request("digits", x))
     counts = strict_satellites["strict"].snapshot().refused
     assert counts == {"not-found": 1, "invalid": 4, "too-large": 1, "queue": 1}
 
 
 def test_graceful_stop_drains_in_flight_calls(ray_local: Any, configs: list[NodeConfig]) -> None:
-    sat = SatelliteActor.create(configs[6])
-    channel = grpc.insecure_channel(sat.address)
+    sat = SatelliteHostActor.create([configs[6]])
+    channel = grpc.insecure_channel(sat.addresses[configs[6].satellite_id])
     stub = pbg.GRPCInferenceServiceStub(channel)
     stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)))
     slow = stub.ModelInfer.future(
@@ -308,9 +345,9 @@ def test_users_own_onnx_model_is_served_with_its_metadata(ray_local: Any, tmp_pa
     configs = node_configs(engine, SimClock.starting_now(engine.start, 1.0), duration_s=600.0)
     assert [c.satellite_id for c in configs] == ["s-0-0", "s-1-1"]
     assert configs[0].models == {} and set(configs[1].models) == {"double"}
-    sat = SatelliteActor.create(configs[1])
+    sat = SatelliteHostActor.create([configs[1]])
     try:
-        with grpc.insecure_channel(sat.address) as channel:
+        with grpc.insecure_channel(sat.addresses["s-1-1"]) as channel:
             stub = pbg.GRPCInferenceServiceStub(channel)
             meta = stub.ModelMetadata(pb.ModelMetadataRequest(name="double"))
             signature = [(t.name, t.datatype, list(t.shape)) for t in (*meta.inputs, *meta.outputs)]

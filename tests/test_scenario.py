@@ -31,7 +31,7 @@ HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
 ALLOWED_TOP = (
     "name, time, shell, tle, ground_station, ground_station_set, links, compute, "
-    "power, thermal, node, model, satellite, app"
+    "power, thermal, node, model, satellite, app, placement"
 )
 ALLOWED_SHELL = (
     "name, altitude_km, inclination_deg, planes, sats_per_plane, phasing, raan_spread_deg, "
@@ -967,3 +967,30 @@ def test_cli_geometry_bad_file_exits_2_without_traceback(tmp_path: Path) -> None
         "bad.toml: compute.satellites[1]: no satellite with id 'b-0-0'"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------- placement
+
+
+def test_placement_defaults_to_auto_and_takes_sizes(tmp_path: Path) -> None:
+    from orchestrator.placement import PlacementSpec
+
+    assert load_scenario(write(tmp_path, MINIMAL)).placement == PlacementSpec()
+    text = MINIMAL + "[placement]\nsatellites_per_host = 40\nstations_per_host = \"auto\"\n"
+    placement = load_scenario(write(tmp_path, text, name="p.toml")).placement
+    assert placement == PlacementSpec(satellites_per_host=40, stations_per_host=None)
+
+
+def test_placement_problems_name_their_field(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "[placement]\nsatellites_per_host = 0\nstations_per_host = \"many\"\n"
+        "cpus_per_host = -1\nhosts = 3\n"
+    )
+    assert problems_of(tmp_path, text) == [
+        "placement.hosts: unknown key (allowed: satellites_per_host, stations_per_host, "
+        "cpus_per_host)",
+        'placement.satellites_per_host: must be a positive integer or "auto", got 0',
+        'placement.stations_per_host: must be a positive integer or "auto", '
+        "got the string 'many'",
+        "placement.cpus_per_host: must be >= 0, got -1",
+    ]

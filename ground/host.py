@@ -1,0 +1,102 @@
+"""Many ground-station gateways in one process: the plain class behind a gateway host.
+
+Every gateway keeps its own gRPC endpoint, link bookings and counters; its host shares
+the process, the event loop, one view of the links and the fleet (one stream of ticks,
+each route searched once per tick whichever gateway asks), the connections to the
+satellites, and the measurement of its own gRPC round trip (taken once, on the first
+gateway, instead of once per station).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.clock import SimClock
+
+from .fleet import FleetStatus
+from .gateway import ChannelPool, GatewayConfig, GatewayServer
+from .linkstate import TickLinks, Topology
+from .linkview import LinkView
+from .timing import freeze_startup_objects
+
+__all__ = ["GatewayHost", "GatewayHostConfig", "station_stats"]
+
+
+@dataclass(frozen=True)
+class GatewayHostConfig:
+    host_id: str
+    gateways: tuple[GatewayConfig, ...]
+    topology: Topology | None = None
+
+
+class GatewayHost:
+    def __init__(self, config: GatewayHostConfig) -> None:
+        if not config.gateways:
+            raise ValueError(f"gateway host {config.host_id} has no stations")
+        self.config = config
+        self.view = LinkView(config.topology)
+        self.channels = ChannelPool(max(g.max_message_bytes for g in config.gateways))
+        self.members = {
+            g.station: GatewayServer(g, view=self.view, channels=self.channels)
+            for g in config.gateways
+        }
+        self.clock: SimClock = config.gateways[0].clock
+
+    @property
+    def host_id(self) -> str:
+        return self.config.host_id
+
+    async def start(self) -> dict[str, str]:
+        gateways = list(self.members.values())
+        first = await gateways[0].start(measure_credit=True)
+        rest = await asyncio.gather(*(g.start(measure_credit=False) for g in gateways[1:]))
+        for gateway in gateways[1:]:
+            gateway.rpc_credit_s = gateways[0].rpc_credit_s
+        freeze_startup_objects()
+        return dict(zip(self.members, [first, *rest], strict=True))
+
+    def set_clock(self, clock: SimClock) -> None:
+        self.clock = clock
+        for gateway in self.members.values():
+            gateway.clock = clock
+
+    def publish(self, ticks: Sequence[TickLinks]) -> None:
+        now = self.clock.offset_s()
+        self.view.publish(ticks, now)
+        for gateway in self.members.values():
+            gateway.tidy(now)
+
+    def update_fleet(self, fleet: FleetStatus) -> None:
+        self.view.fleet = fleet
+
+    def stats(self) -> list[dict[str, Any]]:
+        return [station_stats(g) for g in self.members.values()]
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await asyncio.gather(*(g.stop(grace_s) for g in self.members.values()))
+        await self.channels.close()
+
+
+def station_stats(gateway: GatewayServer) -> dict[str, Any]:
+    """One station's counters, as the orchestrator's status reports them."""
+    s = gateway.stats
+    tick, _late = gateway.view.lookup(gateway.clock.offset_s())
+    finder = gateway.view.finder
+    visible = 0 if tick is None or finder is None else finder.in_view(tick, gateway.station)
+    return {
+        "station": gateway.station,
+        "address": gateway.address,
+        "requests": s.requests,
+        "succeeded": s.succeeded,
+        "failed": dict(s.failed),
+        "in_flight": s.in_flight,
+        "handovers": s.handovers,
+        "uplink_bytes": s.uplink_bytes,
+        "downlink_bytes": s.downlink_bytes,
+        "ticks_received": gateway.view.timeline.received,
+        "late_tick_lookups": gateway.late_lookups,
+        "visible": visible,
+    }

@@ -1,0 +1,165 @@
+"""Many satellites in one process: the plain class behind a satellite host actor.
+
+A satellite stays an independent node: its own gRPC endpoint (inference, telemetry,
+health, reflection), queue, concurrency limit, battery, heat, books and app instance,
+and it can be stopped and started again on its own. What its host shares is what does
+not depend on the satellite: the process and its imports, one event loop, the open
+ONNX Runtime sessions (one per model, each satellite still queued and slowed on its
+own), and one view of the links and the fleet (one stream of ticks per host, not per
+satellite). One satellite per host is the same code with one member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ground.fleet import FleetStatus
+from ground.linkstate import TickLinks, Topology
+from ground.linkview import LinkView
+from ground.timing import freeze_startup_objects
+from orchestrator.clock import SimClock
+
+from .runtime import LoadedModel
+from .server import NodeConfig, SatelliteServer, release_startup_memory
+from .state import NodeSnapshot, Vitals
+
+__all__ = ["HostConfig", "HostStatus", "MemberStatus", "SatelliteHost"]
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The satellites one host process runs, and the run's fixed topology."""
+
+    host_id: str
+    satellites: tuple[NodeConfig, ...]
+    topology: Topology | None = None
+
+    def __post_init__(self) -> None:
+        ids = [c.satellite_id for c in self.satellites]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"host {self.host_id}: a satellite is listed twice")
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    satellite_id: str
+    #: None while the satellite is stopped.
+    address: str | None
+    models: tuple[str, ...]
+    vitals: Vitals
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    host_id: str
+    pid: int
+    members: tuple[MemberStatus, ...]
+
+
+class SatelliteHost:
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.configs = {c.satellite_id: c for c in config.satellites}
+        self.view = LinkView(config.topology)
+        self.sessions: dict[tuple[str, Path], LoadedModel] = {}
+        self.clock: SimClock | None = None
+        self.members = {
+            sid: SatelliteServer(c, view=self.view, sessions=self.sessions)
+            for sid, c in self.configs.items()
+        }
+        self.stopped: set[str] = set()
+
+    @property
+    def host_id(self) -> str:
+        return self.config.host_id
+
+    async def start(self) -> dict[str, str]:
+        """Start every member's server; returns each satellite's address."""
+        addresses = await asyncio.gather(*(m.start() for m in self.members.values()))
+        # Once per process, after the last member started (not once per satellite).
+        release_startup_memory()
+        freeze_startup_objects(collect=False)
+        return dict(zip(self.members, addresses, strict=True))
+
+    def member(self, satellite_id: str) -> SatelliteServer:
+        try:
+            return self.members[satellite_id]
+        except KeyError:
+            raise KeyError(f"satellite {satellite_id!r} is not on host {self.host_id}") from None
+
+    def addresses(self) -> dict[str, str | None]:
+        return {
+            sid: (None if sid in self.stopped else m.address) for sid, m in self.members.items()
+        }
+
+    def status(self) -> HostStatus:
+        return HostStatus(
+            host_id=self.host_id,
+            pid=os.getpid(),
+            members=tuple(
+                MemberStatus(
+                    satellite_id=sid,
+                    address=None if sid in self.stopped else m.address,
+                    models=tuple(m.model_names),
+                    vitals=m.state.vitals(),
+                )
+                for sid, m in self.members.items()
+            ),
+        )
+
+    def snapshot(self, satellite_id: str) -> NodeSnapshot:
+        return self.member(satellite_id).snapshot()
+
+    def set_clock(self, clock: SimClock) -> None:
+        self.clock = clock
+        for m in self.members.values():
+            m.set_clock(clock)
+
+    def restore(self, states: Mapping[str, tuple[float, float]]) -> None:
+        """Battery (Wh) and temperature (degC) of satellites from a previous incarnation."""
+        for sid, (battery_wh, temperature_c) in states.items():
+            self.member(sid).state.restore(battery_wh=battery_wh, temperature_c=temperature_c)
+
+    def publish(self, ticks: Sequence[TickLinks]) -> None:
+        now = self.clock.offset_s() if self.clock is not None else ticks[0].offset_s
+        self.view.publish(ticks, now)
+
+    def update_fleet(self, fleet: FleetStatus) -> None:
+        self.view.fleet = fleet
+
+    async def stop_member(self, satellite_id: str, grace_s: float = 5.0) -> None:
+        """Stop one satellite's servers (in-flight calls get ``grace_s``); the others
+        keep serving."""
+        member = self.member(satellite_id)
+        self.stopped.add(satellite_id)
+        await member.stop(grace_s)
+
+    async def start_member(self, satellite_id: str) -> str:
+        """Start a stopped satellite again: a new incarnation on the same port (when it
+        is free), with the battery charge and temperature it stopped with."""
+        old = self.member(satellite_id)
+        if satellite_id not in self.stopped:
+            raise RuntimeError(f"satellite {satellite_id} is running")
+        fresh = SatelliteServer(self.configs[satellite_id], view=self.view, sessions=self.sessions)
+        if self.clock is not None:
+            fresh.set_clock(self.clock)
+        old.state.advance()
+        fresh.state.restore(
+            battery_wh=old.state.battery.energy_wh, temperature_c=old.state.heat.temperature_c
+        )
+        try:
+            address = await fresh.start(port=old.port)
+        except OSError:  # someone took the port meanwhile
+            address = await fresh.start(port=0)
+        self.members[satellite_id] = fresh
+        self.stopped.discard(satellite_id)
+        return address
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await asyncio.gather(
+            *(m.stop(grace_s) for sid, m in self.members.items() if sid not in self.stopped)
+        )
