@@ -10,7 +10,6 @@ is ours.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import time
 from typing import Any
@@ -77,69 +76,19 @@ def bare_ray_actors(count: int) -> tuple[float, float]:
     return took_s, mean_uss
 
 
-def _serve_empty(port_out: Any) -> None:
-    import grpc
-
-    from protos.inference import grpc_service_pb2 as pb
-
-    async def live(request: Any, context: Any) -> Any:
-        return pb.ServerLiveResponse(live=True)
-
-    handler = grpc.method_handlers_generic_handler(
-        "inference.GRPCInferenceService",
-        {
-            "ServerLive": grpc.unary_unary_rpc_method_handler(
-                live,
-                request_deserializer=pb.ServerLiveRequest.FromString,
-                response_serializer=pb.ServerLiveResponse.SerializeToString,
-            )
-        },
-    )
-
-    async def main() -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers((handler,))
-        port_out.put(server.add_insecure_port("127.0.0.1:0"))
-        await server.start()
-        await server.wait_for_termination()
-
-    asyncio.run(main())
-
-
 def bare_grpc_round_trips_ms(runs: int, idle_s: float = 0.0) -> list[float]:
     """Empty calls from a blocking client here to a plain ``grpc.aio`` server in a
-    process of its own (no Ray, no orbitmesh): the transport's floor.
+    process of its own (no Ray, no orbitmesh; :mod:`ground.floor`): the transport's floor.
 
     ``idle_s``: a pause before each call. Back to back, both processes stay on CPU; after
     a pause as long as an emulated round trip, a virtual machine's idle CPUs must be
     woken for each message, which on the project's VM makes a round trip two to three
     times slower. Requests through a gateway always arrive after such a pause.
     """
-    import grpc
+    from ground.floor import FloorServer, round_trips_ms
 
-    from protos.inference import grpc_service_pb2 as pb
-    from protos.inference import grpc_service_pb2_grpc as pbg
-
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    server = context.Process(target=_serve_empty, args=(ports,), daemon=True)
-    server.start()
-    try:
-        port = ports.get(timeout=60)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pbg.GRPCInferenceServiceStub(channel)
-            stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
-            times = []
-            for _ in range(runs):
-                if idle_s:
-                    time.sleep(idle_s)
-                start = time.perf_counter()
-                stub.ServerLive(pb.ServerLiveRequest(), timeout=30)
-                times.append((time.perf_counter() - start) * 1e3)
-        return times
-    finally:
-        server.kill()
-        server.join()
+    with FloorServer() as server:
+        return round_trips_ms(server.address, runs, idle_s)
 
 
 def timer_lateness_ms(runs: int, wait_s: float = 0.01) -> list[float]:

@@ -27,6 +27,11 @@ class _GatewayHostBody:
     async def start(self) -> dict[str, str]:
         return await self._started
 
+    async def address(self) -> str | None:
+        """Where the host's own ``orbitmesh.v1.Host`` service answers."""
+        await self._started
+        return self._host.address
+
     async def publish(self, ticks: list[TickLinks]) -> None:
         self._host.publish(ticks)
 

@@ -32,6 +32,7 @@ from orchestrator.clock import SimClock
 from protos.inference import grpc_service_pb2 as pb
 from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
 
+from .lag import LagWindow
 from .links import LinkModel, LinkParams, Transfer
 from .linkstate import Route, TickLinks, VisibleSatellite
 from .linkview import LinkView
@@ -39,7 +40,7 @@ from .routes import RouteSet
 from .selection import Policy, choose_satellite
 from .timing import sleep_until
 
-__all__ = ["ChannelPool", "GatewayConfig", "GatewayServer"]
+__all__ = ["ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
 
 _GATEWAY_NAME = "orbitmesh-ground-station"
 _VERSION = "0.1.0"
@@ -49,6 +50,8 @@ LINK_USAGE_WINDOW_S = 10.0
 #: A link that carried nothing for this long (wall time, so that a slow scraper at a high
 #: speed factor still sees it) is forgotten: bounded memory and metric cardinality.
 LINK_USAGE_IDLE_WALL_S = 600.0
+#: The gateway's lag is reported over this many recent seconds of wall time.
+LAG_WINDOW_WALL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class _Stats:
         self.failed: Counter[str] = Counter()
         #: Wall seconds per finished request, by outcome ("ok" or the failure cause).
         self.latency: dict[str, Histogram] = {}
+        #: How late replies left after their modelled instant, recently.
+        self.lag = LagWindow(LAG_WINDOW_WALL_S)
 
     def finished(self, outcome: str, wall_s: float) -> None:
         histogram = self.latency.get(outcome)
@@ -169,6 +174,8 @@ class GatewayServer:
         self.address: str | None = None
         #: Wall seconds of gRPC round trip taken off each reply's wait (see start()).
         self.rpc_credit_s = 0.0
+        #: ``orbitmesh.v1.GroundStation``, also read by the host for its members' status.
+        self.station_service = StationServicer(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -188,7 +195,7 @@ class GatewayServer:
             ]
         )
         server.add_generic_rpc_handlers((self._inference_handler(),))
-        ground_station_pb2_grpc.add_GroundStationServicer_to_server(_StationServicer(self), server)
+        ground_station_pb2_grpc.add_GroundStationServicer_to_server(self.station_service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         station_service = ground_station_pb2.DESCRIPTOR.services_by_name["GroundStation"].full_name
         reflection = LazyReflection((INFERENCE_SERVICE, station_service, health.SERVICE_NAME))
@@ -507,6 +514,7 @@ class GatewayServer:
         self.stats.handovers += int(handover)
         if failure is not None:
             await sleep_until(target_wall)
+            self.stats.lag.observe(time.time(), target_wall)
             raise _SatelliteFailed(failure)
         assert response is not None
         self._annotate(response, target, route, back, up, down, handover)
@@ -516,6 +524,7 @@ class GatewayServer:
         self.stats.uplink_ms_sum += up.total_ms
         self.stats.downlink_ms_sum += down.total_ms
         await sleep_until(target_wall)
+        self.stats.lag.observe(time.time(), target_wall)
         return out
 
     def _annotate(
@@ -566,7 +575,7 @@ async def _pass_on(context: Any, exc: grpc.aio.AioRpcError) -> NoReturn:
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
-class _StationServicer:
+class StationServicer:
     """``orbitmesh.v1.GroundStation``: what this station sees and how it is doing."""
 
     def __init__(self, gateway: GatewayServer) -> None:
@@ -598,6 +607,9 @@ class _StationServicer:
         )
 
     async def Visible(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self.visible_message()
+
+    def visible_message(self) -> ground_station_pb2.VisibleSatellites:
         now, tick = self._now()
         reply = ground_station_pb2.VisibleSatellites(
             satellites=[
@@ -639,6 +651,9 @@ class _StationServicer:
         return reply
 
     async def LinkStats(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self.link_stats_message()
+
+    def link_stats_message(self) -> ground_station_pb2.LinkStatsReply:
         now, _ = self._now()
         s = self.gateway.stats
         reply = ground_station_pb2.LinkStatsReply(
@@ -666,6 +681,10 @@ class _StationServicer:
                 recent_busy_s=usage.recent_busy_s,
             )
         reply.link_window_s = self.gateway.links.usage_window_s or 0.0
+        lag = s.lag.summary(time.time())
+        reply.lag_p50_ms, reply.lag_p99_ms, reply.lag_max_ms = lag.p50_ms, lag.p99_ms, lag.max_ms
+        reply.lag_samples = lag.samples
+        reply.lag_window_s = s.lag.window_s
         self._stamp(reply, now)
         return reply
 

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from node.server import start_host_server
 from orchestrator.clock import SimClock
+from protos.orbitmesh.v1 import host_pb2
 
 from .fleet import FleetStatus
 from .gateway import ChannelPool, GatewayConfig, GatewayServer
@@ -44,6 +46,9 @@ class GatewayHost:
             for g in config.gateways
         }
         self.clock: SimClock = config.gateways[0].clock
+        self._server: Any = None
+        #: Where this host's own ``orbitmesh.v1.Host`` service answers.
+        self.address: str | None = None
 
     @property
     def host_id(self) -> str:
@@ -55,6 +60,8 @@ class GatewayHost:
         rest = await asyncio.gather(*(g.start(measure_credit=False) for g in gateways[1:]))
         for gateway in gateways[1:]:
             gateway.rpc_credit_s = gateways[0].rpc_credit_s
+        bind = self.config.gateways[0].host
+        self._server, self.address = await start_host_server(_HostServicer(self), bind)
         freeze_startup_objects()
         return dict(zip(self.members, [first, *rest], strict=True))
 
@@ -78,6 +85,32 @@ class GatewayHost:
     async def stop(self, grace_s: float = 5.0) -> None:
         await asyncio.gather(*(g.stop(grace_s) for g in self.members.values()))
         await self.channels.close()
+        if self._server is not None:
+            await self._server.stop(0)
+            self._server = None
+
+
+class _HostServicer:
+    """``orbitmesh.v1.Host`` for a gateway host: every station's counters and view."""
+
+    def __init__(self, host: GatewayHost) -> None:
+        self.host = host
+
+    async def Members(self, request: Any, context: Any) -> Any:  # noqa: N802 (protocol names)
+        import os
+
+        reply = host_pb2.HostMembers(host_id=self.host.host_id, pid=os.getpid())
+        for gateway in self.host.members.values():
+            service = gateway.station_service
+            _tick, routes = gateway.routes_at(gateway.clock.offset_s())
+            reply.stations.add(
+                name=gateway.station,
+                address=gateway.address or "",
+                link_stats=service.link_stats_message(),
+                visible=service.visible_message(),
+                reachable_compute_satellites=0 if routes is None else len(routes),
+            )
+        return reply
 
 
 def station_stats(gateway: GatewayServer) -> dict[str, Any]:

@@ -48,6 +48,16 @@ _METHOD: Final = "/inference.GRPCInferenceService/ModelInfer"
 _CHANNEL_OPTIONS: Final = (("grpc.max_receive_message_length", -1),)
 #: Seconds of completions the live progress figures cover.
 _PROGRESS_WINDOW_S: Final = 5.0
+#: The parts of a reply's modelled latency (simulated ms); a reply without one of them
+#: has none.
+_MODELLED_PARTS: Final = (
+    "orbitmesh.uplink_ms",
+    "orbitmesh.queue_ms",
+    "orbitmesh.inference_ms",
+    "orbitmesh.downlink_ms",
+)
+#: Time on the laser links between a pipeline's stages; absent (0) for one model.
+_ISL_PART: Final = "orbitmesh.isl_ms"
 
 
 @dataclass(frozen=True)
@@ -176,23 +186,33 @@ class _Runner:
         payloads: Mapping[str, bytes],
         on_progress: Callable[[Progress], None] | None,
         progress_every_s: float,
+        on_phase: Callable[[str, LoadRun], None] | None = None,
     ) -> None:
         self.options = options
         self.run = LoadRun(options)
         self._addresses = addresses
         self._payloads = payloads
         self._on_progress = on_progress
+        self._on_phase = on_phase
         self._progress_every_s = progress_every_s
         self._in_flight: set[asyncio.Task[None]] = set()
         self._recent: deque[tuple[float, float, bool]] = deque()  # (done_s, latency_ms, ok)
         self._stop = asyncio.Event()
         self._t0 = 0.0
         self._phase = "warm-up"
+        self._announced = ""  # the last phase given to on_phase
         self._done = 0  # measured requests finished (not cancelled)
         self._failed = 0
 
     def _now_s(self) -> float:
         return time.perf_counter() - self._t0
+
+    def _set_phase(self, phase: str) -> None:
+        self._phase = phase
+        if phase != self._announced:
+            self._announced = phase
+            if self._on_phase is not None:
+                self._on_phase(phase, self.run)
 
     async def execute(self) -> LoadRun:
         o = self.options
@@ -210,11 +230,12 @@ class _Runner:
         self.run.measured_length_s = o.duration_s
         reporter = asyncio.get_running_loop().create_task(self._report())
         try:
+            self._set_phase("warm-up" if o.warmup_s > 0 else "load")
             if o.open_loop:
                 await self._open_loop(calls)
             else:
                 await self._closed_loop(calls)
-            self._phase = "drain"
+            self._set_phase("drain")
             await self._drain()
         except asyncio.CancelledError:
             self.run.end_reason = "cancel"
@@ -243,7 +264,7 @@ class _Runner:
         slots = asyncio.Semaphore(o.max_in_flight)
         stations = itertools.cycle(o.stations)
         for intended_s, warmup in arrivals:
-            self._phase = "warm-up" if warmup else "load"
+            self._set_phase("warm-up" if warmup else "load")
             ahead_s = intended_s - self._now_s()
             if ahead_s > 0:
                 # Arrivals due within the sleep's overshoot go out together on waking.
@@ -261,7 +282,7 @@ class _Runner:
         async def caller() -> None:
             while (now_s := self._now_s()) < end_s:
                 station = next(stations)
-                self._phase = "warm-up" if now_s < o.warmup_s else "load"
+                self._set_phase("warm-up" if now_s < o.warmup_s else "load")
                 await self._request(calls[station], station, now_s, now_s < o.warmup_s)
 
         callers = [asyncio.get_running_loop().create_task(caller()) for _ in range(o.concurrency)]
@@ -383,17 +404,11 @@ def _read_reply(record: Finished, reply: bytes) -> None:
     record.satellite = (
         params["orbitmesh.satellite"].string_param if "orbitmesh.satellite" in params else ""
     )
-    parts = [
-        params[k].double_param
-        for k in (
-            "orbitmesh.uplink_ms",
-            "orbitmesh.queue_ms",
-            "orbitmesh.inference_ms",
-            "orbitmesh.downlink_ms",
-        )
-        if k in params
-    ]
-    record.modelled_ms = sum(parts) if len(parts) == 4 else None
+    if all(k in params for k in _MODELLED_PARTS):
+        isl_ms = params[_ISL_PART].double_param if _ISL_PART in params else 0.0
+        record.modelled_ms = sum(params[k].double_param for k in _MODELLED_PARTS) + isl_ms
+    else:
+        record.modelled_ms = None
     if "orbitmesh.energy_wh" in params:
         record.energy_wh = params["orbitmesh.energy_wh"].double_param
     record.handover = "orbitmesh.handover" in params and params["orbitmesh.handover"].bool_param
@@ -406,10 +421,18 @@ async def run_load(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     progress_every_s: float = 0.5,
+    on_phase: Callable[[str, LoadRun], None] | None = None,
 ) -> LoadRun:
     """Run the load against the ground stations at ``addresses`` (name -> host:port),
-    sending ``payloads[station]`` (serialised ModelInferRequests) to each."""
+    sending ``payloads[station]`` (serialised ModelInferRequests) to each.
+
+    ``on_phase(phase, run)`` is called on the event loop as the run enters each phase:
+    ``"warm-up"`` (if any), ``"load"`` (the measured phase) and ``"drain"`` (sends are
+    over). It must return at once: anything slow belongs in a thread of its own.
+    ``run.records`` grows while the load runs.
+    """
     missing = [s for s in options.stations if s not in addresses or s not in payloads]
     if missing:
         raise ValueError(f"no address or request for station(s): {', '.join(missing)}")
-    return await _Runner(options, addresses, payloads, on_progress, progress_every_s).execute()
+    runner = _Runner(options, addresses, payloads, on_progress, progress_every_s, on_phase)
+    return await runner.execute()

@@ -11,7 +11,8 @@ one record, so ``issued = warm-up + sent`` and ``sent = succeeded + failed + can
 in seconds, ``statusCodeDistribution`` keyed by Go-style code names, ``errorDistribution``
 keyed by ``rpc error: code = ... desc = ...``) so that tools reading ghz reports read it,
 and adds an ``orbitmesh`` object: failures by cause, per-station and per-satellite
-figures, handovers, energy per inference and the modelled latency.
+figures, handovers, energy per inference, the modelled latency, and the run's fidelity
+(the emulation error against the machine's floor, :mod:`ground.fidelity`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+
+from .fidelity import assess
 
 __all__ = [
     "GHZ_PERCENTAGES",
@@ -82,7 +85,7 @@ class Finished:
     station: str
     warmup: bool = False
     satellite: str = ""
-    modelled_ms: float | None = None  # uplink + queue + inference + downlink, simulated
+    modelled_ms: float | None = None  # uplink + queue + inference + downlink (+ isl), simulated
     energy_wh: float = 0.0
     handover: bool = False
     details: str = ""  # the error message
@@ -92,6 +95,18 @@ class Finished:
         """From the intended send: a late send is the system's delay, not the client's
         (coordinated omission)."""
         return self.done_s - self.intended_s
+
+    def error_ms(self, speed: float) -> float | None:
+        """The emulation error of a success: its wall latency from the actual send less
+        its modelled latency in wall time (``speed``: simulated seconds per wall second).
+        None for a failure or a reply without the modelled latency."""
+        if self.outcome != OK or self.modelled_ms is None:
+            return None
+        return (self.done_s - self.sent_s) * 1e3 - self.modelled_ms / speed
+
+
+def _errors_ms(records: Iterable[Finished], speed: float) -> list[float]:
+    return [e for r in records if (e := r.error_ms(speed)) is not None]
 
 
 @dataclass(frozen=True)
@@ -197,12 +212,17 @@ def summarize(
     date: datetime,
     end_reason: str = "normal",
     handovers: int | None = None,
+    floor_round_trips_ms: Sequence[float] | None = None,
+    late_tick_lookups: int | None = None,
 ) -> dict[str, Any]:
     """The summary document (ghz's shape plus ``orbitmesh``) of the measured requests.
 
     ghz's figures cover every finished request (a quick refusal counts with its short
     latency, as in ghz); ``orbitmesh.latency_ms`` covers successes only. ``handovers``:
     the handovers the stations reported during the measured phase (None: not watched).
+    ``floor_round_trips_ms`` and ``late_tick_lookups``: what the run's fidelity is
+    judged against (:func:`ground.fidelity.assess`; None: not measured); the speed is
+    ``meta["speed"]``.
     """
     measured = [r for r in records if not r.warmup and r.outcome != CANCELLED]
     accounting = account(records, issued)
@@ -254,6 +274,9 @@ def summarize(
         "rerouted_replies": sum(r.handover for r in ok),
         "energy_wh": sum(energy),
         "energy_wh_per_inference": (sum(energy) / len(energy)) if energy else None,
+        "fidelity": assess(
+            _errors_ms(ok, float(meta["speed"])), floor_round_trips_ms, late_tick_lookups
+        ),
     }
     return doc
 
@@ -298,6 +321,7 @@ def timeseries(
     phase starts, ``length_s`` its wall length, ``sim_start`` the simulated time then.
     Requests fall in the row of their completion; ``sent`` counts intended sends.
     ``rps`` is the wall-clock rate of completions in that row (completions * speed).
+    ``error_ms_p50/p99``: the emulation error of that row's successes (``Finished.error_ms``).
     Contact and charge come from the last sample at or before the row's start.
     """
     rows_n = max(1, math.ceil(length_s * speed - 1e-9))
@@ -328,6 +352,7 @@ def timeseries(
         done = per_row[i]
         ok_ms = [r.latency_s * 1e3 for r in done if r.outcome == OK]
         modelled = [r.modelled_ms for r in done if r.outcome == OK and r.modelled_ms is not None]
+        errors = _errors_ms(done, speed)
         failed = Counter(r.outcome for r in done if r.outcome not in (OK, CANCELLED))
         p50, p90, p99 = (
             (round(float(v), 3) for v in np.percentile(ok_ms, [50, 90, 99]))
@@ -351,6 +376,8 @@ def timeseries(
                 "latency_ms_p99": p99,
                 "modelled_ms_p50": _rounded_percentile(modelled, 50),
                 "modelled_ms_p99": _rounded_percentile(modelled, 99),
+                "error_ms_p50": _rounded_percentile(errors, 50),
+                "error_ms_p99": _rounded_percentile(errors, 99),
                 "satellites_in_contact": len(sample.in_contact) if sample is not None else None,
                 "mean_state_of_charge": round(float(np.mean(soc)), 4) if soc else None,
                 "satellites_sunlit": len(sample.sunlit) if sample is not None else None,

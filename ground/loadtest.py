@@ -26,6 +26,7 @@ from node.tensors import DATATYPES, datatype_of
 
 from .endpoints import Endpoints
 from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
+from .fidelitywatch import FidelityWatch
 from .loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
 from .loadstats import Finished, account, summarize, timeseries, write_timeseries_csv
 from .observer import Observations, Observer, SimClockView
@@ -173,15 +174,24 @@ def run_load_test(
     if unknown:
         known = ", ".join(endpoints.ground_stations)
         raise OrbitmeshError(f"no ground station {', '.join(unknown)} (stations: {known})")
-    first = options.stations[0]
-    inputs, datatypes = _inputs(endpoints, first, options.model, input_path, options.seed)
-    payload = build_request(
-        options.model, inputs, datatypes, policy=options.policy, satellite=options.satellite
+    speed = float(endpoints.speed or 1.0)
+    watch = FidelityWatch(
+        {s: endpoints.ground_stations[s] for s in options.stations}, speed, options.warmup_s
     )
-    _preflight(endpoints, first, payload)
+    watch.start()  # its helper process comes up while the request is prepared
+    try:
+        first = options.stations[0]
+        inputs, datatypes = _inputs(endpoints, first, options.model, input_path, options.seed)
+        payload = build_request(
+            options.model, inputs, datatypes, policy=options.policy, satellite=options.satellite
+        )
+        _preflight(endpoints, first, payload)
+        watch.ready()
+    except BaseException:
+        watch.stop()
+        raise
     payloads = dict.fromkeys(options.stations, payload)
 
-    speed = float(endpoints.speed or 1.0)
     wall0 = endpoints.extra.get("wall0")
     sim_start = endpoints.sim_start or datetime(2000, 1, 1, tzinfo=UTC)
     clock = SimClockView(sim_start, speed, float(wall0) if wall0 is not None else None)
@@ -190,6 +200,7 @@ def run_load_test(
         endpoints.satellites,
         clock,
         watch_stations=options.stations,
+        hosts=endpoints.extra.get("hosts"),
     )
     date = datetime.now(UTC)
 
@@ -198,9 +209,16 @@ def run_load_test(
         observer.start(origin)
     try:
         run = asyncio.run(
-            run_load(options, endpoints.ground_stations, payloads, on_progress=on_progress)
+            run_load(
+                options,
+                endpoints.ground_stations,
+                payloads,
+                on_progress=on_progress,
+                on_phase=watch.on_phase,
+            )
         )
     finally:
+        floor_round_trips_ms, late_tick_lookups = watch.stop()  # probes end with the run
         observations = observer.stop() if observe else Observations()
     # The generator's clock started a moment after ours: shift observations onto it.
     shift_s = run.started_wall - origin
@@ -233,6 +251,8 @@ def run_load_test(
         end_reason=run.end_reason,
         # The measured phase's handovers, as the time series bins them.
         handovers=sum(row["handovers"] for row in rows) if observe else None,
+        floor_round_trips_ms=floor_round_trips_ms,
+        late_tick_lookups=late_tick_lookups,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
@@ -367,6 +387,7 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
             f"  Successes:    p50 {ok_ms['p50']:.2f} ms, p99 {ok_ms['p99']:.2f} ms measured; "
             f"modelled (simulated) p50 {modelled['p50']:.2f} ms, p99 {modelled['p99']:.2f} ms"
         )
+    lines.append(f"  Fidelity:     {_fidelity_text(om.get('fidelity'))}")
     codes = ", ".join(f"{k} {v:,}" for k, v in summary["statusCodeDistribution"].items())
     lines.append(f"  Status codes: {codes or '-'}")
     causes = ", ".join(f"{k} {v:,}" for k, v in om["failures_by_cause"].items())
@@ -397,3 +418,27 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
         lines.append("Files:")
         lines.extend(f"  {path}" for path in files.values())
     return "\n".join(lines)
+
+
+def _fidelity_text(fidelity: Mapping[str, Any] | None) -> str:
+    """The emulation error against its bound, and the verdict with its reasons."""
+    if not fidelity:
+        return "not measured"
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    error, floor, bound = fidelity["error_ms"], fidelity["floor_ms"], fidelity["bound_ms"]
+    late = fidelity["late_tick_lookups"]
+    figures = (
+        f"error p50 {ms(error['p50'])} ms, p99 {ms(error['p99'])} ms, max {ms(error['max'])} ms "
+        f"against floor p50 {ms(floor['p50'])} ms, p99 {ms(floor['p99'])} ms (bound "
+        f"{ms(bound['p50'])} / {ms(bound['p99'])} ms), "
+        f"{'-' if late is None else f'{late:,}'} late tick lookups"
+    )
+    reasons = "; ".join(fidelity["reasons"])
+    if fidelity["faithful"]:
+        return f"{figures}: faithful"
+    if fidelity["faithful"] is False:
+        return f"{figures}: NOT FAITHFUL: {reasons}"
+    return f"{figures}: fidelity unknown: {reasons}"

@@ -316,11 +316,12 @@ class StationReading:
     station: str
     stats: Any = None  # ground_station_pb2.LinkStatsReply
     visible: Any = None  # ground_station_pb2.VisibleSatellites
-    routes: Any = None  # ground_station_pb2.RouteTable
+    #: Compute satellites the station has a route to.
+    reachable: int | None = None
 
     @property
     def up(self) -> bool:
-        return self.stats is not None and self.visible is not None and self.routes is not None
+        return self.stats is not None and self.visible is not None and self.reachable is not None
 
 
 @dataclass(frozen=True)
@@ -485,7 +486,7 @@ def _station(out: _Families, reading: StationReading) -> None:
     out.add("orbitmesh_station_up", (name,), float(reading.up))
     if not reading.up:
         return
-    stats, visible, routes = reading.stats, reading.visible, reading.routes
+    stats, visible = reading.stats, reading.visible
     for outcome, count in _outcomes(stats.succeeded_count, stats.failed_by_cause, Cause).items():
         out.add("orbitmesh_station_requests_total", (name, outcome), count)
     for outcome in sorted(stats.latency_by_outcome):
@@ -494,7 +495,7 @@ def _station(out: _Families, reading: StationReading) -> None:
             (name, outcome),
             stats.latency_by_outcome[outcome],
         )
-    reachable = len(routes.routes)
+    reachable = reading.reachable or 0
     for metric, value in (
         ("orbitmesh_station_requests_in_flight", stats.in_flight),
         ("orbitmesh_station_visible_satellites", len(visible.satellites)),

@@ -1,9 +1,13 @@
 """Watching the constellation while a load test runs: charge, heat, positions, contacts.
 
 An :class:`Observer` runs beside the load generator, in threads of its own so that its
-blocking gRPC calls never delay a request: one thread polls every satellite's
-``Status`` and every station's ``Visible`` at a fixed wall interval, and one per station
-follows its ``WatchContacts`` stream (rises, sets, handovers). Everything it records is
+blocking gRPC calls never delay a request: one thread polls the satellites and the
+stations under load at a fixed wall interval, and one per station follows its
+``WatchContacts`` stream (rises, sets, handovers). With the emulation's hosts known, a
+poll asks each satellite host for its members' brief status (charge, heat, sunlight: one
+call per host) and follows the positions of only a few satellites, those first seen in
+view of the stations under load: thousands of tracks would neither be cheap to poll nor
+readable in a report. Everything it records is
 stamped in wall seconds since the run's start (the load generator's clock), so the
 report can lay requests, contacts and battery curves on one time axis.
 """
@@ -22,6 +26,8 @@ import grpc
 from protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
+    host_pb2,
+    host_pb2_grpc,
     satellite_pb2,
     satellite_pb2_grpc,
 )
@@ -29,6 +35,11 @@ from protos.orbitmesh.v1 import (
 from .loadstats import Sample
 
 __all__ = ["ContactEvent", "Observer", "SatelliteSample", "SimClockView"]
+
+#: Satellites whose positions are followed when the fleet is read through its hosts.
+TRACKED_SATELLITES = 12
+#: Satellites one poll can afford to ask about: beyond this many the interval grows.
+SATELLITES_PER_POLL_S = 2000.0
 
 _KIND = {
     ground_station_pb2.CONTACT_KIND_RISE: "rise",
@@ -61,9 +72,9 @@ class SatelliteSample:
     at_s: float
     state_of_charge: float
     temperature_c: float
-    lat_deg: float
-    lon_deg: float
-    alt_km: float
+    lat_deg: float | None
+    lon_deg: float | None
+    alt_km: float | None
     sunlit: bool
 
 
@@ -95,9 +106,21 @@ class Observer:
         watch_stations: Sequence[str],
         interval_s: float = 0.5,
         timeout_s: float = 2.0,
+        hosts: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._stations = dict(stations)
         self._satellites = dict(satellites)
+        #: Satellite hosts' own addresses (None: poll every satellite itself).
+        self._hosts = [
+            str(h["address"])
+            for h in (hosts or {}).values()
+            if h.get("satellites") and h.get("address")
+        ] or None
+        # A small fleet is followed whole; a large one from its first satellites in view.
+        small = len(self._satellites) <= TRACKED_SATELLITES
+        self._tracked: list[str] = list(self._satellites) if small else []
+        # A poll of thousands of satellites costs their hosts real CPU: poll less often.
+        interval_s = max(interval_s, len(self._satellites) / SATELLITES_PER_POLL_S)
         self._clock = clock
         self._watch = list(watch_stations)
         self.interval_s = interval_s
@@ -168,11 +191,28 @@ class Observer:
             self._poll_once()
             self._stop.wait(max(0.0, self.interval_s - (time.time() - started)))
 
-    def _poll_once(self) -> None:
-        at_s = self._rel(time.time())
-        charge: dict[str, float] = {}
-        sunlit: set[str] = set()
-        for sid, address in self._satellites.items():
+    def _statuses(self) -> list[Any]:
+        """Every satellite's status: through the hosts (brief, plus full status for the
+        tracked few) or one by one."""
+        if self._hosts is None:
+            addresses = list(self._satellites.values())
+            brief: list[Any] = []
+        else:
+            addresses = [self._satellites[s] for s in self._tracked if s in self._satellites]
+            brief = []
+            for address in self._hosts:
+                stub = host_pb2_grpc.HostStub(self._channel(address))
+                try:
+                    reply = stub.Members(
+                        host_pb2.MembersRequest(brief=True), timeout=self.timeout_s
+                    )
+                except grpc.RpcError:
+                    with self._lock:
+                        self.data.failed_polls += 1
+                    continue
+                brief.extend(reply.satellites)
+        full = {}
+        for address in addresses:
             stub = satellite_pb2_grpc.SatelliteStub(self._channel(address))
             try:
                 status = stub.Status(satellite_pb2.StatusRequest(), timeout=self.timeout_s)
@@ -180,18 +220,30 @@ class Observer:
                 with self._lock:
                     self.data.failed_polls += 1
                 continue
+            full[status.satellite_id] = status
+        return [full.pop(s.satellite_id, s) for s in brief] + list(full.values())
+
+    def _poll_once(self) -> None:
+        at_s = self._rel(time.time())
+        charge: dict[str, float] = {}
+        sunlit: set[str] = set()
+        for status in self._statuses():
+            sid = status.satellite_id
+            located = status.HasField("position")
             sample = SatelliteSample(
                 at_s=at_s,
                 state_of_charge=status.state_of_charge,
                 temperature_c=status.temperature_c,
-                lat_deg=status.position.lat_deg,
-                lon_deg=status.position.lon_deg,
-                alt_km=status.position.alt_km,
+                lat_deg=status.position.lat_deg if located else None,
+                lon_deg=status.position.lon_deg if located else None,
+                alt_km=status.position.alt_km if located else None,
                 sunlit=status.sunlit,
             )
             charge[sid] = status.state_of_charge
             if status.sunlit:
                 sunlit.add(sid)
+            if self._hosts is not None and sid not in self._tracked:
+                continue  # in the aggregates only
             with self._lock:
                 self.data.satellites.setdefault(sid, []).append(sample)
         in_view: set[str] = set()
@@ -204,6 +256,11 @@ class Observer:
                     self.data.failed_polls += 1
                 continue
             in_view.update(v.satellite_id for v in visible.satellites)
+            for v in visible.satellites:
+                if len(self._tracked) >= TRACKED_SATELLITES:
+                    break
+                if v.satellite_id in self._satellites and v.satellite_id not in self._tracked:
+                    self._tracked.append(v.satellite_id)
         with self._lock:
             self.data.samples.append(Sample(at_s, frozenset(in_view), charge, frozenset(sunlit)))
 

@@ -49,6 +49,7 @@ __all__ = ["SECTIONS", "render_report", "write_report"]
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("summary", "Summary"),
     ("latency", "Latency over time"),
+    ("fidelity", "Emulation error over time"),
     ("throughput", "Throughput over time"),
     ("failures", "Failures by cause"),
     ("satellites", "Satellites: battery, temperature and sunlight"),
@@ -275,6 +276,13 @@ h3 { font-size: 15px; margin: 14px 0 6px; }
 .verdict.good { border-left-color: #009E73; }
 .verdict.warn { border-left-color: #E69F00; }
 .verdict.bad { border-left-color: #D55E00; }
+.fidelity { margin: 8px 0; padding: 8px 14px; background: #fff;
+  border: 1px solid var(--line); border-left: 6px solid #999; }
+.fidelity.good { border-left-color: #009E73; }
+.fidelity.unknown { border-left-color: #E69F00; }
+.fidelity.bad { font-size: 18px; font-weight: 600; color: #7a2600; background: #fde9df;
+  border: 2px solid #D55E00; border-left-width: 10px; }
+.fidelity ul { margin: 4px 0 0; padding-left: 22px; font-weight: 400; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr));
   gap: 10px; margin: 12px 0; }
 .kpi { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
@@ -310,6 +318,7 @@ def render_report(run: Mapping[str, Any]) -> str:
     builders: dict[str, Callable[[_Run], str]] = {
         "summary": _summary_body,
         "latency": _latency_body,
+        "fidelity": _fidelity_body,
         "throughput": _throughput_body,
         "failures": _failures_body,
         "satellites": _satellites_body,
@@ -416,7 +425,8 @@ def _header(data: _Run) -> str:
     title = f"Load test: {extra.get('scenario') or 'unknown scenario'}"
     return (
         f"<header><h1>{esc(title)}</h1><p class=meta>{meta_html}</p>"
-        f'<p class="verdict {grade}">{esc(verdict)}</p>{_kpis(data)}{missing}</header>'
+        f'<p class="verdict {grade}">{esc(verdict)}</p>{_fidelity_banner(data)}{_kpis(data)}'
+        f"{missing}</header>"
     )
 
 
@@ -482,6 +492,7 @@ def _summary_body(data: _Run) -> str:
         _kv_table("Status codes", _share_rows(data, data.summary.get("statusCodeDistribution"))),
         _kv_table("Failures by cause", _share_rows(data, _failures(data)[0]), "t-failures"),
         _kv_table("Accounting", _accounting_rows(data), "t-accounting"),
+        _kv_table("Emulation fidelity", _fidelity_rows(data), "t-fidelity"),
         _kv_table("Constellation", _constellation_rows(data), "t-constellation"),
     ]
     parts = ['<div class="tables">', *tables, "</div>"]
@@ -717,16 +728,24 @@ def _percentile_lines(data: _Run) -> list[Series]:
     hundreds of them side by side are a hairball, while a median over each bin keeps the
     trend (the dots still show every sampled outlier).
     """
+    return _per_second_lines(
+        data,
+        (
+            ("latency_ms_p50", "p50 per second", OKABE_ITO["blue"], ""),
+            ("latency_ms_p99", "p99 per second", OKABE_ITO["black"], "5 3"),
+            ("modelled_ms_p50", "modelled p50", OKABE_ITO["blue"], "1 3"),
+        ),
+    )
+
+
+def _per_second_lines(data: _Run, columns: Sequence[tuple[str, str, str, str]]) -> list[Series]:
+    """One line per (timeseries key, name, colour, dash); see :func:`_percentile_lines`."""
     binned = len(data.rows) > _MAX_PER_SECOND_POINTS
     edges, groups = _bins(data.rows) if binned else ([], [])
     suffix = f", {fmt_number(edges[1] - edges[0])} s median" if binned else ""
     half_dt = _row_dt(data.rows) / 2  # a second's value is drawn at the middle of it
     lines = []
-    for key, name, color, dash in (
-        ("latency_ms_p50", "p50 per second", OKABE_ITO["blue"], ""),
-        ("latency_ms_p99", "p99 per second", OKABE_ITO["black"], "5 3"),
-        ("modelled_ms_p50", "modelled p50", OKABE_ITO["blue"], "1 3"),
-    ):
+    for key, name, color, dash in columns:
         points = [(x + half_dt, y) for x, y in _points(data.rows, key)]
         if binned:
             points = [
@@ -768,6 +787,91 @@ def _markers(data: _Run) -> list[Marker]:
                 tip = f"{float(row['offset_s']):.0f} s: {_count(count)} handover(s)"
                 markers.append(Marker(float(row["offset_s"]), tip, "handover", *styles["handover"]))
     return markers
+
+
+# --- emulation fidelity ------------------------------------------------------------
+
+
+def _fidelity(data: _Run) -> Mapping[str, Any]:
+    return _map(data.extra.get("fidelity"))
+
+
+def _fidelity_banner(data: _Run) -> str:
+    """The verdict on the emulation itself: a run that was not faithful says so loudly."""
+    fidelity = _fidelity(data)
+    if not fidelity:
+        return ""
+    reasons = [str(r) for r in _seq(fidelity.get("reasons"))]
+    items = "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>" if reasons else ""
+    error, bound = _map(fidelity.get("error_ms")), _map(fidelity.get("bound_ms"))
+    figures = (
+        f"emulation error p50 {_ms(_num(error.get('p50')))}, p99 {_ms(_num(error.get('p99')))}; "
+        f"bounds p50 {_ms(_num(bound.get('p50')))}, p99 {_ms(_num(bound.get('p99')))}"
+    )
+    faithful = fidelity.get("faithful")
+    if faithful is True:
+        return f'<p class="fidelity good" id="fidelity-verdict">Faithful: {esc(figures)}.</p>'
+    if faithful is False:
+        return (
+            '<div class="fidelity bad" id="fidelity-verdict" role="alert">NOT FAITHFUL: do '
+            f"not read this run's latencies as the model's. {esc(figures)}.{items}</div>"
+        )
+    return f'<div class="fidelity unknown" id="fidelity-verdict">Fidelity unknown.{items}</div>'
+
+
+def _fidelity_rows(data: _Run) -> list[tuple[str, str]]:
+    fidelity = _fidelity(data)
+    if not fidelity:
+        return []
+    error, floor = _map(fidelity.get("error_ms")), _map(fidelity.get("floor_ms"))
+    bound = _map(fidelity.get("bound_ms"))
+    faithful = fidelity.get("faithful")
+    verdict = "faithful" if faithful is True else "NOT FAITHFUL" if faithful is False else "–"
+    rows = [("Verdict", verdict)]
+    rows += [(f"Error {k}", _ms(_num(error.get(k)))) for k in ("p50", "p99", "max", "mean")]
+    rows.append(("Successes judged", _count(_num(fidelity.get("count")))))
+    for k in ("p50", "p99"):
+        floor_ms, bound_ms = _num(floor.get(k)), _num(bound.get(k))
+        rows.append((f"Floor {k}", _ms(floor_ms)))
+        margin = "" if floor_ms is None or bound_ms is None else f" (+{_ms(bound_ms - floor_ms)})"
+        rows.append((f"Bound {k}", _ms(bound_ms) + margin))
+    rows.append(("Round trip p50", _ms(_num(floor.get("round_trip_p50")))))
+    rows.append(("Floor probes", _count(_num(floor.get("probes")))))
+    rows.append(("Late tick lookups", _count(_num(fidelity.get("late_tick_lookups")))))
+    return rows
+
+
+def _fidelity_body(data: _Run) -> str:
+    lines = _per_second_lines(
+        data,
+        (
+            ("error_ms_p50", "error p50 per second", OKABE_ITO["blue"], ""),
+            ("error_ms_p99", "error p99 per second", OKABE_ITO["black"], "5 3"),
+        ),
+    )
+    if not lines:
+        return _missing("No emulation error in the timeseries of this run document.")
+    bound = _map(_fidelity(data).get("bound_ms"))
+    x_lo, x_hi = data.x_range or (0.0, 1.0)
+    for key, color in (("p50", OKABE_ITO["blue"]), ("p99", OKABE_ITO["black"])):
+        if (value := _num(bound.get(key))) is not None:
+            points: list[tuple[float, float | None]] = [(x_lo, value), (x_hi, value)]
+            lines.append(Series(f"bound {key}", points, color, dash="2 4", width_px=1.2))
+    svg = time_chart(
+        [Panel("emulation error (ms)", lines, height_px=220)],
+        x_label="simulated time since start (s)",
+        markers=[m for m in _markers(data) if m.group == "handover"],
+        x_range=data.x_range,
+        label="emulation error over time",
+    )
+    caption = (
+        "Emulation error: each success's wall latency from its send less its modelled "
+        "latency in wall time (modelled / speed), p50 and p99 of the successes finishing in "
+        "each simulated second. Dotted: the bounds, the machine's own gRPC round trip after "
+        "an idle pause (measured during the run, less its fastest) plus a margin. Vertical "
+        "lines: handovers."
+    )
+    return _figure(svg, caption)
 
 
 # --- throughput and failures over time ---------------------------------------------

@@ -30,6 +30,8 @@ class HostIncarnation:
     #: Changes when Ray restarts the actor.
     incarnation: str
     node_id: str
+    #: The host's own ``orbitmesh.v1.Host`` service.
+    address: str | None
     status: HostStatus
 
 
@@ -53,11 +55,17 @@ class _SatelliteHostBody:
     async def start(self) -> dict[str, str]:
         return await self._started
 
+    async def address(self) -> str | None:
+        """Where the host's own ``orbitmesh.v1.Host`` service answers."""
+        await self._started
+        return self._host.address
+
     async def status(self) -> HostIncarnation:
         await self._started
         return HostIncarnation(
             incarnation=self.incarnation,
             node_id=ray.get_runtime_context().get_node_id(),
+            address=self._host.address,
             status=self._host.status(),
         )
 
@@ -148,6 +156,11 @@ class SatelliteHostActor:
         """One host running ``satellites``."""
         config = HostConfig("host-0", tuple(satellites))
         return cls.create_many([config], **options)[0]
+
+    def host_address(self, timeout_s: float = 30.0) -> str:
+        """Where the host's own ``orbitmesh.v1.Host`` service answers."""
+        address: str = ray.get(self.handle.address.remote(), timeout=timeout_s)
+        return address
 
     def snapshot(self, satellite_id: str, timeout_s: float = 30.0) -> NodeSnapshot:
         result: NodeSnapshot = ray.get(self.handle.snapshot.remote(satellite_id), timeout=timeout_s)

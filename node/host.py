@@ -16,18 +16,20 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ground.fleet import FleetStatus
 from ground.linkstate import TickLinks, Topology
 from ground.linkview import LinkView
 from ground.timing import freeze_startup_objects
 from orchestrator.clock import SimClock
+from protos.orbitmesh.v1 import host_pb2
 
 from .runtime import LoadedModel
-from .server import NodeConfig, SatelliteServer, release_startup_memory
-from .state import NodeSnapshot, Vitals
+from .server import NodeConfig, SatelliteServer, release_startup_memory, start_host_server
+from .state import NodeSnapshot, VitalsTable
 
-__all__ = ["HostConfig", "HostStatus", "MemberStatus", "SatelliteHost"]
+__all__ = ["HostConfig", "HostStatus", "SatelliteHost"]
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,16 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
-class MemberStatus:
-    satellite_id: str
-    #: None while the satellite is stopped.
-    address: str | None
-    models: tuple[str, ...]
-    vitals: Vitals
-
-
-@dataclass(frozen=True)
 class HostStatus:
+    """Every member's status, one row per satellite in ``satellite_ids`` order."""
+
     host_id: str
     pid: int
-    members: tuple[MemberStatus, ...]
+    satellite_ids: tuple[str, ...]
+    #: None while a satellite is stopped.
+    addresses: tuple[str | None, ...]
+    models: tuple[tuple[str, ...], ...]
+    vitals: VitalsTable
 
 
 class SatelliteHost:
@@ -72,14 +71,20 @@ class SatelliteHost:
             for sid, c in self.configs.items()
         }
         self.stopped: set[str] = set()
+        self._server: Any = None
+        #: Where this host's own ``orbitmesh.v1.Host`` service answers.
+        self.address: str | None = None
 
     @property
     def host_id(self) -> str:
         return self.config.host_id
 
     async def start(self) -> dict[str, str]:
-        """Start every member's server; returns each satellite's address."""
+        """Start every member's server and the host's own; returns each satellite's
+        address."""
         addresses = await asyncio.gather(*(m.start() for m in self.members.values()))
+        bind = self.config.satellites[0].host if self.config.satellites else "127.0.0.1"
+        self._server, self.address = await start_host_server(_HostServicer(self), bind)
         # Once per process, after the last member started (not once per satellite).
         release_startup_memory()
         freeze_startup_objects(collect=False)
@@ -97,18 +102,16 @@ class SatelliteHost:
         }
 
     def status(self) -> HostStatus:
+        members = self.members
         return HostStatus(
             host_id=self.host_id,
             pid=os.getpid(),
-            members=tuple(
-                MemberStatus(
-                    satellite_id=sid,
-                    address=None if sid in self.stopped else m.address,
-                    models=tuple(m.model_names),
-                    vitals=m.state.vitals(),
-                )
-                for sid, m in self.members.items()
+            satellite_ids=tuple(members),
+            addresses=tuple(
+                None if sid in self.stopped else m.address for sid, m in members.items()
             ),
+            models=tuple(tuple(m.model_names) for m in members.values()),
+            vitals=VitalsTable.of([m.state.vitals() for m in members.values()]),
         )
 
     def snapshot(self, satellite_id: str) -> NodeSnapshot:
@@ -162,4 +165,26 @@ class SatelliteHost:
     async def stop(self, grace_s: float = 5.0) -> None:
         await asyncio.gather(
             *(m.stop(grace_s) for sid, m in self.members.items() if sid not in self.stopped)
+        )
+        if self._server is not None:
+            await self._server.stop(0)
+            self._server = None
+
+
+class _HostServicer:
+    """``orbitmesh.v1.Host`` for a satellite host: every running member's status."""
+
+    def __init__(self, host: SatelliteHost) -> None:
+        self.host = host
+
+    async def Members(self, request: Any, context: Any) -> Any:  # noqa: N802 (protocol names)
+        host = self.host
+        return host_pb2.HostMembers(
+            host_id=host.host_id,
+            pid=os.getpid(),
+            satellites=[
+                m.status_message(brief=request.brief)
+                for sid, m in host.members.items()
+                if sid not in host.stopped
+            ],
         )

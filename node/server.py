@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,7 +18,7 @@ from ground.links import LinkParams
 from ground.linkview import LinkView
 from orchestrator.clock import SimClock
 from orchestrator.ephemeris import Ephemeris
-from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
+from protos.orbitmesh.v1 import host_pb2_grpc, satellite_pb2, satellite_pb2_grpc
 
 from .app import AppSpec, SatelliteContext, load_app
 from .forwarding import Forwarder
@@ -30,7 +31,13 @@ from .spec import NodeSpec
 from .state import NodeSnapshot, NodeState
 from .thermal import ThermalParams
 
-__all__ = ["NodeConfig", "SatelliteServer", "advertised_address", "release_startup_memory"]
+__all__ = [
+    "NodeConfig",
+    "SatelliteServer",
+    "advertised_address",
+    "release_startup_memory",
+    "start_host_server",
+]
 
 #: gRPC core rejects anything beyond this multiple of the configured limit before our
 #: handler sees it (without a cause); below it our handler answers "too-large".
@@ -181,6 +188,14 @@ class SatelliteServer:
         self.forwarder.clock = clock
         self._telemetry.start = clock.start
 
+    def status_message(self, *, brief: bool = False) -> satellite_pb2.SatelliteStatus:
+        """This satellite's ``SatelliteStatus`` (``brief``: without position, ledger and
+        histogram)."""
+        status: satellite_pb2.SatelliteStatus = (
+            self._telemetry.brief_status() if brief else self._telemetry.status()
+        )
+        return status
+
     @property
     def model_names(self) -> list[str]:
         return self._inference.model_names
@@ -191,6 +206,18 @@ class SatelliteServer:
     async def wait_stopped(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+async def start_host_server(servicer: Any, bind: str) -> tuple[Any, str]:
+    """A host's own small server (``orbitmesh.v1.Host``), on any free port of ``bind``;
+    returns the server and its published address."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    host_pb2_grpc.add_HostServicer_to_server(servicer, server)
+    port = server.add_insecure_port(f"{bind}:0")
+    if port == 0:
+        raise OSError(f"cannot bind {bind}:0")
+    await server.start()
+    return server, advertised_address(bind, port)
 
 
 def advertised_address(host: str, port: int) -> str:

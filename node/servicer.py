@@ -365,6 +365,31 @@ class TelemetryServicer:
             self.state.snapshot(), name=self.name, start=self.start, models=self.models
         )
 
+    def brief_status(self) -> Any:
+        """The counters and states alone (no position, ledger or histogram): what a
+        status table of thousands of satellites needs, at a fraction of the cost."""
+        v = self.state.vitals()
+        status = satellite_pb2.SatelliteStatus(
+            satellite_id=self.state.satellite_id,
+            name=self.name,
+            sunlit=v.sunlit,
+            battery_wh=v.battery_wh,
+            battery_capacity_wh=self.state.battery.capacity_wh,
+            state_of_charge=v.state_of_charge,
+            temperature_c=v.temperature_c,
+            power_state=_POWER_STATES[v.power_state],
+            thermal_state=_THERMAL_STATES[v.thermal_state],
+            queue_depth=v.queue_depth,
+            queue_capacity=v.queue_capacity,
+            served_count=v.served,
+            running=v.running,
+            models=self.models,
+        )
+        status.sim_time.FromDatetime(self.start + timedelta(seconds=v.offset_s))
+        for cause, count in v.refused.items():
+            status.refused.by_cause[cause] = count
+        return status
+
     async def Status(self, request: Any, context: Any) -> Any:  # noqa: N802
         return self.status()
 

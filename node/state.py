@@ -12,8 +12,11 @@ Nothing here knows about gRPC, Ray or asyncio; the servicer drives it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
 
 from orchestrator.causes import Cause
 from orchestrator.ephemeris import Ephemeris
@@ -23,7 +26,7 @@ from .histogram import Histogram, HistogramSnapshot
 from .power import Battery, PowerParams, PowerState, Segment
 from .thermal import ThermalNode, ThermalParams, ThermalState
 
-__all__ = ["NodeSnapshot", "NodeState", "Vitals"]
+__all__ = ["NodeSnapshot", "NodeState", "Vitals", "VitalsTable"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,78 @@ class Vitals:
     running: int
     served: int
     refused: dict[str, int]
+
+
+_POWER_ORDER = tuple(PowerState)
+_THERMAL_ORDER = tuple(ThermalState)
+
+
+@dataclass(frozen=True, eq=False)
+class VitalsTable:
+    """The vitals of many satellites as parallel arrays (one row per satellite): what a
+    host sends the orchestrator each poll, a few arrays instead of thousands of objects."""
+
+    offset_s: NDArray[np.float64]
+    sunlit: NDArray[np.bool_]
+    battery_wh: NDArray[np.float64]
+    state_of_charge: NDArray[np.float64]
+    temperature_c: NDArray[np.float64]
+    #: Index into PowerState / ThermalState (declaration order).
+    power_state: NDArray[np.int8]
+    thermal_state: NDArray[np.int8]
+    queue_depth: NDArray[np.int64]
+    queue_capacity: NDArray[np.int64]
+    running: NDArray[np.int64]
+    served: NDArray[np.int64]
+    #: Refusals by cause, one count per satellite.
+    refused: dict[str, NDArray[np.int64]]
+
+    @classmethod
+    def of(cls, rows: Sequence[Vitals]) -> VitalsTable:
+        causes = sorted({c for v in rows for c in v.refused})
+        return cls(
+            offset_s=np.array([v.offset_s for v in rows], dtype=np.float64),
+            sunlit=np.array([v.sunlit for v in rows], dtype=bool),
+            battery_wh=np.array([v.battery_wh for v in rows], dtype=np.float64),
+            state_of_charge=np.array([v.state_of_charge for v in rows], dtype=np.float64),
+            temperature_c=np.array([v.temperature_c for v in rows], dtype=np.float64),
+            power_state=np.array([_POWER_ORDER.index(v.power_state) for v in rows], dtype=np.int8),
+            thermal_state=np.array(
+                [_THERMAL_ORDER.index(v.thermal_state) for v in rows], dtype=np.int8
+            ),
+            queue_depth=np.array([v.queue_depth for v in rows], dtype=np.int64),
+            queue_capacity=np.array([v.queue_capacity for v in rows], dtype=np.int64),
+            running=np.array([v.running for v in rows], dtype=np.int64),
+            served=np.array([v.served for v in rows], dtype=np.int64),
+            refused={
+                c: np.array([v.refused.get(c, 0) for v in rows], dtype=np.int64) for c in causes
+            },
+        )
+
+    def __len__(self) -> int:
+        return len(self.offset_s)
+
+    def row(self, i: int) -> Vitals:
+        return Vitals(
+            offset_s=float(self.offset_s[i]),
+            sunlit=bool(self.sunlit[i]),
+            battery_wh=float(self.battery_wh[i]),
+            state_of_charge=float(self.state_of_charge[i]),
+            temperature_c=float(self.temperature_c[i]),
+            power_state=_POWER_ORDER[int(self.power_state[i])],
+            thermal_state=_THERMAL_ORDER[int(self.thermal_state[i])],
+            queue_depth=int(self.queue_depth[i]),
+            queue_capacity=int(self.queue_capacity[i]),
+            running=int(self.running[i]),
+            served=int(self.served[i]),
+            refused={c: int(n[i]) for c, n in self.refused.items() if n[i]},
+        )
+
+    def power_is(self, state: PowerState) -> NDArray[np.bool_]:
+        return np.asarray(self.power_state == _POWER_ORDER.index(state))
+
+    def thermal_is(self, state: ThermalState) -> NDArray[np.bool_]:
+        return np.asarray(self.thermal_state == _THERMAL_ORDER.index(state))
 
 
 @dataclass

@@ -81,6 +81,12 @@ class Orchestrator:
         result: dict[str, Any] = ray.get(self.handle.status.remote(), timeout=timeout_s)
         return result
 
+    def current_endpoints(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The endpoints document as it stands now (hosts restarted since start-up serve
+        on new ports)."""
+        result: dict[str, Any] = ray.get(self.handle.endpoints.remote(), timeout=timeout_s)
+        return result
+
     def counters(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """Clock, tick and restart counters and current addresses (see Emulation.counters)."""
         result: dict[str, Any] = ray.get(self.handle.counters.remote(), timeout=timeout_s)

@@ -40,6 +40,32 @@ def _port(text: str) -> int:
     return port
 
 
+def _per_host(text: str) -> int | None:
+    from .placement import parse_per_host
+
+    try:
+        return parse_per_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_placement_options(p: Any) -> None:
+    """``--satellites-per-host`` and ``--stations-per-host`` (see docs/performance.md)."""
+    p.add_argument(
+        "--satellites-per-host",
+        type=_per_host,
+        metavar="N|auto",
+        help="compute satellites per host process (default: the scenario's [placement], "
+        "auto: a few hosts per CPU; 1: a process per satellite)",
+    )
+    p.add_argument(
+        "--stations-per-host",
+        type=_per_host,
+        metavar="N|auto",
+        help="ground-station gateways per host process (default: the scenario's, auto)",
+    )
+
+
 def add_metrics_option(p: Any) -> None:
     p.add_argument(
         "--metrics-port",
@@ -85,6 +111,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             host=args.host,
             record=Path(args.record).resolve() if args.record else None,
             replay=Path(args.replay).resolve() if args.replay else None,
+            satellites_per_host=args.satellites_per_host,
+            stations_per_host=args.stations_per_host,
         )
     except ValueError as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
@@ -129,6 +157,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"stations serving after {time.monotonic() - started:.1f} s; endpoints in {endpoints_path}",
         flush=True,
     )
+    if doc.get("placement"):
+        from .placement import describe_placement
+
+        print(f"placement: {describe_placement(doc['placement'])}", flush=True)
     stop = {"now": False}
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -147,7 +179,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             if tty or now - last_line >= 10.0:
                 status = orchestrator.status()
                 table = render_status(
-                    collect_status(doc),
+                    # Current addresses: a restarted host serves on new ports.
+                    collect_status(orchestrator.current_endpoints()),
                     {
                         "published": status["ticks_published"],
                         "late": status["ticks_late"],
@@ -226,6 +259,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "speed": endpoints.speed,
         "ground_stations": dict(endpoints.ground_stations),
         "satellites": dict(endpoints.satellites),
+        "hosts": endpoints.extra.get("hosts") or {},
     }
     while True:
         status = collect_status(doc)
@@ -319,6 +353,7 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
     p.add_argument("--record", help="record the tick stream to this .npz file")
     p.add_argument("--replay", help="replay a recorded tick stream instead of computing geometry")
     p.add_argument("--quiet", action="store_true", help="no live table")
+    add_placement_options(p)
     add_metrics_option(p)
     p.set_defaults(func=cmd_up)
 

@@ -30,8 +30,8 @@ from ground.gateway import GatewayConfig
 from ground.links import LinkParams
 from ground.linkstate import TickLinks, Topology
 from node.actor import HostIncarnation, SatelliteHostActor, host_configs
+from node.host import HostStatus
 from node.power import PowerState
-from node.state import Vitals
 from node.thermal import ThermalState
 
 from .clock import SimClock
@@ -119,11 +119,14 @@ class Emulation:
         self.host_of: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
         self.station_addresses: dict[str, str] = {}
-        self.vitals: dict[str, Vitals] = {}
-        self.models: dict[str, tuple[str, ...]] = {}
+        #: Each satellite host's last status, and where its rows go in compute order.
+        self.host_status: dict[str, HostStatus] = {}
+        self._rows: dict[str, np.ndarray] = {}
         self.incarnations: dict[str, str] = {}
         self.pids: dict[str, int] = {}
         self.node_ids: dict[str, str] = {}
+        #: Where each host's own ``orbitmesh.v1.Host`` service answers.
+        self.host_addresses: dict[str, str | None] = {}
         self._sent_gist: tuple[Any, ...] | None = None
         #: Ticks published that still hold or are to come: a restarted host gets them again.
         self._window: list[TickLinks] = []
@@ -212,6 +215,11 @@ class Emulation:
         gw_handles = [gw_cls.remote(c) for c in gw_configs]
         sat_addresses = await asyncio.gather(*(h.start.remote() for h in sat_handles))
         gw_addresses = await asyncio.gather(*(h.start.remote() for h in gw_handles))
+        host_addresses = await asyncio.gather(
+            *(h.address.remote() for h in [*sat_handles, *gw_handles])
+        )
+        host_ids = [c.host_id for c in sat_configs] + [c.host_id for c in gw_configs]
+        self.host_addresses = dict(zip(host_ids, host_addresses, strict=True))
         for handle, host_config, addresses in zip(
             sat_handles, sat_configs, sat_addresses, strict=True
         ):
@@ -271,12 +279,13 @@ class Emulation:
         out: dict[str, dict[str, Any]] = {}
         for host_id, host in self.sat_hosts.items():
             out[host_id] = {
+                "address": self.host_addresses.get(host_id),
                 "satellites": host.satellite_ids,
                 "pid": self.pids.get(host_id),
                 "node_id": self.node_ids.get(host_id),
             }
         for host_id, gw in self.gw_hosts.items():
-            out[host_id] = {"stations": gw.stations}
+            out[host_id] = {"address": self.host_addresses.get(host_id), "stations": gw.stations}
         return out
 
     # ------------------------------------------------------------------ ticks
@@ -377,16 +386,19 @@ class Emulation:
             # Its satellites came back running, whatever was stopped before.
             self.stopped.difference_update(host.satellite_ids)
         self.incarnations[host_id] = report.incarnation
+        self.host_addresses[host_id] = report.address
         self.pids[host_id] = report.status.pid
         self.node_ids[host_id] = report.node_id
-        for member in report.status.members:
-            sid = member.satellite_id
-            self.models[sid] = member.models
-            self.vitals[sid] = member.vitals
-            if member.address is None:
+        status = self.host_status[host_id] = report.status
+        if host_id not in self._rows:
+            assert self.topology is not None
+            number = self.topology.compute_number
+            self._rows[host_id] = np.array([number[s] for s in status.satellite_ids], dtype=np.intp)
+        for sid, address in zip(status.satellite_ids, status.addresses, strict=True):
+            if address is None:
                 self.down.add(sid)
             else:
-                self.addresses[sid] = member.address
+                self.addresses[sid] = address
                 self.down.discard(sid)
 
     async def _poll_status(self, *, spread_s: float = 0.0) -> None:
@@ -407,36 +419,58 @@ class Emulation:
         self._send_fleet()
 
     def fleet(self) -> FleetStatus:
-        """The fleet's status as the data path is told it."""
+        """The fleet's status as the data path is told it (compute order)."""
         topo = self.topology
         assert topo is not None
         ids = topo.compute_ids
-        vitals = [self.vitals.get(sid) for sid in ids]
-        names = sorted({m for sid in ids for m in self.models.get(sid, ())})
-
-        def column(getter: Any, dtype: Any, default: Any) -> np.ndarray:
-            return np.array([default if v is None else getter(v) for v in vitals], dtype=dtype)
-
+        n = len(ids)
+        queue_depth = np.zeros(n, dtype=np.int64)
+        running = np.zeros(n, dtype=np.int64)
+        capacity = np.ones(n, dtype=np.int64)
+        soc = np.ones(n)
+        temperature = np.full(n, 20.0)
+        power_ok = np.ones(n, dtype=bool)
+        thermal_ok = np.ones(n, dtype=bool)
+        throttled = np.zeros(n, dtype=bool)
+        sunlit = np.ones(n, dtype=bool)
+        models: dict[str, np.ndarray] = {}
+        for host_id, status in self.host_status.items():
+            rows, v = self._rows[host_id], status.vitals
+            queue_depth[rows] = v.queue_depth
+            running[rows] = v.running
+            capacity[rows] = v.queue_capacity
+            soc[rows] = v.state_of_charge
+            temperature[rows] = v.temperature_c
+            power_ok[rows] = v.power_is(PowerState.NOMINAL)
+            thermal_ok[rows] = ~v.thermal_is(ThermalState.OVERHEATED)
+            throttled[rows] = v.thermal_is(ThermalState.THROTTLED)
+            sunlit[rows] = v.sunlit
+            for row, carried in zip(rows.tolist(), status.models, strict=True):
+                for model in carried:
+                    models.setdefault(model, np.zeros(n, dtype=bool))[row] = True
         return FleetStatus(
             satellite_ids=ids,
             addresses=tuple(self.addresses[sid] for sid in ids),
-            models={
-                m: np.array([m in self.models.get(sid, ()) for sid in ids], dtype=bool)
-                for m in names
-            },
+            models=dict(sorted(models.items())),
             up=np.array([sid not in self.down for sid in ids], dtype=bool),
-            queue_depth=column(lambda v: v.queue_depth, np.int64, 0),
-            running=column(lambda v: v.running, np.int64, 0),
-            queue_capacity=column(lambda v: v.queue_capacity, np.int64, 1),
-            state_of_charge=column(lambda v: v.state_of_charge, np.float64, 1.0),
-            temperature_c=column(lambda v: v.temperature_c, np.float64, 20.0),
-            accepting_power=column(lambda v: v.power_state is PowerState.NOMINAL, bool, True),
-            accepting_thermal=column(
-                lambda v: v.thermal_state is not ThermalState.OVERHEATED, bool, True
-            ),
-            throttled=column(lambda v: v.thermal_state is ThermalState.THROTTLED, bool, False),
-            sunlit=column(lambda v: v.sunlit, bool, True),
+            queue_depth=queue_depth,
+            running=running,
+            queue_capacity=capacity,
+            state_of_charge=soc,
+            temperature_c=temperature,
+            accepting_power=power_ok,
+            accepting_thermal=thermal_ok,
+            throttled=throttled,
+            sunlit=sunlit,
         )
+
+    def _vitals(self) -> dict[str, Any]:
+        """Every polled satellite's vitals by id (for status and tests)."""
+        return {
+            sid: status.vitals.row(i)
+            for status in self.host_status.values()
+            for i, sid in enumerate(status.satellite_ids)
+        }
 
     def _send_fleet(self, *, force: bool = False) -> None:
         fleet = self.fleet()
@@ -468,11 +502,15 @@ class Emulation:
         status, and the links they had been sent; the fleet follows on this round."""
         if self.clock is not None:
             await host.handle.set_clock.remote(self.clock)
-        states = {
-            sid: (self.vitals[sid].battery_wh, self.vitals[sid].temperature_c)
-            for sid in host.satellite_ids
-            if sid in self.vitals
-        }
+        last = self.host_status.get(host.host_id)
+        states = (
+            {
+                sid: (float(last.vitals.battery_wh[i]), float(last.vitals.temperature_c[i]))
+                for i, sid in enumerate(last.satellite_ids)
+            }
+            if last is not None
+            else {}
+        )
         await host.handle.restore.remote(states)
         if self._window:
             await host.handle.publish.remote([t.for_stations(()) for t in self._window])
@@ -515,7 +553,7 @@ class Emulation:
         station_stats = await asyncio.gather(
             *(gw.handle.stats.remote() for gw in self.gw_hosts.values()), return_exceptions=True
         )
-        vitals = list(self.vitals.values())
+        vitals = list(self._vitals().values())
         power = Counter(v.power_state.value for v in vitals)
         thermal = Counter(v.thermal_state.value for v in vitals)
         refused: Counter[str] = Counter()
@@ -553,6 +591,7 @@ class Emulation:
             "satellites_down": sorted(self.down),
             "satellites": dict(self.addresses),
             "ground_stations": dict(self.station_addresses),
+            "hosts": dict(self.host_addresses),
         }
 
     def satellite_snapshots(self) -> dict[str, dict[str, Any]]:
@@ -573,7 +612,7 @@ class Emulation:
                 "refused": dict(v.refused),
                 "down": sid in self.down,
             }
-            for sid, v in self.vitals.items()
+            for sid, v in self._vitals().items()
         }
 
     @property

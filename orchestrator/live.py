@@ -1,7 +1,8 @@
 """The live status of a running emulation, read over gRPC from its endpoints.
 
 Used by ``orbitmesh up`` (its live table) and ``orbitmesh status`` (from any shell): the
-gateways and satellites answer for themselves, so no Ray connection is needed.
+hosts answer for their satellites and gateways (one call per host process; an endpoints
+document without hosts is read node by node), so no Ray connection is needed.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import grpc
 from protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
+    host_pb2,
+    host_pb2_grpc,
     satellite_pb2,
     satellite_pb2_grpc,
     types_pb2,
 )
 
 __all__ = ["collect_status", "render_status"]
+
+#: A station whose replies leave this much later than modelled (p99, wall ms, over the
+#: gateway's lag window) is shown as not keeping up: the machine is too busy for the load.
+LAG_BOUND_P99_MS = 5.0
 
 _POWER = {
     types_pb2.POWER_STATE_NOMINAL: "nominal",
@@ -42,6 +49,10 @@ def _station(name: str, address: str, timeout_s: float) -> dict[str, Any]:
             visible = stub.Visible(ground_station_pb2.VisibleRequest(), timeout=timeout_s)
     except grpc.RpcError as exc:
         return {"name": name, "address": address, "up": False, "error": exc.code().name}
+    return _station_row(name, address, stats, visible)
+
+
+def _station_row(name: str, address: str, stats: Any, visible: Any) -> dict[str, Any]:
     return {
         "name": name,
         "address": address,
@@ -56,6 +67,11 @@ def _station(name: str, address: str, timeout_s: float) -> dict[str, Any]:
         "late_tick_lookups": stats.late_tick_lookups,
         "mean_uplink_ms": stats.mean_uplink_ms,
         "mean_downlink_ms": stats.mean_downlink_ms,
+        "lag_p50_ms": stats.lag_p50_ms,
+        "lag_p99_ms": stats.lag_p99_ms,
+        "lag_max_ms": stats.lag_max_ms,
+        "lag_samples": stats.lag_samples,
+        "lag_window_s": stats.lag_window_s,
     }
 
 
@@ -67,6 +83,10 @@ def _satellite(sid: str, address: str, timeout_s: float) -> dict[str, Any]:
             )
     except grpc.RpcError as exc:
         return {"id": sid, "address": address, "up": False, "error": exc.code().name}
+    return _satellite_row(sid, address, status)
+
+
+def _satellite_row(sid: str, address: str, status: Any) -> dict[str, Any]:
     return {
         "id": sid,
         "address": address,
@@ -86,13 +106,63 @@ def _satellite(sid: str, address: str, timeout_s: float) -> dict[str, Any]:
     }
 
 
+def _host(address: str, timeout_s: float) -> Any:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            return host_pb2_grpc.HostStub(channel).Members(
+                host_pb2.MembersRequest(brief=True), timeout=timeout_s
+            )
+    except grpc.RpcError as exc:
+        return exc.code().name
+
+
+def _by_host(
+    hosts: dict[str, Any], stations: dict[str, str], satellites: dict[str, str], timeout_s: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(lambda h: _host(str(h["address"]), timeout_s), hosts.values()))
+    st: dict[str, dict[str, Any]] = {}
+    sats: dict[str, dict[str, Any]] = {}
+    for host, reply in zip(hosts.values(), replies, strict=True):
+        if isinstance(reply, str):  # the host did not answer: none of its members did
+            for name in host.get("stations", ()):
+                st[name] = {
+                    "name": name,
+                    "address": stations.get(name),
+                    "up": False,
+                    "error": reply,
+                }
+            for sid in host.get("satellites", ()):
+                sats[sid] = {"id": sid, "address": satellites.get(sid), "up": False, "error": reply}
+            continue
+        for station in reply.stations:
+            st[station.name] = _station_row(
+                station.name, station.address, station.link_stats, station.visible
+            )
+        for status in reply.satellites:
+            sid = status.satellite_id
+            sats[sid] = _satellite_row(sid, satellites.get(sid, ""), status)
+    down = {"up": False, "error": "STOPPED"}
+    return (
+        [st.get(name) or {"name": name, "address": a, **down} for name, a in stations.items()],
+        [sats.get(sid) or {"id": sid, "address": a, **down} for sid, a in satellites.items()],
+    )
+
+
 def collect_status(endpoints: dict[str, Any], *, timeout_s: float = 2.0) -> dict[str, Any]:
-    """Ask every gateway and satellite of an endpoints document how it is doing."""
+    """Ask every host (or, without hosts, every gateway and satellite) of an endpoints
+    document how its members are doing."""
     stations = endpoints.get("ground_stations", {})
     satellites = endpoints.get("satellites", {})
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        st = list(pool.map(lambda kv: _station(kv[0], kv[1], timeout_s), stations.items()))
-        sats = list(pool.map(lambda kv: _satellite(kv[0], kv[1], timeout_s), satellites.items()))
+    hosts = endpoints.get("hosts") or {}
+    if hosts and all(h.get("address") for h in hosts.values()):
+        st, sats = _by_host(hosts, stations, satellites, timeout_s)
+    else:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            st = list(pool.map(lambda kv: _station(kv[0], kv[1], timeout_s), stations.items()))
+            sats = list(
+                pool.map(lambda kv: _satellite(kv[0], kv[1], timeout_s), satellites.items())
+            )
     times = [s["sim_time"] for s in (*st, *sats) if s.get("up")]
     return {
         "scenario": endpoints.get("scenario"),
@@ -127,10 +197,11 @@ def render_status(status: dict[str, Any], extra: dict[str, Any] | None = None) -
             "ticks       "
             + " | ".join(f"{k} {v}" for k, v in extra.items() if not isinstance(v, dict | list))
         )
+    lines.append(_fidelity_line(status["stations"]))
     lines.append("")
     header = (
         f"{'station':<16} {'in view':>7} {'requests':>9} {'ok':>9} {'failed':>24} "
-        f"{'flying':>6} {'handovers':>9}"
+        f"{'flying':>6} {'handovers':>9} {'lag p50/p99 ms':>15}"
     )
     lines.append(header)
     lines.append("-" * len(header))
@@ -139,11 +210,31 @@ def render_status(status: dict[str, Any], extra: dict[str, Any] | None = None) -
             lines.append(f"{st['name']:<16} down ({st.get('error')})")
             continue
         failed = _counts(Counter(st["failed"])) or "0"
+        lag = f"{st['lag_p50_ms']:.1f}/{st['lag_p99_ms']:.1f}" if st.get("lag_samples") else "-"
         lines.append(
             f"{st['name']:<16} {len(st['visible']):>7} {st['requests']:>9,} {st['succeeded']:>9,} "
-            f"{failed:>24} {st['in_flight']:>6} {st['handovers']:>9}"
+            f"{failed:>24} {st['in_flight']:>6} {st['handovers']:>9} {lag:>15}"
         )
     return "\n".join(lines)
+
+
+def _fidelity_line(stations: list[dict[str, Any]]) -> str:
+    """How late the gateways answer (last seconds) and whether geometry kept up."""
+    up = [s for s in stations if s.get("up")]
+    samples = sum(s.get("lag_samples", 0) for s in up)
+    late = sum(s.get("late_tick_lookups", 0) for s in up)
+    worst = max((s["lag_p99_ms"] for s in up if s.get("lag_samples")), default=0.0)
+    worst_max = max((s["lag_max_ms"] for s in up if s.get("lag_samples")), default=0.0)
+    behind = []
+    if samples and worst > LAG_BOUND_P99_MS:
+        behind.append(f"replies late by up to {worst:.1f} ms at p99 (bound {LAG_BOUND_P99_MS:g})")
+    verdict = "keeping up" if not behind else "NOT KEEPING UP: " + "; ".join(behind)
+    window = next((s.get("lag_window_s") for s in up if s.get("lag_window_s")), None)
+    over = f"last {window:g} s" if window else "recent"
+    return (
+        f"fidelity    lag p99 {worst:.1f} ms, max {worst_max:.1f} ms over {samples:,} replies "
+        f"({over}) | late tick lookups {late:,} since start | {verdict}"
+    )
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -1,10 +1,12 @@
 """A Prometheus endpoint for a running emulation (``orbitmesh up --metrics-port``).
 
 On every scrape :class:`EmulationCollector` asks, over gRPC and in parallel with short
-timeouts, every gateway (``LinkStats``, ``Visible``, ``Routes``) and every satellite
-(``Status``), and the orchestrator for its own counters (through any object with a
-``counters(timeout_s)`` method: :class:`~orchestrator.actor.Orchestrator` inside
-``orbitmesh up``). ``ground/metrics.py`` turns the replies into metric families; a
+timeouts, every host (``orbitmesh.v1.Host/Members``: one call answers for all the
+satellites or gateways of a process), and the orchestrator for its own counters (through
+any object with a ``counters(timeout_s)`` method: :class:`~orchestrator.actor.Orchestrator`
+inside ``orbitmesh up``). An endpoints document without hosts is read node by node
+instead (every gateway's ``LinkStats``, ``Visible`` and ``Routes``, every satellite's
+``Status``). ``ground/metrics.py`` turns the replies into metric families; a
 component that does not answer gives ``..._up 0`` instead of failing the scrape.
 
 Other commands serve the same endpoint with :func:`serve_metrics`::
@@ -37,6 +39,8 @@ from ground.metrics import metric_families as _metric_families
 from protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
+    host_pb2,
+    host_pb2_grpc,
     satellite_pb2,
     satellite_pb2_grpc,
 )
@@ -77,6 +81,7 @@ def _document(endpoints: Endpoints | Mapping[str, Any]) -> dict[str, Any]:
             "satellites": dict(endpoints.satellites),
             "speed": endpoints.speed,
             "wall0": endpoints.extra.get("wall0"),
+            "hosts": endpoints.extra.get("hosts") or {},
         }
     return dict(endpoints)
 
@@ -98,6 +103,8 @@ class EmulationCollector:
         self._channels: dict[str, grpc.Channel] = {}
         self._stations: dict[str, str] = {}
         self._satellites: dict[str, str] = {}
+        #: host id -> {"address": ..., "satellites" | "stations": [...]}
+        self._hosts: dict[str, dict[str, Any]] = {}
         self._speed: float | None = None
         self._wall0: float | None = None
         self._orchestrator: CounterSource | None = None
@@ -113,6 +120,7 @@ class EmulationCollector:
         with self._lock:
             self._stations = dict(doc.get("ground_stations") or {})
             self._satellites = dict(doc.get("satellites") or {})
+            self._hosts = {k: dict(v) for k, v in (doc.get("hosts") or {}).items()}
             speed, wall0 = doc.get("speed"), doc.get("wall0")
             self._speed = float(speed) if speed is not None else None
             self._wall0 = float(wall0) if wall0 is not None else None
@@ -138,10 +146,56 @@ class EmulationCollector:
                 emulation = self._from_counters(counters)
         with self._lock:
             stations, satellites = dict(self._stations), dict(self._satellites)
+            hosts = {k: dict(v) for k, v in self._hosts.items()}
             if emulation is None and self._speed is not None and self._wall0 is not None:
                 emulation = EmulationReading(
                     sim_time_s=(time.time() - self._wall0) * self._speed, speed=self._speed
                 )
+        if hosts and all(h.get("address") for h in hosts.values()):
+            read_stations, read_satellites = self._read_hosts(hosts, stations, satellites)
+        else:
+            read_stations, read_satellites = self._read_nodes(stations, satellites)
+        return Scrape(
+            stations=read_stations,
+            satellites=read_satellites,
+            emulation=emulation,
+            orchestrator_up=orchestrator_up,
+            duration_s=time.monotonic() - started,
+        )
+
+    def _read_hosts(
+        self,
+        hosts: Mapping[str, Mapping[str, Any]],
+        stations: Mapping[str, str],
+        satellites: Mapping[str, str],
+    ) -> tuple[list[StationReading], list[SatelliteReading]]:
+        calls = {
+            host_id: self._pool.submit(self._host_call, str(host["address"]))
+            for host_id, host in hosts.items()
+        }
+        seen_stations: dict[str, StationReading] = {}
+        seen_satellites: dict[str, SatelliteReading] = {}
+        for call in calls.values():
+            reply = _result(call)
+            if reply is None:
+                continue
+            for station in reply.stations:
+                seen_stations[station.name] = StationReading(
+                    station.name,
+                    stats=station.link_stats,
+                    visible=station.visible,
+                    reachable=station.reachable_compute_satellites,
+                )
+            for status in reply.satellites:
+                seen_satellites[status.satellite_id] = SatelliteReading(status.satellite_id, status)
+        return (
+            [seen_stations.get(name) or StationReading(name) for name in stations],
+            [seen_satellites.get(sid) or SatelliteReading(sid) for sid in satellites],
+        )
+
+    def _read_nodes(
+        self, stations: Mapping[str, str], satellites: Mapping[str, str]
+    ) -> tuple[list[StationReading], list[SatelliteReading]]:
         station_calls = {
             (name, what): self._pool.submit(self._station_call, address, what)
             for name, address in stations.items()
@@ -151,23 +205,20 @@ class EmulationCollector:
             sid: self._pool.submit(self._satellite_call, address)
             for sid, address in satellites.items()
         }
-        return Scrape(
-            stations=[
+        readings = []
+        for name in stations:
+            routes = _result(station_calls[name, "routes"])
+            readings.append(
                 StationReading(
                     name,
                     stats=_result(station_calls[name, "stats"]),
                     visible=_result(station_calls[name, "visible"]),
-                    routes=_result(station_calls[name, "routes"]),
+                    reachable=None if routes is None else len(routes.routes),
                 )
-                for name in stations
-            ],
-            satellites=[
-                SatelliteReading(sid, status=_result(call)) for sid, call in satellite_calls.items()
-            ],
-            emulation=emulation,
-            orchestrator_up=orchestrator_up,
-            duration_s=time.monotonic() - started,
-        )
+            )
+        return readings, [
+            SatelliteReading(sid, status=_result(call)) for sid, call in satellite_calls.items()
+        ]
 
     def _counters(self, orchestrator: CounterSource) -> dict[str, Any] | None:
         try:
@@ -180,6 +231,10 @@ class EmulationCollector:
             # A restarted satellite serves on a new port; only the orchestrator knows it.
             self._satellites.update(counters.get("satellites") or {})
             self._stations.update(counters.get("ground_stations") or {})
+            # A restarted host serves its own service on a new port too.
+            for host_id, address in (counters.get("hosts") or {}).items():
+                if host_id in self._hosts and address:
+                    self._hosts[host_id]["address"] = address
             self._speed = float(counters["speed"])
         return EmulationReading(
             sim_time_s=float(counters["sim_offset_s"]),
@@ -202,6 +257,10 @@ class EmulationCollector:
         method, request = _STATION_CALLS[what]
         stub = ground_station_pb2_grpc.GroundStationStub(self._channel(address))
         return getattr(stub, method)(request, timeout=self.timeout_s)
+
+    def _host_call(self, address: str) -> Any:
+        stub = host_pb2_grpc.HostStub(self._channel(address))
+        return stub.Members(host_pb2.MembersRequest(), timeout=self.timeout_s)
 
     def _satellite_call(self, address: str) -> Any:
         stub = satellite_pb2_grpc.SatelliteStub(self._channel(address))

@@ -27,6 +27,7 @@ __all__ = [
     "STATION_HOSTS_PER_CPU",
     "Placement",
     "PlacementSpec",
+    "describe_placement",
     "parse_per_host",
     "parse_placement",
     "placement_json",
@@ -94,13 +95,6 @@ class Placement:
             reserve = math.floor(share * 1000) / 1000
         return cls(sat_per, gw_per, sat_hosts, gw_hosts, reserve)
 
-    def describe(self) -> str:
-        return (
-            f"{self.satellite_hosts} satellite host(s) of up to {self.satellites_per_host}, "
-            f"{self.station_hosts} gateway host(s) of up to {self.stations_per_host}, "
-            f"{fmt_number(self.cpus_per_host)} CPU reserved each"
-        )
-
 
 def _per_host(count: int, hosts: float) -> int:
     return max(1, math.ceil(count / max(1, math.floor(hosts))))
@@ -151,6 +145,15 @@ def parse_placement(raw: Any, chk: Checker) -> PlacementSpec | None:
     if not ok:
         return None
     return PlacementSpec(sizes["satellites_per_host"], sizes["stations_per_host"], cpus)
+
+
+def describe_placement(doc: Mapping[str, Any]) -> str:
+    """One line from :func:`placement_json`'s document."""
+    return (
+        f"{doc['satellite_hosts']} satellite host(s) of up to {doc['satellites_per_host']}, "
+        f"{doc['station_hosts']} gateway host(s) of up to {doc['stations_per_host']}, "
+        f"{fmt_number(doc['cpus_per_host'])} CPU reserved each"
+    )
 
 
 def placement_json(placement: Placement) -> Mapping[str, Any]:

@@ -22,18 +22,35 @@ def test_up_status_infer_down(tmp_path: Path) -> None:
     endpoints = tmp_path / "endpoints.json"
     x = load_digits_split().x_test[:5].astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    with orbitmesh_up("demo", "--speed", "5", "--duration", "3600", endpoints=endpoints) as up:
+    with orbitmesh_up(
+        "demo",
+        "--speed",
+        "5",
+        "--duration",
+        "3600",
+        "--satellites-per-host",
+        "5",
+        endpoints=endpoints,
+    ) as up:
         doc = json.loads(endpoints.read_text())
         assert len(doc["satellites"]) == 12 and len(doc["ground_stations"]) == 6
         assert doc["pid"] == up.pid
+
+        # Packed as asked: 12 satellites in hosts of 5 (5, 4 and 3... dealt: 4, 4, 4).
+        assert doc["placement"]["satellites_per_host"] == 5
+        sat_hosts = [h for h in doc["hosts"].values() if "satellites" in h]
+        assert sorted(len(h["satellites"]) for h in sat_hosts) == [4, 4, 4]
+        assert all(h["address"] for h in doc["hosts"].values())
 
         status = run("status", "--endpoints", str(endpoints), "--json")
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
         assert sum(s["up"] for s in report["satellites"]) == 12
         assert all(st["up"] for st in report["stations"])
+        assert all("lag_p99_ms" in st for st in report["stations"])
         table = run("status", "--endpoints", str(endpoints))
         assert "satellites  12 up, 0 down" in table.stdout
+        assert "fidelity    lag p99" in table.stdout
 
         answer = run(
             "infer",
@@ -78,6 +95,8 @@ def test_up_refuses_bad_options_before_starting_anything(tmp_path: Path) -> None
         (("--duration", "0"), "duration_s must be a positive number"),
         (("--replay", str(tmp_path / "none.npz")), "no such trace file"),
         (("--record", str(trace), "--replay", str(trace)), "name the same file"),
+        (("--satellites-per-host", "0"), 'must be a positive integer or "auto"'),
+        (("--stations-per-host", "many"), 'must be a positive integer or "auto"'),
     ):
         result = run("up", "demo", "--endpoints", str(endpoints), *args)
         assert result.returncode == 2, result.stderr

@@ -10,6 +10,7 @@ the load generator's counts must agree with theirs exactly.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -134,6 +135,20 @@ def test_failures_by_cause_reconcile_with_what_the_stations_counted(
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
     validator.validate(json.loads((tmp_path / "out" / "summary.json").read_text()))
     assert "issued 150 = warm-up 30 + sent 120" in format_summary(summary)
+    # No success, so no emulation error: the verdict stays open unless a check failed.
+    fidelity = summary["orbitmesh"]["fidelity"]
+    assert fidelity["count"] == 0 and fidelity["error_ms"]["p50"] is None
+    assert fidelity["faithful"] is not True
+    assert any("no emulation error" in reason for reason in fidelity["reasons"])
+    _assert_floor_and_late_ticks_measured(fidelity)
+
+
+def _assert_floor_and_late_ticks_measured(fidelity: dict[str, Any]) -> None:
+    floor = fidelity["floor_ms"]
+    assert floor["probes"] > 0, fidelity
+    assert all(math.isfinite(floor[k]) and floor[k] >= 0 for k in ("p50", "p99")), floor
+    assert floor["round_trip_p50"] > 0
+    assert isinstance(fidelity["late_tick_lookups"], int) and fidelity["late_tick_lookups"] >= 0
 
 
 def test_queue_full_and_cancelled_at_the_end_are_accounted(
@@ -174,6 +189,19 @@ def test_closed_loop_and_time_series(emulation: Endpoints, tmp_path: Path) -> No
     assert result.summary["rps"] == pytest.approx(2 / (modelled_ms / 1e3), rel=0.35)
     rows = (tmp_path / "out" / "timeseries.csv").read_text().splitlines()
     assert len(rows) == 1 + 2  # header + 2 simulated seconds at speed 1
+    assert {"error_ms_p50", "error_ms_p99"} <= set(rows[0].split(","))
+    # Every success came through a gateway, so every one has an emulation error.
+    fidelity = result.summary["orbitmesh"]["fidelity"]
+    assert fidelity["count"] == acc["succeeded"]
+    assert all(math.isfinite(v) for v in fidelity["error_ms"].values()), fidelity
+    # Far below zero would mean a modelled latency the run did not wait out.
+    assert fidelity["error_ms"]["p50"] > -5.0, fidelity
+    _assert_floor_and_late_ticks_measured(fidelity)
+    assert isinstance(fidelity["faithful"], bool)
+    assert (fidelity["reasons"] == []) == fidelity["faithful"], fidelity
+    line = next(x for x in format_summary(result.summary).splitlines() if "Fidelity:" in x)
+    assert line.endswith(": faithful") if fidelity["faithful"] else ": NOT FAITHFUL: " in line
+    jsonschema.Draft202012Validator(SCHEMA).validate(result.summary)
     data = result.observations
     assert set(data.satellites) == {"s-0-0", "s-5-5"}
     assert all(0.0 <= x.state_of_charge <= 1.0 for xs in data.satellites.values() for x in xs)

@@ -14,7 +14,8 @@ import pytest
 from conftest import REPO
 from scipy import optimize, stats
 
-from ground.loadgen import LoadOptions
+from ground.fidelity import ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS, assess
+from ground.loadgen import LoadOptions, _read_reply
 from ground.loadstats import (
     Finished,
     Sample,
@@ -24,6 +25,7 @@ from ground.loadstats import (
     write_timeseries_csv,
 )
 from ground.schedule import Schedule, ScheduleKind
+from protos.inference import grpc_service_pb2 as pb
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())
 DATE = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -216,3 +218,172 @@ def test_timeseries_rows_per_simulated_second(tmp_path: Path) -> None:
     assert len(table) == 4
     assert table[2]["failed_power"] == "1" and table[3]["failed_no-contact"] == "1"
     assert table[3]["latency_ms_p50"] == ""  # no success that second
+
+
+# ------------------------------------------------------------------ fidelity
+
+#: Simulated seconds per wall second in the fidelity examples.
+SPEED = 4.0
+
+
+def _fidelity_records() -> list[Finished]:
+    """Hand-made at speed 4: four successes whose errors are worked out beside them, and
+    requests that must not count."""
+    return [
+        # Warm-up: 150 - 0 = 150 ms, excluded.
+        Finished(0.05, 0.05, 0.2, "ok", "OK", "a", warmup=True, modelled_ms=0.0),
+        # 12 ms wall, 40 / 4 = 10 ms modelled: error 2.0.
+        Finished(0.0, 0.0, 0.012, "ok", "OK", "a", modelled_ms=40.0),
+        # Sent 5 ms late: from the send 12 ms, 44 / 4 = 11: error 1.0 (6.0 from intended).
+        Finished(0.1, 0.105, 0.117, "ok", "OK", "b", modelled_ms=44.0),
+        # 13 ms wall, 36 / 4 = 9: error 4.0.
+        Finished(0.2, 0.2, 0.213, "ok", "OK", "a", modelled_ms=36.0),
+        # 10.5 ms wall, 30 / 4 = 7.5: error 3.0.
+        Finished(0.3, 0.3, 0.3105, "ok", "OK", "b", modelled_ms=30.0),
+        # A reply without the modelled latency, a failure, a cancellation: no error.
+        Finished(0.35, 0.35, 0.36, "ok", "OK", "a"),
+        Finished(0.4, 0.4, 0.402, "no-contact", "UNAVAILABLE", "b"),
+        Finished(0.45, 0.45, 0.5, "cancelled", "CANCELLED", "a"),
+    ]
+
+
+#: Probe round trips (ms). Less the fastest (1.0): 0.2, 0, 0.5, 2.0, 0.1.
+ROUND_TRIPS_MS = [1.2, 1.0, 1.5, 3.0, 1.1]
+
+
+def _reply(**parts_ms: float) -> bytes:
+    response = pb.ModelInferResponse(model_name="digits")
+    for name, value in parts_ms.items():
+        response.parameters[f"orbitmesh.{name}"].double_param = value
+    return bytes(response.SerializeToString())
+
+
+def test_modelled_latency_of_a_reply_includes_a_pipeline_s_laser_links() -> None:
+    parts = {"uplink_ms": 10.0, "queue_ms": 0.5, "inference_ms": 1.25, "downlink_ms": 12.0}
+    single = Finished(0.0, 1.0, 1.015, "ok", "OK", "a")
+    _read_reply(single, _reply(**parts))
+    assert single.modelled_ms == pytest.approx(23.75)  # 10 + 0.5 + 1.25 + 12
+    piped = Finished(0.0, 1.0, 1.015, "ok", "OK", "a")
+    _read_reply(piped, _reply(**parts, isl_ms=3.5))
+    assert piped.modelled_ms == pytest.approx(27.25)  # 23.75 + 3.5 between the stages
+    # 15 ms of wall time at speed 2 against 27.25 / 2 = 13.625 ms modelled: 1.375.
+    assert piped.error_ms(2.0) == pytest.approx(1.375)
+    partial = Finished(0.0, 1.0, 1.015, "ok", "OK", "a")
+    _read_reply(partial, _reply(uplink_ms=10.0, queue_ms=0.5, inference_ms=1.25, isl_ms=3.0))
+    assert partial.modelled_ms is None and partial.error_ms(2.0) is None  # no downlink
+
+
+def test_emulation_error_and_floor_in_the_summary() -> None:
+    records = _fidelity_records()
+    meta = META | {"speed": SPEED}
+    doc = summarize(
+        records,
+        issued=len(records),
+        options=OPTIONS,
+        meta=meta,
+        date=DATE,
+        floor_round_trips_ms=ROUND_TRIPS_MS,
+        late_tick_lookups=0,
+    )
+    fidelity = doc["orbitmesh"]["fidelity"]
+    # Errors 2, 1, 4, 3 -> sorted 1 2 3 4: p50 halfway between 2 and 3; p99 at rank
+    # 0.99 * 3 = 2.97, i.e. 3 + 0.97 * (4 - 3); mean 10 / 4.
+    assert fidelity["error_ms"] == {"p50": 2.5, "p99": 3.97, "max": 4.0, "mean": 2.5}
+    assert fidelity["count"] == 4
+    # Floor (less the fastest) sorted 0 0.1 0.2 0.5 2.0: p50 0.2; p99 at rank 3.96,
+    # 0.5 + 0.96 * 1.5 = 1.94. Raw round trips sorted 1.0 1.1 1.2 1.5 3.0: p50 1.2.
+    assert fidelity["floor_ms"] == {"p50": 0.2, "p99": 1.94, "round_trip_p50": 1.2, "probes": 5}
+    assert fidelity["bound_ms"] == {"p50": 1.2, "p99": 6.94}  # + 1 and + 5
+    assert fidelity["late_tick_lookups"] == 0
+    # p50 2.5 > 1.2; p99 3.97 <= 6.94.
+    assert fidelity["faithful"] is False
+    assert fidelity["reasons"] == [
+        "error p50 2.5 ms is above the bound of 1.2 ms (floor p50 0.2 + 1)"
+    ]
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    validator.validate(doc)
+
+
+def test_the_margins_are_those_documented() -> None:
+    assert (ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS) == (1.0, 5.0)
+    load_md = (REPO / "docs" / "load.md").read_text()
+    assert "error p50 <= floor p50 + 1.0 ms" in load_md
+    assert "error p99 <= floor p99 + 5.0 ms" in load_md
+
+
+def test_a_faithful_run_and_the_bound_itself() -> None:
+    # Floor 0 (equal round trips): bounds 1 and 5. Errors 0.5 and 1.0: p50 0.75, p99
+    # 0.5 + 0.99 * 0.5 = 0.995; both within.
+    faithful = assess([0.5, 1.0], [2.0, 2.0], 0)
+    assert faithful["faithful"] is True and faithful["reasons"] == []
+    assert faithful["error_ms"]["p99"] == 0.995
+    # An error exactly at the bound is within it: one error of 1.0 against floor 0 + 1.
+    assert assess([1.0], [2.0, 2.0], 0)["faithful"] is True
+    assert assess([1.001], [2.0, 2.0], 0)["faithful"] is False
+
+
+def test_each_reason() -> None:
+    # Ten errors, eight of 0.5, then 12 and 20: p50 0.5 (ranks 4 and 5 are 0.5); p99 at
+    # rank 8.91, 12 + 0.91 * 8 = 19.28. Floor 0: bounds 1 and 5.
+    tail = assess([0.5] * 8 + [12.0, 20.0], [1.0, 1.0, 1.0], 0)
+    assert tail["error_ms"]["p99"] == 19.28
+    assert tail["faithful"] is False
+    assert tail["reasons"] == ["error p99 19.3 ms is above the bound of 5.0 ms (floor p99 0.0 + 5)"]
+    late = assess([0.5], [1.0, 1.0], 412)
+    assert late["faithful"] is False
+    assert late["reasons"] == ["412 late tick lookups: the orchestrator fell behind the clock"]
+    assert assess([0.5], [1.0], 1)["reasons"] == [
+        "1 late tick lookup: the orchestrator fell behind the clock"
+    ]
+    # An error and its bound equal to one decimal are shown with three.
+    close = assess([1.04], [1.0, 1.0], 0)
+    assert close["reasons"] == [
+        "error p50 1.040 ms is above the bound of 1.000 ms (floor p50 0.000 + 1)"
+    ]
+
+
+def test_missing_data_leaves_the_verdict_open_unless_a_check_failed() -> None:
+    nothing = assess([], None, None)
+    assert nothing["faithful"] is None
+    assert nothing["error_ms"] == {"p50": None, "p99": None, "max": None, "mean": None}
+    assert nothing["floor_ms"] == {"p50": None, "p99": None, "round_trip_p50": None, "probes": 0}
+    assert nothing["bound_ms"] == {"p50": None, "p99": None}
+    assert nothing["count"] == 0 and nothing["late_tick_lookups"] is None
+    assert len(nothing["reasons"]) == 3
+    assert "no emulation error" in nothing["reasons"][0]
+    assert "floor was not measured" in nothing["reasons"][1]
+    assert "late tick lookups could not be read" in nothing["reasons"][2]
+    # Each missing piece alone leaves the verdict open and names itself.
+    assert assess([0.5], [], 0)["faithful"] is None
+    assert assess([0.5], [1.0], None)["reasons"] == [
+        "the stations' late tick lookups could not be read"
+    ]
+    # Without errors, late ticks still make the run unfaithful.
+    failed = assess([], [1.0], 7)
+    assert failed["faithful"] is False
+    assert failed["reasons"][0].startswith("7 late tick lookups")
+    assert "no emulation error" in failed["reasons"][1]
+    # The empty run's summary says why, and still fits the schema.
+    doc = summarize([], issued=0, options=OPTIONS, meta=META, date=DATE)
+    assert doc["orbitmesh"]["fidelity"]["faithful"] is None
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+
+
+def test_timeseries_rows_carry_the_error(tmp_path: Path) -> None:
+    # 0.5 wall s at speed 4: rows of 0.25 wall s. Row 0 completes errors 2, 1, 4 (sorted
+    # 1 2 4: p50 2, p99 at rank 1.98, 2 + 0.98 * 2 = 3.96); row 1 the 3.0 alone.
+    rows = timeseries(
+        _fidelity_records(),
+        speed=SPEED,
+        origin_s=0.0,
+        length_s=0.5,
+        sim_start=datetime(2026, 3, 20, 12, 0, tzinfo=UTC),
+    )
+    assert [(r["error_ms_p50"], r["error_ms_p99"]) for r in rows] == [(2.0, 3.96), (3.0, 3.0)]
+    path = write_timeseries_csv(rows, tmp_path / "ts.csv")
+    with path.open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["error_ms_p50"], r["error_ms_p99"]) for r in table] == [
+        ("2.0", "3.96"),
+        ("3.0", "3.0"),
+    ]

@@ -297,7 +297,7 @@ def station_replies() -> tuple[Any, Any, Any]:
 def test_status_replies_become_metric_families() -> None:
     stats, visible, routes = station_replies()
     scrape = Scrape(
-        stations=[StationReading("gs", stats, visible, routes)],
+        stations=[StationReading("gs", stats, visible, len(routes.routes))],
         satellites=[SatelliteReading("s-1", status())],
         emulation=EmulationReading(
             sim_time_s=12.5, speed=2.0, ticks_published=20, ticks_late=1, restarts={"s-1": 2}

@@ -38,6 +38,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 HEADINGS = (
     "Summary",
     "Latency over time",
+    "Emulation error over time",
     "Throughput over time",
     "Failures by cause",
     "Satellites: battery, temperature and sunlight",
@@ -114,6 +115,8 @@ def _one_second(
     for q in (50, 90, 99):
         row[f"latency_ms_p{q}"] = round(_percentile(latencies, q), 2) if latencies else None
     row["modelled_ms_p50"] = 36.5 + (t % 97) / 97 if latencies else None
+    row["error_ms_p50"] = 1.0 + (t % 13) / 26 if latencies else None
+    row["error_ms_p99"] = 4.0 + (t % 17) / 4 if latencies else None
     return row, latencies
 
 
@@ -229,6 +232,15 @@ def make_run(duration_s: int = 1200, seed: int = 7) -> dict[str, Any]:
             "handovers": 3,
             "energy_wh_per_inference": 7.6e-06,
             "modelled_latency_ms": {"p50": 37.1, "p99": 110.0},
+            "fidelity": {
+                "error_ms": {"p50": 1.21, "p99": 7.9, "max": 14.31, "mean": 1.6},
+                "count": len(latencies),
+                "floor_ms": {"p50": 0.4, "p99": 3.2, "round_trip_p50": 1.45, "probes": 583},
+                "late_tick_lookups": 0,
+                "bound_ms": {"p50": 1.4, "p99": 8.2},
+                "faithful": True,
+                "reasons": [],
+            },
         },
     }
     events = [
@@ -648,3 +660,84 @@ def test_chromium_screenshot_is_not_blank(report_file: Path, tmp_path: Path) -> 
     for hex_colour in ("#009E73", "#D55E00"):  # succeeded and failed bars are drawn solid
         wanted = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.uint8)
         assert np.all(rgb == wanted, axis=1).sum() > 200, hex_colour
+
+
+# --- fidelity ------------------------------------------------------------------------
+
+
+def _with_fidelity(run_doc: dict[str, Any], **changes: Any) -> str:
+    doc = copy.deepcopy(run_doc)
+    doc["summary"]["orbitmesh"]["fidelity"] |= changes
+    return render_report(doc)
+
+
+def _header_of(html_text: str) -> str:
+    return html_text[html_text.index("<header>") : html_text.index("</header>")]
+
+
+def test_a_faithful_run_says_so_with_its_figures(report_html: str) -> None:
+    header = _header_of(report_html)
+    assert '<p class="fidelity good" id="fidelity-verdict">Faithful: ' in header
+    assert "emulation error p50 1.21 ms, p99 7.9 ms; bounds p50 1.4 ms, p99 8.2 ms." in header
+    tables = _parse(report_html)
+    assert _cell(tables, "t-fidelity", "Verdict") == "faithful"
+    assert _cell(tables, "t-fidelity", "Error p50") == "1.21 ms"
+    assert _cell(tables, "t-fidelity", "Error p99") == "7.9 ms"
+    assert _cell(tables, "t-fidelity", "Error max") == "14.3 ms"  # three significant digits
+    assert _cell(tables, "t-fidelity", "Floor p99") == "3.2 ms"
+    assert _cell(tables, "t-fidelity", "Bound p99") == "8.2 ms (+5 ms)"  # 8.2 - 3.2
+    assert _cell(tables, "t-fidelity", "Bound p50") == "1.4 ms (+1 ms)"  # 1.4 - 0.4
+    assert _cell(tables, "t-fidelity", "Floor probes") == "583"
+    assert _cell(tables, "t-fidelity", "Late tick lookups") == "0"
+    section = report_html[report_html.index('<section id="fidelity">') :]
+    section = section[: section.index("</section>")]
+    assert "<svg" in section and "error p99 per second" in section and "bound p99" in section
+
+
+def test_an_unfaithful_run_is_flagged_at_the_top(run_doc: dict[str, Any]) -> None:
+    reasons = [
+        "error p99 23.4 ms is above the bound of 18.2 ms (floor p99 13.2 + 5)",
+        "412 late tick lookups: the orchestrator fell behind the clock",
+    ]
+    html_text = _with_fidelity(
+        run_doc,
+        faithful=False,
+        reasons=reasons,
+        late_tick_lookups=412,
+        error_ms={"p50": 1.21, "p99": 23.4, "max": 40.0, "mean": 2.0},
+    )
+    header = _header_of(html_text)
+    assert '<div class="fidelity bad" id="fidelity-verdict" role="alert">NOT FAITHFUL' in header
+    for reason in reasons:
+        assert f"<li>{reason}</li>" in header
+    # Above the figures: the banner comes before the key figures and every section.
+    assert html_text.index("NOT FAITHFUL") < html_text.index('<div class="kpis">')
+    tables = _parse(html_text)
+    assert _cell(tables, "t-fidelity", "Verdict") == "NOT FAITHFUL"
+    assert _cell(tables, "t-fidelity", "Late tick lookups") == "412"
+
+
+def test_an_open_verdict_says_what_is_missing(run_doc: dict[str, Any]) -> None:
+    reason = "the machine's floor was not measured (no probe came back): no bound"
+    html_text = _with_fidelity(
+        run_doc,
+        faithful=None,
+        reasons=[reason],
+        floor_ms={"p50": None, "p99": None, "round_trip_p50": None, "probes": 0},
+        bound_ms={"p50": None, "p99": None},
+    )
+    header = _header_of(html_text)
+    assert "Fidelity unknown." in header and "NOT FAITHFUL" not in header
+    assert f"<li>{reason.replace(chr(39), '&#x27;')}</li>" in header
+    tables = _parse(html_text)
+    assert _cell(tables, "t-fidelity", "Bound p50") == "–"
+
+
+def test_a_summary_without_fidelity_has_no_verdict_on_it(run_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(run_doc)
+    del doc["summary"]["orbitmesh"]["fidelity"]
+    for row in doc["timeseries"]:
+        del row["error_ms_p50"], row["error_ms_p99"]
+    html_text = render_report(doc)
+    assert "fidelity-verdict" not in html_text and "t-fidelity" not in html_text
+    assert "No emulation error in the timeseries" in html_text

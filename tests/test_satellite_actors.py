@@ -31,7 +31,13 @@ from orchestrator.clock import SimClock
 from orchestrator.launch import node_configs
 from protos.inference import grpc_service_pb2 as pb
 from protos.inference import grpc_service_pb2_grpc as pbg
-from protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc, types_pb2
+from protos.orbitmesh.v1 import (
+    host_pb2,
+    host_pb2_grpc,
+    satellite_pb2,
+    satellite_pb2_grpc,
+    types_pb2,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -107,6 +113,47 @@ def failure(call: Any, *args: Any) -> tuple[grpc.StatusCode, str, str | None]:
     return err.code(), err.details(), cause
 
 
+def test_the_host_answers_for_all_its_satellites_at_once(satellites: list[Sat]) -> None:
+    host = satellites[0].host
+    with grpc.insecure_channel(host.host_address()) as channel:
+        stub = host_pb2_grpc.HostStub(channel)
+        full = stub.Members(host_pb2.MembersRequest(), timeout=10)
+        brief = stub.Members(host_pb2.MembersRequest(brief=True), timeout=10)
+    assert full.pid == brief.pid == host.pid()
+    assert [s.satellite_id for s in full.satellites] == [s.satellite_id for s in satellites]
+    for whole, short in zip(full.satellites, brief.satellites, strict=True):
+        assert 500 < whole.position.alt_km < 600 and whole.HasField("energy")
+        assert not short.HasField("position") and not short.HasField("energy")
+        assert short.battery_wh == pytest.approx(whole.battery_wh, rel=1e-3)
+        assert set(short.models) == {"digits", "digits-cnn"}
+
+
+def test_one_satellite_stops_and_starts_while_its_host_mates_serve(
+    ray_local: Any, configs: list[NodeConfig]
+) -> None:
+    host = SatelliteHostActor.create(configs[7:9])
+    a, b = (c.satellite_id for c in configs[7:9])
+    try:
+        address = host.addresses[a]
+        host.stop_member(a)
+        with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError):
+            satellite_pb2_grpc.SatelliteStub(channel).Status(
+                satellite_pb2.StatusRequest(), timeout=2
+            )
+        with grpc.insecure_channel(host.addresses[b]) as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)), timeout=10)
+        with grpc.insecure_channel(host.host_address()) as channel:
+            members = host_pb2_grpc.HostStub(channel).Members(host_pb2.MembersRequest(brief=True))
+            assert [s.satellite_id for s in members.satellites] == [b]
+        assert host.start_member(a) == address  # its port again
+        with grpc.insecure_channel(address) as channel:
+            status = satellite_pb2_grpc.SatelliteStub(channel).Status(satellite_pb2.StatusRequest())
+            assert status.satellite_id == a
+    finally:
+        host.kill()
+
+
 def test_predictions_match_the_model_run_directly(satellites: list[Sat]) -> None:
     split = load_digits_split()
     x = split.x_test[:40].astype(np.float32)
@@ -129,9 +176,7 @@ def test_predictions_match_the_model_run_directly(satellites: list[Sat]) -> None
             np.testing.assert_array_equal(cnn["label"], ref_cnn[0])
 
 
-def test_a_stock_tritonclient_works_unchanged(
-    satellites: list[Sat], tmp_path: Path
-) -> None:
+def test_a_stock_tritonclient_works_unchanged(satellites: list[Sat], tmp_path: Path) -> None:
     split = load_digits_split()
     x = split.x_test[:8].astype(np.float32)
     np.save(tmp_path / "x.npy", x)
@@ -198,9 +243,7 @@ def test_health_reflection_and_status(satellites: list[Sat]) -> None:
 
 
 @pytest.fixture(scope="module")
-def strict_satellites(
-    ray_local: Any, configs: list[NodeConfig]
-) -> Iterator[dict[str, Sat]]:
+def strict_satellites(ray_local: Any, configs: list[NodeConfig]) -> Iterator[dict[str, Sat]]:
     base = configs[3]
     tiny = dataclasses.replace(base.node, queue_depth=1, max_concurrency=1, max_message_mb=1.0)
     variants = {

@@ -976,14 +976,14 @@ def test_placement_defaults_to_auto_and_takes_sizes(tmp_path: Path) -> None:
     from orchestrator.placement import PlacementSpec
 
     assert load_scenario(write(tmp_path, MINIMAL)).placement == PlacementSpec()
-    text = MINIMAL + "[placement]\nsatellites_per_host = 40\nstations_per_host = \"auto\"\n"
+    text = MINIMAL + '[placement]\nsatellites_per_host = 40\nstations_per_host = "auto"\n'
     placement = load_scenario(write(tmp_path, text, name="p.toml")).placement
     assert placement == PlacementSpec(satellites_per_host=40, stations_per_host=None)
 
 
 def test_placement_problems_name_their_field(tmp_path: Path) -> None:
     text = MINIMAL + (
-        "[placement]\nsatellites_per_host = 0\nstations_per_host = \"many\"\n"
+        '[placement]\nsatellites_per_host = 0\nstations_per_host = "many"\n'
         "cpus_per_host = -1\nhosts = 3\n"
     )
     assert problems_of(tmp_path, text) == [

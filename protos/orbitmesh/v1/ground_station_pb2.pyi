@@ -79,7 +79,7 @@ class LinkStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class LinkStatsReply(_message.Message):
-    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause", "succeeded_count", "in_flight", "ticks_received", "late_tick_lookups", "mean_uplink_ms", "mean_downlink_ms", "latency_by_outcome", "links", "link_window_s")
+    __slots__ = ("sim_time", "uplink_bytes", "downlink_bytes", "request_count", "handover_count", "failed_by_cause", "succeeded_count", "in_flight", "ticks_received", "late_tick_lookups", "mean_uplink_ms", "mean_downlink_ms", "latency_by_outcome", "links", "link_window_s", "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "lag_samples", "lag_window_s")
     class FailedByCauseEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,11 @@ class LinkStatsReply(_message.Message):
     LATENCY_BY_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     LINK_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    LAG_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    LAG_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    LAG_MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    LAG_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    LAG_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     sim_time: _timestamp_pb2.Timestamp
     uplink_bytes: int
     downlink_bytes: int
@@ -124,7 +129,12 @@ class LinkStatsReply(_message.Message):
     latency_by_outcome: _containers.MessageMap[str, _types_pb2.Histogram]
     links: _containers.RepeatedCompositeFieldContainer[LinkUsage]
     link_window_s: float
-    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ..., succeeded_count: _Optional[int] = ..., in_flight: _Optional[int] = ..., ticks_received: _Optional[int] = ..., late_tick_lookups: _Optional[int] = ..., mean_uplink_ms: _Optional[float] = ..., mean_downlink_ms: _Optional[float] = ..., latency_by_outcome: _Optional[_Mapping[str, _types_pb2.Histogram]] = ..., links: _Optional[_Iterable[_Union[LinkUsage, _Mapping]]] = ..., link_window_s: _Optional[float] = ...) -> None: ...
+    lag_p50_ms: float
+    lag_p99_ms: float
+    lag_max_ms: float
+    lag_samples: int
+    lag_window_s: float
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uplink_bytes: _Optional[int] = ..., downlink_bytes: _Optional[int] = ..., request_count: _Optional[int] = ..., handover_count: _Optional[int] = ..., failed_by_cause: _Optional[_Mapping[str, int]] = ..., succeeded_count: _Optional[int] = ..., in_flight: _Optional[int] = ..., ticks_received: _Optional[int] = ..., late_tick_lookups: _Optional[int] = ..., mean_uplink_ms: _Optional[float] = ..., mean_downlink_ms: _Optional[float] = ..., latency_by_outcome: _Optional[_Mapping[str, _types_pb2.Histogram]] = ..., links: _Optional[_Iterable[_Union[LinkUsage, _Mapping]]] = ..., link_window_s: _Optional[float] = ..., lag_p50_ms: _Optional[float] = ..., lag_p99_ms: _Optional[float] = ..., lag_max_ms: _Optional[float] = ..., lag_samples: _Optional[int] = ..., lag_window_s: _Optional[float] = ...) -> None: ...
 
 class LinkUsage(_message.Message):
     __slots__ = ("from_id", "to_id", "booked_bytes", "booked_busy_s", "recent_busy_s")
