@@ -25,6 +25,7 @@ class SatelliteInfo:
 
     satellite_id: str
     address: str
+    datapath: str = ""
     models: tuple[str, ...] = ()
     up: bool = True
     queue_depth: int = 0
@@ -44,7 +45,9 @@ class FleetStatus:
     order. ``models`` maps each model name to which satellites carry it."""
 
     satellite_ids: tuple[str, ...]
+    #: Each satellite's own gRPC endpoint, and its host's data path (node/datapath.py).
     addresses: tuple[str, ...]
+    datapaths: tuple[str, ...]
     models: Mapping[str, NDArray[np.bool_]]
     #: False while a satellite is stopped or its host is being restarted.
     up: NDArray[np.bool_]
@@ -64,6 +67,7 @@ class FleetStatus:
         return cls(
             satellite_ids=tuple(i.satellite_id for i in infos),
             addresses=tuple(i.address for i in infos),
+            datapaths=tuple(i.datapath for i in infos),
             models={m: np.array([m in i.models for i in infos], dtype=bool) for m in names},
             up=np.array([i.up for i in infos], dtype=bool),
             queue_depth=np.array([i.queue_depth for i in infos], dtype=np.int64),
@@ -103,6 +107,7 @@ class FleetStatus:
         return SatelliteInfo(
             satellite_id=satellite_id,
             address=self.addresses[i],
+            datapath=self.datapaths[i],
             models=self.models_of(i),
             up=bool(self.up[i]),
             queue_depth=int(self.queue_depth[i]),

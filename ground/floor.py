@@ -11,7 +11,8 @@ on the project's VM makes a round trip two to three times slower than back to ba
 Every request through a gateway arrives after such a pause, so the floor is measured
 after one too.
 
-Pure gRPC and multiprocessing: :class:`FloorServer` is the helper process,
+Pure gRPC: :class:`FloorServer` is the helper process (``python -m ground.floor``, not a
+multiprocessing child, which would import the caller's main module again),
 :func:`round_trips_ms` a blocking series of calls (benchmarks/machine.py), and
 :class:`FloorProbe` the same measurement in a thread of its own while a load test runs.
 """
@@ -19,8 +20,8 @@ Pure gRPC and multiprocessing: :class:`FloorServer` is the helper process,
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -49,8 +50,9 @@ async def _ping(request: bytes, context: Any) -> bytes:
     return b""
 
 
-def _serve(port_out: Any) -> None:
-    """The helper process: serve the empty method until killed."""
+def _serve() -> None:
+    """The helper process: serve the empty method until killed or until its stdin
+    closes (its parent ended); the port goes to stdout once it serves."""
 
     async def main() -> None:
         handler = grpc.method_handlers_generic_handler(
@@ -61,50 +63,51 @@ def _serve(port_out: Any) -> None:
         server.add_generic_rpc_handlers((handler,))
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        port_out.put(port)  # only once it serves: a call before would be refused
-        await server.wait_for_termination()
+        print(port, flush=True)  # only once it serves: a call before would be refused
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
     asyncio.run(main())
 
 
 class FloorServer:
-    """The plain server, in a spawned process (a fork would inherit the caller's gRPC
+    """The plain server, in a process of its own (a fork would inherit the caller's gRPC
     and Ray state). ``start`` returns at once; ``address`` waits for the port."""
 
     def __init__(self, start_timeout_s: float = 60.0) -> None:
-        self._context = multiprocessing.get_context("spawn")
-        self._ports = self._context.Queue()
-        self.process = self._context.Process(
-            target=_serve, args=(self._ports,), name="orbitmesh-floor", daemon=True
-        )
         self._start_timeout_s = start_timeout_s
+        self.process: subprocess.Popen[str] | None = None
         self._address: str | None = None
-        self._lock = threading.Lock()  # one reader of the port queue
+        self._lock = threading.Lock()  # one reader of the port
 
     def start(self) -> FloorServer:
-        self.process.start()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         return self
 
     @property
     def address(self) -> str:
         """``127.0.0.1:port``, once the server serves; OSError if it never does."""
         with self._lock:
-            deadline_s = time.monotonic() + self._start_timeout_s
-            while self._address is None:
-                try:
-                    port = self._ports.get(timeout=0.1)
-                except queue.Empty:
-                    if not self.process.is_alive() or time.monotonic() > deadline_s:
-                        raise OSError("the floor's server process did not start") from None
-                    continue
-                self._address = f"127.0.0.1:{port}"
+            if self._address is None:
+                if self.process is None or self.process.stdout is None:
+                    raise OSError("the floor's server process was not started")
+                line = _read_line(self.process.stdout, self._start_timeout_s)
+                if not line.strip().isdigit():
+                    raise OSError("the floor's server process did not start")
+                self._address = f"127.0.0.1:{int(line)}"
             return self._address
 
     def close(self) -> None:
-        if self.process.pid is not None:
+        if self.process is not None and self.process.returncode is None:
             self.process.kill()
-            self.process.join()
-        self._ports.close()
+            self.process.wait()
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
 
     def __enter__(self) -> FloorServer:
         return self.start()
@@ -208,3 +211,17 @@ class FloorProbe:
                     self._stop.wait(max(0.0, self._interval_s - (time.perf_counter() - began)))
         except Exception as exc:  # the load goes on; its summary says the floor is missing
             self.error = f"{type(exc).__name__}: {exc}"
+
+
+def _read_line(stream: Any, timeout_s: float) -> str:
+    """A line from a pipe, or "" once ``timeout_s`` passed (the reader thread stays
+    blocked until the process is killed, which closes the pipe)."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return lines[0] if lines else ""
+
+
+if __name__ == "__main__":
+    _serve()

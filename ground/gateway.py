@@ -13,6 +13,7 @@ so that the gateway's own overheads are absorbed instead of added.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from node.datapath import DataPathClient, RemoteError
 from node.histogram import Histogram
 from node.reflection import LazyReflection
 from node.server import advertised_address
@@ -80,8 +82,8 @@ class _Refusal(Exception):
 class _SatelliteFailed(Exception):
     """The satellite's error, to be passed on to the client as it came."""
 
-    def __init__(self, failure: grpc.aio.AioRpcError) -> None:
-        super().__init__(failure.details())
+    def __init__(self, failure: RemoteError) -> None:
+        super().__init__(failure.details)
         self.failure = failure
 
 
@@ -154,12 +156,16 @@ class GatewayServer:
         *,
         view: LinkView | None = None,
         channels: ChannelPool | None = None,
+        datapath: DataPathClient | None = None,
     ) -> None:
         self.config = config
         self.clock = config.clock
         self.view = view if view is not None else LinkView()
         self._owns_channels = channels is None
         self.channels = channels if channels is not None else ChannelPool(config.max_message_bytes)
+        #: Requests go to satellites over their hosts' data paths (node/datapath.py).
+        self._owns_datapath = datapath is None
+        self.datapath = datapath if datapath is not None else DataPathClient()
         self.links = LinkModel(config.link_params, usage_window_s=LINK_USAGE_WINDOW_S)
         self.stats = _Stats()
         #: Requests of this gateway in flight to each compute satellite (compute order).
@@ -245,6 +251,8 @@ class GatewayServer:
         await self._server.stop(grace_s)
         if self._owns_channels:
             await self.channels.close()
+        if self._owns_datapath:
+            await self.datapath.close()
         self._server = None
 
     def tidy(self, now_s: float) -> None:
@@ -340,7 +348,7 @@ class GatewayServer:
         try:
             data = bytes(await call(request, timeout=10.0))
         except grpc.aio.AioRpcError as exc:
-            await _pass_on(context, exc)
+            await _pass_on(context, RemoteError(exc.code(), exc.details() or "", _cause_of(exc)))
         self._metadata[request.name] = data
         return data
 
@@ -360,7 +368,7 @@ class GatewayServer:
             self.stats.failed[outcome] += 1
             await _abort(context, refusal.cause, str(refusal))
         except _SatelliteFailed as failed:
-            outcome = _cause_of(failed.failure) or "internal"
+            outcome = failed.failure.cause or "internal"
             self.stats.failed[outcome] += 1
             await _pass_on(context, failed.failure)
         finally:
@@ -443,21 +451,22 @@ class GatewayServer:
                 Cause.DEADLINE, f"the uplink alone takes {up.total_ms:.1f} ms (simulated)"
             )
         self.stats.uplink_bytes += len(data)
-        await sleep_until(arrived + up.total_ms / 1e3 / speed)
-
+        # It reaches the satellite once the uplink has carried it: the hand-over to the
+        # satellite's host happens now and overlaps that wait instead of adding to it.
+        reaches_at = arrived + up.total_ms / 1e3 / speed
         outstanding, inference_ms = self._counters()
         outstanding[index] += 1
-        failure: grpc.aio.AioRpcError | None = None
+        failure: RemoteError | None = None
         reply = b""
         try:
-            call = self.channels.get(fleet.addresses[index]).unary_unary(
-                f"/{INFERENCE_SERVICE}/ModelInfer",
-                request_serializer=_raw,
-                response_deserializer=_raw,
+            reply = await self.datapath.call(
+                fleet.datapaths[index],
+                target,
+                data,
+                deliver_at=reaches_at,
+                timeout_s=context.time_remaining(),
             )
-            remaining = context.time_remaining()
-            reply = await call(data, timeout=remaining)
-        except grpc.aio.AioRpcError as exc:
+        except RemoteError as exc:
             failure = exc
         finally:
             outstanding[index] -= 1
@@ -480,15 +489,10 @@ class GatewayServer:
             )
         reply_size = len(reply) if failure is None else 64
         down = self.links.transfer(back.reversed(), reply_size, leave_s)
-        if failure is not None and failure.code() in (
-            grpc.StatusCode.UNAVAILABLE,
-            grpc.StatusCode.CANCELLED,
-        ):
-            cause = _cause_of(failure)
-            if cause is None:  # the satellite's server itself is gone
-                raise _Refusal(
-                    Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details()}"
-                )
+        gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        if failure is not None and failure.code in gone and failure.cause is None:
+            # No cause: not the satellite refusing, the satellite (or its host) is gone.
+            raise _Refusal(Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details}")
 
         processing_s = 0.0
         if response is not None:
@@ -567,11 +571,10 @@ async def _abort(context: Any, cause: Cause, message: str) -> NoReturn:
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
-async def _pass_on(context: Any, exc: grpc.aio.AioRpcError) -> NoReturn:
+async def _pass_on(context: Any, failure: RemoteError) -> NoReturn:
     """Answer with a satellite's error as it came, cause included."""
-    cause = _cause_of(exc)
-    metadata = ((CAUSE_METADATA_KEY, cause),) if cause else ()
-    await context.abort(exc.code(), exc.details() or "", trailing_metadata=metadata)
+    metadata = ((CAUSE_METADATA_KEY, failure.cause),) if failure.cause else ()
+    await context.abort(failure.code, failure.details, trailing_metadata=metadata)
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
@@ -580,6 +583,8 @@ class StationServicer:
 
     def __init__(self, gateway: GatewayServer) -> None:
         self.gateway = gateway
+        self._epoch_for: SimClock | None = None
+        self._start_epoch_s = 0.0
 
     def _now(self) -> tuple[float, TickLinks | None]:
         now = self.gateway.clock.offset_s()
@@ -592,9 +597,15 @@ class StationServicer:
         return finder.visible(tick, self.gateway.config.station)
 
     def _stamp(self, message: Any, offset_s: float) -> None:
-        from datetime import timedelta
-
-        message.sim_time.FromDatetime(self.gateway.clock.start + timedelta(seconds=offset_s))
+        # Seconds and nanoseconds set directly: Timestamp.FromDatetime costs 10 us, a
+        # good part of a status read of a host's hundred stations.
+        clock = self.gateway.clock
+        if self._epoch_for is not clock:
+            self._epoch_for, self._start_epoch_s = clock, clock.start.timestamp()
+        seconds = self._start_epoch_s + offset_s
+        whole = math.floor(seconds)
+        message.sim_time.seconds = whole
+        message.sim_time.nanos = min(999_999_999, round((seconds - whole) * 1e9))
 
     async def Info(self, request: Any, context: Any) -> Any:  # noqa: N802
         c = self.gateway.config
@@ -611,18 +622,17 @@ class StationServicer:
 
     def visible_message(self) -> ground_station_pb2.VisibleSatellites:
         now, tick = self._now()
-        reply = ground_station_pb2.VisibleSatellites(
-            satellites=[
-                ground_station_pb2.VisibleSatellite(
-                    satellite_id=v.satellite_id,
-                    elevation_deg=v.elevation_deg,
-                    azimuth_deg=v.azimuth_deg,
-                    range_km=v.range_km,
-                    delay_ms=v.delay_ms,
-                )
-                for v in self._visible(tick)
-            ]
-        )
+        reply = ground_station_pb2.VisibleSatellites()
+        finder = self.gateway.view.finder
+        if tick is not None and finder is not None:
+            make = ground_station_pb2.VisibleSatellite
+            ids, elevation, azimuth, range_km, delay = finder.visible_columns(
+                tick, self.gateway.station
+            )
+            reply.satellites.extend(
+                make(satellite_id=s, elevation_deg=e, azimuth_deg=a, range_km=r, delay_ms=d)
+                for s, e, a, r, d in zip(ids, elevation, azimuth, range_km, delay, strict=True)
+            )
         self._stamp(reply, now)
         return reply
 
@@ -653,7 +663,8 @@ class StationServicer:
     async def LinkStats(self, request: Any, context: Any) -> Any:  # noqa: N802
         return self.link_stats_message()
 
-    def link_stats_message(self) -> ground_station_pb2.LinkStatsReply:
+    def link_stats_message(self, *, brief: bool = False) -> ground_station_pb2.LinkStatsReply:
+        """The station's counters (``brief``: without latency histograms and link usage)."""
         now, _ = self._now()
         s = self.gateway.stats
         reply = ground_station_pb2.LinkStatsReply(
@@ -670,9 +681,9 @@ class StationServicer:
         )
         for cause, count in s.failed.items():
             reply.failed_by_cause[cause] = count
-        for outcome, histogram in s.latency.items():
+        for outcome, histogram in () if brief else s.latency.items():
             reply.latency_by_outcome[outcome].CopyFrom(histogram_message(histogram.snapshot()))
-        for usage in self.gateway.links.usage(now):
+        for usage in () if brief else self.gateway.links.usage(now):
             reply.links.add(
                 from_id=usage.link[0],
                 to_id=usage.link[1],

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from node.datapath import DataPathClient
 from node.server import start_host_server
 from orchestrator.clock import SimClock
 from protos.orbitmesh.v1 import host_pb2
@@ -22,7 +23,7 @@ from .fleet import FleetStatus
 from .gateway import ChannelPool, GatewayConfig, GatewayServer
 from .linkstate import TickLinks, Topology
 from .linkview import LinkView
-from .timing import freeze_startup_objects
+from .timing import freeze_startup_objects, in_slices
 
 __all__ = ["GatewayHost", "GatewayHostConfig", "station_stats"]
 
@@ -41,8 +42,11 @@ class GatewayHost:
         self.config = config
         self.view = LinkView(config.topology)
         self.channels = ChannelPool(max(g.max_message_bytes for g in config.gateways))
+        self.datapath = DataPathClient()
         self.members = {
-            g.station: GatewayServer(g, view=self.view, channels=self.channels)
+            g.station: GatewayServer(
+                g, view=self.view, channels=self.channels, datapath=self.datapath
+            )
             for g in config.gateways
         }
         self.clock: SimClock = config.gateways[0].clock
@@ -85,6 +89,7 @@ class GatewayHost:
     async def stop(self, grace_s: float = 5.0) -> None:
         await asyncio.gather(*(g.stop(grace_s) for g in self.members.values()))
         await self.channels.close()
+        await self.datapath.close()
         if self._server is not None:
             await self._server.stop(0)
             self._server = None
@@ -99,18 +104,23 @@ class _HostServicer:
     async def Members(self, request: Any, context: Any) -> Any:  # noqa: N802 (protocol names)
         import os
 
-        reply = host_pb2.HostMembers(host_id=self.host.host_id, pid=os.getpid())
-        for gateway in self.host.members.values():
+        def station(gateway: GatewayServer) -> Any:
             service = gateway.station_service
-            _tick, routes = gateway.routes_at(gateway.clock.offset_s())
-            reply.stations.add(
+            reachable = 0
+            if not request.brief:  # a route search per station: ~0.3 ms each
+                _tick, routes = gateway.routes_at(gateway.clock.offset_s())
+                reachable = 0 if routes is None else len(routes)
+            return host_pb2.StationStatus(
                 name=gateway.station,
                 address=gateway.address or "",
-                link_stats=service.link_stats_message(),
+                link_stats=service.link_stats_message(brief=request.brief),
                 visible=service.visible_message(),
-                reachable_compute_satellites=0 if routes is None else len(routes),
+                reachable_compute_satellites=reachable,
             )
-        return reply
+
+        members = list(self.host.members.values())
+        stations = await in_slices(members, station, per_slice=4 if not request.brief else 16)
+        return host_pb2.HostMembers(host_id=self.host.host_id, pid=os.getpid(), stations=stations)
 
 
 def station_stats(gateway: GatewayServer) -> dict[str, Any]:

@@ -120,6 +120,9 @@ class Topology:
         return {name: i for i, name in enumerate(self.station_names)}
 
 
+_EMPTY = slice(0, 0)
+
+
 @dataclass(frozen=True, eq=False)
 class StationLinks:
     """Ground links of some stations at one instant: parallel arrays sorted by station,
@@ -139,9 +142,15 @@ class StationLinks:
 
     def span(self, station: int) -> slice:
         """Where one station's links lie in the arrays."""
-        lo = int(np.searchsorted(self.station, station, side="left"))
-        hi = int(np.searchsorted(self.station, station, side="right"))
-        return slice(lo, hi)
+        return self._spans.get(station, _EMPTY)
+
+    @cached_property
+    def _spans(self) -> dict[int, slice]:
+        stations, first, counts = np.unique(self.station, return_index=True, return_counts=True)
+        return {
+            int(s): slice(int(f), int(f + c))
+            for s, f, c in zip(stations.tolist(), first, counts, strict=True)
+        }
 
     def only(self, stations: Sequence[int]) -> StationLinks:
         """The links of the given stations alone (what one gateway host needs)."""

@@ -2,9 +2,10 @@
 
 :func:`run_load_test` takes the endpoints of a running emulation (the document
 ``orbitmesh up`` writes), checks the model and input with one request, runs the load
-(:mod:`ground.loadgen`) while an :class:`~ground.observer.Observer` watches the
-constellation, and writes ``summary.json``, ``timeseries.csv`` and ``report.html`` into
-the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are thin shells around it.
+(:mod:`ground.loadgen`) while an :class:`~ground.observer.Observer`, in a process of its
+own, watches the constellation, and writes ``summary.json``, ``timeseries.csv`` and
+``report.html`` into the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are
+thin shells around it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
 from .fidelitywatch import FidelityWatch
 from .loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
 from .loadstats import Finished, account, summarize, timeseries, write_timeseries_csv
-from .observer import Observations, Observer, SimClockView
+from .observer import Observations, ObserverProcess, SimClockView
 
 __all__ = ["LoadTestResult", "ProgressPrinter", "format_summary", "run_load_test"]
 
@@ -195,7 +196,7 @@ def run_load_test(
     wall0 = endpoints.extra.get("wall0")
     sim_start = endpoints.sim_start or datetime(2000, 1, 1, tzinfo=UTC)
     clock = SimClockView(sim_start, speed, float(wall0) if wall0 is not None else None)
-    observer = Observer(
+    observer = ObserverProcess(
         endpoints.ground_stations,
         endpoints.satellites,
         clock,

@@ -14,6 +14,10 @@ report can lay requests, contacts and battery curves on one time axis.
 
 from __future__ import annotations
 
+import contextlib
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -33,13 +37,29 @@ from protos.orbitmesh.v1 import (
 )
 
 from .loadstats import Sample
+from .vitals import VitalsRow, vitals_rows
 
-__all__ = ["ContactEvent", "Observer", "SatelliteSample", "SimClockView"]
+__all__ = [
+    "ContactEvent",
+    "ContactViews",
+    "Observer",
+    "ObserverProcess",
+    "SatelliteSample",
+    "SimClockView",
+]
 
 #: Satellites whose positions are followed when the fleet is read through its hosts.
 TRACKED_SATELLITES = 12
-#: Satellites one poll can afford to ask about: beyond this many the interval grows.
-SATELLITES_PER_POLL_S = 2000.0
+#: Satellites a second the whole fleet's charge and sunlight are read at, at most: each
+#: costs its host about 50 us of CPU, taken from the requests under test.
+SATELLITES_PER_POLL_S = 400.0
+#: Stations whose contacts are followed as streams; beyond this many, contact events are
+#: read off the stations' views at every poll instead (a stream each would cost the
+#: gateways and the observer more than the load they watch).
+STREAMED_STATIONS = 12
+#: Stations a second the views of the stations under load are read at, at most (about
+#: 0.1 ms of a gateway host's CPU each).
+STATIONS_PER_POLL_S = 100.0
 
 _KIND = {
     ground_station_pb2.CONTACT_KIND_RISE: "rise",
@@ -96,6 +116,33 @@ class Observations:
     failed_polls: int = 0
 
 
+class ContactViews:
+    """Contact events from successive views of stations (pure): a satellite that
+    appears rose, one that is gone set, a new highest satellite is a handover. The first
+    view of a station only sets what is already in view."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[datetime, list[str]]] = {}
+
+    def update(
+        self, station: str, sim_time: datetime, visible: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """(kind, satellite, previous) of each change since the station's last view."""
+        last = self._last.get(station)
+        if last is not None and sim_time <= last[0]:
+            return []  # the same tick again
+        self._last[station] = (sim_time, list(visible))
+        if last is None:
+            return []
+        before, now = set(last[1]), set(visible)
+        events = [("rise", sid, "") for sid in visible if sid not in before]
+        events += [("set", sid, "") for sid in last[1] if sid not in now]
+        top, was = (visible[0] if visible else None), (last[1][0] if last[1] else None)
+        if top is not None and was is not None and top != was:
+            events.append(("handover", top, was))
+        return events
+
+
 class Observer:
     def __init__(
         self,
@@ -116,11 +163,25 @@ class Observer:
             for h in (hosts or {}).values()
             if h.get("satellites") and h.get("address")
         ] or None
+        watched = set(watch_stations)
+        self._station_hosts = [
+            str(h["address"])
+            for h in (hosts or {}).values()
+            if watched & set(h.get("stations") or ()) and h.get("address")
+        ] or None
         # A small fleet is followed whole; a large one from its first satellites in view.
         small = len(self._satellites) <= TRACKED_SATELLITES
         self._tracked: list[str] = list(self._satellites) if small else []
         # A poll of thousands of satellites costs their hosts real CPU: poll less often.
-        interval_s = max(interval_s, len(self._satellites) / SATELLITES_PER_POLL_S)
+        self.fleet_interval_s = max(interval_s, len(self._satellites) / SATELLITES_PER_POLL_S)
+        self._fleet_polled_s = -float("inf")
+        self.stations_interval_s = max(interval_s, len(watch_stations) / STATIONS_PER_POLL_S)
+        self._stations_polled_s = -float("inf")
+        self._in_view: frozenset[str] = frozenset()
+        self._charge: dict[str, float] = {}
+        self._sunlit: frozenset[str] = frozenset()
+        self._streams_on = len(watch_stations) <= STREAMED_STATIONS
+        self._views = ContactViews()
         self._clock = clock
         self._watch = list(watch_stations)
         self.interval_s = interval_s
@@ -140,7 +201,7 @@ class Observer:
             self.data.stations[name] = self._station_info(name)
         poller = threading.Thread(target=self._poll_loop, name="observer-poll", daemon=True)
         self._threads.append(poller)
-        for name in self._watch:
+        for name in self._watch if self._streams_on else ():
             self._threads.append(
                 threading.Thread(
                     target=self._follow, args=(name,), name=f"observer-{name}", daemon=True
@@ -191,27 +252,21 @@ class Observer:
             self._poll_once()
             self._stop.wait(max(0.0, self.interval_s - (time.time() - started)))
 
-    def _statuses(self) -> list[Any]:
-        """Every satellite's status: through the hosts (brief, plus full status for the
-        tracked few) or one by one."""
+    def _statuses(self, fleet: bool) -> list[tuple[str, float, float, bool, Any]]:
+        """(id, charge, temperature, sunlit, position or None) of satellites: through the
+        hosts (the whole fleet's vitals when ``fleet``, the tracked few in full) or one
+        by one."""
         if self._hosts is None:
             addresses = list(self._satellites.values())
-            brief: list[Any] = []
+            brief: list[VitalsRow] = []
         else:
             addresses = [self._satellites[s] for s in self._tracked if s in self._satellites]
             brief = []
-            for address in self._hosts:
-                stub = host_pb2_grpc.HostStub(self._channel(address))
-                try:
-                    reply = stub.Members(
-                        host_pb2.MembersRequest(brief=True), timeout=self.timeout_s
-                    )
-                except grpc.RpcError:
-                    with self._lock:
-                        self.data.failed_polls += 1
-                    continue
-                brief.extend(reply.satellites)
-        full = {}
+            for address in self._hosts if fleet else ():
+                reply = self._members(address)
+                if reply is not None:
+                    brief.extend(r for r in vitals_rows(reply.vitals) if r.serving)
+        full: dict[str, tuple[str, float, float, bool, Any]] = {}
         for address in addresses:
             stub = satellite_pb2_grpc.SatelliteStub(self._channel(address))
             try:
@@ -220,33 +275,111 @@ class Observer:
                 with self._lock:
                     self.data.failed_polls += 1
                 continue
-            full[status.satellite_id] = status
-        return [full.pop(s.satellite_id, s) for s in brief] + list(full.values())
+            full[status.satellite_id] = (
+                status.satellite_id,
+                status.state_of_charge,
+                status.temperature_c,
+                status.sunlit,
+                status.position,
+            )
+        rows = [
+            full.pop(
+                r.satellite_id, (r.satellite_id, r.state_of_charge, r.temperature_c, r.sunlit, None)
+            )
+            for r in brief
+        ]
+        return rows + list(full.values())
 
     def _poll_once(self) -> None:
-        at_s = self._rel(time.time())
+        now = time.time()
+        at_s = self._rel(now)
+        fleet = self._hosts is None or now - self._fleet_polled_s >= self.fleet_interval_s
+        if fleet:
+            self._fleet_polled_s = now
         charge: dict[str, float] = {}
         sunlit: set[str] = set()
-        for status in self._statuses():
-            sid = status.satellite_id
-            located = status.HasField("position")
+        for sid, soc, temperature_c, lit, position in self._statuses(fleet):
             sample = SatelliteSample(
                 at_s=at_s,
-                state_of_charge=status.state_of_charge,
-                temperature_c=status.temperature_c,
-                lat_deg=status.position.lat_deg if located else None,
-                lon_deg=status.position.lon_deg if located else None,
-                alt_km=status.position.alt_km if located else None,
-                sunlit=status.sunlit,
+                state_of_charge=soc,
+                temperature_c=temperature_c,
+                lat_deg=position.lat_deg if position is not None else None,
+                lon_deg=position.lon_deg if position is not None else None,
+                alt_km=position.alt_km if position is not None else None,
+                sunlit=lit,
             )
-            charge[sid] = status.state_of_charge
-            if status.sunlit:
+            charge[sid] = soc
+            if lit:
                 sunlit.add(sid)
             if self._hosts is not None and sid not in self._tracked:
                 continue  # in the aggregates only
             with self._lock:
                 self.data.satellites.setdefault(sid, []).append(sample)
+        if fleet:
+            self._charge, self._sunlit = charge, frozenset(sunlit)
+        else:  # the tracked few are fresher than the fleet's last read
+            self._charge = {**self._charge, **charge}
+        if now - self._stations_polled_s >= self.stations_interval_s:
+            self._stations_polled_s = now
+            self._in_view = self._read_stations()
+        with self._lock:
+            self.data.samples.append(Sample(at_s, self._in_view, self._charge, self._sunlit))
+
+    def _read_stations(self) -> frozenset[str]:
+        """What the stations under load see (and, without streams, their contact events);
+        the first satellites in view become the tracked ones."""
         in_view: set[str] = set()
+        for name, visible in self._visible():
+            in_view.update(v.satellite_id for v in visible.satellites)
+            if not self._streams_on:
+                self._read_contacts(name, visible)
+            for v in visible.satellites:
+                if len(self._tracked) >= TRACKED_SATELLITES:
+                    break
+                if v.satellite_id in self._satellites and v.satellite_id not in self._tracked:
+                    self._tracked.append(v.satellite_id)
+        return frozenset(in_view)
+
+    def _read_contacts(self, station: str, visible: Any) -> None:
+        """Contact events from one station's view (what a stream would have said)."""
+        sim_time = visible.sim_time.ToDatetime(tzinfo=UTC)
+        ids = [v.satellite_id for v in visible.satellites]  # highest first
+        for kind, satellite, previous in self._views.update(station, sim_time, ids):
+            wall = self._clock.wall_of(sim_time)
+            with self._lock:
+                self.data.events.append(
+                    ContactEvent(
+                        at_s=self._rel(wall if wall is not None else time.time()),
+                        station=station,
+                        kind=kind,
+                        satellite=satellite,
+                        previous=previous,
+                    )
+                )
+
+    def _members(self, address: str) -> Any:
+        """A host's brief ``Members`` reply (None, counted, when it did not answer)."""
+        stub = host_pb2_grpc.HostStub(self._channel(address))
+        try:
+            return stub.Members(host_pb2.MembersRequest(brief=True), timeout=self.timeout_s)
+        except grpc.RpcError:
+            with self._lock:
+                self.data.failed_polls += 1
+            return None
+
+    def _visible(self) -> list[tuple[str, Any]]:
+        """What each station under load sees: through the gateway hosts (one call each)
+        or station by station."""
+        replies: list[tuple[str, Any]] = []
+        if self._station_hosts is not None:
+            watched = set(self._watch)
+            for address in self._station_hosts:
+                reply = self._members(address)
+                if reply is not None:
+                    replies.extend(
+                        (st.name, st.visible) for st in reply.stations if st.name in watched
+                    )
+            return replies
         for name in self._watch:
             stub = ground_station_pb2_grpc.GroundStationStub(self._channel(self._stations[name]))
             try:
@@ -255,14 +388,8 @@ class Observer:
                 with self._lock:
                     self.data.failed_polls += 1
                 continue
-            in_view.update(v.satellite_id for v in visible.satellites)
-            for v in visible.satellites:
-                if len(self._tracked) >= TRACKED_SATELLITES:
-                    break
-                if v.satellite_id in self._satellites and v.satellite_id not in self._tracked:
-                    self._tracked.append(v.satellite_id)
-        with self._lock:
-            self.data.samples.append(Sample(at_s, frozenset(in_view), charge, frozenset(sunlit)))
+            replies.append((name, visible))
+        return replies
 
     def _follow(self, name: str) -> None:
         stub = ground_station_pb2_grpc.GroundStationStub(self._channel(self._stations[name]))
@@ -294,3 +421,81 @@ class Observer:
             if exc.code() is not grpc.StatusCode.CANCELLED and not self._stop.is_set():
                 with self._lock:
                     self.data.failed_polls += 1
+
+
+class ObserverProcess:
+    """An :class:`Observer` in a process of its own (``python -m ground.observer``), with
+    the same ``start``/``stop``.
+
+    The load generator times every request on its event loop; an observer following a
+    hundred contact streams and polling hosts in threads of the same process would take
+    the interpreter from that loop often enough to show up as emulation error. A plain
+    child process rather than a multiprocessing one: that would import the caller's main
+    module again, which a script without a ``__main__`` guard does not survive.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args, self._kwargs = args, kwargs
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, origin_wall: float) -> None:
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert process.stdin is not None and process.stdout is not None
+        self._process = process
+        _send(process.stdin, (self._args, self._kwargs, origin_wall))
+        _receive(process.stdout)  # started: its threads are watching
+
+    def stop(self) -> Observations:
+        process, self._process = self._process, None
+        if process is None:
+            return Observations()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            _send(process.stdin, "stop")
+            data: Observations = _receive(process.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            data = Observations(failed_polls=1)  # it died: what it saw is lost, say so
+        try:
+            process.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdin.close()
+        process.stdout.close()
+        return data
+
+
+def _send(pipe: Any, value: object) -> None:
+    data = pickle.dumps(value)
+    pipe.write(len(data).to_bytes(8, "big") + data)
+    pipe.flush()
+
+
+def _receive(pipe: Any) -> Any:
+    header = pipe.read(8)
+    if len(header) < 8:
+        raise EOFError("the observer process ended")
+    return pickle.loads(pipe.read(int.from_bytes(header, "big")))
+
+
+def _main() -> None:
+    """The observer process: arguments on stdin, observations back on stdout."""
+    args, kwargs, origin_wall = _receive(sys.stdin.buffer)
+    observer = Observer(*args, **kwargs)
+    observer.start(origin_wall)
+    _send(sys.stdout.buffer, "started")
+    with contextlib.suppress(EOFError):  # EOF: the parent went away
+        _receive(sys.stdin.buffer)
+    data = observer.stop()
+    with contextlib.suppress(OSError):
+        _send(sys.stdout.buffer, data)
+
+
+if __name__ == "__main__":
+    # Run the module's own copy, so that what is pickled back names ground.observer's
+    # classes, not __main__'s.
+    from ground.observer import _main as main
+
+    main()

@@ -44,6 +44,10 @@ class _TickGraph:
         self.indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
         self.n = n
         self.tick = tick
+        self._satellites_only: csr_matrix | None = None
+        self._with_stations: csr_matrix | None = None
+        #: Node of each station (by station number) in with_stations().
+        self.station_node: dict[int, int] = {}
 
     def isl_delay_ms(self, a: int, b: int) -> float:
         lo, hi = int(self.indptr[a]), int(self.indptr[a + 1])
@@ -51,17 +55,30 @@ class _TickGraph:
         return float(self.data[k])
 
     def satellites_only(self) -> csr_matrix:
-        return csr_matrix((self.data, self.indices, self.indptr), shape=(self.n, self.n))
+        if self._satellites_only is None:
+            self._satellites_only = csr_matrix(
+                (self.data, self.indices, self.indptr), shape=(self.n, self.n)
+            )
+        return self._satellites_only
 
-    def with_station(
-        self, satellites: NDArray[np.int32], delay_ms: NDArray[np.float64]
-    ) -> csr_matrix:
-        """The graph plus one node (index n) linked up to ``satellites``."""
-        order = np.argsort(satellites, kind="stable")
-        data = np.concatenate([self.data, delay_ms[order]])
-        indices = np.concatenate([self.indices, satellites[order].astype(np.int32)])
-        indptr = np.append(self.indptr, np.int32(len(data)))
-        return csr_matrix((data, indices, indptr), shape=(self.n + 1, self.n + 1))
+    def with_stations(self) -> csr_matrix:
+        """The graph plus one node per station of the tick (index n + k for the k-th of
+        ``tick.ground``'s stations), linked up to the satellites it sees. Built once per
+        tick for every station's search."""
+        if self._with_stations is None:
+            g = self.tick.ground
+            stations = np.unique(g.station)
+            self.station_node = {int(s): self.n + k for k, s in enumerate(stations.tolist())}
+            # Ground links come sorted by station: each station's row is contiguous, but
+            # CSR wants each row's columns ascending.
+            order = np.lexsort((g.satellite, g.station))
+            counts = np.searchsorted(g.station[order], stations, side="right")
+            data = np.concatenate([self.data, g.delay_ms[order]])
+            indices = np.concatenate([self.indices, g.satellite[order].astype(np.int32)])
+            indptr = np.concatenate([self.indptr, self.indptr[-1] + counts.astype(np.int32)])
+            size = self.n + len(stations)
+            self._with_stations = csr_matrix((data, indices, indptr), shape=(size, size))
+        return self._with_stations
 
 
 class RouteSet(Mapping[str, Route]):
@@ -193,24 +210,23 @@ class RouteFinder:
         found = self._searches.get(key)
         if found is not None:
             return found
-        span = tick.ground.span(self.topology.station_number[station])
+        number = self.topology.station_number[station]
+        span = tick.ground.span(number)
         sats = tick.ground.satellite[span]
         ground_ms = tick.ground.delay_ms[span]
-        n = graph.n
         if len(sats) == 0:
-            distance = np.full(n + 1, np.inf)
-            pred = np.full(n + 1, _NO_PREDECESSOR, dtype=np.int32)
+            node = graph.n
+            distance = np.full(graph.n + 1, np.inf)
+            pred = np.full(graph.n + 1, _NO_PREDECESSOR, dtype=np.int32)
         else:
+            matrix = graph.with_stations()
+            node = graph.station_node[number]
             distance, pred = dijkstra(
-                graph.with_station(sats, ground_ms),
-                directed=True,
-                indices=n,
-                return_predecessors=True,
-                limit=self._limit(),
+                matrix, directed=True, indices=node, return_predecessors=True, limit=self._limit()
             )
             self.searches += 1
         found = RouteSet(
-            self.topology, graph, station, n, distance, pred.astype(np.int32), (sats, ground_ms)
+            self.topology, graph, station, node, distance, pred.astype(np.int32), (sats, ground_ms)
         )
         self._searches[key] = found
         return found
@@ -238,25 +254,24 @@ class RouteFinder:
 
     def visible(self, tick: TickLinks, station: str) -> tuple[VisibleSatellite, ...]:
         """What a station sees at a tick, highest first."""
+        return tuple(
+            VisibleSatellite(satellite_id=s, elevation_deg=e, azimuth_deg=a, range_km=r, delay_ms=d)
+            for s, e, a, r, d in zip(*self.visible_columns(tick, station), strict=True)
+        )
+
+    def visible_columns(
+        self, tick: TickLinks, station: str
+    ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
+        """The same as lists: satellite ids, elevations, azimuths, ranges, delays."""
         g = tick.ground
         span = g.span(self.topology.station_number[station])
         ids = self.topology.satellite_ids
-        return tuple(
-            VisibleSatellite(
-                satellite_id=ids[int(s)],
-                elevation_deg=float(e),
-                azimuth_deg=float(a),
-                range_km=float(r),
-                delay_ms=float(d),
-            )
-            for s, e, a, r, d in zip(
-                g.satellite[span].tolist(),
-                g.elevation_deg[span].tolist(),
-                g.azimuth_deg[span].tolist(),
-                g.range_km[span].tolist(),
-                g.delay_ms[span].tolist(),
-                strict=True,
-            )
+        return (
+            [ids[s] for s in g.satellite[span].tolist()],
+            g.elevation_deg[span].tolist(),
+            g.azimuth_deg[span].tolist(),
+            g.range_km[span].tolist(),
+            g.delay_ms[span].tolist(),
         )
 
     def in_view(self, tick: TickLinks, station: str) -> int:

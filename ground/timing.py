@@ -28,9 +28,18 @@ import os
 import sys
 import time
 import weakref
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
-__all__ = ["freeze_startup_objects", "sleep_until"]
+__all__ = ["freeze_startup_objects", "in_slices", "sleep_until"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Items a host handles in one turn of its event loop when it works through all of its
+#: members (a status poll of hundreds of satellites): about a millisecond of work, so a
+#: request's timer or reply waits at most that long behind it.
+SLICE_ITEMS = 32
 
 #: The part of a wait spent yielding in short turns instead of in one timed sleep
 #: (the fallback waker only).
@@ -205,6 +214,18 @@ async def sleep_until(wall_target: float) -> None:
     if waker is None:
         waker = _wakers[loop] = _new_waker(loop)
     await waker.wait(wall_target)
+
+
+async def in_slices(
+    items: Sequence[T], work: Callable[[T], R], per_slice: int = SLICE_ITEMS
+) -> list[R]:
+    """``[work(x) for x in items]``, yielding to the event loop every ``per_slice``."""
+    out: list[R] = []
+    for start in range(0, len(items), per_slice):
+        if start:
+            await asyncio.sleep(0)
+        out.extend(work(x) for x in items[start : start + per_slice])
+    return out
 
 
 def freeze_startup_objects(*, collect: bool = True) -> None:

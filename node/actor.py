@@ -66,7 +66,7 @@ class _SatelliteHostBody:
             incarnation=self.incarnation,
             node_id=ray.get_runtime_context().get_node_id(),
             address=self._host.address,
-            status=self._host.status(),
+            status=await self._host.status(),
         )
 
     async def set_clock(self, clock: Any) -> None:

@@ -11,37 +11,19 @@ from __future__ import annotations
 
 import time
 
-import grpc
-
 from ground.links import LinkModel, LinkParams, Transfer
 from ground.linkstate import Route
 from ground.linkview import LinkView
 from ground.routes import RouteSet
 from ground.selection import Policy, choose_satellite
-from ground.timing import sleep_until
-from orchestrator.causes import CAUSE_METADATA_KEY, Cause
+from orchestrator.causes import Cause
 from orchestrator.clock import SimClock
 
+from .datapath import DataPathClient
 from .inference import Refused
 from .state import NodeState
 
-__all__ = ["ForwardFailed", "Forwarder"]
-
-INFERENCE_METHOD = "/inference.GRPCInferenceService/ModelInfer"
-
-
-class ForwardFailed(Exception):
-    """The next satellite answered with an error; carries its code, details and cause."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, cause: str | None) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-        self.cause = cause
-
-
-def _raw(data: bytes) -> bytes:
-    return data
+__all__ = ["Forwarder"]
 
 
 class Forwarder:
@@ -52,14 +34,15 @@ class Forwarder:
         clock: SimClock,
         view: LinkView,
         state: NodeState,
+        datapath: DataPathClient,
         link_params: LinkParams | None = None,
     ) -> None:
         self.satellite_id = satellite_id
         self.clock = clock
         self.view = view
         self.state = state
+        self.datapath = datapath
         self.model = LinkModel(link_params or LinkParams())
-        self._channels: dict[str, grpc.aio.Channel] = {}
 
     def routes(self) -> RouteSet | None:
         """Routes from this satellite to the other compute satellites now (None before
@@ -108,34 +91,19 @@ class Forwarder:
     async def call(
         self, target: str, route: Route, request: bytes, timeout_s: float | None
     ) -> tuple[bytes, Transfer]:
-        """Send a serialized ModelInferRequest to ``target`` across ``route``."""
+        """Send a serialized ModelInferRequest to ``target`` across ``route``; raises
+        RemoteError with the target's status code and cause when it refuses."""
         sent_wall = time.time()
         transfer = self.model.transfer(route, len(request), self.clock.offset_s(sent_wall))
         self.state.transmit(len(request), route.rates_mbps[0])
-        await sleep_until(sent_wall + transfer.total_ms / 1e3 / self.clock.speed)
         fleet = self.view.fleet
         i = fleet.index.get(target)
         if i is None or not fleet.up[i]:
             raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving")
-        call = self._channel(fleet.addresses[i]).unary_unary(
-            INFERENCE_METHOD, request_serializer=_raw, response_deserializer=_raw
+        # It reaches the target when the laser links have carried it there; the hand-over
+        # between processes happens meanwhile.
+        arrive_at = sent_wall + self.clock.wall_seconds(transfer.total_ms / 1e3)
+        reply = await self.datapath.call(
+            fleet.datapaths[i], target, request, deliver_at=arrive_at, timeout_s=timeout_s
         )
-        try:
-            reply = await call(request, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            cause = next(
-                (str(v) for k, v in exc.trailing_metadata() or () if k == CAUSE_METADATA_KEY), None
-            )
-            raise ForwardFailed(exc.code(), exc.details() or "", cause) from None
-        return bytes(reply), transfer
-
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
-        return channel
-
-    async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        return reply, transfer

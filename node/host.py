@@ -13,23 +13,38 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from ground.fleet import FleetStatus
 from ground.linkstate import TickLinks, Topology
 from ground.linkview import LinkView
-from ground.timing import freeze_startup_objects
+from ground.timing import freeze_startup_objects, in_slices, sleep_until
 from orchestrator.clock import SimClock
 from protos.orbitmesh.v1 import host_pb2
 
+from .datapath import DataPathClient, DataPathServer, RemoteError
 from .runtime import LoadedModel
-from .server import NodeConfig, SatelliteServer, release_startup_memory, start_host_server
+from .server import (
+    NodeConfig,
+    SatelliteServer,
+    advertised_address,
+    release_startup_memory,
+    start_host_server,
+)
+from .servicer import vitals_message
 from .state import NodeSnapshot, VitalsTable
 
-__all__ = ["HostConfig", "HostStatus", "SatelliteHost"]
+__all__ = ["VITALS_MAX_AGE_S", "HostConfig", "HostStatus", "SatelliteHost"]
+
+#: A brief status older than this is computed afresh rather than answered from the
+#: orchestrator's last poll.
+VITALS_MAX_AGE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,8 @@ class HostStatus:
 
     host_id: str
     pid: int
+    #: Where the host's data path listens (node/datapath.py).
+    datapath: str | None
     satellite_ids: tuple[str, ...]
     #: None while a satellite is stopped.
     addresses: tuple[str | None, ...]
@@ -65,12 +82,15 @@ class SatelliteHost:
         self.configs = {c.satellite_id: c for c in config.satellites}
         self.view = LinkView(config.topology)
         self.sessions: dict[tuple[str, Path], LoadedModel] = {}
+        #: Calls to other satellites (pipelines, apps), shared by every member.
+        self.datapath = DataPathClient()
+        self._listener = DataPathServer(self._serve)
+        self.datapath_address: str | None = None
         self.clock: SimClock | None = None
-        self.members = {
-            sid: SatelliteServer(c, view=self.view, sessions=self.sessions)
-            for sid, c in self.configs.items()
-        }
+        self.members = {sid: self._server_for(c) for sid, c in self.configs.items()}
         self.stopped: set[str] = set()
+        self.last_status: HostStatus | None = None
+        self._last_status_wall = 0.0
         self._server: Any = None
         #: Where this host's own ``orbitmesh.v1.Host`` service answers.
         self.address: str | None = None
@@ -85,10 +105,32 @@ class SatelliteHost:
         addresses = await asyncio.gather(*(m.start() for m in self.members.values()))
         bind = self.config.satellites[0].host if self.config.satellites else "127.0.0.1"
         self._server, self.address = await start_host_server(_HostServicer(self), bind)
+        self.datapath_address = advertised_address(bind, await self._listener.start(bind))
         # Once per process, after the last member started (not once per satellite).
         release_startup_memory()
         freeze_startup_objects(collect=False)
         return dict(zip(self.members, addresses, strict=True))
+
+    def _server_for(self, config: NodeConfig) -> SatelliteServer:
+        return SatelliteServer(
+            config, view=self.view, sessions=self.sessions, datapath=self.datapath
+        )
+
+    async def _serve(
+        self, satellite_id: str, request: bytes, deliver_at: float, time_remaining_s: float | None
+    ) -> bytes:
+        """One request from the data path: it waits until it reaches the satellite."""
+        if deliver_at > time.time():
+            await sleep_until(deliver_at)
+            if time_remaining_s is not None:
+                time_remaining_s -= max(0.0, time.time() - deliver_at)
+        member = self.members.get(satellite_id)
+        if member is None or satellite_id in self.stopped:
+            # As a stopped gRPC server answers: UNAVAILABLE without a cause.
+            raise RemoteError(
+                grpc.StatusCode.UNAVAILABLE, f"satellite {satellite_id} is not serving"
+            )
+        return await member.infer_bytes(request, time_remaining_s)
 
     def member(self, satellite_id: str) -> SatelliteServer:
         try:
@@ -101,18 +143,31 @@ class SatelliteHost:
             sid: (None if sid in self.stopped else m.address) for sid, m in self.members.items()
         }
 
-    def status(self) -> HostStatus:
+    async def status(self) -> HostStatus:
+        """Every member's vitals, computed a few at a time so that requests to the
+        satellites of this host are not held up by a poll of hundreds."""
         members = self.members
-        return HostStatus(
+        vitals = await in_slices(list(members.values()), lambda m: m.state.vitals())
+        self.last_status = HostStatus(
             host_id=self.host_id,
             pid=os.getpid(),
+            datapath=self.datapath_address,
             satellite_ids=tuple(members),
             addresses=tuple(
                 None if sid in self.stopped else m.address for sid, m in members.items()
             ),
             models=tuple(tuple(m.model_names) for m in members.values()),
-            vitals=VitalsTable.of([m.state.vitals() for m in members.values()]),
+            vitals=VitalsTable.of(vitals),
         )
+        self._last_status_wall = time.time()
+        return self.last_status
+
+    async def recent_status(self, max_age_s: float = VITALS_MAX_AGE_S) -> HostStatus:
+        """The last status if it is recent (the orchestrator polls every few seconds),
+        else a fresh one: a second poller costs the host nothing."""
+        if self.last_status is not None and time.time() - self._last_status_wall <= max_age_s:
+            return self.last_status
+        return await self.status()
 
     def snapshot(self, satellite_id: str) -> NodeSnapshot:
         return self.member(satellite_id).snapshot()
@@ -147,7 +202,7 @@ class SatelliteHost:
         old = self.member(satellite_id)
         if satellite_id not in self.stopped:
             raise RuntimeError(f"satellite {satellite_id} is running")
-        fresh = SatelliteServer(self.configs[satellite_id], view=self.view, sessions=self.sessions)
+        fresh = self._server_for(self.configs[satellite_id])
         if self.clock is not None:
             fresh.set_clock(self.clock)
         old.state.advance()
@@ -169,6 +224,8 @@ class SatelliteHost:
         if self._server is not None:
             await self._server.stop(0)
             self._server = None
+        await self._listener.stop()
+        await self.datapath.close()
 
 
 class _HostServicer:
@@ -179,12 +236,15 @@ class _HostServicer:
 
     async def Members(self, request: Any, context: Any) -> Any:  # noqa: N802 (protocol names)
         host = self.host
-        return host_pb2.HostMembers(
-            host_id=host.host_id,
-            pid=os.getpid(),
-            satellites=[
-                m.status_message(brief=request.brief)
-                for sid, m in host.members.items()
-                if sid not in host.stopped
-            ],
-        )
+        reply = host_pb2.HostMembers(host_id=host.host_id, pid=os.getpid())
+        if request.brief:
+            status = await host.recent_status()
+            serving = [a is not None for a in status.addresses]
+            start = (host.clock or host.config.satellites[0].clock).start
+            reply.vitals.CopyFrom(
+                vitals_message(status.satellite_ids, status.vitals, serving, start)
+            )
+            return reply
+        running = [m for sid, m in host.members.items() if sid not in host.stopped]
+        reply.satellites.extend(await in_slices(running, lambda m: m.status_message()))
+        return reply

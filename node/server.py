@@ -21,6 +21,7 @@ from orchestrator.ephemeris import Ephemeris
 from protos.orbitmesh.v1 import host_pb2_grpc, satellite_pb2, satellite_pb2_grpc
 
 from .app import AppSpec, SatelliteContext, load_app
+from .datapath import DataPathClient
 from .forwarding import Forwarder
 from .inference import InferenceCore
 from .power import PowerParams
@@ -80,10 +81,13 @@ class SatelliteServer:
         *,
         view: LinkView | None = None,
         sessions: dict[tuple[str, Path], LoadedModel] | None = None,
+        datapath: DataPathClient | None = None,
     ) -> None:
         self.config = config
         self.clock = config.clock
         self.view = view if view is not None else LinkView()
+        self._owns_datapath = datapath is None
+        self.datapath = datapath if datapath is not None else DataPathClient()
         self.runtime = ModelRuntime(
             {name: Path(path) for name, path in config.models.items()}, sessions
         )
@@ -112,6 +116,7 @@ class SatelliteServer:
             clock=config.clock,
             view=self.view,
             state=self.state,
+            datapath=self.datapath,
             link_params=config.link_params,
         )
         app = None
@@ -178,7 +183,8 @@ class SatelliteServer:
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace_s)
         self._inference.close()
-        await self.forwarder.close()
+        if self._owns_datapath:
+            await self.datapath.close()
         self._server = None
 
     def set_clock(self, clock: SimClock) -> None:
@@ -188,12 +194,17 @@ class SatelliteServer:
         self.forwarder.clock = clock
         self._telemetry.start = clock.start
 
-    def status_message(self, *, brief: bool = False) -> satellite_pb2.SatelliteStatus:
-        """This satellite's ``SatelliteStatus`` (``brief``: without position, ledger and
-        histogram)."""
-        status: satellite_pb2.SatelliteStatus = (
-            self._telemetry.brief_status() if brief else self._telemetry.status()
+    async def infer_bytes(self, request: bytes, time_remaining_s: float | None) -> bytes:
+        """A serialized ModelInferRequest served as the gRPC endpoint serves it (for the
+        hosts' data path); raises RemoteError with the status code and cause."""
+        response = await self._inference.infer(
+            self._inference.parse_infer(request), time_remaining_s
         )
+        return bytes(response.SerializeToString())
+
+    def status_message(self) -> satellite_pb2.SatelliteStatus:
+        """This satellite's ``SatelliteStatus``, as its telemetry service answers."""
+        status: satellite_pb2.SatelliteStatus = self._telemetry.status()
         return status
 
     @property

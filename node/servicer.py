@@ -20,15 +20,16 @@ from google.protobuf.message import DecodeError
 
 from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from protos.inference import grpc_service_pb2 as pb
-from protos.orbitmesh.v1 import satellite_pb2, types_pb2
+from protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
 
 from .app import SatelliteApp
-from .forwarding import Forwarder, ForwardFailed
+from .datapath import RemoteError
+from .forwarding import Forwarder
 from .histogram import HistogramSnapshot
 from .inference import InferenceCore, Refused, Timing
 from .power import PowerState
 from .runtime import ModelRuntime
-from .state import NodeSnapshot, NodeState
+from .state import NodeSnapshot, NodeState, VitalsTable
 from .tensors import TensorError, TensorSpec, decode_inputs, encode_inputs, encode_outputs
 from .thermal import ThermalState
 
@@ -38,6 +39,8 @@ __all__ = [
     "TelemetryServicer",
     "abort_with_cause",
     "histogram_message",
+    "status_message",
+    "vitals_message",
 ]
 
 INFERENCE_SERVICE = "inference.GRPCInferenceService"
@@ -214,23 +217,33 @@ class InferenceServicer:
     # ------------------------------------------------------------------ inference
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
-        if isinstance(request, _Unparsed):
-            self.state.refuse(request.cause)
-            await abort_with_cause(context, request.cause, request.message)
         try:
-            return await self._serve(request, context)
-        except Refused as refusal:
-            if refusal.cause not in (Cause.POWER, Cause.THERMAL, Cause.QUEUE):
-                self.state.refuse(refusal.cause)  # admission counts its own refusals
-            await abort_with_cause(context, refusal.cause, str(refusal))
-        except TensorError as exc:
-            self.state.refuse(Cause.INVALID)
-            await abort_with_cause(context, Cause.INVALID, str(exc))
-        except ForwardFailed as failed:
+            return await self.infer(request, context.time_remaining())
+        except RemoteError as failed:
             metadata = ((CAUSE_METADATA_KEY, failed.cause),) if failed.cause else ()
             await context.abort(failed.code, failed.details, trailing_metadata=metadata)
 
-    async def _serve(self, request: Any, context: Any) -> Any:
+    async def infer(self, request: Any, time_remaining_s: float | None) -> Any:
+        """One ModelInfer, whatever carried it (the gRPC endpoint or the hosts' data
+        path): the response, or RemoteError with the status code and cause to answer."""
+        if isinstance(request, _Unparsed):
+            self.state.refuse(request.cause)
+            raise _failure(request.cause, request.message)
+        try:
+            return await self._serve(request, time_remaining_s)
+        except Refused as refusal:
+            if refusal.cause not in (Cause.POWER, Cause.THERMAL, Cause.QUEUE):
+                self.state.refuse(refusal.cause)  # admission counts its own refusals
+            raise _failure(refusal.cause, str(refusal)) from None
+        except TensorError as exc:
+            self.state.refuse(Cause.INVALID)
+            raise _failure(Cause.INVALID, str(exc)) from None
+
+    def parse_infer(self, data: bytes) -> Any:
+        """A request's bytes as the gRPC endpoint parses them (a marker when refused)."""
+        return self._parse_infer(data)
+
+    async def _serve(self, request: Any, time_remaining_s: float | None) -> Any:
         stages = _pipeline(request)
         inputs, outputs_spec = self._signature(request.model_name, request.model_version)
         feeds = decode_inputs(request, inputs)
@@ -254,7 +267,7 @@ class InferenceServicer:
             except Exception as exc:
                 raise Refused(Cause.INTERNAL, f"inference failed: {exc}") from exc
         if stages:
-            return await self._next_stage(outputs, stages, request, timing, context)
+            return await self._next_stage(outputs, stages, request, timing, time_remaining_s)
         tensors, raws = encode_outputs(outputs, requested or None)
         response = pb.ModelInferResponse(
             model_name=request.model_name,
@@ -282,7 +295,7 @@ class InferenceServicer:
             parameters = {k: _parameter_value(v) for k, v in request.parameters.items()}
             outputs = await self.app.infer(feeds, parameters)
             ok = True
-        except (Refused, TensorError, ForwardFailed):
+        except (Refused, TensorError, RemoteError):
             raise
         except Exception as exc:
             raise Refused(Cause.INTERNAL, f"app {self.app.name!r} failed: {exc!r}") from exc
@@ -297,7 +310,7 @@ class InferenceServicer:
         stages: list[dict[str, Any]],
         request: Any,
         timing: Timing,
-        context: Any,
+        time_remaining_s: float | None,
     ) -> Any:
         if self.forwarder is None:
             raise Refused(Cause.INVALID, "this satellite cannot forward pipeline stages")
@@ -312,7 +325,7 @@ class InferenceServicer:
         if rest:
             onward.parameters["orbitmesh.pipeline"].string_param = json.dumps(rest)
         reply, transfer = await self.forwarder.call(
-            target, route, onward.SerializeToString(), context.time_remaining()
+            target, route, onward.SerializeToString(), time_remaining_s
         )
         response = pb.ModelInferResponse.FromString(reply)
         params = response.parameters
@@ -325,6 +338,10 @@ class InferenceServicer:
         params["orbitmesh.compute_energy_wh"].double_param += timing.compute_energy_wh
         params["orbitmesh.satellite"].string_param = self.satellite_id
         return response
+
+
+def _failure(cause: Cause, message: str) -> RemoteError:
+    return RemoteError(grpc.StatusCode[CODE_OF_CAUSE[cause]], message, cause.value)
 
 
 def _pipeline(request: Any) -> list[dict[str, Any]]:
@@ -365,31 +382,6 @@ class TelemetryServicer:
             self.state.snapshot(), name=self.name, start=self.start, models=self.models
         )
 
-    def brief_status(self) -> Any:
-        """The counters and states alone (no position, ledger or histogram): what a
-        status table of thousands of satellites needs, at a fraction of the cost."""
-        v = self.state.vitals()
-        status = satellite_pb2.SatelliteStatus(
-            satellite_id=self.state.satellite_id,
-            name=self.name,
-            sunlit=v.sunlit,
-            battery_wh=v.battery_wh,
-            battery_capacity_wh=self.state.battery.capacity_wh,
-            state_of_charge=v.state_of_charge,
-            temperature_c=v.temperature_c,
-            power_state=_POWER_STATES[v.power_state],
-            thermal_state=_THERMAL_STATES[v.thermal_state],
-            queue_depth=v.queue_depth,
-            queue_capacity=v.queue_capacity,
-            served_count=v.served,
-            running=v.running,
-            models=self.models,
-        )
-        status.sim_time.FromDatetime(self.start + timedelta(seconds=v.offset_s))
-        for cause, count in v.refused.items():
-            status.refused.by_cause[cause] = count
-        return status
-
     async def Status(self, request: Any, context: Any) -> Any:  # noqa: N802
         return self.status()
 
@@ -398,6 +390,31 @@ class TelemetryServicer:
         while True:
             yield self.status()
             await asyncio.sleep(interval_s)
+
+
+def vitals_message(
+    satellite_ids: Sequence[str], vitals: VitalsTable, serving: Sequence[bool], start: datetime
+) -> host_pb2.SatelliteVitals:
+    """Many satellites' vitals as one ``SatelliteVitals`` (parallel arrays)."""
+    powers = [_POWER_STATES[p] for p in PowerState]
+    thermals = [_THERMAL_STATES[t] for t in ThermalState]
+    message = host_pb2.SatelliteVitals(
+        satellite_ids=list(satellite_ids),
+        sunlit=vitals.sunlit.tolist(),
+        battery_wh=vitals.battery_wh.tolist(),
+        state_of_charge=vitals.state_of_charge.tolist(),
+        temperature_c=vitals.temperature_c.tolist(),
+        power_state=[powers[i] for i in vitals.power_state.tolist()],
+        thermal_state=[thermals[i] for i in vitals.thermal_state.tolist()],
+        queue_depth=vitals.queue_depth.tolist(),
+        served_count=vitals.served.tolist(),
+        serving=list(serving),
+    )
+    for cause, counts in vitals.refused.items():
+        message.refused_by_cause[cause].values.extend(counts.tolist())
+    offset_s = float(vitals.offset_s.max()) if len(vitals) else 0.0
+    message.sim_time.FromDatetime(start + timedelta(seconds=offset_s))
+    return message
 
 
 def status_message(snap: NodeSnapshot, *, name: str, start: datetime, models: Sequence[str]) -> Any:

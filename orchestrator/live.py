@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 
+from ground.vitals import VitalsRow, vitals_rows
 from protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
@@ -106,6 +107,27 @@ def _satellite_row(sid: str, address: str, status: Any) -> dict[str, Any]:
     }
 
 
+def _vitals_row(row: VitalsRow, address: str) -> dict[str, Any]:
+    """A satellite's row from its host's brief reply (no position in it)."""
+    return {
+        "id": row.satellite_id,
+        "address": address,
+        "up": True,
+        "sim_time": row.sim_time.replace(tzinfo=None).isoformat() + "Z",
+        "sunlit": row.sunlit,
+        "state_of_charge": row.state_of_charge,
+        "battery_wh": row.battery_wh,
+        "temperature_c": row.temperature_c,
+        "power_state": row.power_state,
+        "thermal_state": row.thermal_state,
+        "queue_depth": row.queue_depth,
+        "served": row.served,
+        "refused": row.refused,
+        "lat_deg": None,
+        "lon_deg": None,
+    }
+
+
 def _host(address: str, timeout_s: float) -> Any:
     try:
         with grpc.insecure_channel(address) as channel:
@@ -139,9 +161,9 @@ def _by_host(
             st[station.name] = _station_row(
                 station.name, station.address, station.link_stats, station.visible
             )
-        for status in reply.satellites:
-            sid = status.satellite_id
-            sats[sid] = _satellite_row(sid, satellites.get(sid, ""), status)
+        for row in vitals_rows(reply.vitals):
+            if row.serving:
+                sats[row.satellite_id] = _vitals_row(row, satellites.get(row.satellite_id, ""))
     down = {"up": False, "error": "STOPPED"}
     return (
         [st.get(name) or {"name": name, "address": a, **down} for name, a in stations.items()],

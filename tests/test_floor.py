@@ -22,14 +22,14 @@ def test_round_trips_to_the_helper_process() -> None:
     server = FloorServer().start()
     try:
         assert server.address.startswith("127.0.0.1:")
-        assert server.process.is_alive()
+        assert server.process is not None and server.process.poll() is None
         back_to_back = round_trips_ms(server.address, 20)
         after_a_pause = round_trips_ms(server.address, 3, idle_s=0.02)
     finally:
         server.close()
     assert len(back_to_back) == 20 and len(after_a_pause) == 3
     assert all(0.0 < ms < 5000.0 for ms in back_to_back + after_a_pause)
-    assert not server.process.is_alive() and server.process.exitcode is not None
+    assert server.process.poll() is not None  # ended
 
 
 def test_the_probe_waits_for_the_measured_phase_and_keeps_its_rate() -> None:
@@ -53,7 +53,7 @@ def test_the_probe_waits_for_the_measured_phase_and_keeps_its_rate() -> None:
     assert 5 <= len(trips) <= 12, trips
     assert all(ms > 0.0 for ms in trips)
     assert len(pauses) >= len(trips)  # each probe asked for its pause
-    assert not probe.server.process.is_alive()
+    assert probe.server.process is not None and probe.server.process.poll() is not None
     assert not any(t.name == "orbitmesh-floor" for t in threading.enumerate())
 
 
@@ -63,6 +63,7 @@ def test_a_probe_whose_server_dies_stops_and_says_why() -> None:
         assert probe.ready()
         probe.begin()
         assert _wait_until(lambda: len(probe.round_trips_ms) > 0)
+        assert probe.server.process is not None
         probe.server.process.kill()
         assert _wait_until(lambda: probe.error is not None)
     finally:

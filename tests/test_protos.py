@@ -31,7 +31,12 @@ GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 #: Name endings that state a unit. Integers without one are counts.
 UNIT_SUFFIXES = ("_ms", "_s", "_km", "_m", "_deg", "_wh", "_w", "_c", "_mbps", "_bytes")
 #: Floating-point fields that are ratios, where a unit suffix would mislead.
-DIMENSIONLESS = frozenset({"orbitmesh.v1.SatelliteStatus.state_of_charge"})
+DIMENSIONLESS = frozenset(
+    {
+        "orbitmesh.v1.SatelliteStatus.state_of_charge",
+        "orbitmesh.v1.SatelliteVitals.state_of_charge",
+    }
+)
 #: Words that mark an integer field as a physical quantity rather than a count.
 QUANTITY_WORDS = (
     "interval",

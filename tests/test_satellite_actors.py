@@ -22,6 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from ground.vitals import vitals_rows
 from node.actor import SatelliteHostActor
 from node.models import load_digits_split, make_session
 from node.server import NodeConfig
@@ -120,12 +121,16 @@ def test_the_host_answers_for_all_its_satellites_at_once(satellites: list[Sat]) 
         full = stub.Members(host_pb2.MembersRequest(), timeout=10)
         brief = stub.Members(host_pb2.MembersRequest(brief=True), timeout=10)
     assert full.pid == brief.pid == host.pid()
-    assert [s.satellite_id for s in full.satellites] == [s.satellite_id for s in satellites]
-    for whole, short in zip(full.satellites, brief.satellites, strict=True):
+    ids = [s.satellite_id for s in satellites]
+    assert [s.satellite_id for s in full.satellites] == ids
+    # Brief: one array per figure instead of a status per satellite.
+    assert not brief.satellites and list(brief.vitals.satellite_ids) == ids
+    rows = vitals_rows(brief.vitals)
+    for whole, short in zip(full.satellites, rows, strict=True):
         assert 500 < whole.position.alt_km < 600 and whole.HasField("energy")
-        assert not short.HasField("position") and not short.HasField("energy")
         assert short.battery_wh == pytest.approx(whole.battery_wh, rel=1e-3)
-        assert set(short.models) == {"digits", "digits-cnn"}
+        assert short.serving and short.power_state == "nominal"
+        assert short.sunlit == whole.sunlit
 
 
 def test_one_satellite_stops_and_starts_while_its_host_mates_serve(
@@ -144,7 +149,7 @@ def test_one_satellite_stops_and_starts_while_its_host_mates_serve(
             stub = pbg.GRPCInferenceServiceStub(channel)
             stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)), timeout=10)
         with grpc.insecure_channel(host.host_address()) as channel:
-            members = host_pb2_grpc.HostStub(channel).Members(host_pb2.MembersRequest(brief=True))
+            members = host_pb2_grpc.HostStub(channel).Members(host_pb2.MembersRequest())
             assert [s.satellite_id for s in members.satellites] == [b]
         assert host.start_member(a) == address  # its port again
         with grpc.insecure_channel(address) as channel:
