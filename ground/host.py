@@ -23,7 +23,7 @@ from .fleet import FleetStatus
 from .gateway import ChannelPool, GatewayConfig, GatewayServer
 from .linkstate import TickLinks, Topology
 from .linkview import LinkView
-from .timing import freeze_startup_objects, in_slices
+from .timing import in_slices, quiet_garbage_collector
 
 __all__ = ["GatewayHost", "GatewayHostConfig", "station_stats"]
 
@@ -66,7 +66,7 @@ class GatewayHost:
             gateway.rpc_credit_s = gateways[0].rpc_credit_s
         bind = self.config.gateways[0].host
         self._server, self.address = await start_host_server(_HostServicer(self), bind)
-        freeze_startup_objects()
+        quiet_garbage_collector()
         return dict(zip(self.members, [first, *rest], strict=True))
 
     def set_clock(self, clock: SimClock) -> None:

@@ -24,7 +24,7 @@ import grpc
 from ground.fleet import FleetStatus
 from ground.linkstate import TickLinks, Topology
 from ground.linkview import LinkView
-from ground.timing import freeze_startup_objects, in_slices, sleep_until
+from ground.timing import in_slices, quiet_garbage_collector, sleep_until
 from orchestrator.clock import SimClock
 from protos.orbitmesh.v1 import host_pb2
 
@@ -108,7 +108,7 @@ class SatelliteHost:
         self.datapath_address = advertised_address(bind, await self._listener.start(bind))
         # Once per process, after the last member started (not once per satellite).
         release_startup_memory()
-        freeze_startup_objects(collect=False)
+        quiet_garbage_collector(collect=False)
         return dict(zip(self.members, addresses, strict=True))
 
     def _server_for(self, config: NodeConfig) -> SatelliteServer:

@@ -225,6 +225,8 @@ class Emulation:
         )
         host_ids = [c.host_id for c in sat_configs] + [c.host_id for c in gw_configs]
         self.host_addresses = dict(zip(host_ids, host_addresses, strict=True))
+        gw_nodes = await asyncio.gather(*(h.node_id.remote() for h in gw_handles))
+        self.node_ids.update(zip([c.host_id for c in gw_configs], gw_nodes, strict=True))
         for handle, host_config, addresses in zip(
             sat_handles, sat_configs, sat_addresses, strict=True
         ):
@@ -290,7 +292,11 @@ class Emulation:
                 "node_id": self.node_ids.get(host_id),
             }
         for host_id, gw in self.gw_hosts.items():
-            out[host_id] = {"address": self.host_addresses.get(host_id), "stations": gw.stations}
+            out[host_id] = {
+                "address": self.host_addresses.get(host_id),
+                "stations": gw.stations,
+                "node_id": self.node_ids.get(host_id),
+            }
         return out
 
     # ------------------------------------------------------------------ ticks

@@ -151,6 +151,11 @@ def test_up_joins_a_cluster_and_serves_on_all_interfaces(cluster: str, tmp_path:
         doc = json.loads(endpoints.read_text())
         addresses = [*doc["ground_stations"].values(), *doc["satellites"].values()]
         assert len(doc["satellites"]) == 12 and len(doc["ground_stations"]) == 6
+        # Hosts spread over both nodes, each reserving its share of the two CPUs.
+        sat_nodes = {h["node_id"] for h in doc["hosts"].values() if "satellites" in h}
+        all_nodes = {h["node_id"] for h in doc["hosts"].values()}
+        assert len(sat_nodes) == 2 and len(all_nodes) == 2, doc["hosts"]
+        assert doc["placement"]["cpus_per_host"] > 0
         # Bound to every interface, published as an address others can dial.
         assert not any(a.startswith(("0.0.0.0:", "[::]:")) for a in addresses)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +17,10 @@ import pytest
 from conftest import REPO, small_shell_scenario
 
 from ground.client import Client
+from ground.endpoints import Endpoints
 from ground.errors import LinkLost, NoContact, NodeDown, NotFound
+from ground.loadgen import LoadOptions
+from ground.loadtest import run_load_test
 from node.models import ensure_model, load_digits_split, make_session
 from orchestrator import GeometryEngine, find_contacts, load_scenario
 from orchestrator.actor import Orchestrator
@@ -227,7 +231,7 @@ def test_user_app_runs_on_satellites_and_can_offload(demo_like: Orchestrator) ->
 
 
 def test_restarted_host_rejoins_with_its_satellites_battery_heat_clock_and_links(
-    demo_like: Orchestrator,
+    demo_like: Orchestrator, tmp_path: Path
 ) -> None:
     sid = "shell1-0-0"  # the first stage of the pipeline: it forwards over laser links
     snapshots = _snapshots(demo_like)
@@ -235,7 +239,33 @@ def test_restarted_host_rejoins_with_its_satellites_battery_heat_clock_and_links
     mates = [s for s, v in snapshots.items() if v["host"] == before["host"]]
     assert len(mates) > 1  # the demo packs satellites into hosts
     pid = before["pid"]
+    # Killed in the middle of a load pinned to it.
+    with Client.connect(demo_like.endpoints["ground_stations"]) as client:
+        station = _station_seeing(client, demo_like, sid)
+    options = LoadOptions("digits", [station], rps=40.0, duration_s=6.0, satellite=sid)
+    runs: list[Any] = []
+    load = threading.Thread(
+        target=lambda: runs.append(
+            run_load_test(
+                Endpoints.from_json(demo_like.endpoints), options, tmp_path, observe=False
+            )
+        )
+    )
+    load.start()
+    time.sleep(2.0)
+    snapshots = _snapshots(demo_like)  # what the orchestrator polled last, before the crash
     os.kill(pid, signal.SIGKILL)
+    load.join(timeout=120)
+    (run,) = runs
+    accounting = run.summary["orbitmesh"]["accounting"]
+    assert run.reconciles, accounting
+    # Calls in flight when the host died, and those sent before it came back, fail
+    # UNAVAILABLE with cause node-down; nothing is lost or mislabelled.
+    assert accounting["failed"].get("node-down", 0) > 0, accounting
+    assert set(accounting["failed"]) <= {"node-down", "no-contact", "link-lost"}, accounting
+    codes = run.summary["statusCodeDistribution"]
+    assert set(codes) <= {"OK", "Unavailable"} and codes["Unavailable"] >= 1
+    assert accounting["succeeded"] > 0
     wait_for(lambda: demo_like.status()["restarts"].get(sid, 0) >= 1, timeout_s=60)
     after_all = _snapshots(demo_like)
     after = after_all[sid]

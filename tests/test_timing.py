@@ -112,3 +112,30 @@ def test_finished_loops_leave_no_timerfd_behind() -> None:
         one_loop()
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_quiet_garbage_collector_freezes_survivors_and_never_runs_full_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from ground import timing
+
+    monkeypatch.setattr(timing, "REFREEZE_S", 0.05)
+    thresholds = gc.get_threshold()
+
+    async def main() -> tuple[int, int, int]:
+        timing.quiet_garbage_collector(collect=False)
+        frozen = gc.get_freeze_count()
+        kept = [[i] for i in range(10_000)]  # survivors of the next young collections
+        await asyncio.sleep(0.3)
+        assert kept
+        return frozen, gc.get_freeze_count(), gc.get_threshold()[2]
+
+    try:
+        at_start, later, full = asyncio.run(main())
+        assert at_start > 0 and full == timing.FULL_COLLECTION_NEVER
+        assert later >= at_start + 10_000  # the survivors were frozen too
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
