@@ -54,6 +54,10 @@ LINK_USAGE_WINDOW_S = 10.0
 LINK_USAGE_IDLE_WALL_S = 600.0
 #: The gateway's lag is reported over this many recent seconds of wall time.
 LAG_WINDOW_WALL_S = 10.0
+#: A request's route is first searched only this far (one-way): on Starlink shell 1 such
+#: a search costs 0.08 ms against 0.41 ms for every route, and the satellite a station
+#: sends to is almost always within it.
+NEAR_SEARCH_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -273,6 +277,16 @@ class GatewayServer:
             return None, None
         return tick, self.view.from_station(tick, self.config.station)
 
+    def _route(self, tick: TickLinks, target: str) -> Route | None:
+        """The route to ``target`` at ``tick``: from a search up to NEAR_SEARCH_MS, and
+        only when that does not reach it from a search of every route."""
+        for within_ms in (NEAR_SEARCH_MS, None):
+            routes = self.view.from_station(tick, self.config.station, within_ms=within_ms)
+            route = routes.get(target) if routes is not None else None
+            if route is not None or routes is None or routes.within_ms is None:
+                return route
+        return None
+
     def _counters(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-satellite counters sized to the fleet (it arrives after start-up)."""
         n = len(self.view.fleet)
@@ -378,8 +392,8 @@ class GatewayServer:
 
     def _pick(self, request: Any, start_s: float) -> tuple[int, Route]:
         """The satellite (its place in the fleet) and the route up to it."""
-        tick, routes = self.routes_at(start_s)
-        if tick is None or routes is None:
+        tick = self._tick(start_s)
+        if tick is None:
             raise _Refusal(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
         fleet = self.view.fleet
         params = request.parameters
@@ -392,7 +406,7 @@ class GatewayServer:
                 )
             if not fleet.up[i]:
                 raise _Refusal(Cause.NODE_DOWN, f"satellite {target} is not serving")
-            route = routes.get(target)
+            route = self._route(tick, target)
             if route is None:
                 raise _Refusal(
                     Cause.NO_CONTACT,
@@ -408,14 +422,23 @@ class GatewayServer:
                 known = ", ".join(p.value for p in Policy)
                 raise _Refusal(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
         outstanding, inference_ms = self._counters()
-        choice = choose_satellite(
-            routes.delay_ms,
-            fleet,
-            request.model_name,
-            policy,
-            outstanding=outstanding,
-            inference_ms=inference_ms,
-        )
+        # Most requests are settled by the satellites within NEAR_SEARCH_MS; the rest
+        # search every route (choose_satellite says when it cannot be sure).
+        for within_ms in (NEAR_SEARCH_MS, None):
+            routes = self.view.from_station(tick, self.config.station, within_ms=within_ms)
+            if routes is None:
+                raise _Refusal(Cause.NO_CONTACT, f"station {self.config.station} has no routes")
+            choice = choose_satellite(
+                routes.delay_ms,
+                fleet,
+                request.model_name,
+                policy,
+                outstanding=outstanding,
+                inference_ms=inference_ms,
+                within_ms=routes.within_ms,
+            )
+            if choice.certain:
+                break
         if choice.index is None:
             reason = Cause(choice.reason or "no-contact")
             messages = {
@@ -431,7 +454,7 @@ class GatewayServer:
                     f"every reachable satellite carrying {request.model_name!r} refuses ({reason})",
                 ),
             )
-        route = routes.get(fleet.satellite_ids[choice.index])
+        route = routes.get(fleet.satellite_ids[choice.index]) if routes is not None else None
         assert route is not None  # chosen among the reachable
         return choice.index, route
 
@@ -479,8 +502,8 @@ class GatewayServer:
         if response is not None and "orbitmesh.reply_from" in response.parameters:
             sender = response.parameters["orbitmesh.reply_from"].string_param or target
         leave_s = self.clock.offset_s(received)
-        _tick, back_routes = self.routes_at(leave_s)
-        back = back_routes.get(sender) if back_routes is not None else None
+        back_tick = self._tick(leave_s)
+        back = self._route(back_tick, sender) if back_tick is not None else None
         if back is None:
             raise _Refusal(
                 Cause.LINK_LOST,

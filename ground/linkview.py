@@ -35,8 +35,12 @@ class LinkView:
         """The tick holding at ``offset_s`` and whether the lookup was late."""
         return self.timeline.lookup(offset_s)
 
-    def from_station(self, tick: TickLinks, station: str) -> RouteSet | None:
-        return None if self.finder is None else self.finder.from_station(tick, station)
+    def from_station(
+        self, tick: TickLinks, station: str, *, within_ms: float | None = None
+    ) -> RouteSet | None:
+        if self.finder is None:
+            return None
+        return self.finder.from_station(tick, station, within_ms=within_ms)
 
     def from_satellite(self, tick: TickLinks, satellite_id: str) -> RouteSet | None:
         return None if self.finder is None else self.finder.from_satellite(tick, satellite_id)

@@ -252,6 +252,12 @@ class Observer:
             self._poll_once()
             self._stop.wait(max(0.0, self.interval_s - (time.time() - started)))
 
+    def _pace(self) -> None:
+        """Wait a little before the next call of a poll: calls spread over the interval
+        instead of hitting every host at once (a burst a request under test would meet)."""
+        calls = len(self._tracked) + len(self._hosts or ()) + len(self._station_hosts or ())
+        self._stop.wait(self.interval_s / max(1, calls + 1))
+
     def _statuses(self, fleet: bool) -> list[tuple[str, float, float, bool, Any]]:
         """(id, charge, temperature, sunlit, position or None) of satellites: through the
         hosts (the whole fleet's vitals when ``fleet``, the tracked few in full) or one
@@ -263,12 +269,15 @@ class Observer:
             addresses = [self._satellites[s] for s in self._tracked if s in self._satellites]
             brief = []
             for address in self._hosts if fleet else ():
+                self._pace()
                 reply = self._members(address)
                 if reply is not None:
                     brief.extend(r for r in vitals_rows(reply.vitals) if r.serving)
         full: dict[str, tuple[str, float, float, bool, Any]] = {}
         for address in addresses:
             stub = satellite_pb2_grpc.SatelliteStub(self._channel(address))
+            if self._hosts is not None:
+                self._pace()
             try:
                 status = stub.Status(satellite_pb2.StatusRequest(), timeout=self.timeout_s)
             except grpc.RpcError:
@@ -374,6 +383,7 @@ class Observer:
         if self._station_hosts is not None:
             watched = set(self._watch)
             for address in self._station_hosts:
+                self._pace()
                 reply = self._members(address)
                 if reply is not None:
                     replies.extend(

@@ -100,9 +100,14 @@ class RouteSet(Mapping[str, Route]):
         distance_ms: NDArray[np.float64],
         predecessors: NDArray[np.int32],
         ground: tuple[NDArray[np.int32], NDArray[np.float64]] | None,
+        *,
+        within_ms: float | None = None,
     ) -> None:
         self.topology = topology
         self.source = source
+        #: Searched only up to this one-way delay (None: every route): a satellite beyond
+        #: it shows as unreachable here though it may not be.
+        self.within_ms = within_ms
         self._graph = graph
         self._source_node = source_node
         self._distance = distance_ms
@@ -186,7 +191,7 @@ class RouteFinder:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self._graphs: OrderedDict[int, _TickGraph] = OrderedDict()
-        self._searches: dict[tuple[int, str], RouteSet] = {}
+        self._searches: dict[tuple[int, str, float | None], RouteSet] = {}
         #: Searches run since start (for tests and figures).
         self.searches = 0
 
@@ -200,14 +205,22 @@ class RouteFinder:
                 self._searches = {k: v for k, v in self._searches.items() if k[0] != old}
         return graph
 
-    def _limit(self) -> float:
+    def _limit(self, within_ms: float | None = None) -> float:
         horizon = self.topology.route_horizon_ms
-        return np.inf if horizon is None else horizon
+        limits = [x for x in (horizon, within_ms) if x is not None]
+        return min(limits) if limits else np.inf
 
-    def from_station(self, tick: TickLinks, station: str) -> RouteSet:
+    def from_station(
+        self, tick: TickLinks, station: str, *, within_ms: float | None = None
+    ) -> RouteSet:
+        """Routes from ``station`` at ``tick``; with ``within_ms`` only those up to that
+        one-way delay (a search four times cheaper on Starlink shell 1: see
+        :func:`~ground.selection.choose_satellite` for when that is enough)."""
         graph = self._graph(tick)
-        key = (tick.tick, station)
+        key = (tick.tick, station, within_ms)
         found = self._searches.get(key)
+        if found is None:  # a full search answers a limited question too
+            found = self._searches.get((tick.tick, station, None))
         if found is not None:
             return found
         number = self.topology.station_number[station]
@@ -222,18 +235,29 @@ class RouteFinder:
             matrix = graph.with_stations()
             node = graph.station_node[number]
             distance, pred = dijkstra(
-                matrix, directed=True, indices=node, return_predecessors=True, limit=self._limit()
+                matrix,
+                directed=True,
+                indices=node,
+                return_predecessors=True,
+                limit=self._limit(within_ms),
             )
             self.searches += 1
         found = RouteSet(
-            self.topology, graph, station, node, distance, pred.astype(np.int32), (sats, ground_ms)
+            self.topology,
+            graph,
+            station,
+            node,
+            distance,
+            pred.astype(np.int32),
+            (sats, ground_ms),
+            within_ms=within_ms,
         )
         self._searches[key] = found
         return found
 
     def from_satellite(self, tick: TickLinks, satellite_id: str) -> RouteSet:
         graph = self._graph(tick)
-        key = (tick.tick, satellite_id)
+        key = (tick.tick, satellite_id, None)
         found = self._searches.get(key)
         if found is not None:
             return found

@@ -18,6 +18,7 @@ satellite first in compute order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,6 +46,14 @@ class Choice:
     #: refusal cause shared by every reachable one.
     reason: str | None = None
     predicted_ms: float | None = None
+    #: False when the delays stopped at a search limit and a satellite beyond it might
+    #: be the better answer: search every route and choose again.
+    certain: bool = True
+
+
+#: Policies whose best choice within a search limit is the best overall once its round
+#: trip is within twice that limit: everything beyond it is farther and no less queued.
+_BOUNDED = (Policy.NEAREST, Policy.FASTEST)
 
 
 def choose_satellite(
@@ -56,13 +65,15 @@ def choose_satellite(
     outstanding: NDArray[np.int64] | None = None,
     inference_ms: NDArray[np.float64] | None = None,
     default_inference_ms: float = 1.0,
+    within_ms: float | None = None,
 ) -> Choice:
     """The best satellite for ``model``.
 
     ``delay_ms``: one-way path delay from the requester to every satellite, compute
-    order (inf: no route). ``outstanding`` counts requests the caller has sent that have
-    not come back (the status lags by up to a poll); ``inference_ms`` is the recent
-    inference time per satellite (nan: not yet seen, ``default_inference_ms`` is used).
+    order (inf: no route, or beyond ``within_ms`` when the search stopped there).
+    ``outstanding`` counts requests the caller has sent that have not come back (the
+    status lags by up to a poll); ``inference_ms`` is the recent inference time per
+    satellite (nan: not yet seen, ``default_inference_ms`` is used).
     """
     carriers = fleet.carriers(model)
     if not carriers.any():
@@ -70,31 +81,33 @@ def choose_satellite(
     carriers = carriers & fleet.up
     if not carriers.any():
         return Choice(None, reason="node-down")
-    reachable = carriers & np.isfinite(delay_ms)
-    if not reachable.any():
-        return Choice(None, reason="no-contact")
-    waiting = fleet.queue_depth + (0 if outstanding is None else outstanding)
-    power = reachable & ~fleet.accepting_power
-    thermal = reachable & fleet.accepting_power & ~fleet.accepting_thermal
-    full = reachable & fleet.accepting_power & fleet.accepting_thermal
-    full &= waiting >= fleet.queue_capacity
-    ok = reachable & ~power & ~thermal & ~full
+    # Everything below looks only at reachable carriers: a few hundred of thousands.
+    near = np.flatnonzero(carriers & np.isfinite(delay_ms))
+    bounded = within_ms is None
+    if len(near) == 0:
+        return Choice(None, reason="no-contact", certain=bounded)
+    waiting = fleet.queue_depth[near] + (0 if outstanding is None else outstanding[near])
+    power = ~fleet.accepting_power[near]
+    thermal = ~power & ~fleet.accepting_thermal[near]
+    full = ~power & ~thermal & (waiting >= fleet.queue_capacity[near])
+    ok = ~(power | thermal | full)
     if not ok.any():
-        causes = [
-            c for c, m in (("power", power), ("thermal", thermal), ("queue", full)) if m.any()
-        ]
-        return Choice(None, reason=causes[0] if len(causes) == 1 else "queue")
-    candidates = np.flatnonzero(ok)
+        kinds = (("power", power), ("thermal", thermal), ("queue", full))
+        causes = [cause for cause, refusing in kinds if refusing.any()]
+        return Choice(None, reason=causes[0] if len(causes) == 1 else "queue", certain=bounded)
+    candidates, waiting = near[ok], waiting[ok]
     path_ms = 2.0 * delay_ms[candidates]
     per_inference = np.full(len(candidates), default_inference_ms)
     if inference_ms is not None:
         seen = inference_ms[candidates]
         per_inference = np.where(np.isnan(seen), default_inference_ms, seen)
-    predicted = path_ms + (waiting[candidates] + 1) * per_inference
+    predicted = path_ms + (waiting + 1) * per_inference
+    key = math.inf  # what the choice minimised, for the bounded policies
     if policy is Policy.NEAREST:
         best = int(np.argmin(path_ms))
+        key = float(path_ms[best])
     elif policy is Policy.LEAST_LOADED:
-        load = waiting[candidates] / np.maximum(1, fleet.queue_capacity[candidates])
+        load = waiting / np.maximum(1, fleet.queue_capacity[candidates])
         best = int(np.lexsort((candidates, path_ms, load))[0])
     elif policy is Policy.POWER_AWARE:
         keys = (
@@ -107,4 +120,7 @@ def choose_satellite(
         best = int(np.lexsort(keys)[0])
     else:
         best = int(np.argmin(predicted))
-    return Choice(int(candidates[best]), predicted_ms=float(predicted[best]))
+        key = float(predicted[best])
+    if within_ms is not None:
+        bounded = policy in _BOUNDED and key <= 2.0 * within_ms
+    return Choice(int(candidates[best]), predicted_ms=float(predicted[best]), certain=bounded)

@@ -11,7 +11,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_run import MetricsPortBusy, _scenario_ref, add_metrics_option, start_metrics
+from .cli_run import (
+    MetricsPortBusy,
+    _scenario_ref,
+    add_metrics_option,
+    add_placement_options,
+    start_metrics,
+)
 
 if TYPE_CHECKING:
     from ground.loadtest import LoadTestResult
@@ -23,7 +29,12 @@ EXIT_USAGE = 2
 
 @contextmanager
 def _emulation(
-    scenario: str, speed: float | None, address: str | None, host: str, metrics: Any = None
+    scenario: str,
+    speed: float | None,
+    address: str | None,
+    host: str,
+    metrics: Any = None,
+    per_host: tuple[int | None, int | None] = (None, None),
 ) -> Iterator[Any]:
     """Bring a scenario up on Ray for the length of a load test, then tear it down;
     ``metrics`` (a metrics server) starts watching it once it serves."""
@@ -35,7 +46,13 @@ def _emulation(
     from .emulation import EmulationOptions
     from .local_ray import start_ray
 
-    options = EmulationOptions(speed=speed, host=host)  # bad values stop here
+    satellites_per_host, stations_per_host = per_host
+    options = EmulationOptions(  # bad values stop here
+        speed=speed,
+        host=host,
+        satellites_per_host=satellites_per_host,
+        stations_per_host=stations_per_host,
+    )
     print(f"starting {scenario} on {'Ray at ' + address if address else 'local Ray'} ...")
     start_ray(address)
     orchestrator = None
@@ -218,7 +235,13 @@ def _with_emulation(
     from ground.errors import OrbitmeshError
 
     try:
-        with _emulation(scenario, args.speed, args.address, args.host, metrics) as endpoints:
+        per_host = (
+            getattr(args, "satellites_per_host", None),
+            getattr(args, "stations_per_host", None),
+        )
+        with _emulation(
+            scenario, args.speed, args.address, args.host, metrics, per_host
+        ) as endpoints:
             return _run(args, endpoints, out_dir, meta, on_result)
     except (ValueError, OrbitmeshError) as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
@@ -288,6 +311,7 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
     )
     p.add_argument("--address", help="with a scenario: join this Ray cluster (default local Ray)")
     p.add_argument("--host", default="127.0.0.1", help="with a scenario: address servers bind")
+    add_placement_options(p)
     _add_run_options(p, duration_s=30.0, speed=None)
     add_metrics_option(p)
     p.set_defaults(func=cmd_load)

@@ -302,3 +302,42 @@ def test_fleet_round_trips_one_satellite_view() -> None:
     assert fleet.info("a") == a and fleet.info("zz") is None
     assert list(itertools.compress(fleet.satellite_ids, fleet.carriers("m"))) == ["a", "b"]
     assert not fleet.carriers("nothing").any()
+
+
+def test_a_limited_search_is_exact_inside_its_limit_and_reused_by_nothing_wider(
+    walker_engine: GeometryEngine,
+) -> None:
+    topo = topology(walker_engine)
+    tick = tick_links(walker_engine, walker_engine.tick(300.0, routes=False), 0)
+    finder = RouteFinder(topo)
+    near = finder.from_station(tick, "munich", within_ms=50.0)
+    assert near.within_ms == 50.0
+    full = finder.from_station(tick, "munich")
+    assert full.within_ms is None and finder.searches == 2
+    inside = full.delay_ms <= 50.0
+    np.testing.assert_array_equal(near.delay_ms[inside], full.delay_ms[inside])
+    assert np.isinf(near.delay_ms[~inside]).all()
+    # Once every route is known, a limited question is answered from it.
+    assert finder.from_station(tick, "munich", within_ms=10.0) is full
+    assert finder.searches == 2
+
+
+def test_a_choice_within_a_search_limit_says_when_it_is_sure() -> None:
+    fleet = _fleet(_sat("a"), _sat("b", queue_depth=3), _sat("c"))
+    # Searched up to 10 ms: c (12 ms away) shows as unreachable.
+    near = np.array([4.0, 3.0, INF])
+    # Nearest: b, 6 ms round trip, within twice the limit: nothing beyond can be nearer.
+    sure = choose_satellite(near, fleet, "m", Policy.NEAREST, within_ms=10.0)
+    assert (sure.index, sure.certain) == (1, True)
+    # Fastest: a, 8 + 1 = 9 ms predicted, within 20 ms: sure as well.
+    assert choose_satellite(near, fleet, "m", within_ms=10.0).certain
+    # Least-loaded could prefer an emptier satellite beyond the limit: never sure.
+    assert not choose_satellite(near, fleet, "m", Policy.LEAST_LOADED, within_ms=10.0).certain
+    # A round trip longer than twice the limit could be beaten from beyond it.
+    far = np.array([INF, 9.5, INF])  # b: 19 + 4 = 23 ms predicted > 20
+    assert not choose_satellite(far, fleet, "m", within_ms=10.0).certain
+    # Nothing reachable inside the limit says nothing about outside it.
+    nothing = choose_satellite(np.full(3, INF), fleet, "m", within_ms=10.0)
+    assert nothing.reason == "no-contact" and not nothing.certain
+    # Reasons that do not depend on routes are sure whatever the limit.
+    assert choose_satellite(near, fleet, "other", within_ms=10.0).certain
