@@ -162,8 +162,10 @@ def idle_cpu_percent(root: int, settle_s: float, window_s: float) -> float:
     return 100.0 * (cpu_s(pids) - before) / (time.monotonic() - started)
 
 
-def load(endpoints: Path, folder: Path, rps: float, seconds: float) -> dict[str, Any]:
-    out = folder / f"load-{rps:g}"
+def load(
+    endpoints: Path, folder: Path, rps: float, seconds: float, *, observe: bool = True
+) -> dict[str, Any]:
+    out = folder / f"load-{rps:g}{'' if observe else '-unobserved'}"
     result = subprocess.run(
         [
             *ORBITMESH,
@@ -177,6 +179,7 @@ def load(endpoints: Path, folder: Path, rps: float, seconds: float) -> dict[str,
             f"{seconds:g}",
             "--out",
             str(out),
+            *([] if observe else ["--no-observe"]),
         ],
         capture_output=True,
         text=True,
@@ -289,6 +292,26 @@ def main() -> int:
             f"{figures['error_above_floor_ms_p99']} ms p99 (target <= 5); late tick lookups "
             f"{fidelity['late_tick_lookups']}; failures {failures or 'none'}"
             + (f" (NOT orbital: {unexpected})" if unexpected else ""),
+            flush=True,
+        )
+
+        bare = load(up.endpoints, folder, 200.0, args.load_s, observe=False)
+        f = bare["orbitmesh"]["fidelity"]
+        figures |= {
+            "unobserved_error_ms_p50": f["error_ms"]["p50"],
+            "unobserved_error_ms_p99": f["error_ms"]["p99"],
+            "unobserved_floor_ms_p50": f["floor_ms"]["p50"],
+            "unobserved_floor_ms_p99": f["floor_ms"]["p99"],
+            "unobserved_error_above_floor_ms_p99": _minus(
+                f["error_ms"]["p99"], f["floor_ms"]["p99"]
+            ),
+            "unobserved_faithful": f["faithful"],
+        }
+        print(
+            f"the same with --no-observe (no observer polling the hosts): error p50 "
+            f"{f['error_ms']['p50']} ms, p99 {f['error_ms']['p99']} ms against the floor p50 "
+            f"{f['floor_ms']['p50']} ms, p99 {f['floor_ms']['p99']} ms: "
+            f"{'faithful' if f['faithful'] else 'not faithful: ' + '; '.join(f['reasons'])}",
             flush=True,
         )
 

@@ -14,14 +14,15 @@ from typing import Any
 
 from protos.orbitmesh.v1 import types_pb2
 
-__all__ = ["VitalsRow", "vitals_rows"]
+__all__ = ["POWER_STATE_NAMES", "THERMAL_STATE_NAMES", "VitalsRow", "vitals_rows"]
 
-_POWER = {
+#: The protocol's power and thermal states by the names status tables show.
+POWER_STATE_NAMES = {
     types_pb2.POWER_STATE_NOMINAL: "nominal",
     types_pb2.POWER_STATE_RESERVE: "reserve",
     types_pb2.POWER_STATE_RECOVERING: "recovering",
 }
-_THERMAL = {
+THERMAL_STATE_NAMES = {
     types_pb2.THERMAL_STATE_NOMINAL: "nominal",
     types_pb2.THERMAL_STATE_THROTTLED: "throttled",
     types_pb2.THERMAL_STATE_OVERHEATED: "overheated",
@@ -57,8 +58,8 @@ def vitals_rows(vitals: Any) -> list[VitalsRow]:
             battery_wh=vitals.battery_wh[i],
             state_of_charge=vitals.state_of_charge[i],
             temperature_c=vitals.temperature_c[i],
-            power_state=_POWER.get(vitals.power_state[i], "unknown"),
-            thermal_state=_THERMAL.get(vitals.thermal_state[i], "unknown"),
+            power_state=POWER_STATE_NAMES.get(vitals.power_state[i], "unknown"),
+            thermal_state=THERMAL_STATE_NAMES.get(vitals.thermal_state[i], "unknown"),
             queue_depth=vitals.queue_depth[i],
             served=vitals.served_count[i],
             refused={cause: counts[i] for cause, counts in refused.items() if counts[i]},

@@ -306,9 +306,7 @@ class NodeState:
         act = self._activity
         return Vitals(
             offset_s=now,
-            sunlit=self.ephemeris.sunlit(
-                min(max(now, self.ephemeris.start_s), self.ephemeris.end_s)
-            ),
+            sunlit=self.ephemeris.sunlit(self._on_track(now)),
             battery_wh=self.battery.energy_wh,
             state_of_charge=self.battery.soc,
             temperature_c=self.heat.temperature_c,
@@ -321,33 +319,35 @@ class NodeState:
             refused=dict(act.refused),
         )
 
+    def _on_track(self, offset_s: float) -> float:
+        """Before the clock starts (and after the run) report where the track begins/ends."""
+        return min(max(offset_s, self.ephemeris.start_s), self.ephemeris.end_s)
+
     def snapshot(self) -> NodeSnapshot:
-        now = self.advance()
-        # Before the clock starts (and after the run) report where the track begins/ends.
-        at = min(max(now, self.ephemeris.start_s), self.ephemeris.end_s)
+        v = self.vitals()
+        at = self._on_track(v.offset_s)
         position = self.ephemeris.position_km(at)
         lat, lon, alt = self.ephemeris.geodetic(at)
-        act = self._activity
         return NodeSnapshot(
             satellite_id=self.satellite_id,
-            offset_s=now,
+            offset_s=v.offset_s,
             itrs_km=(float(position[0]), float(position[1]), float(position[2])),
             lat_deg=lat,
             lon_deg=lon,
             alt_km=alt,
-            sunlit=self.ephemeris.sunlit(at),
-            battery_wh=self.battery.energy_wh,
+            sunlit=v.sunlit,
+            battery_wh=v.battery_wh,
             battery_capacity_wh=self.battery.capacity_wh,
-            state_of_charge=self.battery.soc,
-            temperature_c=self.heat.temperature_c,
-            power_state=self.battery.state,
-            thermal_state=self.heat.state,
-            queue_depth=act.running + act.waiting,
-            queue_capacity=self.queue_depth,
-            running=act.running,
+            state_of_charge=v.state_of_charge,
+            temperature_c=v.temperature_c,
+            power_state=v.power_state,
+            thermal_state=v.thermal_state,
+            queue_depth=v.queue_depth,
+            queue_capacity=v.queue_capacity,
+            running=v.running,
             concurrency_limit=self.concurrency_limit(),
-            served=act.served,
-            refused=dict(act.refused),
+            served=v.served,
+            refused=v.refused,
             ledger=self.battery.ledger,
-            latency=act.latency.snapshot(),
+            latency=self._activity.latency.snapshot(),
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from ground.vitals import VitalsRow, vitals_rows
+from ground.vitals import POWER_STATE_NAMES, THERMAL_STATE_NAMES, VitalsRow, vitals_rows
 from protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
@@ -21,7 +21,6 @@ from protos.orbitmesh.v1 import (
     host_pb2_grpc,
     satellite_pb2,
     satellite_pb2_grpc,
-    types_pb2,
 )
 
 __all__ = ["collect_status", "render_status"]
@@ -29,17 +28,6 @@ __all__ = ["collect_status", "render_status"]
 #: A station whose replies leave this much later than modelled (p99, wall ms, over the
 #: gateway's lag window) is shown as not keeping up: the machine is too busy for the load.
 LAG_BOUND_P99_MS = 5.0
-
-_POWER = {
-    types_pb2.POWER_STATE_NOMINAL: "nominal",
-    types_pb2.POWER_STATE_RESERVE: "reserve",
-    types_pb2.POWER_STATE_RECOVERING: "recovering",
-}
-_THERMAL = {
-    types_pb2.THERMAL_STATE_NOMINAL: "nominal",
-    types_pb2.THERMAL_STATE_THROTTLED: "throttled",
-    types_pb2.THERMAL_STATE_OVERHEATED: "overheated",
-}
 
 
 def _station(name: str, address: str, timeout_s: float) -> dict[str, Any]:
@@ -97,8 +85,8 @@ def _satellite_row(sid: str, address: str, status: Any) -> dict[str, Any]:
         "state_of_charge": status.state_of_charge,
         "battery_wh": status.battery_wh,
         "temperature_c": status.temperature_c,
-        "power_state": _POWER.get(status.power_state, "unknown"),
-        "thermal_state": _THERMAL.get(status.thermal_state, "unknown"),
+        "power_state": POWER_STATE_NAMES.get(status.power_state, "unknown"),
+        "thermal_state": THERMAL_STATE_NAMES.get(status.thermal_state, "unknown"),
         "queue_depth": status.queue_depth,
         "served": status.served_count,
         "refused": dict(status.refused.by_cause),
