@@ -51,11 +51,6 @@ class Choice:
     certain: bool = True
 
 
-#: Policies whose best choice within a search limit is the best overall once its round
-#: trip is within twice that limit: everything beyond it is farther and no less queued.
-_BOUNDED = (Policy.NEAREST, Policy.FASTEST)
-
-
 def choose_satellite(
     delay_ms: NDArray[np.float64],
     fleet: FleetStatus,
@@ -102,7 +97,11 @@ def choose_satellite(
         seen = inference_ms[candidates]
         per_inference = np.where(np.isnan(seen), default_inference_ms, seen)
     predicted = path_ms + (waiting + 1) * per_inference
-    key = math.inf  # what the choice minimised, for the bounded policies
+    # What the choice minimised, for the policies whose best within a search limit is
+    # the best overall once it is within twice the limit: a satellite beyond it is
+    # farther and no less queued. Least-loaded and power-aware rank by other figures
+    # first, so an emptier or better-charged satellite beyond the limit could win.
+    key = math.inf
     if policy is Policy.NEAREST:
         best = int(np.argmin(path_ms))
         key = float(path_ms[best])
@@ -122,5 +121,5 @@ def choose_satellite(
         best = int(np.argmin(predicted))
         key = float(predicted[best])
     if within_ms is not None:
-        bounded = policy in _BOUNDED and key <= 2.0 * within_ms
+        bounded = key <= 2.0 * within_ms
     return Choice(int(candidates[best]), predicted_ms=float(predicted[best]), certain=bounded)
