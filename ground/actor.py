@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
 
-from .fleet import FleetStatus
-from .gateway import GatewayConfig
-from .host import GatewayHost, GatewayHostConfig
-from .linkstate import TickLinks, Topology
+from node.actor import HostStarted
 
-__all__ = ["GatewayHostActor", "gateway_host_configs"]
+from .fleet import FleetStatus
+from .host import GatewayHost, GatewayHostConfig
+from .linkstate import TickLinks
+
+__all__ = ["GatewayHostActor"]
 
 
 class _GatewayHostBody:
@@ -24,13 +24,9 @@ class _GatewayHostBody:
         self._host = GatewayHost(config)
         self._started = asyncio.get_running_loop().create_task(self._host.start())
 
-    async def start(self) -> dict[str, str]:
-        return await self._started
-
-    async def address(self) -> str | None:
-        """Where the host's own ``orbitmesh.v1.Host`` service answers."""
-        await self._started
-        return self._host.address
+    async def start(self) -> HostStarted:
+        members = await self._started
+        return HostStarted(members, self._host.address, ray.get_runtime_context().get_node_id())
 
     async def publish(self, ticks: list[TickLinks]) -> None:
         self._host.publish(ticks)
@@ -44,9 +40,6 @@ class _GatewayHostBody:
     async def stats(self) -> list[dict[str, Any]]:
         return self._host.stats()
 
-    async def node_id(self) -> str:
-        return str(ray.get_runtime_context().get_node_id())
-
     async def stop(self, grace_s: float) -> None:
         await self._host.stop(grace_s)
 
@@ -54,12 +47,13 @@ class _GatewayHostBody:
 class GatewayHostActor:
     """Handle to one gateway host: a Ray actor running several stations' gateways."""
 
-    def __init__(
-        self, handle: Any, config: GatewayHostConfig, addresses: Mapping[str, str]
-    ) -> None:
+    def __init__(self, handle: Any, config: GatewayHostConfig, started: HostStarted) -> None:
         self.handle = handle
         self.config = config
-        self.addresses = dict(addresses)
+        #: Each station's address, the host's own service and its Ray node, as of start-up.
+        self.addresses = dict(started.members)
+        self.host_address = started.address
+        self.node_id = started.node_id
 
     @property
     def host_id(self) -> str:
@@ -82,15 +76,3 @@ class GatewayHostActor:
         if resources:
             options["resources"] = resources
         return ray.remote(_GatewayHostBody).options(**options)
-
-
-def gateway_host_configs(
-    gateways: Sequence[GatewayConfig], per_host: int, *, topology: Topology | None
-) -> list[GatewayHostConfig]:
-    """Stations dealt into hosts of at most ``per_host`` (as satellites are)."""
-    if per_host < 1:
-        raise ValueError(f"per_host must be at least 1, got {per_host}")
-    count = -(-len(gateways) // per_host)
-    return [
-        GatewayHostConfig(f"gw-host-{k}", tuple(gateways[k::count]), topology) for k in range(count)
-    ]

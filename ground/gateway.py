@@ -34,9 +34,10 @@ from orchestrator.clock import SimClock
 from protos.inference import grpc_service_pb2 as pb
 from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
 
+from .contactevents import contact_changes
 from .lag import LagWindow
 from .links import LinkModel, LinkParams, Transfer
-from .linkstate import Route, TickLinks, VisibleSatellite
+from .linkstate import Route, TickLinks
 from .linkview import LinkView
 from .routes import RouteSet
 from .selection import Policy, choose_satellite
@@ -47,6 +48,11 @@ __all__ = ["ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
 _GATEWAY_NAME = "orbitmesh-ground-station"
 _VERSION = "0.1.0"
 _STATUS_CODES = {c: grpc.StatusCode[name] for c, name in CODE_OF_CAUSE.items()}
+_CONTACT_KINDS = {
+    "rise": ground_station_pb2.CONTACT_KIND_RISE,
+    "set": ground_station_pb2.CONTACT_KIND_SET,
+    "handover": ground_station_pb2.CONTACT_KIND_HANDOVER,
+}
 #: Link utilisation is reported over this many recent simulated seconds.
 LINK_USAGE_WINDOW_S = 10.0
 #: A link that carried nothing for this long (wall time, so that a slow scraper at a high
@@ -613,11 +619,10 @@ class StationServicer:
         now = self.gateway.clock.offset_s()
         return now, self.gateway._tick(now)
 
-    def _visible(self, tick: TickLinks | None) -> tuple[VisibleSatellite, ...]:
+    def _in_view(self, tick: TickLinks) -> list[str]:
+        """The satellites this station sees at ``tick``, highest first."""
         finder = self.gateway.view.finder
-        if tick is None or finder is None:
-            return ()
-        return finder.visible(tick, self.gateway.config.station)
+        return [] if finder is None else finder.visible_columns(tick, self.gateway.station)[0]
 
     def _stamp(self, message: Any, offset_s: float) -> None:
         # Seconds and nanoseconds set directly: Timestamp.FromDatetime costs 10 us, a
@@ -725,25 +730,17 @@ class StationServicer:
     async def WatchContacts(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
         import asyncio
 
-        seen: set[str] = set()
-        best: str | None = None
+        # The stream opens with a rise for everything already in view.
+        seen: list[str] = []
         last_tick = -1
         while True:
             now, state = self._now()
             if state is not None and state.tick != last_tick:
                 last_tick = state.tick
-                visible = self._visible(state)
-                current = {v.satellite_id for v in visible}
-                for sid in sorted(current - seen):
-                    yield self._event(now, sid, ground_station_pb2.CONTACT_KIND_RISE)
-                for sid in sorted(seen - current):
-                    yield self._event(now, sid, ground_station_pb2.CONTACT_KIND_SET)
-                top = visible[0].satellite_id if visible else None
-                if top is not None and best is not None and top != best:
-                    yield self._event(
-                        now, top, ground_station_pb2.CONTACT_KIND_HANDOVER, previous=best
-                    )
-                seen, best = current, top
+                current = self._in_view(state)
+                for kind, sid, previous in contact_changes(seen, current):
+                    yield self._event(now, sid, _CONTACT_KINDS[kind], previous=previous)
+                seen = current
             await asyncio.sleep(
                 max(0.05, min(1.0, (state.step_s if state else 1.0) / self.gateway.clock.speed))
             )

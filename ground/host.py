@@ -10,6 +10,7 @@ gateway, instead of once per station).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,6 @@ class _HostServicer:
         self.host = host
 
     async def Members(self, request: Any, context: Any) -> Any:  # noqa: N802 (protocol names)
-        import os
-
         def station(gateway: GatewayServer) -> Any:
             service = gateway.station_service
             reachable = 0

@@ -29,7 +29,6 @@ __all__ = [
     "StationLinks",
     "TickLinks",
     "Topology",
-    "VisibleSatellite",
 ]
 
 
@@ -69,15 +68,6 @@ class Route:
 
     def reversed(self) -> Route:
         return Route(self.hops[::-1], self.delays_ms[::-1], self.rates_mbps[::-1])
-
-
-@dataclass(frozen=True)
-class VisibleSatellite:
-    satellite_id: str
-    elevation_deg: float
-    azimuth_deg: float
-    range_km: float
-    delay_ms: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,11 +247,6 @@ class LinkTimeline:
             return None, False
         tick = self._ticks[i]
         return tick, i == len(self._ticks) - 1 and offset_s >= tick.end_s
-
-    def window(self, from_s: float) -> list[TickLinks]:
-        """Every tick still holding at or after ``from_s`` (what a restarted receiver
-        needs again)."""
-        return [t for t in self._ticks if t.end_s >= from_s]
 
     def __len__(self) -> int:
         return len(self._ticks)

@@ -36,6 +36,7 @@ from protos.orbitmesh.v1 import (
     satellite_pb2_grpc,
 )
 
+from .contactevents import ContactChange, contact_changes
 from .loadstats import Sample
 from .vitals import VitalsRow, vitals_rows
 
@@ -117,30 +118,22 @@ class Observations:
 
 
 class ContactViews:
-    """Contact events from successive views of stations (pure): a satellite that
-    appears rose, one that is gone set, a new highest satellite is a handover. The first
-    view of a station only sets what is already in view."""
+    """Contact events from successive views of stations (pure, see
+    ground/contactevents.py). The first view of a station only sets what is already in
+    view, and a view of the same tick again changes nothing."""
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[datetime, list[str]]] = {}
 
     def update(
         self, station: str, sim_time: datetime, visible: Sequence[str]
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[ContactChange]:
         """(kind, satellite, previous) of each change since the station's last view."""
         last = self._last.get(station)
         if last is not None and sim_time <= last[0]:
             return []  # the same tick again
         self._last[station] = (sim_time, list(visible))
-        if last is None:
-            return []
-        before, now = set(last[1]), set(visible)
-        events = [("rise", sid, "") for sid in visible if sid not in before]
-        events += [("set", sid, "") for sid in last[1] if sid not in now]
-        top, was = (visible[0] if visible else None), (last[1][0] if last[1] else None)
-        if top is not None and was is not None and top != was:
-            events.append(("handover", top, was))
-        return events
+        return [] if last is None else contact_changes(last[1], visible)
 
 
 class Observer:

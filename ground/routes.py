@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .linkstate import Route, TickLinks, Topology, VisibleSatellite
+from .linkstate import Route, TickLinks, Topology
 
 __all__ = ["RouteFinder", "RouteSet"]
 
@@ -276,17 +276,11 @@ class RouteFinder:
         self._searches[key] = found
         return found
 
-    def visible(self, tick: TickLinks, station: str) -> tuple[VisibleSatellite, ...]:
-        """What a station sees at a tick, highest first."""
-        return tuple(
-            VisibleSatellite(satellite_id=s, elevation_deg=e, azimuth_deg=a, range_km=r, delay_ms=d)
-            for s, e, a, r, d in zip(*self.visible_columns(tick, station), strict=True)
-        )
-
     def visible_columns(
         self, tick: TickLinks, station: str
     ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
-        """The same as lists: satellite ids, elevations, azimuths, ranges, delays."""
+        """What a station sees at a tick, highest first, as lists: satellite ids,
+        elevations (deg), azimuths (deg), ranges (km), one-way delays (ms)."""
         g = tick.ground
         span = g.span(self.topology.station_number[station])
         ids = self.topology.satellite_ids

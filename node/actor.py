@@ -7,7 +7,7 @@ The actor body is a plain class made remote at construction (as Ray's own
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +15,25 @@ import ray
 
 from ground.fleet import FleetStatus
 from ground.linkstate import TickLinks
+from orchestrator.placement import deal
 
 from .host import HostConfig, HostStatus, SatelliteHost
 from .server import NodeConfig
 from .state import NodeSnapshot
 
-__all__ = ["HostIncarnation", "SatelliteHostActor", "host_configs"]
+__all__ = ["HostIncarnation", "HostStarted", "SatelliteHostActor", "host_configs"]
+
+
+@dataclass(frozen=True)
+class HostStarted:
+    """What a host answers once all its members serve."""
+
+    #: Each member's address (satellite id or station name -> host:port).
+    members: dict[str, str]
+    #: The host's own ``orbitmesh.v1.Host`` service.
+    address: str | None
+    #: The Ray node it runs on.
+    node_id: str
 
 
 @dataclass(frozen=True)
@@ -52,13 +65,9 @@ class _SatelliteHostBody:
         self._host = SatelliteHost(config)
         self._started = asyncio.get_running_loop().create_task(self._host.start())
 
-    async def start(self) -> dict[str, str]:
-        return await self._started
-
-    async def address(self) -> str | None:
-        """Where the host's own ``orbitmesh.v1.Host`` service answers."""
-        await self._started
-        return self._host.address
+    async def start(self) -> HostStarted:
+        members = await self._started
+        return HostStarted(members, self._host.address, ray.get_runtime_context().get_node_id())
 
     async def status(self) -> HostIncarnation:
         await self._started
@@ -102,11 +111,14 @@ class _SatelliteHostBody:
 class SatelliteHostActor:
     """Handle to one satellite host: a Ray actor running several satellites' servers."""
 
-    def __init__(self, handle: Any, config: HostConfig, addresses: Mapping[str, str]) -> None:
+    def __init__(self, handle: Any, config: HostConfig, started: HostStarted) -> None:
         self.handle = handle
         self.config = config
         #: Each satellite's address as of start-up.
-        self.addresses = dict(addresses)
+        self.addresses = dict(started.members)
+        #: The host's own ``orbitmesh.v1.Host`` service and Ray node, as of start-up.
+        self.host_address = started.address
+        self.node_id = started.node_id
 
     @property
     def host_id(self) -> str:
@@ -148,19 +160,14 @@ class SatelliteHostActor:
         """Start several hosts at once and wait until every satellite serves."""
         remote = cls.remote_class(num_cpus, resources, max_restarts)
         handles = [remote.remote(config) for config in configs]
-        addresses = ray.get([h.start.remote() for h in handles], timeout=timeout_s)
-        return [cls(h, c, a) for h, c, a in zip(handles, configs, addresses, strict=True)]
+        started = ray.get([h.start.remote() for h in handles], timeout=timeout_s)
+        return [cls(h, c, s) for h, c, s in zip(handles, configs, started, strict=True)]
 
     @classmethod
     def create(cls, satellites: Sequence[NodeConfig], **options: Any) -> SatelliteHostActor:
         """One host running ``satellites``."""
         config = HostConfig("host-0", tuple(satellites))
         return cls.create_many([config], **options)[0]
-
-    def host_address(self, timeout_s: float = 30.0) -> str:
-        """Where the host's own ``orbitmesh.v1.Host`` service answers."""
-        address: str = ray.get(self.handle.address.remote(), timeout=timeout_s)
-        return address
 
     def snapshot(self, satellite_id: str, timeout_s: float = 30.0) -> NodeSnapshot:
         result: NodeSnapshot = ray.get(self.handle.snapshot.remote(satellite_id), timeout=timeout_s)
@@ -193,12 +200,10 @@ class SatelliteHostActor:
 
 
 def host_configs(
-    configs: Sequence[NodeConfig], per_host: int, *, topology: Any = None, prefix: str = "sat-host"
+    configs: Sequence[NodeConfig], per_host: int, *, topology: Any = None
 ) -> list[HostConfig]:
-    """Satellites dealt into hosts of at most ``per_host``, in turn (host k takes
-    satellites k, k + H, k + 2H, ...): neighbours in the catalog are neighbours in orbit,
-    so dealing spreads the satellites over a busy region across every host."""
-    if per_host < 1:
-        raise ValueError(f"per_host must be at least 1, got {per_host}")
-    count = -(-len(configs) // per_host)
-    return [HostConfig(f"{prefix}-{k}", tuple(configs[k::count]), topology) for k in range(count)]
+    """Satellites dealt into hosts of at most ``per_host`` (orchestrator.placement.deal)."""
+    return [
+        HostConfig(f"sat-host-{k}", members, topology)
+        for k, members in enumerate(deal(configs, per_host))
+    ]

@@ -138,11 +138,6 @@ class SatelliteHost:
         except KeyError:
             raise KeyError(f"satellite {satellite_id!r} is not on host {self.host_id}") from None
 
-    def addresses(self) -> dict[str, str | None]:
-        return {
-            sid: (None if sid in self.stopped else m.address) for sid, m in self.members.items()
-        }
-
     async def status(self) -> HostStatus:
         """Every member's vitals, computed a few at a time so that requests to the
         satellites of this host are not held up by a poll of hundreds."""

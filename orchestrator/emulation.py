@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import ray
 
-from ground.actor import GatewayHostActor, gateway_host_configs
-from ground.fleet import FleetStatus
+from ground.actor import GatewayHostActor
+from ground.fleet import FleetStatus, SatelliteInfo
 from ground.gateway import GatewayConfig
+from ground.host import GatewayHostConfig
 from ground.links import LinkParams
 from ground.linkstate import TickLinks, Topology
-from node.actor import HostIncarnation, SatelliteHostActor, host_configs
+from node.actor import HostIncarnation, HostStarted, SatelliteHostActor, host_configs
 from node.host import HostStatus
 from node.power import PowerState
 from node.thermal import ThermalState
@@ -37,7 +38,7 @@ from node.thermal import ThermalState
 from .clock import SimClock
 from .geometry import GeometryEngine
 from .launch import node_configs
-from .placement import Placement, PlacementSpec, placement_json
+from .placement import Placement, PlacementSpec, deal, placement_json
 from .publish import tick_links, topology
 from .scenario import Scenario, load_scenario
 from .trace import TraceReader, TraceWriter
@@ -137,7 +138,6 @@ class Emulation:
         self._window: list[TickLinks] = []
         #: Satellites not serving: stopped on purpose, or on a host that does not answer.
         self.down: set[str] = set()
-        self.stopped: set[str] = set()
         self.restarts: Counter[str] = Counter()
         self.ticks_published = 0
         self.ticks_late = 0
@@ -204,46 +204,38 @@ class Emulation:
             cluster_cpus=float(ray.cluster_resources().get("CPU", 1.0)),  # type: ignore[no-untyped-call]
             available_cpus=float(ray.available_resources().get("CPU", 0.0)),  # type: ignore[no-untyped-call]
         )
-        sat_configs = (
-            host_configs(configs, placement.satellites_per_host, topology=topo) if configs else []
-        )
-        gw_configs = (
-            gateway_host_configs(gateway_configs, placement.stations_per_host, topology=topo)
-            if gateway_configs
-            else []
-        )
+        sat_configs = host_configs(configs, placement.satellites_per_host, topology=topo)
+        gw_configs = [
+            GatewayHostConfig(f"gw-host-{k}", members, topo)
+            for k, members in enumerate(deal(gateway_configs, placement.stations_per_host))
+        ]
         sat_cls = SatelliteHostActor.remote_class(
             num_cpus=placement.cpus_per_host, max_restarts=self.options.satellite_restarts
         )
         gw_cls = GatewayHostActor.remote_class(num_cpus=placement.cpus_per_host)
         sat_handles = [sat_cls.remote(c) for c in sat_configs]
         gw_handles = [gw_cls.remote(c) for c in gw_configs]
-        sat_addresses = await asyncio.gather(*(h.start.remote() for h in sat_handles))
-        gw_addresses = await asyncio.gather(*(h.start.remote() for h in gw_handles))
-        host_addresses = await asyncio.gather(
-            *(h.address.remote() for h in [*sat_handles, *gw_handles])
+        sat_started: list[HostStarted] = await asyncio.gather(
+            *(h.start.remote() for h in sat_handles)
         )
-        host_ids = [c.host_id for c in sat_configs] + [c.host_id for c in gw_configs]
-        self.host_addresses = dict(zip(host_ids, host_addresses, strict=True))
-        gw_nodes = await asyncio.gather(*(h.node_id.remote() for h in gw_handles))
-        self.node_ids.update(zip([c.host_id for c in gw_configs], gw_nodes, strict=True))
-        for handle, host_config, addresses in zip(
-            sat_handles, sat_configs, sat_addresses, strict=True
-        ):
-            self.sat_hosts[host_config.host_id] = SatelliteHostActor(handle, host_config, addresses)
-            for sid, address in addresses.items():
+        gw_started: list[HostStarted] = await asyncio.gather(
+            *(h.start.remote() for h in gw_handles)
+        )
+        for handle, host_config, started in zip(sat_handles, sat_configs, sat_started, strict=True):
+            self.sat_hosts[host_config.host_id] = SatelliteHostActor(handle, host_config, started)
+            for sid in started.members:
                 self.host_of[sid] = host_config.host_id
-                self.addresses[sid] = address
-        # Keep the catalog's order of satellites (hosts deal them out).
-        self.addresses = {sid: self.addresses[sid] for sid in topo.compute_ids}
-        for handle, gw_host_config, addresses in zip(
-            gw_handles, gw_configs, gw_addresses, strict=True
+        for handle, gw_config, started in zip(gw_handles, gw_configs, gw_started, strict=True):
+            self.gw_hosts[gw_config.host_id] = GatewayHostActor(handle, gw_config, started)
+        for host_id, started in zip(
+            [*self.sat_hosts, *self.gw_hosts], [*sat_started, *gw_started], strict=True
         ):
-            self.gw_hosts[gw_host_config.host_id] = GatewayHostActor(
-                handle, gw_host_config, addresses
-            )
-            self.station_addresses.update(addresses)
-        self.station_addresses = {name: self.station_addresses[name] for name in topo.station_names}
+            self.host_addresses[host_id] = started.address
+            self.node_ids[host_id] = started.node_id
+        # In the catalog's (and the scenario's) order: hosts deal them out.
+        members = {k: v for started in sat_started + gw_started for k, v in started.members.items()}
+        self.addresses = {sid: members[sid] for sid in topo.compute_ids}
+        self.station_addresses = {name: members[name] for name in topo.station_names}
         if self.options.record is not None:
             self._writer = TraceWriter(
                 self.options.record, scenario.name, engine.stations.names, list(engine.catalog.ids)
@@ -394,8 +386,6 @@ class Emulation:
             report = await host.handle.status.remote()
             for sid in host.satellite_ids:
                 self.restarts[sid] += 1
-            # Its satellites came back running, whatever was stopped before.
-            self.stopped.difference_update(host.satellite_ids)
         self.incarnations[host_id] = report.incarnation
         self.host_addresses[host_id] = report.address
         self.pids[host_id] = report.status.pid
@@ -435,15 +425,17 @@ class Emulation:
         assert topo is not None
         ids = topo.compute_ids
         n = len(ids)
-        queue_depth = np.zeros(n, dtype=np.int64)
-        running = np.zeros(n, dtype=np.int64)
-        capacity = np.ones(n, dtype=np.int64)
-        soc = np.ones(n)
-        temperature = np.full(n, 20.0)
-        power_ok = np.ones(n, dtype=bool)
-        thermal_ok = np.ones(n, dtype=bool)
-        throttled = np.zeros(n, dtype=bool)
-        sunlit = np.ones(n, dtype=bool)
+        # A satellite whose host has not answered yet is what SatelliteInfo assumes.
+        d = SatelliteInfo("", "")
+        queue_depth = np.full(n, d.queue_depth, dtype=np.int64)
+        running = np.full(n, d.running, dtype=np.int64)
+        capacity = np.full(n, d.queue_capacity, dtype=np.int64)
+        soc = np.full(n, d.state_of_charge)
+        temperature = np.full(n, d.temperature_c)
+        power_ok = np.full(n, d.accepting_power)
+        thermal_ok = np.full(n, d.accepting_thermal)
+        throttled = np.full(n, d.throttled)
+        sunlit = np.full(n, d.sunlit)
         models: dict[str, np.ndarray] = {}
         for host_id, status in self.host_status.items():
             rows, v = self._rows[host_id], status.vitals
@@ -546,7 +538,6 @@ class Emulation:
         """Stop one satellite inside its live host (its host-mates keep serving)."""
         host = self._host(satellite_id)
         self.down.add(satellite_id)
-        self.stopped.add(satellite_id)
         self._send_fleet(force=True)
         await host.handle.stop_member.remote(satellite_id, grace_s)
 
@@ -556,7 +547,6 @@ class Emulation:
         address: str = await host.handle.start_member.remote(satellite_id)
         self.addresses[satellite_id] = address
         self.down.discard(satellite_id)
-        self.stopped.discard(satellite_id)
         self._send_fleet(force=True)
         return address
 

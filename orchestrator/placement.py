@@ -16,9 +16,9 @@ fixes the size of every host instead: 1 is the one-process-per-satellite layout.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .checking import Checker, describe, fmt_number
 
@@ -27,6 +27,7 @@ __all__ = [
     "STATION_HOSTS_PER_CPU",
     "Placement",
     "PlacementSpec",
+    "deal",
     "describe_placement",
     "parse_per_host",
     "parse_placement",
@@ -40,6 +41,7 @@ SATELLITE_HOSTS_PER_CPU: Final = 2.0
 #: per request (two gRPC calls), so stations spread over one host per core.
 STATION_HOSTS_PER_CPU: Final = 1.0
 _KEYS = ("satellites_per_host", "stations_per_host", "cpus_per_host")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,16 @@ class Placement:
             share = max(0.0, available_cpus) / max(1, sat_hosts + gw_hosts)
             reserve = math.floor(share * 1000) / 1000
         return cls(sat_per, gw_per, sat_hosts, gw_hosts, reserve)
+
+
+def deal(items: Sequence[T], per_host: int) -> list[tuple[T, ...]]:
+    """``items`` dealt into groups of at most ``per_host``, in turn (group k takes items
+    k, k + H, k + 2H, ...): neighbours in the catalog are neighbours in orbit, so dealing
+    spreads the satellites over a busy region of the sky across every host."""
+    if per_host < 1:
+        raise ValueError(f"per_host must be at least 1, got {per_host}")
+    count = -(-len(items) // per_host)
+    return [tuple(items[k::count]) for k in range(count)]
 
 
 def _per_host(count: int, hosts: float) -> int:

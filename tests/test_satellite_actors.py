@@ -116,7 +116,7 @@ def failure(call: Any, *args: Any) -> tuple[grpc.StatusCode, str, str | None]:
 
 def test_the_host_answers_for_all_its_satellites_at_once(satellites: list[Sat]) -> None:
     host = satellites[0].host
-    with grpc.insecure_channel(host.host_address()) as channel:
+    with grpc.insecure_channel(host.host_address) as channel:
         stub = host_pb2_grpc.HostStub(channel)
         full = stub.Members(host_pb2.MembersRequest(), timeout=10)
         brief = stub.Members(host_pb2.MembersRequest(brief=True), timeout=10)
@@ -148,7 +148,7 @@ def test_one_satellite_stops_and_starts_while_its_host_mates_serve(
         with grpc.insecure_channel(host.addresses[b]) as channel:
             stub = pbg.GRPCInferenceServiceStub(channel)
             stub.ModelInfer(infer_request("digits", np.zeros((1, 64), np.float32)), timeout=10)
-        with grpc.insecure_channel(host.host_address()) as channel:
+        with grpc.insecure_channel(host.host_address) as channel:
             members = host_pb2_grpc.HostStub(channel).Members(host_pb2.MembersRequest())
             assert [s.satellite_id for s in members.satellites] == [b]
         assert host.start_member(a) == address  # its port again
