@@ -119,11 +119,13 @@ class SatelliteHost:
     async def _serve(
         self, satellite_id: str, request: bytes, deliver_at: float, time_remaining_s: float | None
     ) -> bytes:
-        """One request from the data path: it waits until it reaches the satellite."""
-        if deliver_at > time.time():
+        """One request from the data path: it waits until it reaches the satellite, and
+        that wait comes out of the caller's deadline."""
+        received = time.time()
+        if deliver_at > received:
             await sleep_until(deliver_at)
             if time_remaining_s is not None:
-                time_remaining_s -= max(0.0, time.time() - deliver_at)
+                time_remaining_s -= time.time() - received
         member = self.members.get(satellite_id)
         if member is None or satellite_id in self.stopped:
             # As a stopped gRPC server answers: UNAVAILABLE without a cause.

@@ -408,3 +408,24 @@ def test_users_own_onnx_model_is_served_with_its_metadata(ray_local: Any, tmp_pa
             assert "serves: double" in details
     finally:
         sat.kill()
+
+
+def test_a_request_waiting_to_reach_its_satellite_has_that_much_less_time(
+    configs: list[NodeConfig],
+) -> None:
+    import asyncio
+
+    from node.host import HostConfig, SatelliteHost
+
+    host = SatelliteHost(HostConfig("h", (configs[0],)))
+    sid = configs[0].satellite_id
+    seen: list[float | None] = []
+
+    async def infer(request: bytes, time_remaining_s: float | None) -> bytes:
+        seen.append(time_remaining_s)
+        return request
+
+    host.members[sid].infer_bytes = infer  # type: ignore[method-assign]
+    # Sent with 1 s left, it reaches the satellite 0.2 s later: 0.8 s are left there.
+    assert asyncio.run(host._serve(sid, b"x", time.time() + 0.2, 1.0)) == b"x"
+    assert seen[0] == pytest.approx(0.8, abs=0.05)
