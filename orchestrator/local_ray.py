@@ -11,6 +11,14 @@ __all__ = ["start_ray"]
 OBJECT_STORE_BYTES = 200 * 2**20
 
 
+#: Ray starts its workers at nice 15 by default (``RAY_worker_niceness``), which would
+#: leave every satellite and gateway host behind any ordinary process on the machine
+#: (the load generator, the floor's probe server, Ray's own daemons): on a busy machine
+#: their wake-ups wait, and that wait is emulation error. A cluster started with ``ray
+#: start`` needs ``RAY_worker_niceness=0`` in its environment for the same (deploy/).
+HOST_NICENESS = 0
+
+
 def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Join the Ray cluster at ``address``, or start a private local one.
 
@@ -33,5 +41,8 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> Non
         object_store_memory=OBJECT_STORE_BYTES,
         # Satellites are processes with num_cpus=0: let Ray start several at once
         # (its default is one per CPU, which makes 100 satellites take minutes).
-        _system_config={"worker_maximum_startup_concurrency": max(4, os.cpu_count() or 2)},
+        _system_config={
+            "worker_maximum_startup_concurrency": max(4, os.cpu_count() or 2),
+            "worker_niceness": HOST_NICENESS,
+        },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def test_up_status_infer_down(tmp_path: Path) -> None:
         sat_hosts = [h for h in doc["hosts"].values() if "satellites" in h]
         assert sorted(len(h["satellites"]) for h in sat_hosts) == [4, 4, 4]
         assert all(h["address"] for h in doc["hosts"].values())
+        # Hosts run at the priority of ordinary processes, not Ray's default nice 15.
+        assert {os.getpriority(os.PRIO_PROCESS, h["pid"]) for h in sat_hosts} == {0}
 
         status = run("status", "--endpoints", str(endpoints), "--json")
         assert status.returncode == 0, status.stderr
