@@ -33,7 +33,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from orchestrator import GeometryEngine, parse_scenario  # noqa: E402
+from orbitmesh.orchestrator import GeometryEngine, parse_scenario  # noqa: E402
 
 STANDARD_RUNS: list[tuple[int, int]] = [
     (1_584, 100),

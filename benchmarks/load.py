@@ -39,9 +39,9 @@ from typing import Any  # noqa: E402
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ground.loadgen import LoadOptions, build_request, run_load  # noqa: E402
-from ground.loadstats import account  # noqa: E402
-from protos.inference import grpc_service_pb2 as pb  # noqa: E402
+from orbitmesh.ground.loadgen import LoadOptions, build_request, run_load  # noqa: E402
+from orbitmesh.ground.loadstats import account  # noqa: E402
+from orbitmesh.protos.inference import grpc_service_pb2 as pb  # noqa: E402
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 RATES_NOOP = (500, 1000, 2000, 3000, 4000, 5000, 6000)
@@ -288,9 +288,9 @@ def main() -> int:
     if not args.skip_emulation:
         import ray
 
-        from orchestrator.actor import Orchestrator
-        from orchestrator.emulation import EmulationOptions
-        from orchestrator.local_ray import start_ray
+        from orbitmesh.orchestrator.actor import Orchestrator
+        from orbitmesh.orchestrator.emulation import EmulationOptions
+        from orbitmesh.orchestrator.local_ray import start_ray
 
         start_ray(num_cpus=2)
         orchestrator = Orchestrator.launch("demo", EmulationOptions(duration_s=3600), name=None)

@@ -44,12 +44,12 @@ import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
 from benchmarks.machine import CpuSteal, bare_grpc_round_trips_ms, timer_lateness_ms  # noqa: E402
-from ground.client import Client  # noqa: E402
-from orchestrator.actor import Orchestrator  # noqa: E402
-from orchestrator.emulation import EmulationOptions  # noqa: E402
-from orchestrator.local_ray import start_ray  # noqa: E402
-from protos.inference import grpc_service_pb2 as pb  # noqa: E402
-from protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
+from orbitmesh.ground.client import Client  # noqa: E402
+from orbitmesh.orchestrator.actor import Orchestrator  # noqa: E402
+from orbitmesh.orchestrator.emulation import EmulationOptions  # noqa: E402
+from orbitmesh.orchestrator.local_ray import start_ray  # noqa: E402
+from orbitmesh.protos.inference import grpc_service_pb2 as pb  # noqa: E402
+from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

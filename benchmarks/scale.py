@@ -53,7 +53,7 @@ import numpy as np  # noqa: E402
 from benchmarks.machine import CpuSteal, bare_grpc_round_trips_ms, bare_ray_actors  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
+ORBITMESH = [sys.executable, "-m", "orbitmesh.orchestrator.cli"]
 #: Causes a request may fail with in a faithful run: what orbits do, not the machine.
 ORBITAL_CAUSES = frozenset({"no-contact", "link-lost", "power", "thermal"})
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -196,7 +196,11 @@ def scenario_with_compute(folder: Path, every: int) -> Path:
     """Starlink shell 1 with every ``every``-th satellite computing."""
     from importlib import resources
 
-    text = resources.files("orchestrator.builtin").joinpath("starlink-shell1.toml").read_text()
+    text = (
+        resources.files("orbitmesh.orchestrator.builtin")
+        .joinpath("starlink-shell1.toml")
+        .read_text()
+    )
     text = text.replace('satellites = "all"', f"satellites = {{ every = {every} }}")
     path = folder / f"shell1-every-{every}.toml"
     path.write_text(text.replace('name = "starlink-shell1"', f'name = "shell1-every-{every}"'))
@@ -431,9 +435,9 @@ def _fits(sizes: dict[int, tuple[float, float, float]]) -> dict[str, Any]:
 
 def _orchestrator_s_per_satellite() -> float:
     """Seconds the orchestrator spends per compute satellite before any host starts."""
-    from orchestrator import GeometryEngine, load_scenario
-    from orchestrator.clock import SimClock
-    from orchestrator.launch import node_configs
+    from orbitmesh.orchestrator import GeometryEngine, load_scenario
+    from orbitmesh.orchestrator.clock import SimClock
+    from orbitmesh.orchestrator.launch import node_configs
 
     engine = GeometryEngine(load_scenario("starlink-shell1"))
     clock = SimClock.starting_now(engine.start, 1.0)
@@ -445,7 +449,7 @@ def _orchestrator_s_per_satellite() -> float:
 def _bare_actors(count: int) -> tuple[float, float]:
     import ray
 
-    from orchestrator.local_ray import start_ray
+    from orbitmesh.orchestrator.local_ray import start_ray
 
     start_ray()
     try:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from node.app import SatelliteContext
-from node.tensors import TensorSpec
+from orbitmesh.node.app import SatelliteContext
+from orbitmesh.node.tensors import TensorSpec
 
 Arrays = dict[str, npt.NDArray[Any]]
 

@@ -2,7 +2,7 @@
 
 The front door; import from here rather than from the modules::
 
-    from ground import Client, NoContact
+    from orbitmesh.ground import Client, NoContact
     with Client.from_endpoints() as client:     # the file `orbitmesh up` writes
         try:
             result = client.infer("frankfurt", "digits", pixels)
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orchestrator.lazy_exports import lazy_getattr
+from orbitmesh.orchestrator.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client, InferResult

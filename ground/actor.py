@@ -1,4 +1,5 @@
-"""A gateway host as a Ray actor: a thin shell around :class:`~ground.host.GatewayHost`."""
+"""A gateway host as a Ray actor: a thin shell around
+:class:`~orbitmesh.ground.host.GatewayHost`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import ray
 
-from node.actor import HostStarted
+from orbitmesh.node.actor import HostStarted
 
 from .fleet import FleetStatus
 from .host import GatewayHost, GatewayHostConfig

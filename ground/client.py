@@ -2,7 +2,7 @@
 
 :class:`Client` (blocking) and :class:`AsyncClient` (asyncio) offer the same methods::
 
-    from ground.client import Client
+    from orbitmesh.ground.client import Client
 
     with Client.from_endpoints() as client:          # reads orbitmesh-endpoints.json
         result = client.infer("frankfurt", "digits", pixels)
@@ -10,7 +10,7 @@
 
 Gateways speak the Open Inference Protocol (``inference.GRPCInferenceService``) and
 ``orbitmesh.v1.GroundStation``. One channel per station is opened on first use and kept
-until :meth:`Client.close`. Every failed call raises a :class:`~ground.errors.CallFailed`
+until :meth:`Client.close`. Every failed call raises a :class:`~orbitmesh.ground.errors.CallFailed`
 subclass chosen by the failure's cause (``NoContact``, ``PowerExhausted``, ...), never a
 bare ``grpc.RpcError``.
 
@@ -36,12 +36,12 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from node.tensors import DATATYPES, Datatype, datatype_of
-from orchestrator.causes import Cause
-from protos.inference import grpc_service_pb2 as pb
-from protos.inference import grpc_service_pb2_grpc as pbg
-from protos.orbitmesh.v1 import ground_station_pb2 as gs
-from protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
+from orbitmesh.node.tensors import DATATYPES, Datatype, datatype_of
+from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
 
 from .endpoints import Endpoints, load_endpoints
 from .errors import InternalError, InvalidInput, OrbitmeshError, UnknownStation, error_from_rpc
@@ -494,7 +494,7 @@ class Client(_Base):
         outputs to return (default all). ``satellite`` pins the compute satellite,
         ``policy`` names the gateway's choice of one, ``pipeline`` is a list of steps
         (sent as JSON), and ``parameters`` adds request parameters of your own.
-        Raises a :class:`~ground.errors.CallFailed` subclass when the call fails.
+        Raises a :class:`~orbitmesh.ground.errors.CallFailed` subclass when the call fails.
         """
         stubs = self._stubs(station)
         metadata = None

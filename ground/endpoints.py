@@ -197,7 +197,7 @@ def default_endpoints_path() -> Path:
 def load_endpoints(path: Path | str | None = None) -> Endpoints:
     """Read an endpoints file; None reads :func:`default_endpoints_path`.
 
-    Raises :class:`~ground.errors.EndpointsError` naming the file when it is missing,
+    Raises :class:`~orbitmesh.ground.errors.EndpointsError` naming the file when it is missing,
     unreadable, not JSON, or lacks or misstates a field (one line per problem).
     """
     chosen = Path(path) if path is not None else default_endpoints_path()

@@ -2,7 +2,7 @@
 
 Every failed call becomes a :class:`CallFailed` subclass chosen by the machine-readable
 cause the server put in the ``orbitmesh-cause`` trailing metadata (the table lives in
-:mod:`orchestrator.causes`), or, when the call carries no cause (the gateway itself is
+:mod:`orbitmesh.orchestrator.causes`), or, when the call carries no cause (the gateway itself is
 down, a deadline passed on the client), by its gRPC status code::
 
     CallFailed
@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Final
 
 import grpc
 
-from orchestrator.causes import CAUSE_METADATA_KEY, Cause
+from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, Cause
 
 __all__ = [
     "CLASS_OF_CAUSE",
@@ -219,12 +219,12 @@ def _cause_classes() -> dict[Cause, type[CallFailed]]:
     return found
 
 
-#: The exception class for each cause of :class:`orchestrator.causes.Cause`.
+#: The exception class for each cause of :class:`orbitmesh.orchestrator.causes.Cause`.
 CLASS_OF_CAUSE: Final[Mapping[Cause, type[CallFailed]]] = _cause_classes()
 
 #: The exception class for a failure that carries no (known) cause, by status code.
 #: Each cause's class is a subclass of the class of its code (a test checks this against
-#: ``orchestrator.causes.CODE_OF_CAUSE``), so ``except Unavailable`` also catches
+#: ``orbitmesh.orchestrator.causes.CODE_OF_CAUSE``), so ``except Unavailable`` also catches
 #: ``NoContact``.
 CLASS_OF_CODE: Final[Mapping[grpc.StatusCode, type[CallFailed]]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,

@@ -1,7 +1,7 @@
 """Measuring, beside a load test, what its fidelity is judged against.
 
 A :class:`FidelityWatch` follows the load generator's phases (``run_load``'s
-``on_phase``): while the measured phase runs, a :class:`~ground.floor.FloorProbe` times
+``on_phase``): while the measured phase runs, a :class:`~orbitmesh.ground.floor.FloorProbe` times
 the machine's own gRPC round trip after a pause as long as the median modelled latency
 seen so far; and the stations under load are asked for their late tick lookups just
 before the measured phase and again after it (its drain included: the measured requests

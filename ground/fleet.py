@@ -2,7 +2,7 @@
 
 The orchestrator polls the satellites and sends every gateway and satellite host one
 :class:`FleetStatus`: parallel arrays in the topology's compute order, so that choosing
-among thousands of satellites (:mod:`ground.selection`) is array arithmetic and the
+among thousands of satellites (:mod:`orbitmesh.ground.selection`) is array arithmetic and the
 message is a few arrays, not thousands of objects. :class:`SatelliteInfo` is the view of
 one satellite, for code that looks at one at a time. Pure data.
 """

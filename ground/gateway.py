@@ -24,15 +24,15 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from node.datapath import DataPathClient, RemoteError
-from node.histogram import Histogram
-from node.reflection import LazyReflection
-from node.server import advertised_address
-from node.servicer import INFERENCE_SERVICE, histogram_message
-from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
-from orchestrator.clock import SimClock
-from protos.inference import grpc_service_pb2 as pb
-from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
+from orbitmesh.node.datapath import DataPathClient, RemoteError
+from orbitmesh.node.histogram import Histogram
+from orbitmesh.node.reflection import LazyReflection
+from orbitmesh.node.server import advertised_address
+from orbitmesh.node.servicer import INFERENCE_SERVICE, histogram_message
+from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
+from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
 
 from .contactevents import contact_changes
 from .lag import LagWindow

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from node.datapath import DataPathClient
-from node.server import start_host_server
-from orchestrator.clock import SimClock
-from protos.orbitmesh.v1 import host_pb2
+from orbitmesh.node.datapath import DataPathClient
+from orbitmesh.node.server import start_host_server
+from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.protos.orbitmesh.v1 import host_pb2
 
 from .fleet import FleetStatus
 from .gateway import ChannelPool, GatewayConfig, GatewayServer

@@ -2,7 +2,7 @@
 
 Two modes:
 
-- **open loop** (``rps``): requests leave on a schedule (:mod:`ground.schedule`) whether
+- **open loop** (``rps``): requests leave on a schedule (:mod:`orbitmesh.ground.schedule`) whether
   or not earlier ones came back, as independent users would send them. Latency counts
   from the *intended* send instant, so a generator or system that falls behind shows up
   as latency instead of silently sending less (coordinated omission avoided). At most
@@ -15,7 +15,7 @@ Requests are pre-serialised once per station and sent as raw bytes over one gRPC
 per station, and replies are parsed only for the figures the report needs, so the
 generator itself stays cheap (benchmarks/load.py measures it). The first ``warmup_s``
 seconds run the same load but are excluded from the figures (and counted as such).
-Every request ends as exactly one :class:`~ground.loadstats.Finished` record: success,
+Every request ends as exactly one :class:`~orbitmesh.ground.loadstats.Finished` record: success,
 failure with its cause, or cancelled when the run ended before it came back.
 """
 
@@ -35,8 +35,8 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.causes import CAUSE_METADATA_KEY
-from protos.inference import grpc_service_pb2 as pb
+from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 from .loadstats import CANCELLED, OK, Finished
 from .schedule import Schedule, ScheduleKind

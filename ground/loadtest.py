@@ -2,9 +2,10 @@
 
 :func:`run_load_test` takes the endpoints of a running emulation (the document
 ``orbitmesh up`` writes), checks the model and input with one request, runs the load
-(:mod:`ground.loadgen`) while an :class:`~ground.observer.Observer`, in a process of its
-own, watches the constellation, and writes ``summary.json``, ``timeseries.csv`` and
-``report.html`` into the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are
+(:mod:`orbitmesh.ground.loadgen`) while an
+:class:`~orbitmesh.ground.observer.Observer`, in a process of its own, watches the
+constellation, and writes ``summary.json``, ``timeseries.csv`` and ``report.html`` into
+the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are
 thin shells around it.
 """
 
@@ -23,7 +24,7 @@ from typing import Any, Final, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from node.tensors import DATATYPES, datatype_of
+from orbitmesh.node.tensors import DATATYPES, datatype_of
 
 from .endpoints import Endpoints
 from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
@@ -102,7 +103,7 @@ def _preflight(endpoints: Endpoints, station: str, payload: bytes) -> None:
     server's own message, instead of failing every request of it."""
     import grpc
 
-    from protos.inference import grpc_service_pb2 as pb
+    from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
     from .errors import error_from_rpc
 

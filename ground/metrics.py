@@ -29,8 +29,8 @@ from prometheus_client.core import (
     Metric,
 )
 
-from orchestrator.causes import Cause
-from protos.orbitmesh.v1 import types_pb2
+from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.orbitmesh.v1 import types_pb2
 
 __all__ = [
     "METRICS",

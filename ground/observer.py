@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 
-from protos.orbitmesh.v1 import (
+from orbitmesh.protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
     host_pb2,
@@ -427,7 +427,7 @@ class Observer:
 
 
 class ObserverProcess:
-    """An :class:`Observer` in a process of its own (``python -m ground.observer``), with
+    """An :class:`Observer` in a process of its own (``python -m orbitmesh.ground.observer``), with
     the same ``start``/``stop``.
 
     The load generator times every request on its event loop; an observer following a
@@ -499,6 +499,6 @@ def _main() -> None:
 if __name__ == "__main__":
     # Run the module's own copy, so that what is pickled back names ground.observer's
     # classes, not __main__'s.
-    from ground.observer import _main as main
+    from orbitmesh.ground.observer import _main as main
 
     main()

@@ -215,7 +215,7 @@ class RouteFinder:
     ) -> RouteSet:
         """Routes from ``station`` at ``tick``; with ``within_ms`` only those up to that
         one-way delay (a search four times cheaper on Starlink shell 1: see
-        :func:`~ground.selection.choose_satellite` for when that is enough)."""
+        :func:`~orbitmesh.ground.selection.choose_satellite` for when that is enough)."""
         graph = self._graph(tick)
         key = (tick.tick, station, within_ms)
         found = self._searches.get(key)

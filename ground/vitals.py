@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from protos.orbitmesh.v1 import types_pb2
+from orbitmesh.protos.orbitmesh.v1 import types_pb2
 
 __all__ = ["POWER_STATE_NAMES", "THERMAL_STATE_NAMES", "VitalsRow", "vitals_rows"]
 

@@ -1,4 +1,4 @@
-"""A satellite host as a Ray actor: a thin shell around :class:`~node.host.SatelliteHost`.
+"""A satellite host as a Ray actor: a thin shell around :class:`~orbitmesh.node.host.SatelliteHost`.
 
 The actor body is a plain class made remote at construction (as Ray's own
 ``ray.util.queue`` does), so resources and restart policy are injected, not hard-coded;
@@ -13,9 +13,9 @@ from typing import Any
 
 import ray
 
-from ground.fleet import FleetStatus
-from ground.linkstate import TickLinks
-from orchestrator.placement import deal
+from orbitmesh.ground.fleet import FleetStatus
+from orbitmesh.ground.linkstate import TickLinks
+from orbitmesh.orchestrator.placement import deal
 
 from .host import HostConfig, HostStatus, SatelliteHost
 from .server import NodeConfig

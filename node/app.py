@@ -25,18 +25,20 @@ import importlib
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy.typing as npt
 
-from orchestrator.causes import Cause
-from protos.inference import grpc_service_pb2 as pb
+from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
-from .forwarding import Forwarder
 from .inference import InferenceCore, Refused
 from .runtime import ModelRuntime
 from .state import NodeSnapshot
 from .tensors import TensorSpec, decode_inputs, decode_outputs, encode_inputs
+
+if TYPE_CHECKING:  # the forwarder's import chain (routes, scipy) is not needed to parse specs
+    from .forwarding import Forwarder
 
 __all__ = ["AppSpec", "Neighbour", "SatelliteApp", "SatelliteContext", "load_app"]
 

@@ -1,6 +1,6 @@
 """The energy books of one satellite: where every watt-hour came from and went.
 
-Pure domain code (no Ray, no gRPC). :class:`~node.power.Battery` writes one entry per
+Pure domain code (no Ray, no gRPC). :class:`~orbitmesh.node.power.Battery` writes one entry per
 segment of simulated time; the totals must balance::
 
     solar_in - (base_load + compute + radio) - clipped + unmet == stored_delta

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 
-from ground.links import LinkModel, LinkParams, Transfer
-from ground.linkstate import Route
-from ground.linkview import LinkView
-from ground.routes import RouteSet
-from ground.selection import Policy, choose_satellite
-from orchestrator.causes import Cause
-from orchestrator.clock import SimClock
+from orbitmesh.ground.links import LinkModel, LinkParams, Transfer
+from orbitmesh.ground.linkstate import Route
+from orbitmesh.ground.linkview import LinkView
+from orbitmesh.ground.routes import RouteSet
+from orbitmesh.ground.selection import Policy, choose_satellite
+from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.orchestrator.clock import SimClock
 
 from .datapath import DataPathClient
 from .inference import Refused

@@ -21,12 +21,12 @@ from typing import Any
 
 import grpc
 
-from ground.fleet import FleetStatus
-from ground.linkstate import TickLinks, Topology
-from ground.linkview import LinkView
-from ground.timing import in_slices, quiet_garbage_collector, sleep_until
-from orchestrator.clock import SimClock
-from protos.orbitmesh.v1 import host_pb2
+from orbitmesh.ground.fleet import FleetStatus
+from orbitmesh.ground.linkstate import TickLinks, Topology
+from orbitmesh.ground.linkview import LinkView
+from orbitmesh.ground.timing import in_slices, quiet_garbage_collector, sleep_until
+from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.protos.orbitmesh.v1 import host_pb2
 
 from .datapath import DataPathClient, DataPathServer, RemoteError
 from .runtime import LoadedModel

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from orchestrator.causes import Cause
+from orbitmesh.orchestrator.causes import Cause
 
 from .runtime import LoadedModel
 from .state import NodeState

@@ -7,7 +7,7 @@ seconds of compute and radio activity inside it, spread evenly over the segment.
 a segment the net power is constant, so the charge moves linearly and the integration is
 exact: it stops at the capacity (the surplus is *clipped*) and at zero (the shortfall is
 *unmet*, a brown-out), and every watt-hour is booked in an
-:class:`~node.energy_ledger.EnergyLedger`.
+:class:`~orbitmesh.node.energy_ledger.EnergyLedger`.
 
 Below ``reserve_soc`` the satellite refuses inference with the cause ``"power"``; it
 accepts again only once the charge is back at ``recover_soc`` (hysteresis, so it does
@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from orchestrator.checking import fmt_number
+from orbitmesh.orchestrator.checking import fmt_number
 
 from .energy_ledger import EnergyLedger
 

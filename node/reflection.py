@@ -18,6 +18,26 @@ __all__ = ["REFLECTION_SERVICE", "LazyReflection"]
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
 
+class _OursThenDefault:
+    """Descriptor lookups in orbitmesh's pool (our services: protos/pool.py says why it is
+    not the default one), then in protobuf's default pool (health, reflection itself)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from google.protobuf import descriptor_pool
+
+        from orbitmesh.protos.pool import POOL
+
+        ours, default = getattr(POOL, name), getattr(descriptor_pool.Default(), name)
+
+        def find(*args: Any) -> Any:
+            try:
+                return ours(*args)
+            except KeyError:
+                return default(*args)
+
+        return find
+
+
 class LazyReflection:
     def __init__(self, service_names: Sequence[str]) -> None:
         self.service_names = (*service_names, REFLECTION_SERVICE)
@@ -35,7 +55,7 @@ class LazyReflection:
         from grpc_reflection.v1alpha.reflection import aio
 
         if self._servicer is None:
-            self._servicer = aio.ReflectionServicer(self.service_names)
+            self._servicer = aio.ReflectionServicer(self.service_names, pool=_OursThenDefault())
 
         async def parsed() -> AsyncIterator[Any]:
             async for raw in requests:

@@ -14,11 +14,11 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from ground.links import LinkParams
-from ground.linkview import LinkView
-from orchestrator.clock import SimClock
-from orchestrator.ephemeris import Ephemeris
-from protos.orbitmesh.v1 import host_pb2_grpc, satellite_pb2, satellite_pb2_grpc
+from orbitmesh.ground.links import LinkParams
+from orbitmesh.ground.linkview import LinkView
+from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.orchestrator.ephemeris import Ephemeris
+from orbitmesh.protos.orbitmesh.v1 import host_pb2_grpc, satellite_pb2, satellite_pb2_grpc
 
 from .app import AppSpec, SatelliteContext, load_app
 from .datapath import DataPathClient

@@ -1,6 +1,6 @@
 """gRPC servicers of a compute satellite: Open Inference Protocol and telemetry.
 
-Thin shells: they parse, ask :class:`~node.state.NodeState` for admission, run the
+Thin shells: they parse, ask :class:`~orbitmesh.node.state.NodeState` for admission, run the
 model off the event loop, and map every refusal to a status code with its cause in the
 ``orbitmesh-cause`` trailing metadata.
 """
@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.message import DecodeError
 
-from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
-from protos.inference import grpc_service_pb2 as pb
-from protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
+from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
 
 from .app import SatelliteApp
 from .datapath import RemoteError

@@ -1,6 +1,6 @@
 """Tensors on the Open Inference Protocol wire (KServe v2 / Triton) <-> numpy arrays.
 
-Pure code: numpy and the generated ``protos.inference`` messages, no gRPC server and no
+Pure code: numpy and the generated ``orbitmesh.protos.inference`` messages, no gRPC server and no
 Ray. The satellite's inference servicer calls :func:`decode_inputs` on each
 ``ModelInferRequest`` and :func:`encode_outputs` on the model's results; a
 :class:`TensorError` becomes ``INVALID_ARGUMENT`` naming the offending tensor.
@@ -32,7 +32,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 __all__ = [
     "DATATYPES",

@@ -14,7 +14,7 @@ with ``S`` the solar constant, ``sigma`` the Stefan-Boltzmann constant and
 emissivity (Kirchhoff's law for a grey surface). ``P_internal`` is the electrical load
 (base, compute and radio), all of which ends up as heat.
 
-Inputs are constant within a :class:`~node.power.Segment`, so an eclipse entry or exit
+Inputs are constant within a :class:`~orbitmesh.node.power.Segment`, so an eclipse entry or exit
 inside a tick is honoured at the instant the orchestrator reports (PASEOS only looked at
 step ends). Each segment is integrated with classical Runge-Kutta in sub-steps of at
 most 1/32 of the local thermal time constant ``C / (4 eps sigma A T^3)``; the solution
@@ -36,7 +36,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final
 
-from orchestrator.checking import fmt_number
+from orbitmesh.orchestrator.checking import fmt_number
 
 from .power import ParamChecker, ParamProblem, PowerParams, Segment
 
@@ -70,7 +70,7 @@ _SUBSTEPS_PER_TAU: Final = 32.0
 class ThermalParams:
     """Thermal parameters of one compute satellite: scenario table ``[thermal]``.
 
-    The defaults describe the same 12U-class CubeSat as :class:`~node.power.PowerParams`
+    The defaults describe the same 12U-class CubeSat as :class:`~orbitmesh.node.power.PowerParams`
     (226 x 226 x 340 mm). With them, and the power defaults, the orbit-average
     temperature at 550 km is about 28 degC with an idle payload and about 55 degC with
     the accelerator busy all the time, so a node kept busy throttles after about ten

@@ -2,12 +2,12 @@
 
 The front door; import from here rather than from the modules::
 
-    from orchestrator import load_scenario, GeometryEngine
+    from orbitmesh.orchestrator import load_scenario, GeometryEngine
     engine = GeometryEngine(load_scenario("demo"))
     tick = engine.tick(engine.start)
 
-Names load on first use, so that light modules (``orchestrator.constants``,
-``orchestrator.causes``) can be imported by satellite actors without pulling in
+Names load on first use, so that light modules (``orbitmesh.orchestrator.constants``,
+``orbitmesh.orchestrator.causes``) can be imported by satellite actors without pulling in
 skyfield and scipy.
 """
 

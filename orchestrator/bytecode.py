@@ -17,7 +17,12 @@ import importlib.util
 __all__ = ["ACTOR_PACKAGES", "compile_packages"]
 
 #: What satellite, gateway and orchestrator processes import from this project.
-ACTOR_PACKAGES = ("node", "ground", "orchestrator", "protos")
+ACTOR_PACKAGES = (
+    "orbitmesh.node",
+    "orbitmesh.ground",
+    "orbitmesh.orchestrator",
+    "orbitmesh.protos",
+)
 
 
 def compile_packages(packages: tuple[str, ...] = ACTOR_PACKAGES) -> bool:

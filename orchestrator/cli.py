@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orbitmesh import __version__
+
 from .cli_load import add_load_commands
 from .cli_run import add_run_commands
 from .scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario, parse_time_arg
@@ -22,6 +24,23 @@ from .scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario, parse_tim
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+
+#: What the `emulator` extra installs (pyproject.toml), by import name: a command that
+#: needs one of them in a client-only install says how to get it.
+EMULATOR_MODULES = frozenset(
+    {
+        "ray",
+        "scipy",
+        "sgp4",
+        "skyfield",
+        "skyfield_data",
+        "onnxruntime",
+        "sklearn",
+        "skl2onnx",
+        "onnx",
+        "prometheus_client",
+    }
+)
 
 
 class UsageError(Exception):
@@ -165,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emulate satellite compute constellations: orbits, links, routes and "
         "live inference.",
     )
+    parser.add_argument("--version", action="version", version=f"orbitmesh {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scenario_help = f"scenario file (TOML) or built-in name ({', '.join(BUILTIN_SCENARIOS)})"
 
@@ -225,6 +245,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # `orbitmesh ... | head` is fine
         return 0
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EMULATOR_MODULES:
+            raise
+        print(
+            f"orbitmesh {args.command}: needs the emulator extra (no module {exc.name!r}): "
+            "pip install 'orbitmesh[emulator]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return status
 
 

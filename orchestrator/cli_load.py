@@ -20,7 +20,7 @@ from .cli_run import (
 )
 
 if TYPE_CHECKING:
-    from ground.loadtest import LoadTestResult
+    from orbitmesh.ground.loadtest import LoadTestResult
 
 __all__ = ["add_load_commands"]
 
@@ -40,7 +40,7 @@ def _emulation(
     ``metrics`` (a metrics server) starts watching it once it serves."""
     import ray
 
-    from ground.endpoints import Endpoints
+    from orbitmesh.ground.endpoints import Endpoints
 
     from .actor import Orchestrator
     from .emulation import EmulationOptions
@@ -77,8 +77,8 @@ def _emulation(
 
 
 def _options(args: argparse.Namespace, stations: list[str]) -> Any:
-    from ground.loadgen import LoadOptions
-    from ground.schedule import ScheduleKind
+    from orbitmesh.ground.loadgen import LoadOptions
+    from orbitmesh.ground.schedule import ScheduleKind
 
     rps = args.rps
     if rps is None and args.concurrency is None:
@@ -114,8 +114,8 @@ def _run(
     meta: dict[str, Any],
     on_result: Callable[[LoadTestResult], None] | None = None,
 ) -> int:
-    from ground.errors import OrbitmeshError
-    from ground.loadtest import ProgressPrinter, format_summary, run_load_test
+    from orbitmesh.ground.errors import OrbitmeshError
+    from orbitmesh.ground.loadtest import ProgressPrinter, format_summary, run_load_test
 
     stations = args.stations.split(",") if args.stations else list(endpoints.ground_stations)
     try:
@@ -169,7 +169,7 @@ def _check_options(args: argparse.Namespace) -> bool:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from ground.endpoints import EndpointsError, load_endpoints
+    from orbitmesh.ground.endpoints import EndpointsError, load_endpoints
 
     from .scenario import load_scenario
 
@@ -232,7 +232,7 @@ def _with_emulation(
     metrics: Any,
     on_result: Callable[[LoadTestResult], None] | None = None,
 ) -> int:
-    from ground.errors import OrbitmeshError
+    from orbitmesh.ground.errors import OrbitmeshError
 
     try:
         per_host = (

@@ -25,7 +25,7 @@ def _scenario_ref(text: str) -> str:
 
 
 def _endpoints_path(args: argparse.Namespace) -> Path:
-    from ground.endpoints import default_endpoints_path
+    from orbitmesh.ground.endpoints import default_endpoints_path
 
     return Path(args.endpoints) if args.endpoints else default_endpoints_path()
 
@@ -95,7 +95,7 @@ def start_metrics(port: int | None, host: str) -> Any:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from ground.endpoints import Endpoints, write_endpoints
+    from orbitmesh.ground.endpoints import Endpoints, write_endpoints
 
     from .actor import Orchestrator
     from .emulation import EmulationOptions
@@ -205,8 +205,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from ground.endpoints import load_endpoints
-    from ground.errors import EndpointsError
+    from orbitmesh.ground.endpoints import load_endpoints
+    from orbitmesh.ground.errors import EndpointsError
 
     path = _endpoints_path(args)
     try:
@@ -244,8 +244,8 @@ def _alive(pid: int) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ground.endpoints import load_endpoints
-    from ground.errors import EndpointsError
+    from orbitmesh.ground.endpoints import load_endpoints
+    from orbitmesh.ground.errors import EndpointsError
 
     from .live import collect_status, render_status
 
@@ -276,8 +276,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ground.client import Client
-    from ground.errors import CallFailed, OrbitmeshError
+    from orbitmesh.ground.client import Client
+    from orbitmesh.ground.errors import CallFailed, OrbitmeshError
 
     try:
         inputs = np.load(args.input, allow_pickle=False)
@@ -338,7 +338,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def add_run_commands(sub: Any, scenario_help: str) -> None:
-    from ground.endpoints import DEFAULT_ENDPOINTS_FILE, ENDPOINTS_ENV
+    from orbitmesh.ground.endpoints import DEFAULT_ENDPOINTS_FILE, ENDPOINTS_ENV
 
     where = f"default: ${ENDPOINTS_ENV} or ./{DEFAULT_ENDPOINTS_FILE}"
     p = sub.add_parser("up", help="start an emulation and show its live status until Ctrl-C")

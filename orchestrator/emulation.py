@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 import ray
 
-from ground.actor import GatewayHostActor
-from ground.fleet import FleetStatus, SatelliteInfo
-from ground.gateway import GatewayConfig
-from ground.host import GatewayHostConfig
-from ground.links import LinkParams
-from ground.linkstate import TickLinks, Topology
-from node.actor import HostIncarnation, HostStarted, SatelliteHostActor, host_configs
-from node.host import HostStatus
-from node.power import PowerState
-from node.thermal import ThermalState
+from orbitmesh.ground.actor import GatewayHostActor
+from orbitmesh.ground.fleet import FleetStatus, SatelliteInfo
+from orbitmesh.ground.gateway import GatewayConfig
+from orbitmesh.ground.host import GatewayHostConfig
+from orbitmesh.ground.links import LinkParams
+from orbitmesh.ground.linkstate import TickLinks, Topology
+from orbitmesh.node.actor import HostIncarnation, HostStarted, SatelliteHostActor, host_configs
+from orbitmesh.node.host import HostStatus
+from orbitmesh.node.power import PowerState
+from orbitmesh.node.thermal import ThermalState
 
 from .clock import SimClock
 from .geometry import GeometryEngine

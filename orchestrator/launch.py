@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ground.links import LinkParams
-from node.models import ensure_model
-from node.server import NodeConfig
+from orbitmesh.ground.links import LinkParams
+from orbitmesh.node.models import ensure_model
+from orbitmesh.node.server import NodeConfig
 
 from .clock import SimClock
 from .geometry import GeometryEngine

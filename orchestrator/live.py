@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 
-from ground.vitals import POWER_STATE_NAMES, THERMAL_STATE_NAMES, VitalsRow, vitals_rows
-from protos.orbitmesh.v1 import (
+from orbitmesh.ground.vitals import POWER_STATE_NAMES, THERMAL_STATE_NAMES, VitalsRow, vitals_rows
+from orbitmesh.protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
     host_pb2,

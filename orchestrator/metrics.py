@@ -3,15 +3,16 @@
 On every scrape :class:`EmulationCollector` asks, over gRPC and in parallel with short
 timeouts, every host (``orbitmesh.v1.Host/Members``: one call answers for all the
 satellites or gateways of a process), and the orchestrator for its own counters (through
-any object with a ``counters(timeout_s)`` method: :class:`~orchestrator.actor.Orchestrator`
-inside ``orbitmesh up``). An endpoints document without hosts is read node by node
-instead (every gateway's ``LinkStats``, ``Visible`` and ``Routes``, every satellite's
-``Status``). ``ground/metrics.py`` turns the replies into metric families; a
-component that does not answer gives ``..._up 0`` instead of failing the scrape.
+any object with a ``counters(timeout_s)`` method:
+:class:`~orbitmesh.orchestrator.actor.Orchestrator` inside ``orbitmesh up``). An
+endpoints document without hosts is read node by node instead (every gateway's
+``LinkStats``, ``Visible`` and ``Routes``, every satellite's ``Status``).
+``ground/metrics.py`` turns the replies into metric families; a component that does not
+answer gives ``..._up 0`` instead of failing the scrape.
 
 Other commands serve the same endpoint with :func:`serve_metrics`::
 
-    from orchestrator.metrics import serve_metrics
+    from orbitmesh.orchestrator.metrics import serve_metrics
 
     with serve_metrics(endpoints, port=9464) as server:  # an Endpoints or its dict
         print(f"metrics on {server.url}")
@@ -33,10 +34,10 @@ import grpc
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import Metric
 
-from ground.endpoints import Endpoints
-from ground.metrics import EmulationReading, SatelliteReading, Scrape, StationReading
-from ground.metrics import metric_families as _metric_families
-from protos.orbitmesh.v1 import (
+from orbitmesh.ground.endpoints import Endpoints
+from orbitmesh.ground.metrics import EmulationReading, SatelliteReading, Scrape, StationReading
+from orbitmesh.ground.metrics import metric_families as _metric_families
+from orbitmesh.protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
     host_pb2,

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from node.app import AppSpec
-from node.power import PowerParams
-from node.spec import BUILTIN_MODEL_NAMES, NodeSpec
-from node.thermal import ThermalParams
+from orbitmesh.node.app import AppSpec
+from orbitmesh.node.power import PowerParams
+from orbitmesh.node.spec import BUILTIN_MODEL_NAMES, NodeSpec
+from orbitmesh.node.thermal import ThermalParams
 
 from .checking import Checker
 from .selection import Selection, parse_selection, selection_mask

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ground.linkstate import StationLinks, TickLinks, Topology
+from orbitmesh.ground.linkstate import StationLinks, TickLinks, Topology
 
 from .constants import C_KM_PER_S
 from .geometry import GeometryEngine, Tick

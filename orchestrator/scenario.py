@@ -358,7 +358,9 @@ def builtin_station_list(name: str) -> list[dict[str, Any]]:
     if name not in BUILTIN_STATION_LISTS:
         raise KeyError(name)
     text = (
-        resources.files("orchestrator.builtin").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+        resources.files("orbitmesh.orchestrator.builtin")
+        .joinpath(f"{name}.toml")
+        .read_text(encoding="utf-8")
     )
     entries: list[dict[str, Any]] = tomllib.loads(text)["station"]
     return entries
@@ -552,7 +554,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     path = Path(text_name).expanduser()
     if text_name in BUILTIN_SCENARIOS and not path.is_file():
         source = f"{text_name}.toml"
-        resource = resources.files("orchestrator.builtin").joinpath(source)
+        resource = resources.files("orbitmesh.orchestrator.builtin").joinpath(source)
         with resources.as_file(resource) as real:
             return parse_scenario(
                 _read_toml(real.read_text(encoding="utf-8"), source), source, real.parent

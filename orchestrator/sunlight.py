@@ -73,7 +73,7 @@ def sun_itrs_km(t: Time) -> NDArray[np.float64]:
 
     The Sun is sampled once per ``SUN_GRID_S`` in TEME (where it barely turns) and
     interpolated; TEME -> ITRS is skyfield's exact ``rot_z(-GMST82)`` (see
-    :func:`~orchestrator.orbits.teme_to_itrs_matrices`). Agrees with skyfield's
+    :func:`~orbitmesh.orchestrator.orbits.teme_to_itrs_matrices`). Agrees with skyfield's
     ``(sun - earth).at(t).frame_xyz(itrs)`` to ~1e-11 rad (tested) at a sixth of its cost.
     """
     x = np.atleast_1d(np.asarray(t.tt, dtype=np.float64)) / _SUN_GRID_DAYS

@@ -8,10 +8,12 @@ Usage (from anywhere; paths are resolved from this file)::
 
 Every directory in ``PROTO_DIRS`` is compiled: ``protos/orbitmesh/v1`` (our own API) and
 ``protos/inference`` (the Open Inference Protocol that standard inference clients speak).
-protoc runs once, with the repository root as its include root, so the generated modules
-import each other as ``from protos.orbitmesh.v1 import types_pb2`` and work whenever the
-repository root (or the installed ``protos`` package) is importable. Google's well-known
-types come from the include directory bundled with grpcio-tools.
+protoc runs once, with the repository root as its include root; its output is then
+rehomed (:func:`rehome`): the modules import each other as ``from orbitmesh.protos...``
+(the folder protos/ is the package ``orbitmesh.protos`` once installed) and register their
+files in orbitmesh's own descriptor pool (protos/pool.py says why) instead of protobuf's
+default one. Google's well-known types come from the include directory bundled with
+grpcio-tools.
 
 Generation happens in a scratch directory first; only files whose bytes changed are
 rewritten, and generated files whose .proto source is gone are removed.
@@ -66,6 +68,27 @@ def is_generated(path: Path) -> bool:
     return path.name.endswith(GENERATED_SUFFIXES)
 
 
+#: protoc's imports of our own modules, and where they live once installed.
+PROTOC_IMPORT = b"from protos."
+PACKAGE_IMPORT = b"from orbitmesh.protos."
+#: protoc's registration in the default pool, and its replacement.
+DEFAULT_POOL = b"DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+OWN_POOL = b"DESCRIPTOR = _orbitmesh_pool.POOL.AddSerializedFile("
+BUILDER_IMPORT = b"from google.protobuf.internal import builder as _builder\n"
+POOL_IMPORT = b"from orbitmesh.protos import pool as _orbitmesh_pool\n"
+
+
+def rehome(path: Path, content: bytes) -> bytes:
+    """protoc's output for ``path`` with our imports and our descriptor pool."""
+    content = content.replace(b"\n" + PROTOC_IMPORT, b"\n" + PACKAGE_IMPORT)
+    if path.name.endswith("_pb2.py"):
+        if DEFAULT_POOL not in content or BUILDER_IMPORT not in content:
+            raise ProtocError(f"{path}: protoc's output no longer has the lines rehome() edits")
+        content = content.replace(DEFAULT_POOL, OWN_POOL)
+        content = content.replace(BUILDER_IMPORT, BUILDER_IMPORT + POOL_IMPORT)
+    return content
+
+
 def generated_files(root: Path) -> dict[Path, bytes]:
     """Generated files present under ``root``, keyed by path relative to ``root``."""
     found: dict[Path, bytes] = {}
@@ -108,7 +131,9 @@ def fresh_generation() -> dict[Path, bytes]:
     """What protoc produces from the current sources, keyed by repository-relative path."""
     with tempfile.TemporaryDirectory(prefix="orbitmesh-protos-") as scratch:
         run_protoc(Path(scratch))
-        return generated_files(Path(scratch))
+        return {
+            path: rehome(path, content) for path, content in generated_files(Path(scratch)).items()
+        }
 
 
 def stale_files(root: Path, fresh: dict[Path, bytes]) -> list[Path]:

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from skyfield.timelib import Timescale
 
-from orchestrator import GeometryEngine, Scenario, parse_scenario
-from orchestrator.orbits import timescale
+from orbitmesh.orchestrator import GeometryEngine, Scenario, parse_scenario
+from orbitmesh.orchestrator.orbits import timescale
 
 REPO = Path(__file__).resolve().parents[1]
 TLE_DIR = REPO.parent / "shared" / "data" / "tle"
-ORBITMESH = [sys.executable, "-m", "orchestrator.cli"]
+ORBITMESH = [sys.executable, "-m", "orbitmesh.orchestrator.cli"]
 
 
 @contextmanager
@@ -146,7 +146,7 @@ def ts() -> Timescale:
 
 @pytest.fixture(scope="session")
 def ephemeris() -> Any:
-    from orchestrator.sunlight import _ephemeris
+    from orbitmesh.orchestrator.sunlight import _ephemeris
 
     return _ephemeris()
 
@@ -177,7 +177,7 @@ def ray_local() -> Any:
     """One local Ray instance for the whole test session."""
     import ray
 
-    from orchestrator.local_ray import start_ray
+    from orbitmesh.orchestrator.local_ray import start_ray
 
     start_ray(num_cpus=2)  # address="local": never a stale cluster
     yield ray

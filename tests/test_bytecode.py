@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.bytecode import compile_packages
+from orbitmesh.orchestrator.bytecode import compile_packages
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from conftest import ORBITMESH, orbitmesh_up
 
-from node.models import ensure_model, load_digits_split, make_session
+from orbitmesh.node.models import ensure_model, load_digits_split, make_session
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

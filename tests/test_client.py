@@ -28,15 +28,15 @@ import grpc
 import numpy as np
 import pytest
 
-from ground.client import AsyncClient, Client, InferResult
-from ground.endpoints import (
+from orbitmesh.ground.client import AsyncClient, Client, InferResult
+from orbitmesh.ground.endpoints import (
     DEFAULT_ENDPOINTS_FILE,
     ENDPOINTS_ENV,
     Endpoints,
     load_endpoints,
     write_endpoints,
 )
-from ground.errors import (
+from orbitmesh.ground.errors import (
     CLASS_OF_CAUSE,
     CLASS_OF_CODE,
     CallFailed,
@@ -59,13 +59,13 @@ from ground.errors import (
     UnknownStation,
     error_from_rpc,
 )
-from node.tensors import TensorError, TensorSpec, decode_inputs, encode_outputs
-from orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
-from protos.inference import grpc_service_pb2 as pb
-from protos.inference import grpc_service_pb2_grpc as pbg
-from protos.orbitmesh.v1 import ground_station_pb2 as gs
-from protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
-from protos.orbitmesh.v1 import types_pb2
+from orbitmesh.node.tensors import TensorError, TensorSpec, decode_inputs, encode_outputs
+from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
+from orbitmesh.protos.orbitmesh.v1 import types_pb2
 
 # --------------------------------------------------------------------------- the fake gateway
 

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from conftest import ORBITMESH, orbitmesh_up
 
-from ground import Client
-from node.models import ensure_model, load_digits_split, make_session
+from orbitmesh.ground import Client
+from orbitmesh.node.models import ensure_model, load_digits_split, make_session
 
 RAY = str(Path(sys.executable).with_name("ray"))
 #: Ray >= 2.59 authenticates a cluster started with `ray start --head` by token: every

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ground.contactevents import contact_changes
-from ground.observer import ContactViews
+from orbitmesh.ground.contactevents import contact_changes
+from orbitmesh.ground.observer import ContactViews
 
 
 def test_rises_sets_and_a_handover() -> None:

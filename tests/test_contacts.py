@@ -14,9 +14,9 @@ from conftest import make_scenario, tle_path
 from skyfield.api import EarthSatellite, wgs84
 from skyfield.timelib import Timescale
 
-from orchestrator import Contact, GeometryEngine, find_contacts
-from orchestrator.orbits import times_at
-from orchestrator.render import contacts_csv, contacts_ion, contacts_json
+from orbitmesh.orchestrator import Contact, GeometryEngine, find_contacts
+from orbitmesh.orchestrator.orbits import times_at
+from orbitmesh.orchestrator.render import contacts_csv, contacts_ion, contacts_json
 
 
 def _skyfield_windows(

@@ -16,18 +16,18 @@ import numpy as np
 import pytest
 from conftest import REPO, small_shell_scenario
 
-from ground.client import Client
-from ground.endpoints import Endpoints
-from ground.errors import LinkLost, NoContact, NodeDown, NotFound
-from ground.loadgen import LoadOptions
-from ground.loadtest import run_load_test
-from node.models import ensure_model, load_digits_split, make_session
-from orchestrator import GeometryEngine, find_contacts, load_scenario
-from orchestrator.actor import Orchestrator
-from orchestrator.emulation import EmulationOptions
-from orchestrator.trace import TraceReader
-from protos.orbitmesh.v1.satellite_pb2 import StatusRequest
-from protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
+from orbitmesh.ground.client import Client
+from orbitmesh.ground.endpoints import Endpoints
+from orbitmesh.ground.errors import LinkLost, NoContact, NodeDown, NotFound
+from orbitmesh.ground.loadgen import LoadOptions
+from orbitmesh.ground.loadtest import run_load_test
+from orbitmesh.node.models import ensure_model, load_digits_split, make_session
+from orbitmesh.orchestrator import GeometryEngine, find_contacts, load_scenario
+from orbitmesh.orchestrator.actor import Orchestrator
+from orbitmesh.orchestrator.emulation import EmulationOptions
+from orbitmesh.orchestrator.trace import TraceReader
+from orbitmesh.protos.orbitmesh.v1.satellite_pb2 import StatusRequest
+from orbitmesh.protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
 
 SPLIT = load_digits_split()
 X = SPLIT.x_test[:20].astype(np.float32)

@@ -10,8 +10,8 @@ from skyfield.api import EarthSatellite
 from skyfield.framelib import itrs
 from skyfield.timelib import Timescale
 
-from orchestrator import GeometryEngine
-from orchestrator.orbits import times_at
+from orbitmesh.orchestrator import GeometryEngine
+from orbitmesh.orchestrator.orbits import times_at
 
 
 def test_positions_interpolate_to_skyfield_within_1_m(

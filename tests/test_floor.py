@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ground.floor import FloorProbe, FloorServer, round_trips_ms
+from orbitmesh.ground.floor import FloorProbe, FloorServer, round_trips_ms
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:

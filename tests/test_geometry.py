@@ -12,9 +12,9 @@ from skyfield.api import EarthSatellite, wgs84
 from skyfield.framelib import itrs
 from skyfield.timelib import Timescale
 
-from orchestrator import GeometryEngine
-from orchestrator.constants import C_KM_PER_S
-from orchestrator.orbits import times_at
+from orbitmesh.orchestrator import GeometryEngine
+from orbitmesh.orchestrator.constants import C_KM_PER_S
+from orbitmesh.orchestrator.orbits import times_at
 
 OFFSETS_S = np.array([0.0, 437.5, 1800.0, 3333.3, 7000.0])
 
@@ -250,7 +250,7 @@ def test_teme_to_itrs_is_skyfields_own_composition() -> None:
 
     from skyfield.sgp4lib import TEME
 
-    from orchestrator.orbits import teme_to_itrs_matrices
+    from orbitmesh.orchestrator.orbits import teme_to_itrs_matrices
 
     t = times_at(datetime(2026, 3, 20, 12, tzinfo=UTC), np.linspace(0.0, 3 * 86_400.0, 97))
     reference = np.einsum(
@@ -266,7 +266,7 @@ def test_sun_matches_skyfield_to_a_nanoradian() -> None:
     from skyfield.api import Loader
     from skyfield_data import get_skyfield_data_path
 
-    from orchestrator.sunlight import sun_itrs_km
+    from orbitmesh.orchestrator.sunlight import sun_itrs_km
 
     offsets = np.random.default_rng(7).uniform(0.0, 30 * 86_400.0, 500)
     t = times_at(datetime(2026, 3, 20, 12, tzinfo=UTC), offsets)
@@ -284,9 +284,9 @@ def test_sun_matches_skyfield_to_a_nanoradian() -> None:
 def test_visibility_cones_follow_the_highest_satellite() -> None:
     """The station cones are kept per altitude ceiling: a later, higher satellite still
     needs (and gets) a wider cone. Checked against brute-force elevations."""
-    from orchestrator.geodesy import geodetic_to_itrs_km
-    from orchestrator.scenario import GroundStationSpec
-    from orchestrator.visibility import StationSet
+    from orbitmesh.orchestrator.geodesy import geodetic_to_itrs_km
+    from orbitmesh.orchestrator.scenario import GroundStationSpec
+    from orbitmesh.orchestrator.visibility import StationSet
 
     stations = StationSet(
         [GroundStationSpec(name="gs", lat_deg=0.0, lon_deg=0.0, alt_m=0.0, min_elevation_deg=10.0)]

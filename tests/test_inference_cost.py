@@ -7,8 +7,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from node.inference import INLINE_LIMIT_S, _CostModel, _run_timed
-from node.runtime import LoadedModel
+from orbitmesh.node.inference import INLINE_LIMIT_S, _CostModel, _run_timed
+from orbitmesh.node.runtime import LoadedModel
 
 
 class _WaitingModel:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from ground.links import MAX_RETRANSMISSIONS, LinkModel, LinkParams, Transfer
-from ground.linkstate import Route
+from orbitmesh.ground.links import MAX_RETRANSMISSIONS, LinkModel, LinkParams, Transfer
+from orbitmesh.ground.linkstate import Route
 
 #: ground station -> s1 (uplink) -> s2 (laser) -> s3 (laser).
 ROUTE = Route(("gs", "s1", "s2", "s3"), (2.5, 10.0, 3.0), (1000.0, 10_000.0, 1000.0))

@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 from conftest import REPO, small_shell_scenario
 
-from ground.endpoints import Endpoints
-from ground.loadgen import LoadOptions
-from ground.loadtest import format_summary, run_load_test
-from orchestrator.actor import Orchestrator
-from orchestrator.emulation import EmulationOptions
-from protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc
+from orbitmesh.ground.endpoints import Endpoints
+from orbitmesh.ground.loadgen import LoadOptions
+from orbitmesh.ground.loadtest import format_summary, run_load_test
+from orbitmesh.orchestrator.actor import Orchestrator
+from orbitmesh.orchestrator.emulation import EmulationOptions
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())
 
@@ -209,12 +209,12 @@ def test_closed_loop_and_time_series(emulation: Endpoints, tmp_path: Path) -> No
 
 
 def test_cli_against_a_running_emulation(emulation: Endpoints, tmp_path: Path) -> None:
-    from ground.endpoints import write_endpoints
+    from orbitmesh.ground.endpoints import write_endpoints
 
     path = write_endpoints(tmp_path / "endpoints.json", emulation)
     out = tmp_path / "cli"
     result = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "load", str(path), "--model", "digits",
+        [sys.executable, "-m", "orbitmesh.orchestrator.cli", "load", str(path), "--model", "digits",
          "--rps", "20", "--duration", "1", "--warmup", "0", "--stations", "frankfurt",
          "--out", str(out)],
         capture_output=True, text=True, timeout=120, check=False,
@@ -229,11 +229,11 @@ def test_cli_serves_metrics_while_it_runs(emulation: Endpoints, tmp_path: Path) 
     the stations' and satellites' metrics while the load runs."""
     import urllib.request
 
-    from ground.endpoints import write_endpoints
+    from orbitmesh.ground.endpoints import write_endpoints
 
     path = write_endpoints(tmp_path / "endpoints.json", emulation)
     load = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "load", str(path), "--model", "digits",
+        [sys.executable, "-m", "orbitmesh.orchestrator.cli", "load", str(path), "--model", "digits",
          "--rps", "20", "--duration", "4", "--warmup", "0", "--stations", "frankfurt",
          "--metrics-port", "0", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -255,7 +255,7 @@ def test_cli_serves_metrics_while_it_runs(emulation: Endpoints, tmp_path: Path) 
 def test_cli_refuses_bad_options_before_starting(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "orchestrator.cli", "load", *args],
+            [sys.executable, "-m", "orbitmesh.orchestrator.cli", "load", *args],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import REPO
 from scipy import optimize, stats
 
-from ground.fidelity import ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS, assess
-from ground.loadgen import LoadOptions, _read_reply
-from ground.loadstats import (
+from orbitmesh.ground.fidelity import ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS, assess
+from orbitmesh.ground.loadgen import LoadOptions, _read_reply
+from orbitmesh.ground.loadstats import (
     Finished,
     Sample,
     account,
@@ -24,8 +24,8 @@ from ground.loadstats import (
     timeseries,
     write_timeseries_csv,
 )
-from ground.schedule import Schedule, ScheduleKind
-from protos.inference import grpc_service_pb2 as pb
+from orbitmesh.ground.schedule import Schedule, ScheduleKind
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())
 DATE = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)

@@ -23,11 +23,11 @@ from conftest import ORBITMESH, REPO, orbitmesh_up, small_shell_scenario
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ground.client import Client
-from ground.errors import NoContact
-from ground.links import LinkModel
-from ground.linkstate import Route
-from ground.metrics import (
+from orbitmesh.ground.client import Client
+from orbitmesh.ground.errors import NoContact
+from orbitmesh.ground.links import LinkModel
+from orbitmesh.ground.linkstate import Route
+from orbitmesh.ground.metrics import (
     METRICS,
     EmulationReading,
     SatelliteReading,
@@ -35,18 +35,18 @@ from ground.metrics import (
     StationReading,
     metric_families,
 )
-from node.histogram import Histogram
-from node.models import load_digits_split
-from node.power import PowerParams
-from node.state import NodeState
-from node.thermal import ThermalParams
-from orchestrator.actor import Orchestrator
-from orchestrator.causes import Cause
-from orchestrator.emulation import EmulationOptions
-from orchestrator.ephemeris import Ephemeris
-from orchestrator.metrics import EmulationCollector, MetricsServer, serve_metrics
-from protos.orbitmesh.v1 import ground_station_pb2, satellite_pb2, types_pb2
-from protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
+from orbitmesh.node.histogram import Histogram
+from orbitmesh.node.models import load_digits_split
+from orbitmesh.node.power import PowerParams
+from orbitmesh.node.state import NodeState
+from orbitmesh.node.thermal import ThermalParams
+from orbitmesh.orchestrator.actor import Orchestrator
+from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.orchestrator.emulation import EmulationOptions
+from orbitmesh.orchestrator.ephemeris import Ephemeris
+from orbitmesh.orchestrator.metrics import EmulationCollector, MetricsServer, serve_metrics
+from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, satellite_pb2, types_pb2
+from orbitmesh.protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
 
 X = load_digits_split().x_test[:4].astype(np.float32)
 

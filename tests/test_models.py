@@ -18,7 +18,7 @@ import onnxruntime
 import pytest
 from numpy.typing import NDArray
 
-from node.models import (
+from orbitmesh.node.models import (
     BUILTIN_MODELS,
     CACHE_ENV_VAR,
     DigitsSplit,
@@ -29,14 +29,14 @@ from node.models import (
     load_digits_split,
     make_session,
 )
-from node.models.cnn_numpy import (
+from orbitmesh.node.models.cnn_numpy import (
     CnnParams,
     forward_probabilities,
     initial_params,
     loss_and_gradients,
 )
-from node.models.digits_cnn import params_from_onnx
-from node.models.digits_linear import train_pipeline
+from orbitmesh.node.models.digits_cnn import params_from_onnx
+from orbitmesh.node.models.digits_linear import train_pipeline
 
 ACCURACY_FLOOR = {"digits": 0.9, "digits-cnn": 0.95}
 INPUT_SHAPE = {"digits": ("batch", 64), "digits-cnn": ("batch", 1, 8, 8)}
@@ -295,7 +295,15 @@ def test_session_is_single_threaded_and_does_not_spin(cards: dict[str, ModelCard
 
 def test_cli_prints_a_line_per_model(model_cache: Path, cards: dict[str, ModelCard]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "node.models", "--cache-dir", str(model_cache), "--runs", "20"],
+        [
+            sys.executable,
+            "-m",
+            "orbitmesh.node.models",
+            "--cache-dir",
+            str(model_cache),
+            "--runs",
+            "20",
+        ],
         capture_output=True,
         text=True,
         check=True,

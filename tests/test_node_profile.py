@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from node.power import PowerParams
-from node.thermal import ThermalParams
-from orchestrator import SatelliteCatalog, Scenario, ScenarioError, build_catalog, load_scenario
+from orbitmesh.node.power import PowerParams
+from orbitmesh.node.thermal import ThermalParams
+from orbitmesh.orchestrator import (
+    SatelliteCatalog,
+    Scenario,
+    ScenarioError,
+    build_catalog,
+    load_scenario,
+)
 
 BASE = """
 name = "n"

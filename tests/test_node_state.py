@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from node.power import PowerParams
-from node.state import NodeState
-from node.thermal import ThermalParams
-from orchestrator.causes import Cause
-from orchestrator.ephemeris import Ephemeris
+from orbitmesh.node.power import PowerParams
+from orbitmesh.node.state import NodeState
+from orbitmesh.node.thermal import ThermalParams
+from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.orchestrator.ephemeris import Ephemeris
 
 
 class FakeClock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ground.lag import LagWindow
-from orchestrator.placement import Placement, PlacementSpec, parse_per_host
+from orbitmesh.ground.lag import LagWindow
+from orbitmesh.orchestrator.placement import Placement, PlacementSpec, parse_per_host
 
 
 def test_auto_makes_two_satellite_hosts_and_one_gateway_host_per_cpu() -> None:

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from node.energy_ledger import EnergyLedger
-from node.power import (
+from orbitmesh.node.energy_ledger import EnergyLedger
+from orbitmesh.node.power import (
     POWER_CAUSE,
     Battery,
     ParamProblem,

@@ -12,8 +12,8 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
 
-from protos.inference import grpc_service_pb2, grpc_service_pb2_grpc
-from protos.orbitmesh.v1 import (
+from orbitmesh.protos.inference import grpc_service_pb2, grpc_service_pb2_grpc
+from orbitmesh.protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
     satellite_pb2,

@@ -11,12 +11,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from ground.fleet import FleetStatus, SatelliteInfo
-from ground.linkstate import TickLinks, Topology
-from ground.routes import RouteFinder
-from ground.selection import Policy, choose_satellite
-from orchestrator import GeometryEngine
-from orchestrator.publish import tick_links, topology
+from orbitmesh.ground.fleet import FleetStatus, SatelliteInfo
+from orbitmesh.ground.linkstate import TickLinks, Topology
+from orbitmesh.ground.routes import RouteFinder
+from orbitmesh.ground.selection import Policy, choose_satellite
+from orbitmesh.orchestrator import GeometryEngine
+from orbitmesh.orchestrator.publish import tick_links, topology
 
 
 def _networkx(tick: TickLinks, topo: Topology) -> nx.DiGraph:
@@ -37,7 +37,7 @@ def _networkx(tick: TickLinks, topo: Topology) -> nx.DiGraph:
 def _check_route_set_against_networkx(
     routes: object, source: int, topo: Topology, g: nx.DiGraph
 ) -> int:
-    from ground.routes import RouteSet
+    from orbitmesh.ground.routes import RouteSet
 
     assert isinstance(routes, RouteSet)
     ref = nx.single_source_dijkstra_path_length(g, source)

@@ -19,20 +19,21 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from ground.vitals import vitals_rows
-from node.actor import SatelliteHostActor
-from node.models import load_digits_split, make_session
-from node.server import NodeConfig
-from orchestrator import GeometryEngine, load_scenario
-from orchestrator.causes import CAUSE_METADATA_KEY
-from orchestrator.clock import SimClock
-from orchestrator.launch import node_configs
-from protos.inference import grpc_service_pb2 as pb
-from protos.inference import grpc_service_pb2_grpc as pbg
-from protos.orbitmesh.v1 import (
+from orbitmesh.ground.vitals import vitals_rows
+from orbitmesh.node.actor import SatelliteHostActor
+from orbitmesh.node.models import load_digits_split, make_session
+from orbitmesh.node.server import NodeConfig
+from orbitmesh.orchestrator import GeometryEngine, load_scenario
+from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY
+from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.orchestrator.launch import node_configs
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
+from orbitmesh.protos.orbitmesh.v1 import (
     host_pb2,
     host_pb2_grpc,
     satellite_pb2,
@@ -232,6 +233,21 @@ def test_health_reflection_and_status(satellites: list[Sat]) -> None:
             "orbitmesh.v1.Satellite",
             "grpc.health.v1.Health",
         } <= names
+        # What grpcurl asks next: the file defining each service, from whichever pool.
+        for service, method in [
+            ("inference.GRPCInferenceService", "ModelInfer"),
+            ("orbitmesh.v1.Satellite", "Status"),
+            ("grpc.health.v1.Health", "Check"),
+        ]:
+            (answer,) = reflect.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=service)])
+            )
+            files = [
+                descriptor_pb2.FileDescriptorProto.FromString(raw)
+                for raw in answer.file_descriptor_response.file_descriptor_proto
+            ]
+            methods = {f"{f.package}.{s.name}": s.method for f in files for s in f.service}
+            assert method in {m.name for m in methods[service]}, answer.error_response
 
         telemetry = satellite_pb2_grpc.SatelliteStub(channel)
         status = telemetry.Status(satellite_pb2.StatusRequest())
@@ -415,7 +431,7 @@ def test_a_request_waiting_to_reach_its_satellite_has_that_much_less_time(
 ) -> None:
     import asyncio
 
-    from node.host import HostConfig, SatelliteHost
+    from orbitmesh.node.host import HostConfig, SatelliteHost
 
     host = SatelliteHost(HostConfig("h", (configs[0],)))
     sid = configs[0].satellite_id

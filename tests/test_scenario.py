@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.catalog import SatelliteCatalog, build_catalog
-from orchestrator.cli import main as cli_main
-from orchestrator.scenario import (
+from orbitmesh.orchestrator.catalog import SatelliteCatalog, build_catalog
+from orbitmesh.orchestrator.cli import main as cli_main
+from orbitmesh.orchestrator.scenario import (
     BUILTIN_SCENARIOS,
     ComputeSpec,
     LinksSpec,
@@ -924,7 +924,7 @@ def test_cli_validate_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
+        [sys.executable, "-m", "orbitmesh.orchestrator.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -973,7 +973,7 @@ def test_cli_geometry_bad_file_exits_2_without_traceback(tmp_path: Path) -> None
 
 
 def test_placement_defaults_to_auto_and_takes_sizes(tmp_path: Path) -> None:
-    from orchestrator.placement import PlacementSpec
+    from orbitmesh.orchestrator.placement import PlacementSpec
 
     assert load_scenario(write(tmp_path, MINIMAL)).placement == PlacementSpec()
     text = MINIMAL + '[placement]\nsatellites_per_host = 40\nstations_per_host = "auto"\n'

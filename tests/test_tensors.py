@@ -16,8 +16,8 @@ import numpy.typing as npt
 import pytest
 from onnx import TensorProto, helper
 
-from node.models.onnx_session import make_session
-from node.tensors import (
+from orbitmesh.node.models.onnx_session import make_session
+from orbitmesh.node.tensors import (
     DATATYPES,
     MAX_ELEMENTS,
     ONNX_DATATYPES,
@@ -28,7 +28,7 @@ from node.tensors import (
     encode_outputs,
     onnx_specs,
 )
-from protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 Array = npt.NDArray[Any]
 

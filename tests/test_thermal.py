@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from node.power import PowerParams, Segment, split_step
-from node.thermal import (
+from orbitmesh.node.power import PowerParams, Segment, split_step
+from orbitmesh.node.thermal import (
     THERMAL_CAUSE,
     ThermalNode,
     ThermalParams,

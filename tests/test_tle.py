@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.catalog import build_catalog
-from orchestrator.scenario import ScenarioError, load_scenario
-from orchestrator.tle import TleError, TleRecord, parse_tle_text, read_tle_file, tle_checksum
+from orbitmesh.orchestrator.catalog import build_catalog
+from orbitmesh.orchestrator.scenario import ScenarioError, load_scenario
+from orbitmesh.orchestrator.tle import (
+    TleError,
+    TleRecord,
+    parse_tle_text,
+    read_tle_file,
+    tle_checksum,
+)
 
 #: The shared data folder beside the repository checkout (CI always provides it).
 TLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tle"

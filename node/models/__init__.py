@@ -8,7 +8,7 @@
 Both output ``label`` (int64 [batch]) and ``probabilities`` (float32 [batch, 10]).
 ``ensure_model(name)`` builds a model on first use and returns its card (path, tensors,
 held-out accuracy, sha256); ``make_session(card.path)`` opens it for inference.
-``python -m node.models`` builds all of them and prints accuracy, size and latency.
+``python -m orbitmesh.node.models`` builds all of them and prints accuracy, size and latency.
 
 Names load on first use: a satellite process needs only ``make_session``, not the
 cache's and trainers' imports (importlib.metadata, hashing, archives), which would
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orchestrator.lazy_exports import lazy_getattr
+from orbitmesh.orchestrator.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:
     from .cache import CACHE_ENV_VAR, default_cache_dir, ensure_model

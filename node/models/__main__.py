@@ -1,4 +1,4 @@
-"""``python -m node.models``: build every built-in model and report it."""
+"""``python -m orbitmesh.node.models``: build every built-in model and report it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ _BATCH = 64
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m node.models", description="Build the built-in models and report them."
+        prog="python -m orbitmesh.node.models",
+        description="Build the built-in models and report them.",
     )
     parser.add_argument(
         "--cache-dir",

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from protos.orbitmesh.v1 import satellite_pb2 as protos_dot_orbitmesh_dot_v1_dot_satellite__pb2
+from orbitmesh.protos.orbitmesh.v1 import satellite_pb2 as protos_dot_orbitmesh_dot_v1_dot_satellite__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
