@@ -309,7 +309,10 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
         action="store_true",
         help="do not poll satellites and contacts during the run",
     )
-    p.add_argument("--address", help="with a scenario: join this Ray cluster (default local Ray)")
+    p.add_argument(
+        "--address",
+        help="with a scenario: join this Ray cluster (default: $RAY_ADDRESS, else local Ray)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="with a scenario: address servers bind")
     add_placement_options(p)
     _add_run_options(p, duration_s=30.0, speed=None)

@@ -343,7 +343,10 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
     where = f"default: ${ENDPOINTS_ENV} or ./{DEFAULT_ENDPOINTS_FILE}"
     p = sub.add_parser("up", help="start an emulation and show its live status until Ctrl-C")
     p.add_argument("scenario", help=scenario_help)
-    p.add_argument("--address", help="join this Ray cluster (default: start Ray on this machine)")
+    p.add_argument(
+        "--address",
+        help="join this Ray cluster (default: $RAY_ADDRESS if set, else start Ray on this machine)",
+    )
     p.add_argument(
         "--speed", type=float, help="simulated seconds per wall second (default: the scenario's)"
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
-__all__ = ["start_ray"]
+__all__ = ["ray_address", "start_ray"]
 
 #: Object store for a local emulation: actors exchange small messages over gRPC, not
 #: through Ray's object store, so Ray's default (30% of memory) would only be reserved.
@@ -19,8 +20,15 @@ OBJECT_STORE_BYTES = 200 * 2**20
 HOST_NICENESS = 0
 
 
+def ray_address(address: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The cluster to join: ``address`` (``--address``), else ``RAY_ADDRESS`` (what ``ray
+    job submit`` and KubeRay's RayJob give their entrypoints), else None: a private local
+    Ray."""
+    return address or environ.get("RAY_ADDRESS") or None
+
+
 def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Join the Ray cluster at ``address``, or start a private local one.
+    """Join the Ray cluster at ``address`` or ``RAY_ADDRESS``, or start a private local one.
 
     Always ``address="local"`` for the local case, so that a stale cluster file never
     makes this join (or hang on) a cluster that is not ours.
@@ -30,8 +38,9 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> Non
     from .bytecode import compile_packages
 
     compile_packages()
-    if address:
-        ray.init(address=address, log_to_driver=False)
+    joined = ray_address(address)
+    if joined:
+        ray.init(address=joined, log_to_driver=False)
         return
     ray.init(
         address="local",

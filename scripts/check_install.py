@@ -4,8 +4,8 @@ Usage (from anywhere; the checkout is found from this file)::
 
     python scripts/check_install.py [--python PYTHON]
 
-1. Builds the wheel from the checkout (``pip wheel``, in pip's isolated build
-   environment: this is what proves the build-system floor in pyproject.toml).
+1. Builds the wheel from a copy of the checkout's files (``pip wheel``, in pip's isolated
+   build environment: this is what proves the build-system floor in pyproject.toml).
 2. Reads the wheel: its only import package is ``orbitmesh`` (no top-level ``node``,
    ``ground``, ``orchestrator`` or ``protos``); it carries ``py.typed``, the built-in
    scenarios and the .proto sources; its base requirements pull neither Ray, ONNX
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,10 +61,32 @@ def must(result: subprocess.CompletedProcess[str], what: str) -> str:
     return result.stdout
 
 
+def copy_checkout(scratch: Path) -> Path:
+    """The files git would commit (tracked, and new ones not ignored), links kept as links:
+    setuptools builds in the source folder, and a stale build/ there would leak into the
+    wheel."""
+    listed = must(
+        run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO_ROOT),
+        "git ls-files",
+    )
+    tree = scratch / "source"
+    for name in filter(None, listed.split("\0")):
+        source, target = REPO_ROOT / name, tree / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the working tree, not yet in the index
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(source.readlink())
+        else:
+            shutil.copy2(source, target)
+    return tree
+
+
 def build_wheel(python: str, scratch: Path) -> Path:
     out = scratch / "dist"
+    tree = copy_checkout(scratch)
     must(
-        run([python, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), "."], REPO_ROOT),
+        run([python, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), "."], tree),
         "pip wheel",
     )
     (wheel,) = out.glob("orbitmesh-*.whl")

@@ -20,6 +20,10 @@ from orbitmesh.orchestrator.orbits import timescale
 
 REPO = Path(__file__).resolve().parents[1]
 TLE_DIR = REPO.parent / "shared" / "data" / "tle"
+# The suite's own local clusters, never one a developer's RAY_ADDRESS names (commands the
+# tests run inherit this environment).
+os.environ.pop("RAY_ADDRESS", None)
+
 ORBITMESH = [sys.executable, "-m", "orbitmesh.orchestrator.cli"]
 
 
@@ -179,6 +183,6 @@ def ray_local() -> Any:
 
     from orbitmesh.orchestrator.local_ray import start_ray
 
-    start_ray(num_cpus=2)  # address="local": never a stale cluster
+    start_ray(num_cpus=2)
     yield ray
     ray.shutdown()

@@ -1,4 +1,4 @@
-"""`orbitmesh up --address`: joining a real multi-node Ray cluster.
+"""`orbitmesh up` joining a real multi-node Ray cluster (RAY_ADDRESS or --address).
 
 Two Ray nodes run on this machine, started as a user starts them (`ray start --head`,
 then `ray start --address` for a worker), each in a temporary folder of its own so that
@@ -27,6 +27,7 @@ from conftest import ORBITMESH, orbitmesh_up
 
 from orbitmesh.ground import Client
 from orbitmesh.node.models import ensure_model, load_digits_split, make_session
+from orbitmesh.orchestrator.local_ray import ray_address
 
 RAY = str(Path(sys.executable).with_name("ray"))
 #: Ray >= 2.59 authenticates a cluster started with `ray start --head` by token: every
@@ -88,6 +89,14 @@ def _reap(address: str, grace_s: float = 20.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def test_ray_address_precedence() -> None:
+    assert ray_address("10.0.0.1:6379", {"RAY_ADDRESS": "10.0.0.2:6379"}) == "10.0.0.1:6379"
+    assert ray_address(None, {"RAY_ADDRESS": "10.0.0.2:6379"}) == "10.0.0.2:6379"
+    assert ray_address(None, {"RAY_ADDRESS": ""}) is None  # set but empty: local
+    assert ray_address(None, {}) is None
+    assert ray_address("", {}) is None
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("cluster")
@@ -137,16 +146,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.slow
 def test_up_joins_a_cluster_and_serves_on_all_interfaces(cluster: str, tmp_path: Path) -> None:
     endpoints = tmp_path / "endpoints.json"
+    # Joined through RAY_ADDRESS, as `ray job submit -- orbitmesh up ...` and a KubeRay
+    # RayJob's entrypoint are (--address is the same path: test_ray_address_precedence).
     with orbitmesh_up(
         "demo",
-        "--address",
-        cluster,
         "--host",
         "0.0.0.0",
         "--duration",
         "3600",
         endpoints=endpoints,
-        env=AUTH,
+        env={**AUTH, "RAY_ADDRESS": cluster},
     ) as up:
         doc = json.loads(endpoints.read_text())
         addresses = [*doc["ground_stations"].values(), *doc["satellites"].values()]
