@@ -26,9 +26,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from orbitmesh.node.datapath import DataPathClient, RemoteError
 from orbitmesh.node.histogram import Histogram
+from orbitmesh.node.modelstats import ModelStats
 from orbitmesh.node.reflection import LazyReflection
 from orbitmesh.node.server import advertised_address
-from orbitmesh.node.servicer import INFERENCE_SERVICE, histogram_message
+from orbitmesh.node.servicer import INFERENCE_SERVICE, histogram_message, statistics_message
 from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from orbitmesh.orchestrator.clock import SimClock
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
@@ -182,7 +183,11 @@ class GatewayServer:
         self._outstanding = np.zeros(0, dtype=np.int64)
         #: Latest inference time seen from each satellite, ms (nan: none yet).
         self._inference_ms = np.zeros(0)
-        self._metadata: dict[str, bytes] = {}
+        # Control-plane answers from satellites, by (method, model): they do not change
+        # during a run.
+        self._asked: dict[tuple[str, str], bytes] = {}
+        #: What passed through this station, per model (ModelStatistics).
+        self.model_stats = ModelStats()
         #: Lookups of link state past the last tick received (the orchestrator is late).
         self.late_lookups = 0
         self._server: grpc.aio.Server | None = None
@@ -325,6 +330,14 @@ class GatewayServer:
                     request_deserializer=pb.ModelMetadataRequest.FromString,
                     response_serializer=_raw,
                 ),
+                "ModelConfig": grpc.unary_unary_rpc_method_handler(
+                    self._model_config,
+                    request_deserializer=pb.ModelConfigRequest.FromString,
+                    response_serializer=_raw,
+                ),
+                "ModelStatistics": unary(
+                    self._model_statistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
+                ),
                 "ModelInfer": grpc.unary_unary_rpc_method_handler(
                     self._model_infer, request_deserializer=_raw, response_serializer=_raw
                 ),
@@ -349,9 +362,15 @@ class GatewayServer:
         return pb.ModelReadyResponse(ready=ready)
 
     async def _model_metadata(self, request: Any, context: Any) -> bytes:
+        return await self._ask_a_carrier("ModelMetadata", request, context)
+
+    async def _model_config(self, request: Any, context: Any) -> bytes:
+        return await self._ask_a_carrier("ModelConfig", request, context)
+
+    async def _ask_a_carrier(self, method: str, request: Any, context: Any) -> bytes:
         # Control plane: asked of any satellite carrying the model, without emulated
-        # delay, and cached (metadata does not change during a run).
-        cached = self._metadata.get(request.name)
+        # delay, and cached.
+        cached = self._asked.get((method, request.name))
         if cached is not None:
             return cached
         fleet = self.view.fleet
@@ -361,16 +380,32 @@ class GatewayServer:
                 context, Cause.NOT_FOUND, f"no compute satellite carries model {request.name!r}"
             )
         call = self.channels.get(fleet.addresses[int(carriers[0])]).unary_unary(
-            f"/{INFERENCE_SERVICE}/ModelMetadata",
-            request_serializer=pb.ModelMetadataRequest.SerializeToString,
+            f"/{INFERENCE_SERVICE}/{method}",
+            request_serializer=type(request).SerializeToString,
             response_deserializer=_raw,
         )
         try:
             data = bytes(await call(request, timeout=10.0))
         except grpc.aio.AioRpcError as exc:
             await _pass_on(context, RemoteError(exc.code(), exc.details() or "", _cause_of(exc)))
-        self._metadata[request.name] = data
+        self._asked[(method, request.name)] = data
         return data
+
+    async def _model_statistics(self, request: Any, context: Any) -> Any:
+        # What this station carried: end to end as it saw each request (uplink, hops,
+        # queue, compute, downlink), queue and compute as the satellites reported them.
+        fleet = self.view.fleet
+        if request.name:
+            if not fleet.carriers(request.name).any():
+                await _abort(
+                    context, Cause.NOT_FOUND, f"no compute satellite carries model {request.name!r}"
+                )
+            names = [request.name]
+        else:
+            names = sorted(fleet.models)
+        return pb.ModelStatisticsResponse(
+            model_stats=[statistics_message(name, self.model_stats.of(name)) for name in names]
+        )
 
     # ------------------------------------------------------------------ the data path
 
@@ -379,8 +414,9 @@ class GatewayServer:
         self.stats.requests += 1
         self.stats.in_flight += 1
         outcome: str | None = None  # stays None when the call is cancelled
+        request = pb.ModelInferRequest.FromString(data)
         try:
-            reply = await self._carry(data, arrived, context)
+            reply = await self._carry(request, data, arrived, context)
             outcome = "ok"
             return reply
         except _Refusal as refusal:
@@ -395,6 +431,12 @@ class GatewayServer:
             self.stats.in_flight -= 1
             if outcome is not None:
                 self.stats.finished(outcome, time.time() - arrived)
+                took_s = (time.time() - arrived) * self.clock.speed
+                if outcome == "ok":
+                    at_ms = round(self.clock.now().timestamp() * 1e3)
+                    self.model_stats.answered(request.model_name, took_s=took_s, at_ms=at_ms)
+                else:
+                    self.model_stats.failed(request.model_name, took_s=took_s)
 
     def _pick(self, request: Any, start_s: float) -> tuple[int, Route]:
         """The satellite (its place in the fleet) and the route up to it."""
@@ -464,8 +506,7 @@ class GatewayServer:
         assert route is not None  # chosen among the reachable
         return choice.index, route
 
-    async def _carry(self, data: bytes, arrived: float, context: Any) -> bytes:
-        request = pb.ModelInferRequest.FromString(data)
+    async def _carry(self, request: Any, data: bytes, arrived: float, context: Any) -> bytes:
         if "orbitmesh.pipeline" in request.parameters:
             data = _first_stage(request)
         speed = self.clock.speed
@@ -533,6 +574,12 @@ class GatewayServer:
                 + p["orbitmesh.isl_ms"].double_param
             ) / 1e3
             inference_ms[index] = p["orbitmesh.inference_ms"].double_param
+            self.model_stats.executed(
+                request.model_name,
+                batch=_batch_of(request),
+                queue_s=p["orbitmesh.queue_ms"].double_param / 1e3,
+                compute_s=p["orbitmesh.inference_ms"].double_param / 1e3,
+            )
         # The forwarding call itself is not part of the model: what it took beyond the
         # satellite's own work comes out of the downlink wait.
         modelled_total_s = (up.total_ms + down.total_ms) / 1e3 / speed + processing_s / speed
@@ -788,3 +835,10 @@ def _first_stage(request: Any) -> bytes:
     if rest:
         params["orbitmesh.pipeline"].string_param = json.dumps(rest)
     return bytes(request.SerializeToString())
+
+
+def _batch_of(request: Any) -> int:
+    """Batch items in a request: its first input's leading dimension (1 without one)."""
+    if not request.inputs or not request.inputs[0].shape:
+        return 1
+    return int(request.inputs[0].shape[0])

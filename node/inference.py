@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from orbitmesh.orchestrator.causes import Cause
 
+from .modelstats import ModelStats
 from .runtime import LoadedModel
 from .state import NodeState
 
@@ -86,6 +87,7 @@ class InferenceCore:
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="infer")
         self._slots = asyncio.Condition()
         self._cost = _CostModel()
+        self.stats = ModelStats()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -151,6 +153,9 @@ class InferenceCore:
             compute_energy_wh=self.state.battery.params.compute_w * busy_s * speed / 3600.0,
         )
         self.state.finish(served=not admitted, latency_s=timing.queue_s + timing.busy_s)
+        self.stats.executed(
+            model.name, batch=batch, queue_s=timing.queue_s, compute_s=timing.busy_s
+        )
         await self._release()
         if admitted:
             self.state.rejoin()

@@ -130,6 +130,7 @@ class SatelliteServer:
             self.core,
             satellite_id=config.satellite_id,
             max_message_bytes=config.node.max_message_bytes,
+            start=config.clock.start,
             forwarder=self.forwarder,
             app=app,
         )

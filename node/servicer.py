@@ -27,10 +27,18 @@ from .datapath import RemoteError
 from .forwarding import Forwarder
 from .histogram import HistogramSnapshot
 from .inference import InferenceCore, Refused, Timing
+from .modelstats import ModelCounters
 from .power import PowerState
 from .runtime import ModelRuntime
 from .state import NodeSnapshot, NodeState, VitalsTable
-from .tensors import TensorError, TensorSpec, decode_inputs, encode_inputs, encode_outputs
+from .tensors import (
+    TensorError,
+    TensorSpec,
+    decode_inputs,
+    encode_inputs,
+    encode_outputs,
+    model_config,
+)
 from .thermal import ThermalState
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "TelemetryServicer",
     "abort_with_cause",
     "histogram_message",
+    "statistics_message",
     "status_message",
     "vitals_message",
 ]
@@ -98,10 +107,12 @@ class InferenceServicer:
         *,
         satellite_id: str,
         max_message_bytes: int,
+        start: datetime,
         forwarder: Forwarder | None = None,
         app: SatelliteApp | None = None,
     ) -> None:
         self.runtime = runtime
+        self.start = start
         self.core = core
         self.state = core.state
         self.satellite_id = satellite_id
@@ -153,6 +164,12 @@ class InferenceServicer:
                 "ModelInfer": unary(
                     self.ModelInfer, pb.ModelInferRequest, pb.ModelInferResponse, self._parse_infer
                 ),
+                "ModelConfig": unary(
+                    self.ModelConfig, pb.ModelConfigRequest, pb.ModelConfigResponse
+                ),
+                "ModelStatistics": unary(
+                    self.ModelStatistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
+                ),
             },
         )
 
@@ -187,10 +204,41 @@ class InferenceServicer:
         return pb.ModelMetadataResponse(
             name=request.name,
             versions=[MODEL_VERSION],
-            platform="orbitmesh_app" if self._is_app(request.name) else "onnxruntime_onnx",
+            platform=self._platform(request.name),
             inputs=[spec.metadata() for spec in inputs.values()],
             outputs=[spec.metadata() for spec in outputs.values()],
         )
+
+    async def ModelConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+        try:
+            inputs, outputs = self._signature(request.name, request.version)
+        except Refused as refusal:
+            self.state.refuse(refusal.cause)
+            await abort_with_cause(context, refusal.cause, str(refusal))
+        config = model_config(
+            request.name,
+            self._platform(request.name),
+            inputs.values(),
+            outputs.values(),
+            max_message_bytes=self.max_message_bytes,
+            instances=self.state.concurrency_limit(),
+        )
+        return pb.ModelConfigResponse(config=config)
+
+    async def ModelStatistics(self, request: Any, context: Any) -> Any:  # noqa: N802
+        if request.name:
+            try:
+                self._signature(request.name, request.version)
+            except Refused as refusal:
+                self.state.refuse(refusal.cause)
+                await abort_with_cause(context, refusal.cause, str(refusal))
+        names = [request.name] if request.name else self.model_names
+        return pb.ModelStatisticsResponse(
+            model_stats=[statistics_message(name, self.core.stats.of(name)) for name in names]
+        )
+
+    def _platform(self, name: str) -> str:
+        return "orbitmesh_app" if self._is_app(name) else "onnxruntime_onnx"
 
     def _is_app(self, name: str) -> bool:
         return self.app is not None and name == self.app.name
@@ -229,8 +277,12 @@ class InferenceServicer:
         if isinstance(request, _Unparsed):
             self.state.refuse(request.cause)
             raise _failure(request.cause, request.message)
+        arrived = time.monotonic()
+        answered = False
         try:
-            return await self._serve(request, time_remaining_s)
+            response = await self._serve(request, time_remaining_s)
+            answered = True
+            return response
         except Refused as refusal:
             if refusal.cause not in (Cause.POWER, Cause.THERMAL, Cause.QUEUE):
                 self.state.refuse(refusal.cause)  # admission counts its own refusals
@@ -238,6 +290,19 @@ class InferenceServicer:
         except TensorError as exc:
             self.state.refuse(Cause.INVALID)
             raise _failure(Cause.INVALID, str(exc)) from None
+        finally:
+            self._book(request.model_name, arrived, answered)
+
+    def _book(self, model: str, arrived: float, answered: bool) -> None:
+        """ModelStatistics' success and fail counts, for the models this satellite holds."""
+        if model not in self.model_names:
+            return
+        took_s = (time.monotonic() - arrived) * self.state.clock_speed
+        if answered:
+            at = self.start + timedelta(seconds=self.state.clock())
+            self.core.stats.answered(model, took_s=took_s, at_ms=round(at.timestamp() * 1e3))
+        else:
+            self.core.stats.failed(model, took_s=took_s)
 
     def parse_infer(self, data: bytes) -> Any:
         """A request's bytes as the gRPC endpoint parses them (a marker when refused)."""
@@ -465,4 +530,25 @@ def histogram_message(histogram: HistogramSnapshot) -> Any:
         cumulative_counts=histogram.cumulative_counts,
         count=histogram.count,
         sum_s=histogram.sum_s,
+    )
+
+
+def statistics_message(name: str, counters: ModelCounters) -> Any:
+    """One model's counters as Triton's ``ModelStatistics``."""
+
+    def duration(d: Any) -> Any:
+        return pb.StatisticDuration(count=d.count, ns=d.ns)
+
+    return pb.ModelStatistics(
+        name=name,
+        version=MODEL_VERSION,
+        last_inference=counters.last_inference_ms,
+        inference_count=counters.inference_count,
+        execution_count=counters.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=duration(counters.success),
+            fail=duration(counters.fail),
+            queue=duration(counters.queue),
+            compute_infer=duration(counters.compute_infer),
+        ),
     )

@@ -45,6 +45,7 @@ __all__ = [
     "datatype_of",
     "decode_inputs",
     "encode_outputs",
+    "model_config",
     "onnx_specs",
 ]
 
@@ -83,6 +84,8 @@ class Datatype:
     contents_field: str | None
     #: ONNX Runtime's type string for tensors of this type (``NodeArg.type``).
     onnx_type: str
+    #: Triton's model-configuration ``DataType`` name (``ModelConfig`` inputs and outputs).
+    config_type: str
 
     @property
     def is_bytes(self) -> bool:
@@ -90,19 +93,19 @@ class Datatype:
 
 
 _TABLE: Final = (
-    Datatype("BOOL", np.dtype(np.bool_), "bool_contents", "tensor(bool)"),
-    Datatype("UINT8", np.dtype("<u1"), "uint_contents", "tensor(uint8)"),
-    Datatype("UINT16", np.dtype("<u2"), "uint_contents", "tensor(uint16)"),
-    Datatype("UINT32", np.dtype("<u4"), "uint_contents", "tensor(uint32)"),
-    Datatype("UINT64", np.dtype("<u8"), "uint64_contents", "tensor(uint64)"),
-    Datatype("INT8", np.dtype("<i1"), "int_contents", "tensor(int8)"),
-    Datatype("INT16", np.dtype("<i2"), "int_contents", "tensor(int16)"),
-    Datatype("INT32", np.dtype("<i4"), "int_contents", "tensor(int32)"),
-    Datatype("INT64", np.dtype("<i8"), "int64_contents", "tensor(int64)"),
-    Datatype("FP16", np.dtype("<f2"), None, "tensor(float16)"),
-    Datatype("FP32", np.dtype("<f4"), "fp32_contents", "tensor(float)"),
-    Datatype("FP64", np.dtype("<f8"), "fp64_contents", "tensor(double)"),
-    Datatype("BYTES", np.dtype(object), "bytes_contents", "tensor(string)"),
+    Datatype("BOOL", np.dtype(np.bool_), "bool_contents", "tensor(bool)", "TYPE_BOOL"),
+    Datatype("UINT8", np.dtype("<u1"), "uint_contents", "tensor(uint8)", "TYPE_UINT8"),
+    Datatype("UINT16", np.dtype("<u2"), "uint_contents", "tensor(uint16)", "TYPE_UINT16"),
+    Datatype("UINT32", np.dtype("<u4"), "uint_contents", "tensor(uint32)", "TYPE_UINT32"),
+    Datatype("UINT64", np.dtype("<u8"), "uint64_contents", "tensor(uint64)", "TYPE_UINT64"),
+    Datatype("INT8", np.dtype("<i1"), "int_contents", "tensor(int8)", "TYPE_INT8"),
+    Datatype("INT16", np.dtype("<i2"), "int_contents", "tensor(int16)", "TYPE_INT16"),
+    Datatype("INT32", np.dtype("<i4"), "int_contents", "tensor(int32)", "TYPE_INT32"),
+    Datatype("INT64", np.dtype("<i8"), "int64_contents", "tensor(int64)", "TYPE_INT64"),
+    Datatype("FP16", np.dtype("<f2"), None, "tensor(float16)", "TYPE_FP16"),
+    Datatype("FP32", np.dtype("<f4"), "fp32_contents", "tensor(float)", "TYPE_FP32"),
+    Datatype("FP64", np.dtype("<f8"), "fp64_contents", "tensor(double)", "TYPE_FP64"),
+    Datatype("BYTES", np.dtype(object), "bytes_contents", "tensor(string)", "TYPE_STRING"),
 )
 
 #: Every protocol datatype by name, in the protocol's order.
@@ -486,3 +489,61 @@ def decode_outputs(response: Any) -> dict[str, npt.NDArray[Any]]:
             flat = _from_contents(tensor.name, datatype, tensor.contents, count)
         out[tensor.name] = flat.reshape(shape)
     return out
+
+
+# --------------------------------------------------------------------------- configuration
+
+#: Bytes a BYTES element is counted as when sizing batches: its 4-byte length prefix and
+#: at least one byte (the real size is the caller's).
+_BYTES_ELEMENT_SIZE = 5
+
+
+def model_config(
+    name: str,
+    platform: str,
+    inputs: Iterable[TensorSpec],
+    outputs: Iterable[TensorSpec],
+    *,
+    max_message_bytes: int,
+    instances: int,
+) -> Any:
+    """Triton's ``ModelConfig`` for a signature.
+
+    A model whose every input and output has a leading dimension of any size takes a
+    batch: its dims drop that dimension and ``max_batch_size`` is the largest batch whose
+    inputs fit one request (``max_message_bytes``). Otherwise ``max_batch_size`` is 0 and
+    the dims are the whole shapes.
+    """
+    inputs, outputs = list(inputs), list(outputs)
+    batched = all(spec.shape[:1] == (-1,) for spec in [*inputs, *outputs])
+    item_bytes = sum(
+        int(np.prod([max(d, 1) for d in spec.shape[1:]]))
+        * (
+            _BYTES_ELEMENT_SIZE
+            if DATATYPES[spec.datatype].is_bytes
+            else DATATYPES[spec.datatype].dtype.itemsize
+        )
+        for spec in inputs
+    )
+
+    def dims(spec: TensorSpec) -> tuple[int, ...]:
+        return spec.shape[1:] if batched else spec.shape
+
+    def data_type(spec: TensorSpec) -> Any:
+        return pb.DataType.Value(DATATYPES[spec.datatype].config_type)
+
+    return pb.ModelConfig(
+        name=name,
+        platform=platform,
+        backend=platform.split("_", 1)[0],
+        max_batch_size=min(2**31 - 1, max(1, max_message_bytes // max(1, item_bytes)))
+        if batched
+        else 0,
+        input=[pb.ModelInput(name=s.name, data_type=data_type(s), dims=dims(s)) for s in inputs],
+        output=[pb.ModelOutput(name=s.name, data_type=data_type(s), dims=dims(s)) for s in outputs],
+        instance_group=[
+            pb.ModelInstanceGroup(
+                name=name, count=instances, kind=pb.ModelInstanceGroup.Kind.KIND_CPU
+            )
+        ],
+    )

@@ -142,6 +142,12 @@ class FakeGateway:
     def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         return pb.ServerMetadataResponse(name="fake-gateway")
 
+    def ModelConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not asked of a fake")
+
+    def ModelStatistics(self, request: Any, context: Any) -> Any:  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "not asked of a fake")
+
     def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         self._count("ModelMetadata")
         inputs = MODELS.get(request.name)

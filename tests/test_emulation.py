@@ -18,7 +18,7 @@ from conftest import REPO, small_shell_scenario
 
 from orbitmesh.ground.client import Client
 from orbitmesh.ground.endpoints import Endpoints
-from orbitmesh.ground.errors import LinkLost, NoContact, NodeDown, NotFound
+from orbitmesh.ground.errors import InvalidInput, LinkLost, NoContact, NodeDown, NotFound
 from orbitmesh.ground.loadgen import LoadOptions
 from orbitmesh.ground.loadtest import run_load_test
 from orbitmesh.node.models import ensure_model, load_digits_split, make_session
@@ -26,6 +26,8 @@ from orbitmesh.orchestrator import GeometryEngine, find_contacts, load_scenario
 from orbitmesh.orchestrator.actor import Orchestrator
 from orbitmesh.orchestrator.emulation import EmulationOptions
 from orbitmesh.orchestrator.trace import TraceReader
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.inference.grpc_service_pb2_grpc import GRPCInferenceServiceStub
 from orbitmesh.protos.orbitmesh.v1.satellite_pb2 import StatusRequest
 from orbitmesh.protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
 
@@ -128,6 +130,57 @@ def test_requests_through_ground_stations_are_right_and_pay_the_modelled_latency
         assert stats.succeeded_count >= 5 and stats.ticks_received > 0
         assert len(client.visible("frankfurt").satellites) > 0
         assert len(client.routes("frankfurt").routes) == 12
+
+
+def test_a_station_answers_model_config_and_its_own_statistics(demo_like: Orchestrator) -> None:
+    station = demo_like.endpoints["ground_stations"]["frankfurt"]
+    satellite = demo_like.endpoints["satellites"]["shell1-5-5"]
+    with grpc.insecure_channel(station) as channel, grpc.insecure_channel(satellite) as direct:
+        gateway = GRPCInferenceServiceStub(channel)
+        config = gateway.ModelConfig(pb.ModelConfigRequest(name="digits")).config
+        # The configuration is the satellites' (asked of one carrying the model).
+        assert (
+            config
+            == GRPCInferenceServiceStub(direct)
+            .ModelConfig(pb.ModelConfigRequest(name="digits"))
+            .config
+        )
+        assert config.max_batch_size > 0 and list(config.input[0].dims) == [64]
+
+        def counters() -> dict[str, int]:
+            reply = gateway.ModelStatistics(pb.ModelStatisticsRequest(name="digits"))
+            (model,) = reply.model_stats
+            s = model.inference_stats
+            return {
+                "items": model.inference_count,
+                "executions": model.execution_count,
+                "success": s.success.count,
+                "fail": s.fail.count,
+                "queue": s.queue.count,
+                "compute": s.compute_infer.count,
+            }
+
+        before = counters()
+        with Client.connect({"frankfurt": station}) as client:
+            for _ in range(3):
+                client.infer("frankfurt", "digits", X)
+            with pytest.raises(InvalidInput):
+                client.infer("frankfurt", "digits", {"input": X[:, :63].copy()})
+        after = counters()
+        # What this station carried: three answered (20 items each), one failed.
+        assert {k: after[k] - before[k] for k in after} == {
+            "items": 60,
+            "executions": 3,
+            "success": 3,
+            "fail": 1,
+            "queue": 3,
+            "compute": 3,
+        }
+        every = gateway.ModelStatistics(pb.ModelStatisticsRequest())
+        assert {"digits", "digits-cnn"} <= {m.name for m in every.model_stats}
+        with pytest.raises(grpc.RpcError) as missing:
+            gateway.ModelStatistics(pb.ModelStatisticsRequest(name="no-such-model"))
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_pinning_and_policies(demo_like: Orchestrator) -> None:

@@ -460,6 +460,8 @@ def test_inference_service_shape() -> None:
             "ServerMetadata",
             "ModelMetadata",
             "ModelInfer",
+            "ModelConfig",
+            "ModelStatistics",
         )
     }
     assert not any(m.client_streaming or m.server_streaming for m in service.methods)
@@ -526,3 +528,54 @@ def test_infer_request_round_trip() -> None:
     assert parsed.parameters["priority"].WhichOneof("parameter_choice") == "uint64_param"
     assert parsed.parameters["priority"].uint64_param == 2**63
     assert list(parsed.inputs[0].shape) == [-1, 64]
+
+
+def _triton_messages() -> dict[str, Descriptor]:
+    """Triton's own generated descriptors (tritonclient, in protobuf's default pool), an
+    independent statement of the protocol's names and numbers."""
+    from tritonclient.grpc import model_config_pb2, service_pb2
+
+    found: dict[str, Descriptor] = {}
+
+    def walk(message: Descriptor) -> None:
+        found[message.full_name] = message
+        for nested in message.nested_types:
+            walk(nested)
+
+    for module in (service_pb2, model_config_pb2):
+        for message in module.DESCRIPTOR.message_types_by_name.values():
+            walk(message)
+    return found
+
+
+def _our_messages() -> Iterator[Descriptor]:
+    def walk(message: Descriptor) -> Iterator[Descriptor]:
+        yield message
+        for nested in message.nested_types:
+            yield from walk(nested)
+
+    for message in grpc_service_pb2.DESCRIPTOR.message_types_by_name.values():
+        yield from walk(message)
+
+
+@pytest.mark.parametrize("message", [m.full_name for m in _our_messages()])
+def test_every_field_is_tritons_own(message: str) -> None:
+    """Each of our fields exists in Triton's message of the same name, with the same
+    number, type, cardinality and (for messages and enums) the same type, so either side
+    parses what the other writes."""
+    theirs = _triton_messages()[message]
+    ours = grpc_service_pb2.DESCRIPTOR.pool.FindMessageTypeByName(message)
+    for field in ours.fields:
+        other = theirs.fields_by_name.get(field.name)
+        assert other is not None, f"{message}.{field.name} is not in Triton's"
+        assert (field.number, field.type, field.is_repeated) == (
+            other.number,
+            other.type,
+            other.is_repeated,
+        ), f"{message}.{field.name}"
+        for kind in ("message_type", "enum_type"):
+            mine, its = getattr(field, kind), getattr(other, kind)
+            assert (mine and mine.full_name) == (its and its.full_name), f"{message}.{field.name}"
+        if field.enum_type is not None:
+            values = {v.name: v.number for v in field.enum_type.values}
+            assert values.items() <= {v.name: v.number for v in other.enum_type.values}.items()

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,52 @@ def test_a_stock_tritonclient_works_unchanged(satellites: list[Sat], tmp_path: P
     assert seen["unknown_model"] == "StatusCode.NOT_FOUND"
     assert seen["wrong_shape"][0] == "StatusCode.INVALID_ARGUMENT"
     assert '"input"' in seen["wrong_shape"][1]
+
+    # Triton's ModelConfig, as perf_analyzer reads it: the batch dimension (ONNX's dynamic
+    # first axis) out of the dims, the largest batch that fits a request, the
+    # satellite's concurrency as its instances.
+    config = seen["config"]["config"]
+    session = make_session(satellites[0].config.models["digits"])
+    (model_input,) = session.get_inputs()
+    assert not isinstance(model_input.shape[0], int)  # dynamic batch in the ONNX file
+    node = satellites[0].config.node
+    assert config["name"] == "digits" and config["platform"] == "onnxruntime_onnx"
+    assert config["input"] == [
+        {"name": "input", "data_type": "TYPE_FP32", "dims": [str(d) for d in model_input.shape[1:]]}
+    ]
+    assert int(config["max_batch_size"]) == node.max_message_bytes // (64 * 4)
+    assert {o["name"] for o in config["output"]} == {o.name for o in session.get_outputs()}
+    assert config["instance_group"][0]["count"] == node.max_concurrency
+
+    # ModelStatistics around one good request (a batch of 8) and one refused (bad shape);
+    # the unknown model is not one of this satellite's.
+    def counters(stats: dict[str, Any]) -> dict[str, int]:
+        (model,) = stats["model_stats"]
+        inference = model["inference_stats"]
+        return {
+            "inference_count": int(model.get("inference_count", 0)),
+            "execution_count": int(model.get("execution_count", 0)),
+            **{
+                f"{kind}_count": int(inference.get(kind, {}).get("count", 0))
+                for kind in ("success", "fail", "queue", "compute_infer")
+            },
+        }
+
+    before, after = counters(seen["stats_before"]), counters(seen["stats_after"])
+    assert {k: after[k] - before[k] for k in after} == {
+        "inference_count": 8,
+        "execution_count": 1,
+        "success_count": 1,
+        "fail_count": 1,
+        "queue_count": 1,
+        "compute_infer_count": 1,
+    }
+    (model,) = seen["stats_after"]["model_stats"]
+    success = model["inference_stats"]["success"]
+    assert int(success["ns"]) > 0
+    last = datetime.fromtimestamp(int(model["last_inference"]) / 1e3, UTC)
+    assert abs((last - satellites[0].config.clock.now()).total_seconds()) < 60
+    assert {m["name"] for m in seen["all_stats"]["model_stats"]} == {"digits", "digits-cnn"}
 
 
 def test_health_reflection_and_status(satellites: list[Sat]) -> None:

@@ -1,7 +1,7 @@
 """Talk to an orbitmesh satellite with tritonclient's stock gRPC client.
 
-Runs in its own process: tritonclient's generated protocol module and ours cannot share
-a protobuf descriptor pool. Usage: ``python triton_infer.py HOST:PORT INPUT.npy OUT.json``.
+Runs in its own process, as a user's client would, importing nothing of orbitmesh.
+Usage: ``python triton_infer.py HOST:PORT INPUT.npy OUT.json``.
 Writes what the client saw as JSON.
 """
 
@@ -24,6 +24,8 @@ def main(address: str, input_path: str, out_path: str) -> None:
         "model_ready": client.is_model_ready("digits"),
         "server": client.get_server_metadata(as_json=True),
         "metadata": client.get_model_metadata("digits", as_json=True),
+        "config": client.get_model_config("digits", as_json=True),
+        "stats_before": client.get_inference_statistics("digits", as_json=True),
     }
     inputs = [triton.InferInput("input", list(x.shape), "FP32")]
     inputs[0].set_data_from_numpy(x)
@@ -46,6 +48,8 @@ def main(address: str, input_path: str, out_path: str) -> None:
         seen["wrong_shape"] = "ok?!"
     except InferenceServerException as exc:
         seen["wrong_shape"] = [exc.status(), exc.message()]
+    seen["stats_after"] = client.get_inference_statistics("digits", as_json=True)
+    seen["all_stats"] = client.get_inference_statistics(as_json=True)
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(seen, f)
 
