@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orbitmesh.node.tensors import DATATYPES, Datatype, datatype_of
-from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.contract import Cause, Param
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs
@@ -56,11 +56,6 @@ __all__ = [
 
 #: Deadline of every call unless the caller gives another (None: no deadline).
 DEFAULT_TIMEOUT_S: Final = 30.0
-
-#: Request parameters orbitmesh gateways read.
-SATELLITE_PARAM: Final = "orbitmesh.satellite"
-POLICY_PARAM: Final = "orbitmesh.policy"
-PIPELINE_PARAM: Final = "orbitmesh.pipeline"
 
 #: What an ``InferParameter`` can hold.
 ParameterValue: TypeAlias = bool | int | float | str
@@ -202,8 +197,8 @@ def _result(station: str, response: Any, latency_ms: float) -> InferResult:
         value = _parameter_value(parameter)
         if value is not None:
             parameters[name] = value
-    satellite = parameters.get("orbitmesh.satellite")
-    hops = parameters.get("orbitmesh.hops")
+    satellite = parameters.get(Param.SATELLITE)
+    hops = parameters.get(Param.HOPS)
     return InferResult(
         outputs=outputs,
         model=response.model_name,
@@ -211,11 +206,11 @@ def _result(station: str, response: Any, latency_ms: float) -> InferResult:
         station=station,
         satellite=satellite if isinstance(satellite, str) and satellite else None,
         hops=tuple(h for h in hops.split(",") if h) if isinstance(hops, str) else (),
-        uplink_ms=_number(parameters, "orbitmesh.uplink_ms"),
-        downlink_ms=_number(parameters, "orbitmesh.downlink_ms"),
-        queue_ms=_number(parameters, "orbitmesh.queue_ms"),
-        inference_ms=_number(parameters, "orbitmesh.inference_ms"),
-        energy_wh=_number(parameters, "orbitmesh.energy_wh"),
+        uplink_ms=_number(parameters, Param.UPLINK_MS),
+        downlink_ms=_number(parameters, Param.DOWNLINK_MS),
+        queue_ms=_number(parameters, Param.QUEUE_MS),
+        inference_ms=_number(parameters, Param.INFERENCE_MS),
+        energy_wh=_number(parameters, Param.ENERGY_WH),
         latency_ms=latency_ms,
         parameters=parameters,
     )
@@ -330,11 +325,11 @@ def _infer_request(
     )
     chosen: dict[str, ParameterValue] = dict(parameters or {})
     if satellite is not None:
-        chosen[SATELLITE_PARAM] = satellite
+        chosen[Param.SATELLITE] = satellite
     if policy is not None:
-        chosen[POLICY_PARAM] = policy
+        chosen[Param.POLICY] = policy
     if pipeline is not None:
-        chosen[PIPELINE_PARAM] = json.dumps([dict(step) for step in pipeline])
+        chosen[Param.PIPELINE] = json.dumps([dict(step) for step in pipeline])
     for name, value in chosen.items():
         _set_parameter(request.parameters[name], name, value)
     return request

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Final
 
 import grpc
 
-from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, Cause
+from orbitmesh.protos.contract import Cause, cause_of
 
 __all__ = [
     "CLASS_OF_CAUSE",
@@ -236,13 +236,6 @@ CLASS_OF_CODE: Final[Mapping[grpc.StatusCode, type[CallFailed]]] = {
 }
 
 
-def _cause_of(metadata: Iterable[Any] | None) -> str | None:
-    for key, value in metadata or ():
-        if key == CAUSE_METADATA_KEY:
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return None
-
-
 def _class_of_cause(cause: str | None) -> type[CallFailed] | None:
     if cause is None:
         return None
@@ -271,6 +264,6 @@ def error_from_rpc(
     if not isinstance(code, grpc.StatusCode):
         code = grpc.StatusCode.UNKNOWN
     details = _call_attr(err, "details") or str(err) or code.name
-    cause = _cause_of(_call_attr(err, "trailing_metadata"))
+    cause = cause_of(_call_attr(err, "trailing_metadata"))
     cls = _class_of_cause(cause) or CLASS_OF_CODE.get(code, InternalError)
     return cls(details, code=code, cause=cause, station=station, satellite=satellite)

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 import numpy as np
@@ -30,8 +30,16 @@ from orbitmesh.node.modelstats import ModelStats
 from orbitmesh.node.reflection import LazyReflection
 from orbitmesh.node.server import advertised_address
 from orbitmesh.node.servicer import INFERENCE_SERVICE, histogram_message, statistics_message
-from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.protos.contract import (
+    Cause,
+    Param,
+    Refused,
+    abort_with,
+    abort_with_cause,
+    cause_of,
+    parse_pipeline,
+)
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
 
@@ -48,7 +56,6 @@ __all__ = ["ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
 
 _GATEWAY_NAME = "orbitmesh-ground-station"
 _VERSION = "0.1.0"
-_STATUS_CODES = {c: grpc.StatusCode[name] for c, name in CODE_OF_CAUSE.items()}
 _CONTACT_KINDS = {
     "rise": ground_station_pb2.CONTACT_KIND_RISE,
     "set": ground_station_pb2.CONTACT_KIND_SET,
@@ -82,12 +89,6 @@ class GatewayConfig:
     port: int = 0
     #: Take the gRPC round trip between client and gateway out of the modelled wait.
     compensate_rpc_overhead: bool = True
-
-
-class _Refusal(Exception):
-    def __init__(self, cause: Cause, message: str) -> None:
-        super().__init__(message)
-        self.cause = cause
 
 
 class _SatelliteFailed(Exception):
@@ -376,7 +377,7 @@ class GatewayServer:
         fleet = self.view.fleet
         carriers = np.flatnonzero(fleet.carriers(request.name) & fleet.up)
         if len(carriers) == 0:
-            await _abort(
+            await abort_with_cause(
                 context, Cause.NOT_FOUND, f"no compute satellite carries model {request.name!r}"
             )
         call = self.channels.get(fleet.addresses[int(carriers[0])]).unary_unary(
@@ -387,7 +388,8 @@ class GatewayServer:
         try:
             data = bytes(await call(request, timeout=10.0))
         except grpc.aio.AioRpcError as exc:
-            await _pass_on(context, RemoteError(exc.code(), exc.details() or "", _cause_of(exc)))
+            cause = cause_of(exc.trailing_metadata())
+            await abort_with(context, exc.code(), exc.details() or "", cause)
         self._asked[(method, request.name)] = data
         return data
 
@@ -397,7 +399,7 @@ class GatewayServer:
         fleet = self.view.fleet
         if request.name:
             if not fleet.carriers(request.name).any():
-                await _abort(
+                await abort_with_cause(
                     context, Cause.NOT_FOUND, f"no compute satellite carries model {request.name!r}"
                 )
             names = [request.name]
@@ -419,14 +421,15 @@ class GatewayServer:
             reply = await self._carry(request, data, arrived, context)
             outcome = "ok"
             return reply
-        except _Refusal as refusal:
+        except Refused as refusal:
             outcome = refusal.cause.value
             self.stats.failed[outcome] += 1
-            await _abort(context, refusal.cause, str(refusal))
+            await abort_with_cause(context, refusal.cause, str(refusal))
         except _SatelliteFailed as failed:
             outcome = failed.failure.cause or "internal"
             self.stats.failed[outcome] += 1
-            await _pass_on(context, failed.failure)
+            failure = failed.failure  # the satellite's answer, passed on as it came
+            await abort_with(context, failure.code, failure.details, failure.cause)
         finally:
             self.stats.in_flight -= 1
             if outcome is not None:
@@ -442,40 +445,38 @@ class GatewayServer:
         """The satellite (its place in the fleet) and the route up to it."""
         tick = self._tick(start_s)
         if tick is None:
-            raise _Refusal(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
+            raise Refused(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
         fleet = self.view.fleet
         params = request.parameters
-        if "orbitmesh.satellite" in params:
-            target = params["orbitmesh.satellite"].string_param
+        if Param.SATELLITE in params:
+            target = params[Param.SATELLITE].string_param
             i = fleet.index.get(target)
             if i is None:
-                raise _Refusal(
-                    Cause.NOT_FOUND, f"no compute satellite {target!r} in this emulation"
-                )
+                raise Refused(Cause.NOT_FOUND, f"no compute satellite {target!r} in this emulation")
             if not fleet.up[i]:
-                raise _Refusal(Cause.NODE_DOWN, f"satellite {target} is not serving")
+                raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving")
             route = self._route(tick, target)
             if route is None:
-                raise _Refusal(
+                raise Refused(
                     Cause.NO_CONTACT,
                     f"satellite {target} is out of contact with station {self.config.station}",
                 )
             return i, route
         policy = self.config.default_policy
-        if "orbitmesh.policy" in params:
-            name = params["orbitmesh.policy"].string_param
+        if Param.POLICY in params:
+            name = params[Param.POLICY].string_param
             try:
                 policy = Policy(name)
             except ValueError:
                 known = ", ".join(p.value for p in Policy)
-                raise _Refusal(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
+                raise Refused(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
         outstanding, inference_ms = self._counters()
         # Most requests are settled by the satellites within NEAR_SEARCH_MS; the rest
         # search every route (choose_satellite says when it cannot be sure).
         for within_ms in (NEAR_SEARCH_MS, None):
             routes = self.view.from_station(tick, self.config.station, within_ms=within_ms)
             if routes is None:
-                raise _Refusal(Cause.NO_CONTACT, f"station {self.config.station} has no routes")
+                raise Refused(Cause.NO_CONTACT, f"station {self.config.station} has no routes")
             choice = choose_satellite(
                 routes.delay_ms,
                 fleet,
@@ -495,7 +496,7 @@ class GatewayServer:
                 Cause.NO_CONTACT: f"no satellite carrying {request.model_name!r} is in contact "
                 f"with station {self.config.station}",
             }
-            raise _Refusal(
+            raise Refused(
                 reason,
                 messages.get(
                     reason,
@@ -507,7 +508,7 @@ class GatewayServer:
         return choice.index, route
 
     async def _carry(self, request: Any, data: bytes, arrived: float, context: Any) -> bytes:
-        if "orbitmesh.pipeline" in request.parameters:
+        if Param.PIPELINE in request.parameters:
             data = _first_stage(request)
         speed = self.clock.speed
         start_s = self.clock.offset_s(arrived)
@@ -517,7 +518,7 @@ class GatewayServer:
         up = self.links.transfer(route, len(data), start_s)
         deadline_left = context.time_remaining()
         if deadline_left is not None and up.total_ms / 1e3 / speed > deadline_left:
-            raise _Refusal(
+            raise Refused(
                 Cause.DEADLINE, f"the uplink alone takes {up.total_ms:.1f} ms (simulated)"
             )
         self.stats.uplink_bytes += len(data)
@@ -546,13 +547,13 @@ class GatewayServer:
         response = None if failure is not None else pb.ModelInferResponse.FromString(reply)
         # A pipeline's answer comes down from its last stage's satellite.
         sender = target
-        if response is not None and "orbitmesh.reply_from" in response.parameters:
-            sender = response.parameters["orbitmesh.reply_from"].string_param or target
+        if response is not None and Param.REPLY_FROM in response.parameters:
+            sender = response.parameters[Param.REPLY_FROM].string_param or target
         leave_s = self.clock.offset_s(received)
         back_tick = self._tick(leave_s)
         back = self._route(back_tick, sender) if back_tick is not None else None
         if back is None:
-            raise _Refusal(
+            raise Refused(
                 Cause.LINK_LOST,
                 f"satellite {sender} lost contact with station {self.config.station} "
                 "before its reply",
@@ -562,23 +563,23 @@ class GatewayServer:
         gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
         if failure is not None and failure.code in gone and failure.cause is None:
             # No cause: not the satellite refusing, the satellite (or its host) is gone.
-            raise _Refusal(Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details}")
+            raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details}")
 
         processing_s = 0.0
         if response is not None:
             p = response.parameters
             # A pipeline's stages also spent time on the laser links between them.
             processing_s = (
-                p["orbitmesh.queue_ms"].double_param
-                + p["orbitmesh.inference_ms"].double_param
-                + p["orbitmesh.isl_ms"].double_param
+                p[Param.QUEUE_MS].double_param
+                + p[Param.INFERENCE_MS].double_param
+                + p[Param.ISL_MS].double_param
             ) / 1e3
-            inference_ms[index] = p["orbitmesh.inference_ms"].double_param
+            inference_ms[index] = p[Param.INFERENCE_MS].double_param
             self.model_stats.executed(
                 request.model_name,
                 batch=_batch_of(request),
-                queue_s=p["orbitmesh.queue_ms"].double_param / 1e3,
-                compute_s=p["orbitmesh.inference_ms"].double_param / 1e3,
+                queue_s=p[Param.QUEUE_MS].double_param / 1e3,
+                compute_s=p[Param.INFERENCE_MS].double_param / 1e3,
             )
         # The forwarding call itself is not part of the model: what it took beyond the
         # satellite's own work comes out of the downlink wait.
@@ -618,40 +619,17 @@ class GatewayServer:
         handover: bool,
     ) -> None:
         p = response.parameters
-        p["orbitmesh.satellite"].string_param = target
-        p["orbitmesh.station"].string_param = self.config.station
-        p["orbitmesh.hops"].string_param = ",".join(up_route.hops[1:])
-        p["orbitmesh.downlink_hops"].string_param = ",".join(down_route.reversed().hops[:-1])
-        p["orbitmesh.uplink_ms"].double_param = up.total_ms
-        p["orbitmesh.downlink_ms"].double_param = down.total_ms
-        p["orbitmesh.uplink_queueing_ms"].double_param = up.queueing_ms
-        p["orbitmesh.downlink_queueing_ms"].double_param = down.queueing_ms
-        p["orbitmesh.retransmission_ms"].double_param = (
-            up.retransmission_ms + down.retransmission_ms
-        )
-        p["orbitmesh.energy_wh"].double_param = p["orbitmesh.compute_energy_wh"].double_param
-        p["orbitmesh.handover"].bool_param = handover
-
-
-def _cause_of(exc: grpc.aio.AioRpcError) -> str | None:
-    for key, value in exc.trailing_metadata() or ():
-        if key == CAUSE_METADATA_KEY:
-            return str(value)
-    return None
-
-
-async def _abort(context: Any, cause: Cause, message: str) -> NoReturn:
-    await context.abort(
-        _STATUS_CODES[cause], message, trailing_metadata=((CAUSE_METADATA_KEY, cause.value),)
-    )
-    raise AssertionError("unreachable: abort raises")  # pragma: no cover
-
-
-async def _pass_on(context: Any, failure: RemoteError) -> NoReturn:
-    """Answer with a satellite's error as it came, cause included."""
-    metadata = ((CAUSE_METADATA_KEY, failure.cause),) if failure.cause else ()
-    await context.abort(failure.code, failure.details, trailing_metadata=metadata)
-    raise AssertionError("unreachable: abort raises")  # pragma: no cover
+        p[Param.SATELLITE].string_param = target
+        p[Param.STATION].string_param = self.config.station
+        p[Param.HOPS].string_param = ",".join(up_route.hops[1:])
+        p[Param.DOWNLINK_HOPS].string_param = ",".join(down_route.reversed().hops[:-1])
+        p[Param.UPLINK_MS].double_param = up.total_ms
+        p[Param.DOWNLINK_MS].double_param = down.total_ms
+        p[Param.UPLINK_QUEUEING_MS].double_param = up.queueing_ms
+        p[Param.DOWNLINK_QUEUEING_MS].double_param = down.queueing_ms
+        p[Param.RETRANSMISSION_MS].double_param = up.retransmission_ms + down.retransmission_ms
+        p[Param.ENERGY_WH].double_param = p[Param.COMPUTE_ENERGY_WH].double_param
+        p[Param.HANDOVER].bool_param = handover
 
 
 class StationServicer:
@@ -808,32 +786,20 @@ def _first_stage(request: Any) -> bytes:
     remaining stages travel on in ``orbitmesh.pipeline``.
     """
     params = request.parameters
-    try:
-        stages = json.loads(params["orbitmesh.pipeline"].string_param)
-    except json.JSONDecodeError as exc:
-        raise _Refusal(Cause.INVALID, f"orbitmesh.pipeline is not JSON: {exc}") from None
-    if (
-        not isinstance(stages, list)
-        or not stages
-        or not all(isinstance(s, dict) and isinstance(s.get("model"), str) for s in stages)
-    ):
-        raise _Refusal(
-            Cause.INVALID, 'orbitmesh.pipeline must be a non-empty JSON list of {"model": ...}'
-        )
-    first, rest = stages[0], stages[1:]
-    request.model_name = first["model"]
-    renames = {client: stage for stage, client in (first.get("inputs") or {}).items()}
+    first, *rest = parse_pipeline(params[Param.PIPELINE].string_param)
+    request.model_name = first.model
+    renames = {client: stage for stage, client in (first.inputs or {}).items()}
     for tensor in request.inputs:
         tensor.name = renames.get(tensor.name, tensor.name)
-    for key in ("orbitmesh.satellite", "orbitmesh.policy", "orbitmesh.pipeline"):
+    for key in (Param.SATELLITE, Param.POLICY, Param.PIPELINE):
         if key in params:
             del params[key]
-    if "satellite" in first:
-        params["orbitmesh.satellite"].string_param = str(first["satellite"])
-    if "policy" in first:
-        params["orbitmesh.policy"].string_param = str(first["policy"])
+    if first.satellite is not None:
+        params[Param.SATELLITE].string_param = first.satellite
+    if first.policy is not None:
+        params[Param.POLICY].string_param = first.policy
     if rest:
-        params["orbitmesh.pipeline"].string_param = json.dumps(rest)
+        params[Param.PIPELINE].string_param = json.dumps([stage.as_json() for stage in rest])
     return bytes(request.SerializeToString())
 
 

@@ -35,7 +35,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY
+from orbitmesh.protos.contract import CAUSE_METADATA_KEY, Param
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 from .loadstats import CANCELLED, OK, Finished
@@ -51,13 +51,13 @@ _PROGRESS_WINDOW_S: Final = 5.0
 #: The parts of a reply's modelled latency (simulated ms); a reply without one of them
 #: has none.
 _MODELLED_PARTS: Final = (
-    "orbitmesh.uplink_ms",
-    "orbitmesh.queue_ms",
-    "orbitmesh.inference_ms",
-    "orbitmesh.downlink_ms",
+    Param.UPLINK_MS,
+    Param.QUEUE_MS,
+    Param.INFERENCE_MS,
+    Param.DOWNLINK_MS,
 )
 #: Time on the laser links between a pipeline's stages; absent (0) for one model.
-_ISL_PART: Final = "orbitmesh.isl_ms"
+_ISL_PART: Final = Param.ISL_MS
 
 
 @dataclass(frozen=True)
@@ -144,9 +144,9 @@ def build_request(
         request.inputs.add(name=name, datatype=datatypes[name], shape=list(array.shape))
         request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
     if policy:
-        request.parameters["orbitmesh.policy"].string_param = policy
+        request.parameters[Param.POLICY].string_param = policy
     if satellite:
-        request.parameters["orbitmesh.satellite"].string_param = satellite
+        request.parameters[Param.SATELLITE].string_param = satellite
     return bytes(request.SerializeToString())
 
 
@@ -401,17 +401,15 @@ def _cause(exc: grpc.aio.AioRpcError) -> str:
 
 def _read_reply(record: Finished, reply: bytes) -> None:
     params = pb.ModelInferResponse.FromString(reply).parameters
-    record.satellite = (
-        params["orbitmesh.satellite"].string_param if "orbitmesh.satellite" in params else ""
-    )
+    record.satellite = params[Param.SATELLITE].string_param if Param.SATELLITE in params else ""
     if all(k in params for k in _MODELLED_PARTS):
         isl_ms = params[_ISL_PART].double_param if _ISL_PART in params else 0.0
         record.modelled_ms = sum(params[k].double_param for k in _MODELLED_PARTS) + isl_ms
     else:
         record.modelled_ms = None
-    if "orbitmesh.energy_wh" in params:
-        record.energy_wh = params["orbitmesh.energy_wh"].double_param
-    record.handover = "orbitmesh.handover" in params and params["orbitmesh.handover"].bool_param
+    if Param.ENERGY_WH in params:
+        record.energy_wh = params[Param.ENERGY_WH].double_param
+    record.handover = Param.HANDOVER in params and params[Param.HANDOVER].bool_param
 
 
 async def run_load(

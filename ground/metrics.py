@@ -29,7 +29,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.contract import Cause
 from orbitmesh.protos.orbitmesh.v1 import types_pb2
 
 __all__ = [

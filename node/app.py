@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy.typing as npt
 
-from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.contract import Cause, Refused
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
-from .inference import InferenceCore, Refused
+from .inference import InferenceCore
 from .runtime import ModelRuntime
 from .state import NodeSnapshot
 from .tensors import TensorSpec, decode_inputs, decode_outputs, encode_inputs

@@ -16,11 +16,10 @@ from orbitmesh.ground.linkstate import Route
 from orbitmesh.ground.linkview import LinkView
 from orbitmesh.ground.routes import RouteSet
 from orbitmesh.ground.selection import Policy, choose_satellite
-from orbitmesh.orchestrator.causes import Cause
 from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.protos.contract import Cause, Refused
 
 from .datapath import DataPathClient
-from .inference import Refused
 from .state import NodeState
 
 __all__ = ["Forwarder"]

@@ -15,24 +15,16 @@ from typing import Any
 
 import numpy.typing as npt
 
-from orbitmesh.orchestrator.causes import Cause
+from orbitmesh.protos.contract import Cause, Refused
 
 from .modelstats import ModelStats
 from .runtime import LoadedModel
 from .state import NodeState
 
-__all__ = ["INLINE_LIMIT_S", "InferenceCore", "Refused", "Timing"]
+__all__ = ["INLINE_LIMIT_S", "InferenceCore", "Timing"]
 
 #: Inferences expected to take less than this run on the event loop itself.
 INLINE_LIMIT_S = 0.5e-3
-
-
-class Refused(Exception):
-    """A request this satellite will not serve, with its machine-readable cause."""
-
-    def __init__(self, cause: Cause, message: str) -> None:
-        super().__init__(message)
-        self.cause = cause
 
 
 @dataclass(frozen=True)

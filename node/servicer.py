@@ -13,12 +13,21 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
+from orbitmesh.protos.contract import (
+    CODE_OF_CAUSE,
+    Cause,
+    Param,
+    Refused,
+    Stage,
+    abort_with,
+    abort_with_cause,
+    parse_pipeline,
+)
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
 
@@ -26,7 +35,7 @@ from .app import SatelliteApp
 from .datapath import RemoteError
 from .forwarding import Forwarder
 from .histogram import HistogramSnapshot
-from .inference import InferenceCore, Refused, Timing
+from .inference import InferenceCore, Timing
 from .modelstats import ModelCounters
 from .power import PowerState
 from .runtime import ModelRuntime
@@ -45,7 +54,6 @@ __all__ = [
     "INFERENCE_SERVICE",
     "InferenceServicer",
     "TelemetryServicer",
-    "abort_with_cause",
     "histogram_message",
     "statistics_message",
     "status_message",
@@ -68,18 +76,6 @@ _THERMAL_STATES = {
     ThermalState.THROTTLED: types_pb2.THERMAL_STATE_THROTTLED,
     ThermalState.OVERHEATED: types_pb2.THERMAL_STATE_OVERHEATED,
 }
-
-
-async def abort_with_cause(
-    context: grpc.aio.ServicerContext[Any, Any], cause: Cause, message: str
-) -> NoReturn:
-    """End the call with the cause's status code and the cause in trailing metadata."""
-    await context.abort(
-        grpc.StatusCode[CODE_OF_CAUSE[cause]],
-        message,
-        trailing_metadata=((CAUSE_METADATA_KEY, cause.value),),
-    )
-    raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -268,8 +264,7 @@ class InferenceServicer:
         try:
             return await self.infer(request, context.time_remaining())
         except RemoteError as failed:
-            metadata = ((CAUSE_METADATA_KEY, failed.cause),) if failed.cause else ()
-            await context.abort(failed.code, failed.details, trailing_metadata=metadata)
+            await abort_with(context, failed.code, failed.details, failed.cause)
 
     async def infer(self, request: Any, time_remaining_s: float | None) -> Any:
         """One ModelInfer, whatever carried it (the gRPC endpoint or the hosts' data
@@ -309,7 +304,11 @@ class InferenceServicer:
         return self._parse_infer(data)
 
     async def _serve(self, request: Any, time_remaining_s: float | None) -> Any:
-        stages = _pipeline(request)
+        stages = (
+            parse_pipeline(request.parameters[Param.PIPELINE].string_param)
+            if Param.PIPELINE in request.parameters
+            else []
+        )
         inputs, outputs_spec = self._signature(request.model_name, request.model_version)
         feeds = decode_inputs(request, inputs)
         requested = [o.name for o in request.outputs]
@@ -342,12 +341,12 @@ class InferenceServicer:
             raw_output_contents=raws,
         )
         params = response.parameters
-        params["orbitmesh.satellite"].string_param = self.satellite_id
-        params["orbitmesh.reply_from"].string_param = self.satellite_id
-        params["orbitmesh.queue_ms"].double_param = timing.queue_s * 1e3
-        params["orbitmesh.inference_ms"].double_param = timing.busy_s * 1e3
-        params["orbitmesh.compute_energy_wh"].double_param = timing.compute_energy_wh
-        params["orbitmesh.stages"].string_param = f"{self.satellite_id}:{request.model_name}"
+        params[Param.SATELLITE].string_param = self.satellite_id
+        params[Param.REPLY_FROM].string_param = self.satellite_id
+        params[Param.QUEUE_MS].double_param = timing.queue_s * 1e3
+        params[Param.INFERENCE_MS].double_param = timing.busy_s * 1e3
+        params[Param.COMPUTE_ENERGY_WH].double_param = timing.compute_energy_wh
+        params[Param.STAGES].string_param = f"{self.satellite_id}:{request.model_name}"
         self.state.transmit(response.ByteSize())
         return response
 
@@ -372,7 +371,7 @@ class InferenceServicer:
     async def _next_stage(
         self,
         outputs: dict[str, Any],
-        stages: list[dict[str, Any]],
+        stages: list[Stage],
         request: Any,
         timing: Timing,
         time_remaining_s: float | None,
@@ -380,50 +379,33 @@ class InferenceServicer:
         if self.forwarder is None:
             raise Refused(Cause.INVALID, "this satellite cannot forward pipeline stages")
         stage, rest = stages[0], stages[1:]
-        mapping = stage.get("inputs")
+        mapping = stage.inputs
         feeds = {name: outputs[source] for name, source in mapping.items()} if mapping else outputs
         target, route = self.forwarder.pick(
-            stage["model"], satellite=stage.get("satellite"), policy=stage.get("policy")
+            stage.model, satellite=stage.satellite, policy=stage.policy
         )
-        onward = pb.ModelInferRequest(model_name=stage["model"], id=request.id)
+        onward = pb.ModelInferRequest(model_name=stage.model, id=request.id)
         encode_inputs(onward, feeds)
         if rest:
-            onward.parameters["orbitmesh.pipeline"].string_param = json.dumps(rest)
+            onward.parameters[Param.PIPELINE].string_param = json.dumps(
+                [later.as_json() for later in rest]
+            )
         reply, transfer = await self.forwarder.call(
             target, route, onward.SerializeToString(), time_remaining_s
         )
         response = pb.ModelInferResponse.FromString(reply)
         params = response.parameters
         done = f"{self.satellite_id}:{request.model_name}"
-        params[
-            "orbitmesh.stages"
-        ].string_param = f"{done},{params['orbitmesh.stages'].string_param}"
-        params["orbitmesh.isl_ms"].double_param += transfer.total_ms
-        params["orbitmesh.inference_ms"].double_param += timing.busy_s * 1e3
-        params["orbitmesh.compute_energy_wh"].double_param += timing.compute_energy_wh
-        params["orbitmesh.satellite"].string_param = self.satellite_id
+        params[Param.STAGES].string_param = f"{done},{params[Param.STAGES].string_param}"
+        params[Param.ISL_MS].double_param += transfer.total_ms
+        params[Param.INFERENCE_MS].double_param += timing.busy_s * 1e3
+        params[Param.COMPUTE_ENERGY_WH].double_param += timing.compute_energy_wh
+        params[Param.SATELLITE].string_param = self.satellite_id
         return response
 
 
 def _failure(cause: Cause, message: str) -> RemoteError:
     return RemoteError(grpc.StatusCode[CODE_OF_CAUSE[cause]], message, cause.value)
-
-
-def _pipeline(request: Any) -> list[dict[str, Any]]:
-    if "orbitmesh.pipeline" not in request.parameters:
-        return []
-    text = request.parameters["orbitmesh.pipeline"].string_param
-    try:
-        stages = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Refused(Cause.INVALID, f"orbitmesh.pipeline is not JSON: {exc}") from None
-    if not isinstance(stages, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("model"), str) for s in stages
-    ):
-        raise Refused(
-            Cause.INVALID, 'orbitmesh.pipeline must be a JSON list of {"model": ...} stages'
-        )
-    return stages
 
 
 def _parameter_value(parameter: Any) -> object:

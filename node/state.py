@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from orbitmesh.orchestrator.causes import Cause
 from orbitmesh.orchestrator.ephemeris import Ephemeris
+from orbitmesh.protos.contract import Cause
 
 from .energy_ledger import EnergyLedger
 from .histogram import Histogram, HistogramSnapshot

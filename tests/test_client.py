@@ -60,7 +60,7 @@ from orbitmesh.ground.errors import (
     error_from_rpc,
 )
 from orbitmesh.node.tensors import TensorError, TensorSpec, decode_inputs, encode_outputs
-from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
+from orbitmesh.protos.contract import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs

@@ -41,10 +41,10 @@ from orbitmesh.node.power import PowerParams
 from orbitmesh.node.state import NodeState
 from orbitmesh.node.thermal import ThermalParams
 from orbitmesh.orchestrator.actor import Orchestrator
-from orbitmesh.orchestrator.causes import Cause
 from orbitmesh.orchestrator.emulation import EmulationOptions
 from orbitmesh.orchestrator.ephemeris import Ephemeris
 from orbitmesh.orchestrator.metrics import EmulationCollector, MetricsServer, serve_metrics
+from orbitmesh.protos.contract import Cause
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, satellite_pb2, types_pb2
 from orbitmesh.protos.orbitmesh.v1.satellite_pb2_grpc import SatelliteStub
 

@@ -8,8 +8,8 @@ import pytest
 from orbitmesh.node.power import PowerParams
 from orbitmesh.node.state import NodeState
 from orbitmesh.node.thermal import ThermalParams
-from orbitmesh.orchestrator.causes import Cause
 from orbitmesh.orchestrator.ephemeris import Ephemeris
+from orbitmesh.protos.contract import Cause
 
 
 class FakeClock:

@@ -29,9 +29,9 @@ from orbitmesh.node.actor import SatelliteHostActor
 from orbitmesh.node.models import load_digits_split, make_session
 from orbitmesh.node.server import NodeConfig
 from orbitmesh.orchestrator import GeometryEngine, load_scenario
-from orbitmesh.orchestrator.causes import CAUSE_METADATA_KEY
 from orbitmesh.orchestrator.clock import SimClock
 from orbitmesh.orchestrator.launch import node_configs
+from orbitmesh.protos.contract import CAUSE_METADATA_KEY
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
 from orbitmesh.protos.orbitmesh.v1 import (
