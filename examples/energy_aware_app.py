@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orbitmesh.node.app import SatelliteContext
-from orbitmesh.node.tensors import TensorSpec
+from orbitmesh.protos.tensors import TensorSpec
 
 Arrays = dict[str, npt.NDArray[Any]]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -36,12 +35,19 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from orbitmesh.node.tensors import DATATYPES, Datatype, datatype_of
 from orbitmesh.protos.contract import Cause, Param
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
+from orbitmesh.protos.tensors import (
+    DATATYPES,
+    Datatype,
+    TensorError,
+    datatype_of,
+    from_raw,
+    to_raw,
+)
 
 from .endpoints import Endpoints, load_endpoints
 from .errors import InternalError, InvalidInput, OrbitmeshError, UnknownStation, error_from_rpc
@@ -63,8 +69,6 @@ ParameterValue: TypeAlias = bool | int | float | str
 #: Replies (model outputs) may be large; requests are unlimited on the client already.
 _CHANNEL_OPTIONS: Final = (("grpc.max_receive_message_length", -1),)
 
-#: The length prefix of one element of a raw BYTES tensor.
-_LENGTH: Final = struct.Struct("<I")
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _UINT64_MAX: Final = 2**64 - 1
@@ -152,33 +156,11 @@ def _decode_output(station: str, tensor: Any, data: bytes) -> npt.NDArray[Any]:
     shape = tuple(int(d) for d in tensor.shape)
     if any(d < 0 for d in shape):
         raise _malformed(station, f'output "{name}" has shape {list(shape)}')
-    count = 1
-    for d in shape:
-        count *= d
-    if datatype.is_bytes:
-        items: list[bytes] = []
-        offset = 0
-        for _ in range(count):
-            if offset + _LENGTH.size > len(data):
-                raise _malformed(station, f'output "{name}": BYTES content ends early')
-            (length,) = _LENGTH.unpack_from(data, offset)
-            offset += _LENGTH.size
-            items.append(data[offset : offset + length])
-            offset += length
-        if offset != len(data):
-            raise _malformed(station, f'output "{name}": BYTES content has the wrong length')
-        array: npt.NDArray[Any] = np.empty(count, dtype=object)
-        array[:] = items
-        return array.reshape(shape)
-    expected = count * datatype.dtype.itemsize
-    if len(data) != expected:
-        raise _malformed(
-            station, f'output "{name}" holds {len(data)} bytes, expected {expected} for {shape}'
-        )
-    if datatype.name == "BOOL":
-        flags: npt.NDArray[np.bool_] = np.frombuffer(data, dtype=np.uint8) != 0
-        return flags.reshape(shape)
-    return np.frombuffer(data, dtype=datatype.dtype).reshape(shape)
+    try:
+        flat = from_raw("output", name, datatype, data, int(np.prod(shape, dtype=np.int64)))
+    except TensorError as exc:
+        raise _malformed(station, str(exc)) from None
+    return flat.reshape(shape)
 
 
 def _result(station: str, response: Any, latency_ms: float) -> InferResult:
@@ -231,21 +213,6 @@ def _invalid(message: str, station: str, satellite: str | None) -> InvalidInput:
     )
 
 
-def _raw(name: str, datatype: Datatype, array: npt.NDArray[Any]) -> bytes:
-    if not datatype.is_bytes:
-        return np.ascontiguousarray(array, dtype=datatype.dtype).tobytes()
-    parts: list[bytes] = []
-    for index, item in enumerate(array.ravel(order="C")):
-        element = item.encode("utf-8") if isinstance(item, str) else item
-        if not isinstance(element, bytes):
-            raise ValueError(
-                f'input "{name}": BYTES element {index} is {type(item).__name__}, not bytes or str'
-            )
-        parts.append(_LENGTH.pack(len(element)))
-        parts.append(element)
-    return b"".join(parts)
-
-
 def _single_input(metadata: Any, model: str) -> tuple[str, Datatype]:
     """The name and datatype of the model's only input, from its metadata."""
     inputs = list(metadata.inputs)
@@ -291,7 +258,7 @@ def _encode_inputs(
             if found is None:
                 raise ValueError(f'input "{name}": numpy dtype {array.dtype} has no datatype')
             datatype = found
-        raws.append(_raw(name, datatype, array))
+        raws.append(to_raw("input", name, datatype, array))
         messages.append(
             pb.ModelInferRequest.InferInputTensor(
                 name=name, datatype=datatype.name, shape=array.shape

@@ -35,8 +35,9 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from orbitmesh.protos.contract import CAUSE_METADATA_KEY, Param
+from orbitmesh.protos.contract import Param, cause_of
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.tensors import DATATYPES, to_raw
 
 from .loadstats import CANCELLED, OK, Finished
 from .schedule import Schedule, ScheduleKind
@@ -141,8 +142,9 @@ def build_request(
     """A serialised ModelInferRequest with raw tensor contents."""
     request = pb.ModelInferRequest(model_name=model)
     for name, array in inputs.items():
-        request.inputs.add(name=name, datatype=datatypes[name], shape=list(array.shape))
-        request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+        datatype = DATATYPES[datatypes[name]]
+        request.inputs.add(name=name, datatype=datatype.name, shape=list(array.shape))
+        request.raw_input_contents.append(to_raw("input", name, datatype, array))
     if policy:
         request.parameters[Param.POLICY].string_param = policy
     if satellite:
@@ -387,9 +389,9 @@ class _Runner:
 
 
 def _cause(exc: grpc.aio.AioRpcError) -> str:
-    for key, value in exc.trailing_metadata() or ():
-        if key == CAUSE_METADATA_KEY:
-            return str(value) if isinstance(value, str) else bytes(value).decode()
+    cause = cause_of(exc.trailing_metadata())
+    if cause is not None:
+        return cause
     # No cause: the client's own deadline, or the gateway itself failing.
     code = exc.code()
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -24,7 +24,7 @@ from typing import Any, Final, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from orbitmesh.node.tensors import DATATYPES, datatype_of
+from orbitmesh.protos.tensors import DATATYPES, datatype_of
 
 from .endpoints import Endpoints
 from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError

@@ -31,11 +31,11 @@ import numpy.typing as npt
 
 from orbitmesh.protos.contract import Cause, Refused
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.tensors import TensorSpec, decode_inputs, decode_outputs, encode_inputs
 
 from .inference import InferenceCore
 from .runtime import ModelRuntime
 from .state import NodeSnapshot
-from .tensors import TensorSpec, decode_inputs, decode_outputs, encode_inputs
 
 if TYPE_CHECKING:  # the forwarder's import chain (routes, scipy) is not needed to parse specs
     from .forwarding import Forwarder

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from orbitmesh.protos.tensors import TensorSpec, onnx_specs
+
 from .models.onnx_session import make_session
-from .tensors import TensorSpec, onnx_specs
 
 __all__ = ["LoadedModel", "ModelLoadError", "ModelRuntime"]
 

@@ -30,6 +30,14 @@ from orbitmesh.protos.contract import (
 )
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
+from orbitmesh.protos.tensors import (
+    TensorError,
+    TensorSpec,
+    decode_inputs,
+    encode_inputs,
+    encode_outputs,
+    model_config,
+)
 
 from .app import SatelliteApp
 from .datapath import RemoteError
@@ -40,14 +48,6 @@ from .modelstats import ModelCounters
 from .power import PowerState
 from .runtime import ModelRuntime
 from .state import NodeSnapshot, NodeState, VitalsTable
-from .tensors import (
-    TensorError,
-    TensorSpec,
-    decode_inputs,
-    encode_inputs,
-    encode_outputs,
-    model_config,
-)
 from .thermal import ThermalState
 
 __all__ = [

@@ -59,13 +59,13 @@ from orbitmesh.ground.errors import (
     UnknownStation,
     error_from_rpc,
 )
-from orbitmesh.node.tensors import TensorError, TensorSpec, decode_inputs, encode_outputs
 from orbitmesh.protos.contract import CAUSE_METADATA_KEY, CODE_OF_CAUSE, Cause
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
 from orbitmesh.protos.orbitmesh.v1 import types_pb2
+from orbitmesh.protos.tensors import TensorError, TensorSpec, decode_inputs, encode_outputs
 
 # --------------------------------------------------------------------------- the fake gateway
 

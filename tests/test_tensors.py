@@ -1,4 +1,4 @@
-"""The tensor codec (node/tensors.py) against the Open Inference Protocol's wire forms.
+"""The tensor codec (protos/tensors.py) against the Open Inference Protocol's wire forms.
 
 Expected bytes are written out by hand or with ``struct`` where it matters (byte order,
 the BYTES length prefix); the ONNX test runs a real onnxruntime session.
@@ -17,7 +17,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from orbitmesh.node.models.onnx_session import make_session
-from orbitmesh.node.tensors import (
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.tensors import (
     DATATYPES,
     MAX_ELEMENTS,
     ONNX_DATATYPES,
@@ -28,7 +29,6 @@ from orbitmesh.node.tensors import (
     encode_outputs,
     onnx_specs,
 )
-from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 Array = npt.NDArray[Any]
 

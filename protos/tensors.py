@@ -45,8 +45,10 @@ __all__ = [
     "datatype_of",
     "decode_inputs",
     "encode_outputs",
+    "from_raw",
     "model_config",
     "onnx_specs",
+    "to_raw",
 ]
 
 #: Most elements one tensor may have; larger shapes are refused before any allocation.
@@ -257,14 +259,16 @@ def _bytes_array(items: Sequence[bytes]) -> npt.NDArray[np.object_]:
     return array
 
 
-def _from_raw(name: str, datatype: Datatype, data: bytes, count: int) -> npt.NDArray[Any]:
+def from_raw(role: str, name: str, datatype: Datatype, data: bytes, count: int) -> npt.NDArray[Any]:
+    """``count`` elements of raw tensor content, flat (the inverse of :func:`to_raw`);
+    TensorError when the bytes do not hold exactly that."""
     if datatype.is_bytes:
-        return _from_raw_bytes(name, data, count)
+        return _from_raw_bytes(role, name, data, count)
     itemsize = datatype.dtype.itemsize
     expected = count * itemsize
     if len(data) != expected:
         raise TensorError(
-            f'input "{name}": raw content holds {len(data)} bytes, expected {expected} '
+            f'{role} "{name}": raw content holds {len(data)} bytes, expected {expected} '
             f"({count} {datatype.name} elements of {itemsize} bytes)",
             name,
         )
@@ -275,20 +279,20 @@ def _from_raw(name: str, datatype: Datatype, data: bytes, count: int) -> npt.NDA
     return array.astype(datatype.dtype.newbyteorder("="), copy=False)
 
 
-def _from_raw_bytes(name: str, data: bytes, count: int) -> npt.NDArray[np.object_]:
+def _from_raw_bytes(role: str, name: str, data: bytes, count: int) -> npt.NDArray[np.object_]:
     items: list[bytes] = []
     offset = 0
     for index in range(count):
         if offset + _LENGTH.size > len(data):
             raise TensorError(
-                f'input "{name}": raw BYTES content ends before element {index} of {count}',
+                f'{role} "{name}": raw BYTES content ends before element {index} of {count}',
                 name,
             )
         (length,) = _LENGTH.unpack_from(data, offset)
         offset += _LENGTH.size
         if offset + length > len(data):
             raise TensorError(
-                f'input "{name}": raw BYTES element {index} claims {length} bytes, '
+                f'{role} "{name}": raw BYTES element {index} claims {length} bytes, '
                 f"only {len(data) - offset} remain",
                 name,
             )
@@ -296,7 +300,7 @@ def _from_raw_bytes(name: str, data: bytes, count: int) -> npt.NDArray[np.object
         offset += length
     if offset != len(data):
         raise TensorError(
-            f'input "{name}": raw BYTES content has {len(data) - offset} bytes left '
+            f'{role} "{name}": raw BYTES content has {len(data) - offset} bytes left '
             f"after its {count} elements",
             name,
         )
@@ -385,7 +389,7 @@ def decode_inputs(request: Any, expected: Mapping[str, TensorSpec]) -> dict[str,
     for index, (tensor, (shape, count)) in enumerate(zip(inputs, shapes, strict=True)):
         datatype = DATATYPES[tensor.datatype]
         if raw:
-            array = _from_raw(tensor.name, datatype, raw[index], count)
+            array = from_raw("input", tensor.name, datatype, raw[index], count)
         else:
             array = _from_contents(tensor.name, datatype, tensor.contents, count)
         decoded[tensor.name] = array.reshape(shape)
@@ -395,23 +399,27 @@ def decode_inputs(request: Any, expected: Mapping[str, TensorSpec]) -> dict[str,
 # --------------------------------------------------------------------------- encoding
 
 
-def _bytes_element(name: str, index: int, item: object) -> bytes:
+def _bytes_element(role: str, name: str, index: int, item: object) -> bytes:
     if isinstance(item, bytes):
         return item
     if isinstance(item, str):
         return item.encode("utf-8")
     raise TensorError(
-        f'output "{name}": BYTES element {index} is {type(item).__name__}, not bytes or str',
+        f'{role} "{name}": BYTES element {index} is {type(item).__name__}, not bytes or str',
         name,
     )
 
 
-def _to_raw(name: str, datatype: Datatype, array: npt.NDArray[Any]) -> bytes:
+def to_raw(role: str, name: str, datatype: Datatype, array: npt.NDArray[Any]) -> bytes:
+    """``array`` as raw tensor content (``raw_input_contents`` / ``raw_output_contents``):
+    row-major little-endian elements; a BYTES element (bytes, or str as UTF-8) is a 4-byte
+    little-endian length and its bytes. ``role`` ("input"/"output") names the tensor in
+    errors."""
     if not datatype.is_bytes:
         return np.ascontiguousarray(array, dtype=datatype.dtype).tobytes()
     parts: list[bytes] = []
     for index, item in enumerate(array.ravel(order="C")):
-        element = _bytes_element(name, index, item)
+        element = _bytes_element(role, name, index, item)
         parts.append(_LENGTH.pack(len(element)))
         parts.append(element)
     return b"".join(parts)
@@ -445,7 +453,7 @@ def encode_outputs(
             raise TensorError(
                 f'output "{name}": numpy dtype {array.dtype} has no protocol datatype', name
             )
-        raws.append(_to_raw(name, datatype, array))
+        raws.append(to_raw("output", name, datatype, array))
         tensors.append(
             pb.ModelInferResponse.InferOutputTensor(
                 name=name, datatype=datatype.name, shape=array.shape
@@ -468,7 +476,7 @@ def encode_inputs(request: Any, inputs: Mapping[str, npt.ArrayLike]) -> None:
                 f'input "{name}": numpy dtype {array.dtype} has no protocol datatype', name
             )
         request.inputs.add(name=name, datatype=datatype.name, shape=list(array.shape))
-        request.raw_input_contents.append(_to_raw(name, datatype, array))
+        request.raw_input_contents.append(to_raw("input", name, datatype, array))
 
 
 def decode_outputs(response: Any) -> dict[str, npt.NDArray[Any]]:
@@ -484,7 +492,7 @@ def decode_outputs(response: Any) -> dict[str, npt.NDArray[Any]]:
         shape = tuple(int(d) for d in tensor.shape)
         count = int(np.prod(shape, dtype=np.int64))
         if raws:
-            flat = _from_raw(tensor.name, datatype, raws[i], count)
+            flat = from_raw("output", tensor.name, datatype, raws[i], count)
         else:
             flat = _from_contents(tensor.name, datatype, tensor.contents, count)
         out[tensor.name] = flat.reshape(shape)
