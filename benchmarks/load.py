@@ -39,8 +39,8 @@ from typing import Any  # noqa: E402
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
-from orbitmesh.ground.loadgen import LoadOptions, build_request, run_load  # noqa: E402
-from orbitmesh.ground.loadstats import account  # noqa: E402
+from orbitmesh.ground.load.loadgen import LoadOptions, build_request, run_load  # noqa: E402
+from orbitmesh.ground.load.loadstats import account  # noqa: E402
 from orbitmesh.protos.inference import grpc_service_pb2 as pb  # noqa: E402
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"

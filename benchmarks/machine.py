@@ -78,14 +78,15 @@ def bare_ray_actors(count: int) -> tuple[float, float]:
 
 def bare_grpc_round_trips_ms(runs: int, idle_s: float = 0.0) -> list[float]:
     """Empty calls from a blocking client here to a plain ``grpc.aio`` server in a
-    process of its own (no Ray, no orbitmesh; :mod:`orbitmesh.ground.floor`): the transport's floor.
+    process of its own (no Ray, no orbitmesh; :mod:`orbitmesh.ground.load.floor`): the
+    transport's floor.
 
     ``idle_s``: a pause before each call. Back to back, both processes stay on CPU; after
     a pause as long as an emulated round trip, a virtual machine's idle CPUs must be
     woken for each message, which on the project's VM makes a round trip two to three
     times slower. Requests through a gateway always arrive after such a pause.
     """
-    from orbitmesh.ground.floor import FloorServer, round_trips_ms
+    from orbitmesh.ground.load.floor import FloorServer, round_trips_ms
 
     with FloorServer() as server:
         return round_trips_ms(server.address, runs, idle_s)
@@ -93,7 +94,7 @@ def bare_grpc_round_trips_ms(runs: int, idle_s: float = 0.0) -> list[float]:
 
 def timer_lateness_ms(runs: int, wait_s: float = 0.01) -> list[float]:
     """How late an otherwise idle process returns from the gateways' precise wait."""
-    from orbitmesh.ground.timing import sleep_until
+    from orbitmesh.links.timing import sleep_until
 
     async def measure() -> list[float]:
         late = []

@@ -41,13 +41,14 @@ import numpy as np  # noqa: E402
 import ray  # noqa: E402
 
 from benchmarks.machine import CpuSteal, bare_ray_actors, uss_mib  # noqa: E402
-from orbitmesh.node.actor import SatelliteHostActor, host_configs  # noqa: E402
+from orbitmesh.clock import SimClock  # noqa: E402
+from orbitmesh.node.actor import SatelliteHostActor  # noqa: E402
 from orbitmesh.node.models import ensure_model, make_session  # noqa: E402
 from orbitmesh.node.server import NodeConfig  # noqa: E402
 from orbitmesh.orchestrator import GeometryEngine, load_scenario  # noqa: E402
-from orbitmesh.orchestrator.clock import SimClock  # noqa: E402
 from orbitmesh.orchestrator.launch import node_configs  # noqa: E402
 from orbitmesh.orchestrator.local_ray import start_ray  # noqa: E402
+from orbitmesh.orchestrator.placement import host_configs  # noqa: E402
 from orbitmesh.protos.inference import grpc_service_pb2 as pb  # noqa: E402
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
 

@@ -435,8 +435,8 @@ def _fits(sizes: dict[int, tuple[float, float, float]]) -> dict[str, Any]:
 
 def _orchestrator_s_per_satellite() -> float:
     """Seconds the orchestrator spends per compute satellite before any host starts."""
+    from orbitmesh.clock import SimClock
     from orbitmesh.orchestrator import GeometryEngine, load_scenario
-    from orbitmesh.orchestrator.clock import SimClock
     from orbitmesh.orchestrator.launch import node_configs
 
     engine = GeometryEngine(load_scenario("starlink-shell1"))

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orbitmesh.orchestrator.lazy_exports import lazy_getattr
+from orbitmesh.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, Client, InferResult
-    from .endpoints import Endpoints, load_endpoints, write_endpoints
-    from .errors import (
+    from orbitmesh.ground.client import AsyncClient, Client, InferResult
+    from orbitmesh.ground.endpoints import Endpoints, load_endpoints, write_endpoints
+    from orbitmesh.ground.errors import (
         CallFailed,
         DeadlineExceeded,
         EndpointsError,
@@ -41,11 +41,11 @@ if TYPE_CHECKING:
         Unavailable,
         UnknownStation,
     )
-    from .fleet import FleetStatus, SatelliteInfo
-    from .links import LinkModel, LinkParams, Transfer
-    from .linkstate import LinkTimeline, Route, TickLinks, Topology
-    from .routes import RouteFinder, RouteSet
-    from .selection import Policy, choose_satellite
+    from orbitmesh.links.choice import Policy, choose_satellite
+    from orbitmesh.links.fleet import FleetStatus, SatelliteInfo
+    from orbitmesh.links.linkstate import LinkTimeline, Route, TickLinks, Topology
+    from orbitmesh.links.model import LinkModel, LinkParams, Transfer
+    from orbitmesh.links.routes import RouteFinder, RouteSet
 
 _HOME = {
     "AsyncClient": "client",

@@ -7,11 +7,10 @@ from typing import Any
 
 import ray
 
-from orbitmesh.node.actor import HostStarted
-
-from .fleet import FleetStatus
-from .host import GatewayHost, GatewayHostConfig
-from .linkstate import TickLinks
+from orbitmesh.ground.host import GatewayHost, GatewayHostConfig
+from orbitmesh.hosting import HostStarted
+from orbitmesh.links.fleet import FleetStatus
+from orbitmesh.links.linkstate import TickLinks
 
 __all__ = ["GatewayHostActor"]
 

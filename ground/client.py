@@ -35,6 +35,14 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from orbitmesh.ground.endpoints import Endpoints, load_endpoints
+from orbitmesh.ground.errors import (
+    InternalError,
+    InvalidInput,
+    OrbitmeshError,
+    UnknownStation,
+    error_from_rpc,
+)
 from orbitmesh.protos.contract import Cause, Param
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
@@ -48,9 +56,6 @@ from orbitmesh.protos.tensors import (
     from_raw,
     to_raw,
 )
-
-from .endpoints import Endpoints, load_endpoints
-from .errors import InternalError, InvalidInput, OrbitmeshError, UnknownStation, error_from_rpc
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import EndpointsError
+from orbitmesh.ground.errors import EndpointsError
 
 __all__ = [
     "DEFAULT_ENDPOINTS_FILE",

@@ -24,14 +24,19 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from orbitmesh.node.datapath import DataPathClient, RemoteError
-from orbitmesh.node.histogram import Histogram
-from orbitmesh.node.modelstats import ModelStats
-from orbitmesh.node.reflection import LazyReflection
-from orbitmesh.node.server import advertised_address
-from orbitmesh.node.servicer import INFERENCE_SERVICE, histogram_message, statistics_message
-from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.clock import SimClock
+from orbitmesh.ground.contactevents import contact_changes
+from orbitmesh.ground.lag import LagWindow
+from orbitmesh.histogram import Histogram
+from orbitmesh.links.choice import Policy, choose_satellite
+from orbitmesh.links.datapath import DataPathClient, RemoteError
+from orbitmesh.links.linkstate import Route, TickLinks
+from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.model import LinkModel, LinkParams, Transfer
+from orbitmesh.links.routes import RouteSet
+from orbitmesh.links.timing import sleep_until
 from orbitmesh.protos.contract import (
+    INFERENCE_SERVICE,
     Cause,
     Param,
     Refused,
@@ -42,15 +47,8 @@ from orbitmesh.protos.contract import (
 )
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
-
-from .contactevents import contact_changes
-from .lag import LagWindow
-from .links import LinkModel, LinkParams, Transfer
-from .linkstate import Route, TickLinks
-from .linkview import LinkView
-from .routes import RouteSet
-from .selection import Policy, choose_satellite
-from .timing import sleep_until
+from orbitmesh.protos.serving import LazyReflection, advertised_address
+from orbitmesh.protos.statistics import ModelStats, histogram_message, statistics_message
 
 __all__ = ["ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
 
@@ -175,7 +173,7 @@ class GatewayServer:
         self.view = view if view is not None else LinkView()
         self._owns_channels = channels is None
         self.channels = channels if channels is not None else ChannelPool(config.max_message_bytes)
-        #: Requests go to satellites over their hosts' data paths (node/datapath.py).
+        #: Requests go to satellites over their hosts' data paths (links/datapath.py).
         self._owns_datapath = datapath is None
         self.datapath = datapath if datapath is not None else DataPathClient()
         self.links = LinkModel(config.link_params, usage_window_s=LINK_USAGE_WINDOW_S)

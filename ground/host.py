@@ -15,16 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orbitmesh.node.datapath import DataPathClient
-from orbitmesh.node.server import start_host_server
-from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.clock import SimClock
+from orbitmesh.ground.gateway import ChannelPool, GatewayConfig, GatewayServer
+from orbitmesh.links.datapath import DataPathClient
+from orbitmesh.links.fleet import FleetStatus
+from orbitmesh.links.linkstate import TickLinks, Topology
+from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.timing import in_slices, quiet_garbage_collector
 from orbitmesh.protos.orbitmesh.v1 import host_pb2
-
-from .fleet import FleetStatus
-from .gateway import ChannelPool, GatewayConfig, GatewayServer
-from .linkstate import TickLinks, Topology
-from .linkview import LinkView
-from .timing import in_slices, quiet_garbage_collector
+from orbitmesh.protos.serving import start_host_server
 
 __all__ = ["GatewayHost", "GatewayHostConfig", "station_stats"]
 

@@ -13,27 +13,14 @@ from typing import Any
 
 import ray
 
-from orbitmesh.ground.fleet import FleetStatus
-from orbitmesh.ground.linkstate import TickLinks
-from orbitmesh.orchestrator.placement import deal
+from orbitmesh.hosting import HostStarted
+from orbitmesh.links.fleet import FleetStatus
+from orbitmesh.links.linkstate import TickLinks
+from orbitmesh.node.host import HostConfig, HostStatus, SatelliteHost
+from orbitmesh.node.server import NodeConfig
+from orbitmesh.node.state import NodeSnapshot
 
-from .host import HostConfig, HostStatus, SatelliteHost
-from .server import NodeConfig
-from .state import NodeSnapshot
-
-__all__ = ["HostIncarnation", "HostStarted", "SatelliteHostActor", "host_configs"]
-
-
-@dataclass(frozen=True)
-class HostStarted:
-    """What a host answers once all its members serve."""
-
-    #: Each member's address (satellite id or station name -> host:port).
-    members: dict[str, str]
-    #: The host's own ``orbitmesh.v1.Host`` service.
-    address: str | None
-    #: The Ray node it runs on.
-    node_id: str
+__all__ = ["HostIncarnation", "SatelliteHostActor"]
 
 
 @dataclass(frozen=True)
@@ -197,13 +184,3 @@ class SatelliteHostActor:
     def kill(self) -> None:
         """End the actor at once (no draining); for fault injection and clean-up."""
         ray.kill(self.handle, no_restart=True)
-
-
-def host_configs(
-    configs: Sequence[NodeConfig], per_host: int, *, topology: Any = None
-) -> list[HostConfig]:
-    """Satellites dealt into hosts of at most ``per_host`` (orchestrator.placement.deal)."""
-    return [
-        HostConfig(f"sat-host-{k}", members, topology)
-        for k, members in enumerate(deal(configs, per_host))
-    ]

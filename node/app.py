@@ -29,16 +29,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy.typing as npt
 
+from orbitmesh.node.inference import InferenceCore
+from orbitmesh.node.runtime import ModelRuntime
+from orbitmesh.node.state import NodeSnapshot
 from orbitmesh.protos.contract import Cause, Refused
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.tensors import TensorSpec, decode_inputs, decode_outputs, encode_inputs
 
-from .inference import InferenceCore
-from .runtime import ModelRuntime
-from .state import NodeSnapshot
-
 if TYPE_CHECKING:  # the forwarder's import chain (routes, scipy) is not needed to parse specs
-    from .forwarding import Forwarder
+    from orbitmesh.node.forwarding import Forwarder
 
 __all__ = ["AppSpec", "Neighbour", "SatelliteApp", "SatelliteContext", "load_app"]
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import time
 
-from orbitmesh.ground.links import LinkModel, LinkParams, Transfer
-from orbitmesh.ground.linkstate import Route
-from orbitmesh.ground.linkview import LinkView
-from orbitmesh.ground.routes import RouteSet
-from orbitmesh.ground.selection import Policy, choose_satellite
-from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.clock import SimClock
+from orbitmesh.links.choice import Policy, choose_satellite
+from orbitmesh.links.datapath import DataPathClient
+from orbitmesh.links.linkstate import Route
+from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.model import LinkModel, LinkParams, Transfer
+from orbitmesh.links.routes import RouteSet
+from orbitmesh.node.state import NodeState
 from orbitmesh.protos.contract import Cause, Refused
-
-from .datapath import DataPathClient
-from .state import NodeState
 
 __all__ = ["Forwarder"]
 

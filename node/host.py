@@ -21,24 +21,18 @@ from typing import Any
 
 import grpc
 
-from orbitmesh.ground.fleet import FleetStatus
-from orbitmesh.ground.linkstate import TickLinks, Topology
-from orbitmesh.ground.linkview import LinkView
-from orbitmesh.ground.timing import in_slices, quiet_garbage_collector, sleep_until
-from orbitmesh.orchestrator.clock import SimClock
+from orbitmesh.clock import SimClock
+from orbitmesh.links.datapath import DataPathClient, DataPathServer, RemoteError
+from orbitmesh.links.fleet import FleetStatus
+from orbitmesh.links.linkstate import TickLinks, Topology
+from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.timing import in_slices, quiet_garbage_collector, sleep_until
+from orbitmesh.node.runtime import LoadedModel
+from orbitmesh.node.server import NodeConfig, SatelliteServer, release_startup_memory
+from orbitmesh.node.servicer import vitals_message
+from orbitmesh.node.state import NodeSnapshot, VitalsTable
 from orbitmesh.protos.orbitmesh.v1 import host_pb2
-
-from .datapath import DataPathClient, DataPathServer, RemoteError
-from .runtime import LoadedModel
-from .server import (
-    NodeConfig,
-    SatelliteServer,
-    advertised_address,
-    release_startup_memory,
-    start_host_server,
-)
-from .servicer import vitals_message
-from .state import NodeSnapshot, VitalsTable
+from orbitmesh.protos.serving import advertised_address, start_host_server
 
 __all__ = ["VITALS_MAX_AGE_S", "HostConfig", "HostStatus", "SatelliteHost"]
 
@@ -67,7 +61,7 @@ class HostStatus:
 
     host_id: str
     pid: int
-    #: Where the host's data path listens (node/datapath.py).
+    #: Where the host's data path listens (links/datapath.py).
     datapath: str | None
     satellite_ids: tuple[str, ...]
     #: None while a satellite is stopped.

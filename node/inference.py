@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy.typing as npt
 
+from orbitmesh.node.runtime import LoadedModel
+from orbitmesh.node.state import NodeState
 from orbitmesh.protos.contract import Cause, Refused
-
-from .modelstats import ModelStats
-from .runtime import LoadedModel
-from .state import NodeState
+from orbitmesh.protos.statistics import ModelStats
 
 __all__ = ["INLINE_LIMIT_S", "InferenceCore", "Timing"]
 

@@ -26,9 +26,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from orbitmesh.orchestrator.checking import fmt_number
-
-from .energy_ledger import EnergyLedger
+from orbitmesh.checking import fmt_number
+from orbitmesh.node.energy_ledger import EnergyLedger
 
 __all__ = [
     "POWER_CAUSE",

@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from orbitmesh.node.models.onnx_session import make_session
 from orbitmesh.protos.tensors import TensorSpec, onnx_specs
-
-from .models.onnx_session import make_session
 
 __all__ = ["LoadedModel", "ModelLoadError", "ModelRuntime"]
 

@@ -9,35 +9,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from orbitmesh.ground.links import LinkParams
-from orbitmesh.ground.linkview import LinkView
-from orbitmesh.orchestrator.clock import SimClock
-from orbitmesh.orchestrator.ephemeris import Ephemeris
-from orbitmesh.protos.orbitmesh.v1 import host_pb2_grpc, satellite_pb2, satellite_pb2_grpc
-
-from .app import AppSpec, SatelliteContext, load_app
-from .datapath import DataPathClient
-from .forwarding import Forwarder
-from .inference import InferenceCore
-from .power import PowerParams
-from .reflection import LazyReflection
-from .runtime import LoadedModel, ModelRuntime
-from .servicer import INFERENCE_SERVICE, InferenceServicer, TelemetryServicer
-from .spec import NodeSpec
-from .state import NodeSnapshot, NodeState
-from .thermal import ThermalParams
+from orbitmesh.clock import SimClock
+from orbitmesh.links.datapath import DataPathClient
+from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.model import LinkParams
+from orbitmesh.node.app import AppSpec, SatelliteContext, load_app
+from orbitmesh.node.ephemeris import Ephemeris
+from orbitmesh.node.forwarding import Forwarder
+from orbitmesh.node.inference import InferenceCore
+from orbitmesh.node.power import PowerParams
+from orbitmesh.node.runtime import LoadedModel, ModelRuntime
+from orbitmesh.node.servicer import InferenceServicer, TelemetryServicer
+from orbitmesh.node.spec import NodeSpec
+from orbitmesh.node.state import NodeSnapshot, NodeState
+from orbitmesh.node.thermal import ThermalParams
+from orbitmesh.protos.contract import INFERENCE_SERVICE
+from orbitmesh.protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
+from orbitmesh.protos.serving import LazyReflection, advertised_address
 
 __all__ = [
     "NodeConfig",
     "SatelliteServer",
-    "advertised_address",
     "release_startup_memory",
-    "start_host_server",
 ]
 
 #: gRPC core rejects anything beyond this multiple of the configured limit before our
@@ -218,36 +215,6 @@ class SatelliteServer:
     async def wait_stopped(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
-
-
-async def start_host_server(servicer: Any, bind: str) -> tuple[Any, str]:
-    """A host's own small server (``orbitmesh.v1.Host``), on any free port of ``bind``;
-    returns the server and its published address."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    host_pb2_grpc.add_HostServicer_to_server(servicer, server)
-    port = server.add_insecure_port(f"{bind}:0")
-    if port == 0:
-        raise OSError(f"cannot bind {bind}:0")
-    await server.start()
-    return server, advertised_address(bind, port)
-
-
-def advertised_address(host: str, port: int) -> str:
-    """The address others should dial for a server bound to ``host:port``: a wildcard
-    bind is published as this machine's outward address, so that clients on other
-    machines of a cluster can reach it."""
-    return f"{_local_ip() if host in ('0.0.0.0', '::', '[::]') else host}:{port}"
-
-
-def _local_ip() -> str:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 1))
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
 
 
 def release_startup_memory() -> None:

@@ -18,8 +18,18 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from orbitmesh.links.datapath import RemoteError
+from orbitmesh.node.app import SatelliteApp
+from orbitmesh.node.forwarding import Forwarder
+from orbitmesh.node.inference import InferenceCore, Timing
+from orbitmesh.node.power import PowerState
+from orbitmesh.node.runtime import ModelRuntime
+from orbitmesh.node.state import NodeSnapshot, NodeState, VitalsTable
+from orbitmesh.node.thermal import ThermalState
 from orbitmesh.protos.contract import (
     CODE_OF_CAUSE,
+    INFERENCE_SERVICE,
+    MODEL_VERSION,
     Cause,
     Param,
     Refused,
@@ -30,6 +40,7 @@ from orbitmesh.protos.contract import (
 )
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
+from orbitmesh.protos.statistics import histogram_message, statistics_message
 from orbitmesh.protos.tensors import (
     TensorError,
     TensorSpec,
@@ -39,32 +50,15 @@ from orbitmesh.protos.tensors import (
     model_config,
 )
 
-from .app import SatelliteApp
-from .datapath import RemoteError
-from .forwarding import Forwarder
-from .histogram import HistogramSnapshot
-from .inference import InferenceCore, Timing
-from .modelstats import ModelCounters
-from .power import PowerState
-from .runtime import ModelRuntime
-from .state import NodeSnapshot, NodeState, VitalsTable
-from .thermal import ThermalState
-
 __all__ = [
-    "INFERENCE_SERVICE",
     "InferenceServicer",
     "TelemetryServicer",
-    "histogram_message",
-    "statistics_message",
     "status_message",
     "vitals_message",
 ]
 
-INFERENCE_SERVICE = "inference.GRPCInferenceService"
 SERVER_NAME = "orbitmesh-satellite"
 SERVER_VERSION = "0.1.0"
-#: The only model version a satellite serves.
-MODEL_VERSION = "1"
 
 _POWER_STATES = {
     PowerState.NOMINAL: types_pb2.POWER_STATE_NOMINAL,
@@ -503,34 +497,3 @@ def status_message(snap: NodeSnapshot, *, name: str, start: datetime, models: Se
         status.refused.by_cause[cause] = count
     status.inference_latency.CopyFrom(histogram_message(snap.latency))
     return status
-
-
-def histogram_message(histogram: HistogramSnapshot) -> Any:
-    """A histogram snapshot as an ``orbitmesh.v1.Histogram``."""
-    return types_pb2.Histogram(
-        upper_bounds_s=histogram.upper_bounds_s,
-        cumulative_counts=histogram.cumulative_counts,
-        count=histogram.count,
-        sum_s=histogram.sum_s,
-    )
-
-
-def statistics_message(name: str, counters: ModelCounters) -> Any:
-    """One model's counters as Triton's ``ModelStatistics``."""
-
-    def duration(d: Any) -> Any:
-        return pb.StatisticDuration(count=d.count, ns=d.ns)
-
-    return pb.ModelStatistics(
-        name=name,
-        version=MODEL_VERSION,
-        last_inference=counters.last_inference_ms,
-        inference_count=counters.inference_count,
-        execution_count=counters.execution_count,
-        inference_stats=pb.InferStatistics(
-            success=duration(counters.success),
-            fail=duration(counters.fail),
-            queue=duration(counters.queue),
-            compute_infer=duration(counters.compute_infer),
-        ),
-    )

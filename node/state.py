@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from orbitmesh.orchestrator.ephemeris import Ephemeris
+from orbitmesh.histogram import Histogram, HistogramSnapshot
+from orbitmesh.node.energy_ledger import EnergyLedger
+from orbitmesh.node.ephemeris import Ephemeris
+from orbitmesh.node.power import Battery, PowerParams, PowerState, Segment
+from orbitmesh.node.thermal import ThermalNode, ThermalParams, ThermalState
 from orbitmesh.protos.contract import Cause
-
-from .energy_ledger import EnergyLedger
-from .histogram import Histogram, HistogramSnapshot
-from .power import Battery, PowerParams, PowerState, Segment
-from .thermal import ThermalNode, ThermalParams, ThermalState
 
 __all__ = ["NodeSnapshot", "NodeState", "Vitals", "VitalsTable"]
 

@@ -36,9 +36,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final
 
-from orbitmesh.orchestrator.checking import fmt_number
-
-from .power import ParamChecker, ParamProblem, PowerParams, Segment
+from orbitmesh.checking import fmt_number
+from orbitmesh.node.power import ParamChecker, ParamProblem, PowerParams, Segment
 
 __all__ = [
     "SOLAR_CONSTANT_W_PER_M2",

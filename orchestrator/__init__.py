@@ -6,7 +6,7 @@ The front door; import from here rather than from the modules::
     engine = GeometryEngine(load_scenario("demo"))
     tick = engine.tick(engine.start)
 
-Names load on first use, so that light modules (``orbitmesh.orchestrator.constants``,
+Names load on first use, so that light modules (``orbitmesh.constants``,
 ``orbitmesh.orchestrator.causes``) can be imported by satellite actors without pulling in
 skyfield and scipy.
 """
@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .lazy_exports import lazy_getattr
+from orbitmesh.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:
-    from .catalog import SatelliteCatalog, build_catalog
-    from .contacts import Contact, find_contacts
-    from .geometry import GeometryEngine, Tick
-    from .isl import IslLinks
-    from .routing import RouteTable
-    from .scenario import (
+    from orbitmesh.orchestrator.catalog import SatelliteCatalog, build_catalog
+    from orbitmesh.orchestrator.contacts import Contact, find_contacts
+    from orbitmesh.orchestrator.geometry import GeometryEngine, Tick
+    from orbitmesh.orchestrator.isl import IslLinks
+    from orbitmesh.orchestrator.routing import RouteTable
+    from orbitmesh.orchestrator.scenario import (
         BUILTIN_SCENARIOS,
         GroundStationSpec,
         LinksSpec,
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
         load_scenario,
         parse_scenario,
     )
-    from .tle import TleError, TleRecord, parse_tle_text, read_tle_file
-    from .visibility import GroundLinks, StationSet
+    from orbitmesh.orchestrator.tle import TleError, TleRecord, parse_tle_text, read_tle_file
+    from orbitmesh.orchestrator.visibility import GroundLinks, StationSet
 
 _HOME = {
     "SatelliteCatalog": "catalog",

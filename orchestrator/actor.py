@@ -6,7 +6,7 @@ from typing import Any
 
 import ray
 
-from .emulation import Emulation, EmulationOptions
+from orbitmesh.orchestrator.emulation import Emulation, EmulationOptions
 
 __all__ = ["ORCHESTRATOR_NAME", "ORCHESTRATOR_NAMESPACE", "Orchestrator"]
 

@@ -18,6 +18,8 @@ __all__ = ["ACTOR_PACKAGES", "compile_packages"]
 
 #: What satellite, gateway and orchestrator processes import from this project.
 ACTOR_PACKAGES = (
+    "orbitmesh",  # the base modules (compile_dir does not follow the symlinks below)
+    "orbitmesh.links",
     "orbitmesh.node",
     "orbitmesh.ground",
     "orbitmesh.orchestrator",

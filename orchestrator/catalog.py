@@ -20,10 +20,10 @@ from numpy.typing import NDArray
 from sgp4.api import WGS72, Satrec
 from skyfield.api import load as _skyfield_load
 
-from .constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
-from .scenario import Scenario, ScenarioError, ShellSpec
-from .selection import selection_mask
-from .tle import TleError, TleRecord, catalog_number, read_tle_file
+from orbitmesh.constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
+from orbitmesh.orchestrator.scenario import Scenario, ScenarioError, ShellSpec
+from orbitmesh.orchestrator.selection import selection_mask
+from orbitmesh.orchestrator.tle import TleError, TleRecord, catalog_number, read_tle_file
 
 __all__ = ["SatelliteCatalog", "WalkerBlock", "build_catalog", "kozai_mean_motion_rad_per_min"]
 

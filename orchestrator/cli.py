@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from orbitmesh import __version__
-
-from .cli_load import add_load_commands
-from .cli_run import add_run_commands
-from .scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario, parse_time_arg
+from orbitmesh.orchestrator.cli_load import add_load_commands
+from orbitmesh.orchestrator.cli_run import add_run_commands
+from orbitmesh.orchestrator.scenario import (
+    BUILTIN_SCENARIOS,
+    ScenarioError,
+    load_scenario,
+    parse_time_arg,
+)
 
 __all__ = ["main"]
 
@@ -72,8 +76,8 @@ STALE_TLE_DAYS = 14.0
 
 
 def _engine(scenario_arg: str) -> Any:
-    from .catalog import build_catalog
-    from .geometry import GeometryEngine
+    from orbitmesh.orchestrator.catalog import build_catalog
+    from orbitmesh.orchestrator.geometry import GeometryEngine
 
     scenario = load_scenario(scenario_arg)
     catalog = build_catalog(scenario)
@@ -108,7 +112,7 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def cmd_geometry(args: argparse.Namespace) -> int:
-    from .render import geometry_json, geometry_table
+    from orbitmesh.orchestrator.render import geometry_json, geometry_table
 
     engine = _engine(args.scenario)
     when = args.at if args.at is not None else engine.start
@@ -123,9 +127,14 @@ def cmd_geometry(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
-    from .contacts import find_contacts
-    from .progress import ProgressBar
-    from .render import contacts_csv, contacts_ion, contacts_json, contacts_table
+    from orbitmesh.orchestrator.contacts import find_contacts
+    from orbitmesh.orchestrator.progress import ProgressBar
+    from orbitmesh.orchestrator.render import (
+        contacts_csv,
+        contacts_ion,
+        contacts_json,
+        contacts_table,
+    )
 
     engine = _engine(args.scenario)
     start_s = engine.offset_of(args.start) if args.start is not None else 0.0
@@ -145,7 +154,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .catalog import build_catalog
+    from orbitmesh.orchestrator.catalog import build_catalog
 
     scenario = load_scenario(args.scenario)
     catalog = build_catalog(scenario)
@@ -161,7 +170,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    from .catalog import build_catalog
+    from orbitmesh.orchestrator.catalog import build_catalog
 
     for name in BUILTIN_SCENARIOS:
         scenario = load_scenario(name)

@@ -11,7 +11,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_run import (
+from orbitmesh.orchestrator.cli_run import (
     MetricsPortBusy,
     _scenario_ref,
     add_metrics_option,
@@ -20,7 +20,7 @@ from .cli_run import (
 )
 
 if TYPE_CHECKING:
-    from orbitmesh.ground.loadtest import LoadTestResult
+    from orbitmesh.ground.load.loadtest import LoadTestResult
 
 __all__ = ["add_load_commands"]
 
@@ -41,10 +41,9 @@ def _emulation(
     import ray
 
     from orbitmesh.ground.endpoints import Endpoints
-
-    from .actor import Orchestrator
-    from .emulation import EmulationOptions
-    from .local_ray import start_ray
+    from orbitmesh.orchestrator.actor import Orchestrator
+    from orbitmesh.orchestrator.emulation import EmulationOptions
+    from orbitmesh.orchestrator.local_ray import start_ray
 
     satellites_per_host, stations_per_host = per_host
     options = EmulationOptions(  # bad values stop here
@@ -77,8 +76,8 @@ def _emulation(
 
 
 def _options(args: argparse.Namespace, stations: list[str]) -> Any:
-    from orbitmesh.ground.loadgen import LoadOptions
-    from orbitmesh.ground.schedule import ScheduleKind
+    from orbitmesh.ground.load.loadgen import LoadOptions
+    from orbitmesh.ground.load.schedule import ScheduleKind
 
     rps = args.rps
     if rps is None and args.concurrency is None:
@@ -115,7 +114,7 @@ def _run(
     on_result: Callable[[LoadTestResult], None] | None = None,
 ) -> int:
     from orbitmesh.ground.errors import OrbitmeshError
-    from orbitmesh.ground.loadtest import ProgressPrinter, format_summary, run_load_test
+    from orbitmesh.ground.load.loadtest import ProgressPrinter, format_summary, run_load_test
 
     stations = args.stations.split(",") if args.stations else list(endpoints.ground_stations)
     try:
@@ -170,8 +169,7 @@ def _check_options(args: argparse.Namespace) -> bool:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from orbitmesh.ground.endpoints import EndpointsError, load_endpoints
-
-    from .scenario import load_scenario
+    from orbitmesh.orchestrator.scenario import load_scenario
 
     if not _check_options(args):
         return EXIT_USAGE

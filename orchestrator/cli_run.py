@@ -41,7 +41,7 @@ def _port(text: str) -> int:
 
 
 def _per_host(text: str) -> int | None:
-    from .placement import parse_per_host
+    from orbitmesh.orchestrator.placement import parse_per_host
 
     try:
         return parse_per_host(text)
@@ -84,7 +84,7 @@ def start_metrics(port: int | None, host: str) -> Any:
     else starts so that a busy port costs no start-up; raises MetricsPortBusy."""
     if port is None:
         return None
-    from .metrics import serve_metrics
+    from orbitmesh.orchestrator.metrics import serve_metrics
 
     try:
         metrics = serve_metrics(port=port, host=host)
@@ -96,12 +96,11 @@ def start_metrics(port: int | None, host: str) -> Any:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from orbitmesh.ground.endpoints import Endpoints, write_endpoints
-
-    from .actor import Orchestrator
-    from .emulation import EmulationOptions
-    from .live import collect_status, render_status
-    from .local_ray import start_ray
-    from .scenario import load_scenario
+    from orbitmesh.orchestrator.actor import Orchestrator
+    from orbitmesh.orchestrator.emulation import EmulationOptions
+    from orbitmesh.orchestrator.live import collect_status, render_status
+    from orbitmesh.orchestrator.local_ray import start_ray
+    from orbitmesh.orchestrator.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)  # bad input stops here, before Ray starts
     try:
@@ -158,7 +157,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         flush=True,
     )
     if doc.get("placement"):
-        from .placement import describe_placement
+        from orbitmesh.orchestrator.placement import describe_placement
 
         print(f"placement: {describe_placement(doc['placement'])}", flush=True)
     stop = {"now": False}
@@ -246,8 +245,7 @@ def _alive(pid: int) -> bool:
 def cmd_status(args: argparse.Namespace) -> int:
     from orbitmesh.ground.endpoints import load_endpoints
     from orbitmesh.ground.errors import EndpointsError
-
-    from .live import collect_status, render_status
+    from orbitmesh.orchestrator.live import collect_status, render_status
 
     try:
         endpoints = load_endpoints(_endpoints_path(args))

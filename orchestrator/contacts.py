@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .geometry import GeometryEngine
-from .orbits import times_at
+from orbitmesh.orchestrator.geometry import GeometryEngine
+from orbitmesh.orchestrator.orbits import times_at
 
 __all__ = ["Contact", "find_contacts"]
 

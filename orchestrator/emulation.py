@@ -24,24 +24,30 @@ from typing import Any
 import numpy as np
 import ray
 
+from orbitmesh.clock import SimClock
 from orbitmesh.ground.actor import GatewayHostActor
-from orbitmesh.ground.fleet import FleetStatus, SatelliteInfo
 from orbitmesh.ground.gateway import GatewayConfig
 from orbitmesh.ground.host import GatewayHostConfig
-from orbitmesh.ground.links import LinkParams
-from orbitmesh.ground.linkstate import TickLinks, Topology
-from orbitmesh.node.actor import HostIncarnation, HostStarted, SatelliteHostActor, host_configs
+from orbitmesh.hosting import HostStarted
+from orbitmesh.links.fleet import FleetStatus, SatelliteInfo
+from orbitmesh.links.linkstate import TickLinks, Topology
+from orbitmesh.links.model import LinkParams
+from orbitmesh.node.actor import HostIncarnation, SatelliteHostActor
 from orbitmesh.node.host import HostStatus
 from orbitmesh.node.power import PowerState
 from orbitmesh.node.thermal import ThermalState
-
-from .clock import SimClock
-from .geometry import GeometryEngine
-from .launch import node_configs
-from .placement import Placement, PlacementSpec, deal, placement_json
-from .publish import tick_links, topology
-from .scenario import Scenario, load_scenario
-from .trace import TraceReader, TraceWriter
+from orbitmesh.orchestrator.geometry import GeometryEngine
+from orbitmesh.orchestrator.launch import node_configs
+from orbitmesh.orchestrator.placement import (
+    Placement,
+    PlacementSpec,
+    deal,
+    host_configs,
+    placement_json,
+)
+from orbitmesh.orchestrator.publish import tick_links, topology
+from orbitmesh.orchestrator.scenario import Scenario, load_scenario
+from orbitmesh.orchestrator.trace import TraceReader, TraceWriter
 
 __all__ = ["Emulation", "EmulationOptions"]
 

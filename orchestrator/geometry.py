@@ -16,16 +16,16 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from .catalog import SatelliteCatalog, build_catalog
-from .constants import C_KM_PER_S
-from .ephemeris import Ephemeris
-from .geodesy import itrs_to_geodetic
-from .isl import IslLinks, PlusGrid, nearest_links, usable_links
-from .orbits import Propagator, times_at
-from .routing import LinkGraph, RouteTable
-from .scenario import Scenario
-from .sunlight import sun_itrs_km, sunlit
-from .visibility import GroundLinks, StationSet
+from orbitmesh.constants import C_KM_PER_S
+from orbitmesh.geodesy import itrs_to_geodetic
+from orbitmesh.node.ephemeris import Ephemeris
+from orbitmesh.orchestrator.catalog import SatelliteCatalog, build_catalog
+from orbitmesh.orchestrator.isl import IslLinks, PlusGrid, nearest_links, usable_links
+from orbitmesh.orchestrator.orbits import Propagator, times_at
+from orbitmesh.orchestrator.routing import LinkGraph, RouteTable
+from orbitmesh.orchestrator.scenario import Scenario
+from orbitmesh.orchestrator.sunlight import sun_itrs_km, sunlit
+from orbitmesh.orchestrator.visibility import GroundLinks, StationSet
 
 __all__ = ["GeometryEngine", "Tick"]
 

@@ -14,9 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from .catalog import SatelliteCatalog
-from .constants import C_KM_PER_S, EARTH_RADIUS_KM, ISL_ATMOSPHERE_KM
-from .scenario import ShellSpec
+from orbitmesh.constants import C_KM_PER_S, EARTH_RADIUS_KM, ISL_ATMOSPHERE_KM
+from orbitmesh.orchestrator.catalog import SatelliteCatalog
+from orbitmesh.orchestrator.scenario import ShellSpec
 
 __all__ = [
     "IslLinks",

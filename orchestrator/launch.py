@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from orbitmesh.ground.links import LinkParams
+from orbitmesh.clock import SimClock
+from orbitmesh.links.model import LinkParams
 from orbitmesh.node.models import ensure_model
 from orbitmesh.node.server import NodeConfig
-
-from .clock import SimClock
-from .geometry import GeometryEngine
+from orbitmesh.orchestrator.geometry import GeometryEngine
 
 __all__ = ["node_configs"]
 

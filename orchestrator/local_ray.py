@@ -35,7 +35,7 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> Non
     """
     import ray
 
-    from .bytecode import compile_packages
+    from orbitmesh.orchestrator.bytecode import compile_packages
 
     compile_packages()
     joined = ray_address(address)

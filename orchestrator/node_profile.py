@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orbitmesh.checking import Checker
 from orbitmesh.node.app import AppSpec
 from orbitmesh.node.power import PowerParams
 from orbitmesh.node.spec import BUILTIN_MODEL_NAMES, NodeSpec
 from orbitmesh.node.thermal import ThermalParams
-
-from .checking import Checker
-from .selection import Selection, parse_selection, selection_mask
+from orbitmesh.orchestrator.selection import Selection, parse_selection, selection_mask
 
 __all__ = [
     "BUILTIN_MODEL_NAMES",

@@ -19,8 +19,8 @@ from skyfield.functions import rot_z
 from skyfield.sgp4lib import TEME, theta_GMST1982
 from skyfield.timelib import Time, Timescale
 
-from .catalog import SatelliteCatalog, WalkerBlock
-from .constants import SECONDS_PER_DAY
+from orbitmesh.constants import SECONDS_PER_DAY
+from orbitmesh.orchestrator.catalog import SatelliteCatalog, WalkerBlock
 
 __all__ = ["Propagator", "sgp4_julian_dates", "teme_to_itrs_matrices", "times_at", "timescale"]
 

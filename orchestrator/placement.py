@@ -18,9 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from .checking import Checker, describe, fmt_number
+from orbitmesh.checking import Checker, describe, fmt_number
+
+if TYPE_CHECKING:
+    from orbitmesh.node.host import HostConfig
+    from orbitmesh.node.server import NodeConfig
 
 __all__ = [
     "SATELLITE_HOSTS_PER_CPU",
@@ -29,6 +33,7 @@ __all__ = [
     "PlacementSpec",
     "deal",
     "describe_placement",
+    "host_configs",
     "parse_per_host",
     "parse_placement",
     "placement_json",
@@ -176,3 +181,16 @@ def placement_json(placement: Placement) -> Mapping[str, Any]:
         "station_hosts": placement.station_hosts,
         "cpus_per_host": placement.cpus_per_host,
     }
+
+
+def host_configs(
+    configs: Sequence[NodeConfig], per_host: int, *, topology: Any = None
+) -> list[HostConfig]:
+    """Satellites dealt into hosts of at most ``per_host`` (:func:`deal`)."""
+    # Here, not at the top: scenario parsing imports this module and needs no host code.
+    from orbitmesh.node.host import HostConfig
+
+    return [
+        HostConfig(f"sat-host-{k}", members, topology)
+        for k, members in enumerate(deal(configs, per_host))
+    ]

@@ -2,7 +2,7 @@
 
 Every receiver gets the tick's usable laser links (with their delays); a gateway host
 also gets the ground links of its own stations. Routes are not computed here: the data
-path searches them where and when a request needs them (ground/routes.py), so a tick's
+path searches them where and when a request needs them (links/routes.py), so a tick's
 publication grows with the links of the constellation and the stations a host serves,
 not with the square of the compute satellites.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from orbitmesh.ground.linkstate import StationLinks, TickLinks, Topology
-
-from .constants import C_KM_PER_S
-from .geometry import GeometryEngine, Tick
+from orbitmesh.constants import C_KM_PER_S
+from orbitmesh.links.linkstate import StationLinks, TickLinks, Topology
+from orbitmesh.orchestrator.geometry import GeometryEngine, Tick
 
 __all__ = ["tick_links", "topology"]
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .constants import C_KM_PER_S
-from .contacts import Contact
-from .geometry import GeometryEngine, Tick
-from .orbits import times_at
-from .routing import RouteTable
+from orbitmesh.constants import C_KM_PER_S
+from orbitmesh.orchestrator.contacts import Contact
+from orbitmesh.orchestrator.geometry import GeometryEngine, Tick
+from orbitmesh.orchestrator.orbits import times_at
+from orbitmesh.orchestrator.routing import RouteTable
 
 __all__ = [
     "contacts_csv",

@@ -21,8 +21,8 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .isl import IslLinks
-from .visibility import GroundLinks
+from orbitmesh.orchestrator.isl import IslLinks
+from orbitmesh.orchestrator.visibility import GroundLinks
 
 __all__ = ["LinkGraph", "RouteTable", "StaticIslLayout"]
 

@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from .checking import Checker, describe, fmt_number, id_text
-from .node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
-from .placement import PlacementSpec, parse_placement
-from .selection import Selection, parse_selection
+from orbitmesh.checking import Checker, describe, fmt_number, id_text
+from orbitmesh.orchestrator.node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
+from orbitmesh.orchestrator.placement import PlacementSpec, parse_placement
+from orbitmesh.orchestrator.selection import Selection, parse_selection
 
 __all__ = [
     "BUILTIN_SCENARIOS",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from .checking import Checker, describe, id_text
+from orbitmesh.checking import Checker, describe, id_text
 
 __all__ = ["Selection", "parse_selection", "selection_mask"]
 

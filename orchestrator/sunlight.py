@@ -19,7 +19,7 @@ from skyfield.api import Loader
 from skyfield.sgp4lib import TEME
 from skyfield.timelib import Time
 
-from .orbits import teme_to_itrs_matrices, timescale
+from orbitmesh.orchestrator.orbits import teme_to_itrs_matrices, timescale
 
 __all__ = ["SHADOW_RADIUS_KM", "SUN_GRID_S", "sun_itrs_km", "sunlit"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from orbitmesh.ground.linkstate import StationLinks, TickLinks
+from orbitmesh.links.linkstate import StationLinks, TickLinks
 
 __all__ = ["TraceError", "TraceReader", "TraceWriter"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .constants import C_KM_PER_S, WGS84_A_KM
-from .geodesy import enu_basis, geodetic_to_itrs_km
-from .scenario import GroundStationSpec
+from orbitmesh.constants import C_KM_PER_S, WGS84_A_KM
+from orbitmesh.geodesy import enu_basis, geodetic_to_itrs_km
+from orbitmesh.orchestrator.scenario import GroundStationSpec
 
 __all__ = ["GroundLinks", "StationSet"]
 

@@ -17,6 +17,8 @@ from typing import Any, Final, NoReturn
 __all__ = [
     "CAUSE_METADATA_KEY",
     "CODE_OF_CAUSE",
+    "INFERENCE_SERVICE",
+    "MODEL_VERSION",
     "Cause",
     "Param",
     "Refused",
@@ -26,6 +28,11 @@ __all__ = [
     "cause_of",
     "parse_pipeline",
 ]
+
+#: The Open Inference Protocol's gRPC service (its package is part of every method path).
+INFERENCE_SERVICE: Final = "inference.GRPCInferenceService"
+#: The only model version a satellite serves.
+MODEL_VERSION: Final = "1"
 
 #: Trailing-metadata key carrying the cause (gRPC metadata keys are lower-case ASCII).
 CAUSE_METADATA_KEY: Final = "orbitmesh-cause"

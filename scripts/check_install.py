@@ -7,7 +7,7 @@ Usage (from anywhere; the checkout is found from this file)::
 1. Builds the wheel from a copy of the checkout's files (``pip wheel``, in pip's isolated
    build environment: this is what proves the build-system floor in pyproject.toml).
 2. Reads the wheel: its only import package is ``orbitmesh`` (no top-level ``node``,
-   ``ground``, ``orchestrator`` or ``protos``); it carries ``py.typed``, the built-in
+   ``ground``, ``orchestrator``, ``protos`` or ``links``); it carries ``py.typed``, the built-in
    scenarios and the .proto sources; its base requirements pull neither Ray, ONNX
    Runtime nor scikit-learn (those come with the ``emulator`` extra).
 3. Installs it into a fresh virtual environment with its base requirements only (the
@@ -44,7 +44,7 @@ DATA_FILES = (
 )
 
 #: The folders that are packages only inside the orbitmesh namespace.
-NAMESPACED = ("node", "ground", "orchestrator", "protos")
+NAMESPACED = ("node", "ground", "orchestrator", "protos", "links")
 
 
 class CheckFailed(Exception):

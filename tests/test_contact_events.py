@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orbitmesh.ground.contactevents import contact_changes
-from orbitmesh.ground.observer import ContactViews
+from orbitmesh.ground.load.observer import ContactViews
 
 
 def test_rises_sets_and_a_handover() -> None:

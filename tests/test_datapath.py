@@ -8,7 +8,7 @@ import time
 import grpc
 import pytest
 
-from orbitmesh.node.datapath import DataPathClient, DataPathServer, RemoteError
+from orbitmesh.links.datapath import DataPathClient, DataPathServer, RemoteError
 
 
 class _Satellites:

@@ -61,7 +61,7 @@ def test_image_copies_every_package_and_prebuilds_the_models() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     # orbitmesh/ and the top-level folders its symlinks map into the namespace.
     linked = {p.name for p in (REPO / "orbitmesh").iterdir() if p.is_symlink()}
-    assert linked == {"node", "ground", "orchestrator", "protos"}
+    assert linked == {"node", "ground", "orchestrator", "protos", "links"}
     copied = set(re.findall(r"^COPY --chown=\S+ (\w+) \1$", dockerfile, re.MULTILINE))
     assert copied == {"orbitmesh", *linked}
     assert "python -m orbitmesh.node.models --cache-dir" in dockerfile

@@ -19,8 +19,8 @@ from conftest import REPO, small_shell_scenario
 from orbitmesh.ground.client import Client
 from orbitmesh.ground.endpoints import Endpoints
 from orbitmesh.ground.errors import InvalidInput, LinkLost, NoContact, NodeDown, NotFound
-from orbitmesh.ground.loadgen import LoadOptions
-from orbitmesh.ground.loadtest import run_load_test
+from orbitmesh.ground.load.loadgen import LoadOptions
+from orbitmesh.ground.load.loadtest import run_load_test
 from orbitmesh.node.models import ensure_model, load_digits_split, make_session
 from orbitmesh.orchestrator import GeometryEngine, find_contacts, load_scenario
 from orbitmesh.orchestrator.actor import Orchestrator

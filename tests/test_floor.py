@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orbitmesh.ground.floor import FloorProbe, FloorServer, round_trips_ms
+from orbitmesh.ground.load.floor import FloorProbe, FloorServer, round_trips_ms
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:

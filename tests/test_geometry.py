@@ -12,8 +12,8 @@ from skyfield.api import EarthSatellite, wgs84
 from skyfield.framelib import itrs
 from skyfield.timelib import Timescale
 
+from orbitmesh.constants import C_KM_PER_S
 from orbitmesh.orchestrator import GeometryEngine
-from orbitmesh.orchestrator.constants import C_KM_PER_S
 from orbitmesh.orchestrator.orbits import times_at
 
 OFFSETS_S = np.array([0.0, 437.5, 1800.0, 3333.3, 7000.0])
@@ -284,7 +284,7 @@ def test_sun_matches_skyfield_to_a_nanoradian() -> None:
 def test_visibility_cones_follow_the_highest_satellite() -> None:
     """The station cones are kept per altitude ceiling: a later, higher satellite still
     needs (and gets) a wider cone. Checked against brute-force elevations."""
-    from orbitmesh.orchestrator.geodesy import geodetic_to_itrs_km
+    from orbitmesh.geodesy import geodetic_to_itrs_km
     from orbitmesh.orchestrator.scenario import GroundStationSpec
     from orbitmesh.orchestrator.visibility import StationSet
 

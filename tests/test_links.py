@@ -1,4 +1,4 @@
-"""The data-path link model against hand calculations (ground/links.py).
+"""The data-path link model against hand calculations (links/model.py).
 
 Round figures throughout: 125,000 bytes are 1,000,000 bits, which take exactly 1 ms at
 1000 Mbit/s and 0.1 ms at 10,000 Mbit/s. Every expected value is worked out in the
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from orbitmesh.ground.links import MAX_RETRANSMISSIONS, LinkModel, LinkParams, Transfer
-from orbitmesh.ground.linkstate import Route
+from orbitmesh.links.linkstate import Route
+from orbitmesh.links.model import MAX_RETRANSMISSIONS, LinkModel, LinkParams, Transfer
 
 #: ground station -> s1 (uplink) -> s2 (laser) -> s3 (laser).
 ROUTE = Route(("gs", "s1", "s2", "s3"), (2.5, 10.0, 3.0), (1000.0, 10_000.0, 1000.0))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import make_scenario
 
+from orbitmesh.constants import C_KM_PER_S, EARTH_RADIUS_KM, ISL_ATMOSPHERE_KM
 from orbitmesh.orchestrator import GeometryEngine, IslLinks
-from orbitmesh.orchestrator.constants import C_KM_PER_S, EARTH_RADIUS_KM, ISL_ATMOSPHERE_KM
 from orbitmesh.orchestrator.isl import clears_earth, nearest_links, plus_grid_pairs
 from orbitmesh.orchestrator.routing import LinkGraph
 from orbitmesh.orchestrator.visibility import GroundLinks

@@ -24,8 +24,8 @@ import pytest
 from conftest import REPO, small_shell_scenario
 
 from orbitmesh.ground.endpoints import Endpoints
-from orbitmesh.ground.loadgen import LoadOptions
-from orbitmesh.ground.loadtest import format_summary, run_load_test
+from orbitmesh.ground.load.loadgen import LoadOptions
+from orbitmesh.ground.load.loadtest import format_summary, run_load_test
 from orbitmesh.orchestrator.actor import Orchestrator
 from orbitmesh.orchestrator.emulation import EmulationOptions
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc

@@ -14,9 +14,9 @@ import pytest
 from conftest import REPO
 from scipy import optimize, stats
 
-from orbitmesh.ground.fidelity import ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS, assess
-from orbitmesh.ground.loadgen import LoadOptions, _read_reply
-from orbitmesh.ground.loadstats import (
+from orbitmesh.ground.load.fidelity import ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS, assess
+from orbitmesh.ground.load.loadgen import LoadOptions, _read_reply
+from orbitmesh.ground.load.loadstats import (
     Finished,
     Sample,
     account,
@@ -24,7 +24,7 @@ from orbitmesh.ground.loadstats import (
     timeseries,
     write_timeseries_csv,
 )
-from orbitmesh.ground.schedule import Schedule, ScheduleKind
+from orbitmesh.ground.load.schedule import Schedule, ScheduleKind
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())

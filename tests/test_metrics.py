@@ -25,8 +25,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orbitmesh.ground.client import Client
 from orbitmesh.ground.errors import NoContact
-from orbitmesh.ground.links import LinkModel
-from orbitmesh.ground.linkstate import Route
 from orbitmesh.ground.metrics import (
     METRICS,
     EmulationReading,
@@ -35,14 +33,16 @@ from orbitmesh.ground.metrics import (
     StationReading,
     metric_families,
 )
-from orbitmesh.node.histogram import Histogram
+from orbitmesh.histogram import Histogram
+from orbitmesh.links.linkstate import Route
+from orbitmesh.links.model import LinkModel
+from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.models import load_digits_split
 from orbitmesh.node.power import PowerParams
 from orbitmesh.node.state import NodeState
 from orbitmesh.node.thermal import ThermalParams
 from orbitmesh.orchestrator.actor import Orchestrator
 from orbitmesh.orchestrator.emulation import EmulationOptions
-from orbitmesh.orchestrator.ephemeris import Ephemeris
 from orbitmesh.orchestrator.metrics import EmulationCollector, MetricsServer, serve_metrics
 from orbitmesh.protos.contract import Cause
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, satellite_pb2, types_pb2

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.power import PowerParams
 from orbitmesh.node.state import NodeState
 from orbitmesh.node.thermal import ThermalParams
-from orbitmesh.orchestrator.ephemeris import Ephemeris
 from orbitmesh.protos.contract import Cause
 
 

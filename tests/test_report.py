@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orbitmesh.ground.report import render_report, write_report
-from orbitmesh.ground.svgplot import (
+from orbitmesh.ground.load.report import render_report, write_report
+from orbitmesh.ground.load.svgplot import (
     Panel,
     Series,
     column_chart,

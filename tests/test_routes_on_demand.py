@@ -11,10 +11,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from orbitmesh.ground.fleet import FleetStatus, SatelliteInfo
-from orbitmesh.ground.linkstate import TickLinks, Topology
-from orbitmesh.ground.routes import RouteFinder
-from orbitmesh.ground.selection import Policy, choose_satellite
+from orbitmesh.links.choice import Policy, choose_satellite
+from orbitmesh.links.fleet import FleetStatus, SatelliteInfo
+from orbitmesh.links.linkstate import TickLinks, Topology
+from orbitmesh.links.routes import RouteFinder
 from orbitmesh.orchestrator import GeometryEngine
 from orbitmesh.orchestrator.publish import tick_links, topology
 
@@ -37,7 +37,7 @@ def _networkx(tick: TickLinks, topo: Topology) -> nx.DiGraph:
 def _check_route_set_against_networkx(
     routes: object, source: int, topo: Topology, g: nx.DiGraph
 ) -> int:
-    from orbitmesh.ground.routes import RouteSet
+    from orbitmesh.links.routes import RouteSet
 
     assert isinstance(routes, RouteSet)
     ref = nx.single_source_dijkstra_path_length(g, source)

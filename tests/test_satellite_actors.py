@@ -24,12 +24,12 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from orbitmesh.clock import SimClock
 from orbitmesh.ground.vitals import vitals_rows
 from orbitmesh.node.actor import SatelliteHostActor
 from orbitmesh.node.models import load_digits_split, make_session
 from orbitmesh.node.server import NodeConfig
 from orbitmesh.orchestrator import GeometryEngine, load_scenario
-from orbitmesh.orchestrator.clock import SimClock
 from orbitmesh.orchestrator.launch import node_configs
 from orbitmesh.protos.contract import CAUSE_METADATA_KEY
 from orbitmesh.protos.inference import grpc_service_pb2 as pb

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from orbitmesh.ground import timing
-from orbitmesh.ground.timing import sleep_until
+from orbitmesh.links import timing
+from orbitmesh.links.timing import sleep_until
 
 
 @pytest.fixture(params=["timerfd", "spinning"])
@@ -119,7 +119,7 @@ def test_quiet_garbage_collector_freezes_survivors_and_never_runs_full_passes(
 ) -> None:
     import gc
 
-    from orbitmesh.ground import timing
+    from orbitmesh.links import timing
 
     monkeypatch.setattr(timing, "REFREEZE_S", 0.05)
     thresholds = gc.get_threshold()

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orbitmesh.orchestrator.lazy_exports import lazy_getattr
+from orbitmesh.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:
-    from .cache import CACHE_ENV_VAR, default_cache_dir, ensure_model
-    from .card import ModelCard, TensorSpec
-    from .dataset import DigitsSplit, load_digits_split
-    from .onnx_session import make_session
-    from .registry import BUILTIN_MODELS
+    from orbitmesh.node.models.cache import CACHE_ENV_VAR, default_cache_dir, ensure_model
+    from orbitmesh.node.models.card import ModelCard, TensorSpec
+    from orbitmesh.node.models.dataset import DigitsSplit, load_digits_split
+    from orbitmesh.node.models.onnx_session import make_session
+    from orbitmesh.node.models.registry import BUILTIN_MODELS
 
 _HOME = {
     "BUILTIN_MODELS": "registry",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cache import CACHE_ENV_VAR, default_cache_dir, ensure_model
-from .dataset import load_digits_split
-from .latency import p50_latency_ms
-from .onnx_session import make_session
-from .registry import BUILTIN_MODELS
-from .scoring import as_model_input
+from orbitmesh.node.models.cache import CACHE_ENV_VAR, default_cache_dir, ensure_model
+from orbitmesh.node.models.dataset import load_digits_split
+from orbitmesh.node.models.latency import p50_latency_ms
+from orbitmesh.node.models.onnx_session import make_session
+from orbitmesh.node.models.registry import BUILTIN_MODELS
+from orbitmesh.node.models.scoring import as_model_input
 
 _BATCH = 64
 

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .card import ModelCard, TensorSpec
-from .dataset import SPLIT, load_digits_split
-from .recipe import Recipe
-from .registry import recipe_for
-from .scoring import held_out_accuracy
+from orbitmesh.node.models.card import ModelCard, TensorSpec
+from orbitmesh.node.models.dataset import SPLIT, load_digits_split
+from orbitmesh.node.models.recipe import Recipe
+from orbitmesh.node.models.registry import recipe_for
+from orbitmesh.node.models.scoring import held_out_accuracy
 
 __all__ = ["CACHE_ENV_VAR", "default_cache_dir", "ensure_model"]
 

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .cnn_numpy import (
+from orbitmesh.node.models.cnn_numpy import (
     CONV1_CHANNELS,
     CONV2_CHANNELS,
     IMAGE_SIDE,
@@ -22,8 +22,8 @@ from .cnn_numpy import (
     CnnParams,
     train_cnn,
 )
-from .dataset import DigitsSplit
-from .recipe import BuiltModel
+from orbitmesh.node.models.dataset import DigitsSplit
+from orbitmesh.node.models.recipe import BuiltModel
 
 __all__ = ["EPOCHS", "SEED", "build", "export_onnx", "params_from_onnx"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .dataset import DigitsSplit
-from .recipe import BuiltModel
+from orbitmesh.node.models.dataset import DigitsSplit
+from orbitmesh.node.models.recipe import BuiltModel
 
 __all__ = ["SEED", "build", "export_onnx", "make_pipeline", "train_pipeline"]
 

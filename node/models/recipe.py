@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .dataset import DigitsSplit
+from orbitmesh.node.models.dataset import DigitsSplit
 
 __all__ = ["BuiltModel", "Recipe"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .dataset import DigitsSplit
-from .recipe import BuiltModel, Recipe
+from orbitmesh.node.models.dataset import DigitsSplit
+from orbitmesh.node.models.recipe import BuiltModel, Recipe
 
 __all__ = ["BUILTIN_MODELS", "RECIPES", "recipe_for"]
 
@@ -14,13 +14,13 @@ __all__ = ["BUILTIN_MODELS", "RECIPES", "recipe_for"]
 # Builders import their modules on call: sklearn, skl2onnx and onnx cost seconds to import,
 # and a process that finds its models cached never needs them.
 def _build_digits(split: DigitsSplit) -> BuiltModel:
-    from .digits_linear import build
+    from orbitmesh.node.models.digits_linear import build
 
     return build(split)
 
 
 def _build_digits_cnn(split: DigitsSplit) -> BuiltModel:
-    from .digits_cnn import build
+    from orbitmesh.node.models.digits_cnn import build
 
     return build(split)
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .card import TensorSpec
-from .onnx_session import make_session
+from orbitmesh.node.models.card import TensorSpec
+from orbitmesh.node.models.onnx_session import make_session
 
 __all__ = ["LABEL_OUTPUT", "as_model_input", "held_out_accuracy"]
 

@@ -11,8 +11,9 @@ on the project's VM makes a round trip two to three times slower than back to ba
 Every request through a gateway arrives after such a pause, so the floor is measured
 after one too.
 
-Pure gRPC: :class:`FloorServer` is the helper process (``python -m orbitmesh.ground.floor``, not a
-multiprocessing child, which would import the caller's main module again),
+Pure gRPC: :class:`FloorServer` is the helper process (``python -m
+orbitmesh.ground.load.floor``, not a multiprocessing child, which would import the
+caller's main module again),
 :func:`round_trips_ms` a blocking series of calls (benchmarks/machine.py), and
 :class:`FloorProbe` the same measurement in a thread of its own while a load test runs.
 """

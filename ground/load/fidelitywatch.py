@@ -1,12 +1,13 @@
 """Measuring, beside a load test, what its fidelity is judged against.
 
 A :class:`FidelityWatch` follows the load generator's phases (``run_load``'s
-``on_phase``): while the measured phase runs, a :class:`~orbitmesh.ground.floor.FloorProbe` times
-the machine's own gRPC round trip after a pause as long as the median modelled latency
-seen so far; and the stations under load are asked for their late tick lookups just
-before the measured phase and again after it (its drain included: the measured requests
-still in flight look links up until they end). Everything slow happens in threads of its
-own; the hook only starts one or sets an event.
+``on_phase``): while the measured phase runs, a
+:class:`~orbitmesh.ground.load.floor.FloorProbe` times the machine's own gRPC round trip
+after a pause as long as the median modelled latency seen so far; and the stations under
+load are asked for their late tick lookups just before the measured phase and again
+after it (its drain included: the measured requests still in flight look links up until
+they end). Everything slow happens in threads of its own; the hook only starts one or
+sets an event.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from .client import Client
-from .errors import OrbitmeshError
-from .floor import FloorProbe
-from .loadgen import LoadRun
-from .loadstats import Finished
+from orbitmesh.ground.client import Client
+from orbitmesh.ground.errors import OrbitmeshError
+from orbitmesh.ground.load.floor import FloorProbe
+from orbitmesh.ground.load.loadgen import LoadRun
+from orbitmesh.ground.load.loadstats import Finished
 
 __all__ = ["FidelityWatch"]
 

@@ -2,12 +2,12 @@
 
 Two modes:
 
-- **open loop** (``rps``): requests leave on a schedule (:mod:`orbitmesh.ground.schedule`) whether
-  or not earlier ones came back, as independent users would send them. Latency counts
-  from the *intended* send instant, so a generator or system that falls behind shows up
-  as latency instead of silently sending less (coordinated omission avoided). At most
-  ``max_in_flight`` requests are outstanding; beyond that sends wait, and that wait is
-  part of their latency.
+- **open loop** (``rps``): requests leave on a schedule
+  (:mod:`orbitmesh.ground.load.schedule`) whether or not earlier ones came back, as
+  independent users would send them. Latency counts from the *intended* send instant, so
+  a generator or system that falls behind shows up as latency instead of silently
+  sending less (coordinated omission avoided). At most ``max_in_flight`` requests are
+  outstanding; beyond that sends wait, and that wait is part of their latency.
 - **closed loop** (``concurrency``): that many callers, each sending its next request
   when the previous one came back.
 
@@ -15,8 +15,8 @@ Requests are pre-serialised once per station and sent as raw bytes over one gRPC
 per station, and replies are parsed only for the figures the report needs, so the
 generator itself stays cheap (benchmarks/load.py measures it). The first ``warmup_s``
 seconds run the same load but are excluded from the figures (and counted as such).
-Every request ends as exactly one :class:`~orbitmesh.ground.loadstats.Finished` record: success,
-failure with its cause, or cancelled when the run ended before it came back.
+Every request ends as exactly one :class:`~orbitmesh.ground.load.loadstats.Finished`
+record: success, failure with its cause, or cancelled when the run ended before it came back.
 """
 
 from __future__ import annotations
@@ -35,12 +35,11 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from orbitmesh.ground.load.loadstats import CANCELLED, OK, Finished
+from orbitmesh.ground.load.schedule import Schedule, ScheduleKind
 from orbitmesh.protos.contract import Param, cause_of
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.tensors import DATATYPES, to_raw
-
-from .loadstats import CANCELLED, OK, Finished
-from .schedule import Schedule, ScheduleKind
 
 __all__ = ["LoadOptions", "LoadRun", "Progress", "build_request", "run_load"]
 

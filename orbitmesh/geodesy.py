@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from .constants import WGS84_A_KM, WGS84_E2
+from orbitmesh.constants import WGS84_A_KM, WGS84_E2
 
 __all__ = ["enu_basis", "geodetic_to_itrs_km", "itrs_to_geodetic"]
 

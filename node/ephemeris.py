@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .geodesy import itrs_to_geodetic
+from orbitmesh.geodesy import itrs_to_geodetic
 
 __all__ = ["Ephemeris"]
 

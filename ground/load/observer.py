@@ -27,6 +27,9 @@ from typing import Any
 
 import grpc
 
+from orbitmesh.ground.contactevents import ContactChange, contact_changes
+from orbitmesh.ground.load.loadstats import Sample
+from orbitmesh.ground.vitals import VitalsRow, vitals_rows
 from orbitmesh.protos.orbitmesh.v1 import (
     ground_station_pb2,
     ground_station_pb2_grpc,
@@ -35,10 +38,6 @@ from orbitmesh.protos.orbitmesh.v1 import (
     satellite_pb2,
     satellite_pb2_grpc,
 )
-
-from .contactevents import ContactChange, contact_changes
-from .loadstats import Sample
-from .vitals import VitalsRow, vitals_rows
 
 __all__ = [
     "ContactEvent",
@@ -427,8 +426,8 @@ class Observer:
 
 
 class ObserverProcess:
-    """An :class:`Observer` in a process of its own (``python -m orbitmesh.ground.observer``), with
-    the same ``start``/``stop``.
+    """An :class:`Observer` in a process of its own (``python -m
+    orbitmesh.ground.load.observer``), with the same ``start``/``stop``.
 
     The load generator times every request on its event loop; an observer following a
     hundred contact streams and polling hosts in threads of the same process would take
@@ -499,6 +498,6 @@ def _main() -> None:
 if __name__ == "__main__":
     # Run the module's own copy, so that what is pickled back names ground.observer's
     # classes, not __main__'s.
-    from orbitmesh.ground.observer import _main as main
+    from orbitmesh.ground.load.observer import _main as main
 
     main()

@@ -25,7 +25,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from .fleet import FleetStatus
+from orbitmesh.links.fleet import FleetStatus
 
 __all__ = ["Choice", "Policy", "choose_satellite"]
 

@@ -3,7 +3,7 @@
 The orchestrator publishes, per geometry tick, a :class:`TickLinks`: the laser links
 usable at that instant (with their one-way delays) and the ground links of the stations
 the receiving process serves. That is all the data path needs: routes are computed
-from it where and when a request needs them (:mod:`orbitmesh.ground.routes`), so what is
+from it where and when a request needs them (:mod:`orbitmesh.links.routes`), so what is
 published grows with the constellation's links, not with the number of routes (an
 all-pairs table of 1,584 compute satellites would be 2.5 million routes a tick).
 

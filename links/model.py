@@ -1,6 +1,6 @@
 """What a message pays to cross an emulated path: the pure link model of the data path.
 
-A message of ``size_bytes`` that enters a :class:`~orbitmesh.ground.linkstate.Route` at simulated
+A message of ``size_bytes`` that enters a :class:`~orbitmesh.links.linkstate.Route` at simulated
 time ``start_s`` pays
 
 * **propagation** on every link of the route (its one-way light time, ``delays_ms``);
@@ -33,9 +33,8 @@ from typing import Final, TypeAlias
 
 import numpy as np
 
-from orbitmesh.orchestrator.checking import describe, fmt_number
-
-from .linkstate import Route
+from orbitmesh.checking import describe, fmt_number
+from orbitmesh.links.linkstate import Route
 
 __all__ = ["MAX_RETRANSMISSIONS", "LinkId", "LinkModel", "LinkParams", "LinkUsage", "Transfer"]
 

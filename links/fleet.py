@@ -2,7 +2,7 @@
 
 The orchestrator polls the satellites and sends every gateway and satellite host one
 :class:`FleetStatus`: parallel arrays in the topology's compute order, so that choosing
-among thousands of satellites (:mod:`orbitmesh.ground.selection`) is array arithmetic and the
+among thousands of satellites (:mod:`orbitmesh.links.choice`) is array arithmetic and the
 message is a few arrays, not thousands of objects. :class:`SatelliteInfo` is the view of
 one satellite, for code that looks at one at a time. Pure data.
 """
@@ -45,7 +45,7 @@ class FleetStatus:
     order. ``models`` maps each model name to which satellites carry it."""
 
     satellite_ids: tuple[str, ...]
-    #: Each satellite's own gRPC endpoint, and its host's data path (node/datapath.py).
+    #: Each satellite's own gRPC endpoint, and its host's data path (links/datapath.py).
     addresses: tuple[str, ...]
     datapaths: tuple[str, ...]
     models: Mapping[str, NDArray[np.bool_]]

@@ -1,6 +1,6 @@
 """What a load test measured: per-request records, exact accounting, summary and time series.
 
-Pure: the load generator (:mod:`orbitmesh.ground.loadgen`) fills a list of :class:`Finished`
+Pure: the load generator (:mod:`orbitmesh.ground.load.loadgen`) fills a list of :class:`Finished`
 records, one per request it issued, whatever happened to it; everything here is computed
 from those records and from what the run observed of the constellation.
 
@@ -12,7 +12,7 @@ in seconds, ``statusCodeDistribution`` keyed by Go-style code names, ``errorDist
 keyed by ``rpc error: code = ... desc = ...``) so that tools reading ghz reports read it,
 and adds an ``orbitmesh`` object: failures by cause, per-station and per-satellite
 figures, handovers, energy per inference, the modelled latency, and the run's fidelity
-(the emulation error against the machine's floor, :mod:`orbitmesh.ground.fidelity`).
+(the emulation error against the machine's floor, :mod:`orbitmesh.ground.load.fidelity`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from .fidelity import assess
+from orbitmesh.ground.load.fidelity import assess
 
 __all__ = [
     "GHZ_PERCENTAGES",
@@ -221,7 +221,7 @@ def summarize(
     latency, as in ghz); ``orbitmesh.latency_ms`` covers successes only. ``handovers``:
     the handovers the stations reported during the measured phase (None: not watched).
     ``floor_round_trips_ms`` and ``late_tick_lookups``: what the run's fidelity is
-    judged against (:func:`orbitmesh.ground.fidelity.assess`; None: not measured); the speed is
+    judged against (:func:`orbitmesh.ground.load.fidelity.assess`; None: not measured); the speed is
     ``meta["speed"]``.
     """
     measured = [r for r in records if not r.warmup and r.outcome != CANCELLED]

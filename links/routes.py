@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .linkstate import Route, TickLinks, Topology
+from orbitmesh.links.linkstate import Route, TickLinks, Topology
 
 __all__ = ["RouteFinder", "RouteSet"]
 
@@ -215,7 +215,7 @@ class RouteFinder:
     ) -> RouteSet:
         """Routes from ``station`` at ``tick``; with ``within_ms`` only those up to that
         one-way delay (a search four times cheaper on Starlink shell 1: see
-        :func:`~orbitmesh.ground.selection.choose_satellite` for when that is enough)."""
+        :func:`~orbitmesh.links.choice.choose_satellite` for when that is enough)."""
         graph = self._graph(tick)
         key = (tick.tick, station, within_ms)
         found = self._searches.get(key)

@@ -1,4 +1,10 @@
-"""gRPC server reflection that loads its machinery on the first reflection call.
+"""Serving gRPC the way every orbitmesh server does: where it publishes itself, a host's
+own small server, and reflection that loads its machinery on the first reflection call.
+
+``advertised_address``: a server bound to a wildcard publishes this machine's outward
+address. ``start_host_server``: the ``orbitmesh.v1.Host`` service of a host process.
+
+Reflection:
 
 grpc_reflection costs about 2 MiB per process at import; a hundred satellites pay that
 for a service that is asked only when someone points grpcurl at one of them. The
@@ -13,7 +19,14 @@ from typing import Any
 
 import grpc
 
-__all__ = ["REFLECTION_SERVICE", "LazyReflection"]
+from orbitmesh.protos.orbitmesh.v1 import host_pb2_grpc
+
+__all__ = [
+    "REFLECTION_SERVICE",
+    "LazyReflection",
+    "advertised_address",
+    "start_host_server",
+]
 
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
@@ -63,3 +76,33 @@ class LazyReflection:
 
         async for response in self._servicer.ServerReflectionInfo(parsed(), context):
             yield response.SerializeToString()
+
+
+async def start_host_server(servicer: Any, bind: str) -> tuple[Any, str]:
+    """A host's own small server (``orbitmesh.v1.Host``), on any free port of ``bind``;
+    returns the server and its published address."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    host_pb2_grpc.add_HostServicer_to_server(servicer, server)
+    port = server.add_insecure_port(f"{bind}:0")
+    if port == 0:
+        raise OSError(f"cannot bind {bind}:0")
+    await server.start()
+    return server, advertised_address(bind, port)
+
+
+def advertised_address(host: str, port: int) -> str:
+    """The address others should dial for a server bound to ``host:port``: a wildcard
+    bind is published as this machine's outward address, so that clients on other
+    machines of a cluster can reach it."""
+    return f"{_local_ip() if host in ('0.0.0.0', '::', '[::]') else host}:{port}"
+
+
+def _local_ip() -> str:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"

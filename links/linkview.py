@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .fleet import FleetStatus
-from .linkstate import LinkTimeline, TickLinks, Topology
-from .routes import RouteFinder, RouteSet
+from orbitmesh.links.fleet import FleetStatus
+from orbitmesh.links.linkstate import LinkTimeline, TickLinks, Topology
+from orbitmesh.links.routes import RouteFinder, RouteSet
 
 __all__ = ["LinkView"]
 

@@ -2,8 +2,8 @@
 
 :func:`run_load_test` takes the endpoints of a running emulation (the document
 ``orbitmesh up`` writes), checks the model and input with one request, runs the load
-(:mod:`orbitmesh.ground.loadgen`) while an
-:class:`~orbitmesh.ground.observer.Observer`, in a process of its own, watches the
+(:mod:`orbitmesh.ground.load.loadgen`) while an
+:class:`~orbitmesh.ground.load.observer.Observer`, in a process of its own, watches the
 constellation, and writes ``summary.json``, ``timeseries.csv`` and ``report.html`` into
 the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are
 thin shells around it.
@@ -24,14 +24,19 @@ from typing import Any, Final, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from orbitmesh.ground.endpoints import Endpoints
+from orbitmesh.ground.errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
+from orbitmesh.ground.load.fidelitywatch import FidelityWatch
+from orbitmesh.ground.load.loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
+from orbitmesh.ground.load.loadstats import (
+    Finished,
+    account,
+    summarize,
+    timeseries,
+    write_timeseries_csv,
+)
+from orbitmesh.ground.load.observer import Observations, ObserverProcess, SimClockView
 from orbitmesh.protos.tensors import DATATYPES, datatype_of
-
-from .endpoints import Endpoints
-from .errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
-from .fidelitywatch import FidelityWatch
-from .loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
-from .loadstats import Finished, account, summarize, timeseries, write_timeseries_csv
-from .observer import Observations, ObserverProcess, SimClockView
 
 __all__ = ["LoadTestResult", "ProgressPrinter", "format_summary", "run_load_test"]
 
@@ -56,7 +61,7 @@ def _inputs(
     endpoints: Endpoints, station: str, model: str, input_path: str | None, seed: int | None
 ) -> tuple[dict[str, npt.NDArray[Any]], dict[str, str]]:
     """The request's tensors: from a .npy file, or random ones shaped by the model."""
-    from .client import Client
+    from orbitmesh.ground.client import Client
 
     with Client.connect(endpoints.ground_stations) as client:
         try:
@@ -103,9 +108,8 @@ def _preflight(endpoints: Endpoints, station: str, payload: bytes) -> None:
     server's own message, instead of failing every request of it."""
     import grpc
 
+    from orbitmesh.ground.errors import error_from_rpc
     from orbitmesh.protos.inference import grpc_service_pb2 as pb
-
-    from .errors import error_from_rpc
 
     with grpc.insecure_channel(endpoints.ground_stations[station]) as channel:
         call = channel.unary_unary(
@@ -265,7 +269,7 @@ def run_load_test(
     files["summary"].write_text(json.dumps(summary, indent=2) + "\n")
     write_timeseries_csv(rows, files["timeseries"])
     document = _report_document(summary, rows, run, observations, speed)
-    from .report import write_report
+    from orbitmesh.ground.load.report import write_report
 
     write_report(document, files["report"])
     return LoadTestResult(summary, out_dir, files, run, observations)

@@ -1,15 +1,22 @@
-"""Per-model counters a satellite (or a ground station) keeps for Triton's ModelStatistics.
+"""Counters servers keep, and the protocol messages that report them: per-model counters
+for Triton's ModelStatistics (satellites and ground stations), latency histograms.
 
-Durations are simulated seconds (what the emulated satellite spent: equal to wall time
-at speed 1), kept as integer nanoseconds the way Triton reports them. Pure bookkeeping:
-no gRPC, no clock of its own.
+Model durations are simulated seconds (what the emulated satellite spent: equal to wall
+time at speed 1), kept as integer nanoseconds the way Triton reports them. No clock of
+its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Duration", "ModelCounters", "ModelStats"]
+from orbitmesh.histogram import HistogramSnapshot
+from orbitmesh.protos.contract import MODEL_VERSION
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.orbitmesh.v1 import types_pb2
+
+__all__ = ["Duration", "ModelCounters", "ModelStats", "histogram_message", "statistics_message"]
 
 
 @dataclass
@@ -64,3 +71,34 @@ class ModelStats:
 
     def failed(self, model: str, *, took_s: float) -> None:
         self.of(model).fail.add(took_s)
+
+
+def statistics_message(name: str, counters: ModelCounters) -> Any:
+    """One model's counters as Triton's ``ModelStatistics``."""
+
+    def duration(d: Any) -> Any:
+        return pb.StatisticDuration(count=d.count, ns=d.ns)
+
+    return pb.ModelStatistics(
+        name=name,
+        version=MODEL_VERSION,
+        last_inference=counters.last_inference_ms,
+        inference_count=counters.inference_count,
+        execution_count=counters.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=duration(counters.success),
+            fail=duration(counters.fail),
+            queue=duration(counters.queue),
+            compute_infer=duration(counters.compute_infer),
+        ),
+    )
+
+
+def histogram_message(histogram: HistogramSnapshot) -> Any:
+    """A histogram snapshot as an ``orbitmesh.v1.Histogram``."""
+    return types_pb2.Histogram(
+        upper_bounds_s=histogram.upper_bounds_s,
+        cumulative_counts=histogram.cumulative_counts,
+        count=histogram.count,
+        sum_s=histogram.sum_s,
+    )

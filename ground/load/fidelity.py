@@ -4,11 +4,11 @@ Pure: the figures and the verdict from numbers the run measured.
 
 - **Emulation error** of a success: its wall latency from the actual send minus the
   modelled latency in wall time, ``(done_s - sent_s) * 1e3 - modelled_ms / speed``
-  (:meth:`orbitmesh.ground.loadstats.Finished.error_ms`). From the actual send, not the intended
-  one: a late send is the generator's lateness, reported as latency already.
+  (:meth:`orbitmesh.ground.load.loadstats.Finished.error_ms`). From the actual send, not
+  the intended one: a late send is the generator's lateness, reported as latency already.
 - **Floor**: the machine's own empty gRPC round trip after an idle pause
-  (:mod:`orbitmesh.ground.floor`), less the fastest one seen, because the gateway already credits
-  its own fastest round trip. No gateway can do better than this.
+  (:mod:`orbitmesh.ground.load.floor`), less the fastest one seen, because the gateway
+  already credits its own fastest round trip. No gateway can do better than this.
 - **Late tick lookups**: link-state lookups the stations made past the last tick they had
   received, i.e. the orchestrator fell behind the clock and links were extrapolated.
 

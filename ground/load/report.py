@@ -2,7 +2,7 @@
 
 :func:`render_report` turns a run document (``summary``, ``timeseries``, ``satellites``,
 ``stations``, ``events``, ``requests``; see ``docs``) into one self-contained HTML page:
-inline CSS and inline SVG charts from :mod:`orbitmesh.ground.svgplot`, no scripts and nothing
+inline CSS and inline SVG charts from :mod:`orbitmesh.ground.load.svgplot`, no scripts and nothing
 fetched, so the file can be mailed, archived or opened offline. Every key but
 ``summary`` may be missing or empty (polling can fail against an endpoints file); the
 page then says what is missing instead of failing.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .svgplot import (
+from orbitmesh.ground.load.svgplot import (
     CYCLE,
     OKABE_ITO,
     Band,
