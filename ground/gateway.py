@@ -508,21 +508,21 @@ class GatewayServer:
     async def _carry(self, request: Any, data: bytes, arrived: float, context: Any) -> bytes:
         if Param.PIPELINE in request.parameters:
             data = _first_stage(request)
-        speed = self.clock.speed
+        wall_s = self.clock.wall_seconds  # simulated seconds -> wall seconds
         start_s = self.clock.offset_s(arrived)
         index, route = self._pick(request, start_s)
         fleet = self.view.fleet
         target = fleet.satellite_ids[index]
         up = self.links.transfer(route, len(data), start_s)
         deadline_left = context.time_remaining()
-        if deadline_left is not None and up.total_ms / 1e3 / speed > deadline_left:
+        if deadline_left is not None and wall_s(up.total_ms / 1e3) > deadline_left:
             raise Refused(
                 Cause.DEADLINE, f"the uplink alone takes {up.total_ms:.1f} ms (simulated)"
             )
         self.stats.uplink_bytes += len(data)
         # It reaches the satellite once the uplink has carried it: the hand-over to the
         # satellite's host happens now and overlaps that wait instead of adding to it.
-        reaches_at = arrived + up.total_ms / 1e3 / speed
+        reaches_at = arrived + wall_s(up.total_ms / 1e3)
         outstanding, inference_ms = self._counters()
         outstanding[index] += 1
         failure: RemoteError | None = None
@@ -581,14 +581,14 @@ class GatewayServer:
             )
         # The forwarding call itself is not part of the model: what it took beyond the
         # satellite's own work comes out of the downlink wait.
-        modelled_total_s = (up.total_ms + down.total_ms) / 1e3 / speed + processing_s / speed
+        modelled_total_s = wall_s((up.total_ms + down.total_ms) / 1e3 + processing_s)
         target_wall = (
             max(arrived + modelled_total_s - self.rpc_credit_s, received)
             if response is not None
             else received
         )
         if response is None:
-            target_wall = received + down.total_ms / 1e3 / speed
+            target_wall = received + wall_s(down.total_ms / 1e3)
         handover = back.hops[1] != route.hops[1]
         self.stats.handovers += int(handover)
         if failure is not None:

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Final, TypeAlias
 
 import numpy as np
 
-from orbitmesh.checking import describe, fmt_number
+from orbitmesh.checking import ParamChecker, ParamProblem
 from orbitmesh.links.linkstate import Route
 
 __all__ = ["MAX_RETRANSMISSIONS", "LinkId", "LinkModel", "LinkParams", "LinkUsage", "Transfer"]
@@ -87,36 +86,20 @@ class LinkParams:
     #: sequence of transfers give the same losses.
     seed: int | None = None
 
-    def validate(self, path: str = "links") -> list[str]:
-        """Every problem with these parameters, as ``path.field: what is wrong`` lines."""
-        problems: list[str] = []
-
-        def problem(name: str, message: str) -> None:
-            problems.append(f"{path}.{name}: {message}" if path else f"{name}: {message}")
-
-        if _is_finite_number(self.loss_rate, "loss_rate", problem) and not (
-            0.0 <= self.loss_rate < 1.0
-        ):
-            problem("loss_rate", f"must be within [0, 1), got {fmt_number(self.loss_rate)}")
-        if isinstance(self.mtu_bytes, bool) or not isinstance(self.mtu_bytes, int):
-            problem("mtu_bytes", f"must be an integer, got {describe(self.mtu_bytes)}")
-        elif self.mtu_bytes <= 0:
-            problem("mtu_bytes", f"must be > 0, got {self.mtu_bytes}")
+    def validate(self, path: str = "links") -> list[ParamProblem]:
+        """Every problem with these parameters, each with its field path under ``path``."""
+        check = ParamChecker(path)
+        check.within("loss_rate", self.loss_rate, 0.0, 1.0, open_high=True)
+        if check.integer("mtu_bytes", self.mtu_bytes) and self.mtu_bytes <= 0:
+            check.problem("mtu_bytes", f"must be > 0, got {self.mtu_bytes}")
+        check.non_negative("retransmit_timeout_ms", self.retransmit_timeout_ms)
         if (
-            _is_finite_number(self.retransmit_timeout_ms, "retransmit_timeout_ms", problem)
-            and self.retransmit_timeout_ms < 0
+            check.integer("seed", self.seed, optional=True)
+            and self.seed is not None
+            and self.seed < 0
         ):
-            problem(
-                "retransmit_timeout_ms",
-                f"must be >= 0, got {fmt_number(self.retransmit_timeout_ms)}",
-            )
-        if self.seed is None:
-            pass
-        elif isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            problem("seed", f"must be an integer or absent, got {describe(self.seed)}")
-        elif self.seed < 0:
-            problem("seed", f"must be >= 0, got {self.seed}")
-        return problems
+            check.problem("seed", f"must be >= 0, got {self.seed}")
+        return check.problems
 
     def timeout_ms(self, one_way_delay_ms: float) -> float:
         """The retransmission timeout on a path of this one-way propagation delay."""
@@ -126,16 +109,6 @@ class LinkParams:
     def field_names(cls) -> tuple[str, ...]:
         """The keys a parameter table for these links may hold."""
         return tuple(f.name for f in fields(cls))
-
-
-def _is_finite_number(value: object, name: str, problem: Callable[[str, str], None]) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        problem(name, f"must be a number, got {describe(value)}")
-        return False
-    if not math.isfinite(value):
-        problem(name, f"must be finite, got {value}")
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +267,7 @@ class LinkModel:
         self.params = LinkParams() if params is None else params
         problems = self.params.validate()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(map(str, problems)))
         if usage_window_s is not None and not (
             math.isfinite(usage_window_s) and usage_window_s > 0
         ):

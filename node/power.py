@@ -24,16 +24,15 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Final
 
-from orbitmesh.checking import fmt_number
+from orbitmesh.checking import ParamChecker, ParamProblem, exact_number
 from orbitmesh.node.energy_ledger import EnergyLedger
 
 __all__ = [
     "POWER_CAUSE",
     "SECONDS_PER_HOUR",
     "Battery",
-    "ParamProblem",
     "PowerParams",
     "PowerState",
     "Segment",
@@ -51,62 +50,6 @@ _DURATION_RTOL: Final = 1e-9
 
 
 # --------------------------------------------------------------------------- validation
-
-
-class ParamProblem(NamedTuple):
-    """One problem with a parameter: its field path (``power.reserve_soc``) and message."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class ParamChecker:
-    """Collects :class:`ParamProblem` s for the fields of one parameter table."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.problems: list[ParamProblem] = []
-
-    def where(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(ParamProblem(self.where(name), message))
-
-    def finite(self, name: str, value: object) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(name, f"must be a number, got {value!r}")
-            return False
-        if not math.isfinite(value):
-            self.problem(name, f"must be finite, got {value}")
-            return False
-        return True
-
-    def positive(self, name: str, value: float) -> None:
-        if self.finite(name, value) and value <= 0:
-            self.problem(name, f"must be > 0, got {fmt_number(value)}")
-
-    def non_negative(self, name: str, value: float) -> None:
-        if self.finite(name, value) and value < 0:
-            self.problem(name, f"must be >= 0, got {fmt_number(value)}")
-
-    def within(
-        self, name: str, value: float, low: float, high: float, *, open_low: bool = False
-    ) -> bool:
-        if not self.finite(name, value):
-            return False
-        if (value <= low if open_low else value < low) or value > high:
-            lo = "(" if open_low else "["
-            self.problem(
-                name,
-                f"must be within {lo}{fmt_number(low)}, {fmt_number(high)}], "
-                f"got {fmt_number(value)}",
-            )
-            return False
-        return True
 
 
 # --------------------------------------------------------------------------- parameters
@@ -163,8 +106,8 @@ class PowerParams:
         if reserve_ok and recover_ok and self.recover_soc <= self.reserve_soc:
             check.problem(
                 "recover_soc",
-                f"must be greater than reserve_soc ({fmt_number(self.reserve_soc)}), "
-                f"got {fmt_number(self.recover_soc)}",
+                f"must be greater than reserve_soc ({exact_number(self.reserve_soc)}), "
+                f"got {exact_number(self.recover_soc)}",
             )
         for name in ("solar_w", "base_load_w", "compute_w", "radio_w"):
             check.non_negative(name, getattr(self, name))

@@ -36,8 +36,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Final
 
-from orbitmesh.checking import fmt_number
-from orbitmesh.node.power import ParamChecker, ParamProblem, PowerParams, Segment
+from orbitmesh.checking import ParamChecker, ParamProblem, exact_number
+from orbitmesh.node.power import PowerParams, Segment
 
 __all__ = [
     "SOLAR_CONSTANT_W_PER_M2",
@@ -155,7 +155,7 @@ class ThermalParams:
         ):
             check.problem(
                 "initial_temp_c",
-                f"must be above absolute zero (-273.15), got {fmt_number(self.initial_temp_c)}",
+                f"must be above absolute zero (-273.15), got {exact_number(self.initial_temp_c)}",
             )
         hard_ok = check.finite("hard_limit_temp_c", self.hard_limit_temp_c)
         for name in ("max_temp_c", "recover_temp_c"):
@@ -163,15 +163,15 @@ class ThermalParams:
             if check.finite(name, value) and hard_ok and value >= self.hard_limit_temp_c:
                 check.problem(
                     name,
-                    f"must be below hard_limit_temp_c ({fmt_number(self.hard_limit_temp_c)}), "
-                    f"got {fmt_number(value)}",
+                    f"must be below hard_limit_temp_c ({exact_number(self.hard_limit_temp_c)}), "
+                    f"got {exact_number(value)}",
                 )
         if check.finite("max_throttle_factor", self.max_throttle_factor) and (
             self.max_throttle_factor < 1.0
         ):
             check.problem(
                 "max_throttle_factor",
-                f"must be >= 1, got {fmt_number(self.max_throttle_factor)}",
+                f"must be >= 1, got {exact_number(self.max_throttle_factor)}",
             )
         return check.problems
 

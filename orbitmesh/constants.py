@@ -10,8 +10,11 @@ WGS84_A_KM: Final = 6378.137
 WGS84_F: Final = 1.0 / 298.257223563
 WGS84_E2: Final = WGS84_F * (2.0 - WGS84_F)
 
-#: Mean Earth radius used for the inter-satellite line-of-sight test.
-EARTH_RADIUS_KM: Final = WGS84_A_KM
+#: The inter-satellite line-of-sight test takes the Earth as a sphere of its equatorial
+#: radius (the largest, so no grazing path is let through).
+EARTH_EQUATORIAL_RADIUS_KM: Final = WGS84_A_KM
+#: Mean Earth radius (IUGG R1), for drawings: coverage circles and ground tracks.
+EARTH_MEAN_RADIUS_KM: Final = 6371.0088
 
 #: An inter-satellite laser must pass above this much atmosphere (refraction and
 #: absorption make grazing paths useless); Hypatia and Celestial use 80 km as well.

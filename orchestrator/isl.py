@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from orbitmesh.constants import C_KM_PER_S, EARTH_RADIUS_KM, ISL_ATMOSPHERE_KM
+from orbitmesh.constants import C_KM_PER_S, EARTH_EQUATORIAL_RADIUS_KM, ISL_ATMOSPHERE_KM
 from orbitmesh.orchestrator.catalog import SatelliteCatalog
 from orbitmesh.orchestrator.scenario import ShellSpec
 
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: A laser link must pass at least this far from the Earth's centre.
-LOS_RADIUS_KM = EARTH_RADIUS_KM + ISL_ATMOSPHERE_KM
+LOS_RADIUS_KM = EARTH_EQUATORIAL_RADIUS_KM + ISL_ATMOSPHERE_KM
 
 
 @dataclass(frozen=True)

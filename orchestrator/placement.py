@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from orbitmesh.checking import Checker, describe, fmt_number
+from orbitmesh.checking import Checker, describe, exact_number
 
 if TYPE_CHECKING:
     from orbitmesh.node.host import HostConfig
@@ -155,7 +155,7 @@ def parse_placement(raw: Any, chk: Checker) -> PlacementSpec | None:
         if number is None:
             ok = False
         elif number < 0:
-            chk.problem("placement.cpus_per_host", f"must be >= 0, got {fmt_number(number)}")
+            chk.problem("placement.cpus_per_host", f"must be >= 0, got {exact_number(number)}")
             ok = False
         else:
             cpus = number
@@ -169,7 +169,7 @@ def describe_placement(doc: Mapping[str, Any]) -> str:
     return (
         f"{doc['satellite_hosts']} satellite host(s) of up to {doc['satellites_per_host']}, "
         f"{doc['station_hosts']} gateway host(s) of up to {doc['stations_per_host']}, "
-        f"{fmt_number(doc['cpus_per_host'])} CPU reserved each"
+        f"{exact_number(doc['cpus_per_host'])} CPU reserved each"
     )
 
 

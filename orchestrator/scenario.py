@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from orbitmesh.checking import Checker, describe, fmt_number, id_text
+from orbitmesh.checking import Checker, describe, exact_number, id_text
 from orbitmesh.orchestrator.node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
 from orbitmesh.orchestrator.placement import PlacementSpec, parse_placement
 from orbitmesh.orchestrator.selection import Selection, parse_selection
@@ -223,8 +223,8 @@ def _parse_time_section(raw: Any, chk: Checker) -> TimeSpec | None:
     step = chk.positive(chk.get(table, "step_s", "time", chk.number, 1.0), "time.step_s")
     speed = chk.positive(chk.get(table, "speed", "time", chk.number, 1.0), "time.speed")
     if duration is not None and step is not None and step > duration:
-        limit = f"must not exceed time.duration_s ({fmt_number(duration)})"
-        chk.problem("time.step_s", f"{limit}, got {fmt_number(step)}")
+        limit = f"must not exceed time.duration_s ({exact_number(duration)})"
+        chk.problem("time.step_s", f"{limit}, got {exact_number(step)}")
         return None
     if start is None or duration is None or step is None or speed is None:
         return None
@@ -436,7 +436,7 @@ def _parse_links(raw: Any, chk: Checker) -> LinksSpec | None:
     bad_horizon = "route_horizon_ms" in table and horizon is None
     loss = chk.get(table, "loss_rate", "links", chk.number, defaults.loss_rate)
     if loss is not None and not 0.0 <= loss < 1.0:
-        chk.problem("links.loss_rate", f"must be within [0, 1), got {fmt_number(loss)}")
+        chk.problem("links.loss_rate", f"must be within [0, 1), got {exact_number(loss)}")
         loss = None
     seed = chk.get(table, "loss_seed", "links", chk.integer, None)
     bad_seed = "loss_seed" in table and seed is None

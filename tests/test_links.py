@@ -335,16 +335,16 @@ def test_default_params_are_valid() -> None:
     ],
 )
 def test_bad_params_are_reported(params: LinkParams, message: str) -> None:
-    assert params.validate() == [message]
+    assert [str(p) for p in params.validate()] == [message]
 
 
 def test_validation_collects_every_problem_under_the_given_path() -> None:
     params = LinkParams(loss_rate=2.0, mtu_bytes=-1)
-    assert params.validate("scenario.links") == [
+    assert [str(p) for p in params.validate("scenario.links")] == [
         "scenario.links.loss_rate: must be within [0, 1), got 2",
         "scenario.links.mtu_bytes: must be > 0, got -1",
     ]
-    assert params.validate("") == [
+    assert [str(p) for p in params.validate("")] == [
         "loss_rate: must be within [0, 1), got 2",
         "mtu_bytes: must be > 0, got -1",
     ]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import make_scenario
 
-from orbitmesh.constants import C_KM_PER_S, EARTH_RADIUS_KM, ISL_ATMOSPHERE_KM
+from orbitmesh.constants import C_KM_PER_S, EARTH_EQUATORIAL_RADIUS_KM, ISL_ATMOSPHERE_KM
 from orbitmesh.orchestrator import GeometryEngine, IslLinks
 from orbitmesh.orchestrator.isl import clears_earth, nearest_links, plus_grid_pairs
 from orbitmesh.orchestrator.routing import LinkGraph
@@ -67,7 +67,7 @@ def test_seam_link_joins_satellites_in_the_same_phase() -> None:
 
 
 def test_line_of_sight_against_hand_geometry() -> None:
-    r = EARTH_RADIUS_KM + ISL_ATMOSPHERE_KM
+    r = EARTH_EQUATORIAL_RADIUS_KM + ISL_ATMOSPHERE_KM
     # Two points at radius 7000 km separated by angle 2*theta; the chord's closest
     # approach to the centre is 7000 cos(theta).
     theta_limit = math.acos(r / 7000.0)

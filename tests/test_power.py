@@ -11,11 +11,11 @@ import random
 
 import pytest
 
+from orbitmesh.checking import ParamProblem
 from orbitmesh.node.energy_ledger import EnergyLedger
 from orbitmesh.node.power import (
     POWER_CAUSE,
     Battery,
-    ParamProblem,
     PowerParams,
     PowerState,
     Segment,

@@ -476,7 +476,7 @@ def test_empty_charts_say_no_data() -> None:
 def test_coverage_angle_by_hand() -> None:
     # The same angle from the triangle earth centre / station / satellite, solved the other
     # way: the nadir angle at the satellite by the law of sines, then the angles' sum.
-    radius_km, alt_km, eps_deg = 6371.0, 550.0, 10.0
+    radius_km, alt_km, eps_deg = 6371.0088, 550.0, 10.0  # IUGG mean radius
     nadir = math.asin(radius_km * math.cos(math.radians(eps_deg)) / (radius_km + alt_km))
     expected_deg = 90.0 - eps_deg - math.degrees(nadir)
     assert expected_deg == pytest.approx(14.97, abs=0.01)

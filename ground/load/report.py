@@ -35,10 +35,10 @@ from orbitmesh.ground.load.svgplot import (
     column_chart,
     coverage_angle_deg,
     esc,
-    fmt_number,
     geo_map,
     hbar_chart,
     nice_step,
+    readable_number,
     small_circle,
     time_chart,
 )
@@ -112,7 +112,7 @@ def _count(value: float | None) -> str:
 
 
 def _ms(value_ms: float | None) -> str:
-    return "–" if value_ms is None else f"{fmt_number(value_ms)} ms"
+    return "–" if value_ms is None else f"{readable_number(value_ms)} ms"
 
 
 def _ns_ms(value_ns: object) -> str:
@@ -131,7 +131,7 @@ def _energy(value_wh: float | None) -> str:
         return "–"
     for factor, unit in ((1.0, "Wh"), (1e-3, "mWh"), (1e-6, "µWh"), (1e-9, "nWh")):
         if abs(value_wh) >= factor or unit == "nWh":
-            return f"{fmt_number(value_wh / factor)} {unit}"
+            return f"{readable_number(value_wh / factor)} {unit}"
     return f"{value_wh:g} Wh"  # pragma: no cover (the loop always returns)
 
 
@@ -139,7 +139,9 @@ def _energy_with_joules(value_wh: float | None) -> str:
     if value_wh is None:
         return "–"
     joules = value_wh * 3600
-    in_j = f"{fmt_number(joules * 1e3)} mJ" if abs(joules) < 1 else f"{fmt_number(joules)} J"
+    in_j = (
+        f"{readable_number(joules * 1e3)} mJ" if abs(joules) < 1 else f"{readable_number(joules)} J"
+    )
     return f"{_energy(value_wh)} ({in_j})"
 
 
@@ -411,7 +413,7 @@ def _header(data: _Run) -> str:
         ("model", options.get("model")),
         ("load", _load_text(options)),
         ("duration", _duration_text(options)),
-        ("speed", f"{fmt_number(speed)}×" if (speed := _num(extra.get("speed"))) else None),
+        ("speed", f"{readable_number(speed)}×" if (speed := _num(extra.get("speed"))) else None),
         ("stations", ", ".join(str(s) for s in _seq(options.get("stations"))) or None),
         ("policy", options.get("policy")),
         ("simulated", _sim_window(extra)),
@@ -434,7 +436,7 @@ def _load_text(options: Mapping[str, Any]) -> str | None:
     mode, schedule = options.get("mode"), options.get("schedule")
     text = " / ".join(str(v) for v in (mode, schedule) if v)
     if (rps := _num(options.get("rps"))) is not None:
-        text += f", {fmt_number(rps)} rps"
+        text += f", {readable_number(rps)} rps"
     if (concurrency := _num(options.get("concurrency"))) is not None:
         text += f", concurrency {round(concurrency)}"
     return text.strip(", ") or None
@@ -445,8 +447,8 @@ def _duration_text(options: Mapping[str, Any]) -> str | None:
     if duration_s is None:
         return None
     warmup_s = _num(options.get("warmup_s"))
-    warmup = f" (+{fmt_number(warmup_s)} s warm-up)" if warmup_s else ""
-    return f"{fmt_number(duration_s)} s{warmup}"
+    warmup = f" (+{readable_number(warmup_s)} s warm-up)" if warmup_s else ""
+    return f"{readable_number(duration_s)} s{warmup}"
 
 
 def _sim_window(extra: Mapping[str, Any]) -> str | None:
@@ -459,7 +461,10 @@ def _kpis(data: _Run) -> str:
     failed = None if succeeded is None or sent is None else sent - succeeded
     tiles = [
         ("success", _pct(succeeded, sent)),
-        ("throughput", f"{fmt_number(rps)} rps" if (rps := _num(data.summary.get("rps"))) else "–"),
+        (
+            "throughput",
+            f"{readable_number(rps)} rps" if (rps := _num(data.summary.get("rps"))) else "–",
+        ),
         ("p50 latency", _ms(_percentile_ms(data, 50))),
         ("p99 latency", _ms(_percentile_ms(data, 99))),
         ("failed", _count(failed)),
@@ -507,8 +512,8 @@ def _request_rows(data: _Run) -> list[tuple[str, str]]:
     total_ns = _num(summary.get("total"))
     rows = [
         ("Requests", _count(_num(summary.get("count")))),
-        ("Throughput", f"{fmt_number(rps)} rps" if (rps := _num(summary.get("rps"))) else "–"),
-        ("Total time", "–" if total_ns is None else f"{fmt_number(total_ns / 1e9)} s"),
+        ("Throughput", f"{readable_number(rps)} rps" if (rps := _num(summary.get("rps"))) else "–"),
+        ("Total time", "–" if total_ns is None else f"{readable_number(total_ns / 1e9)} s"),
         ("Fastest", _ns_ms(summary.get("fastest"))),
         ("Average", _ns_ms(summary.get("average"))),
         ("Slowest", _ns_ms(summary.get("slowest"))),
@@ -522,7 +527,7 @@ def _percentile_rows(data: _Run) -> list[tuple[str, str]]:
         row = _map(item)
         percentage = _num(row.get("percentage"))
         if percentage is not None:
-            rows.append((f"p{fmt_number(percentage)}", _ns_ms(row.get("latency"))))
+            rows.append((f"p{readable_number(percentage)}", _ns_ms(row.get("latency"))))
     for name, value in _map(data.extra.get("modelled_latency_ms")).items():
         rows.append((f"modelled {name}", _ms(_num(value))))
     return rows
@@ -742,7 +747,7 @@ def _per_second_lines(data: _Run, columns: Sequence[tuple[str, str, str, str]]) 
     """One line per (timeseries key, name, colour, dash); see :func:`_percentile_lines`."""
     binned = len(data.rows) > _MAX_PER_SECOND_POINTS
     edges, groups = _bins(data.rows) if binned else ([], [])
-    suffix = f", {fmt_number(edges[1] - edges[0])} s median" if binned else ""
+    suffix = f", {readable_number(edges[1] - edges[0])} s median" if binned else ""
     half_dt = _row_dt(data.rows) / 2  # a second's value is drawn at the middle of it
     lines = []
     for key, name, color, dash in columns:
@@ -914,7 +919,7 @@ def _bin_caption(edges: Sequence[float]) -> str:
     width = edges[1] - edges[0] if len(edges) > 1 else 1.0
     if math.isclose(width, 1.0):
         return "one bar per simulated second"
-    return f"bars are means over {fmt_number(width)} simulated seconds"
+    return f"bars are means over {readable_number(width)} simulated seconds"
 
 
 def _speed_note(data: _Run) -> str:
@@ -922,8 +927,8 @@ def _speed_note(data: _Run) -> str:
     if not speed or speed == 1:
         return ""
     return (
-        f" At {fmt_number(speed)}× speed, 1 request per simulated second is "
-        f"{fmt_number(speed)} per wall-clock second."
+        f" At {readable_number(speed)}× speed, 1 request per simulated second is "
+        f"{readable_number(speed)} per wall-clock second."
     )
 
 
@@ -1098,7 +1103,7 @@ def _sites(data: _Run, alt_km: float | None) -> list[Site]:
             continue
         min_elevation = _num(station.get("min_elevation_deg")) or 0.0
         circle: list[tuple[float, float]] = []
-        tip = f"{name}: {lat:.2f}°, {lon:.2f}°, min elevation {fmt_number(min_elevation)}°"
+        tip = f"{name}: {lat:.2f}°, {lon:.2f}°, min elevation {readable_number(min_elevation)}°"
         if alt_km is not None:
             angle_deg = coverage_angle_deg(alt_km, min_elevation)
             circle = small_circle(lat, lon, angle_deg)
@@ -1139,7 +1144,7 @@ def _histogram_body(data: _Run) -> str:
             continue
         frequency = _num(bucket.get("frequency"))
         share = f" ({100 * frequency:.1f}%)" if frequency is not None else ""
-        label = fmt_number(mark_s * 1e3)
+        label = readable_number(mark_s * 1e3)
         tip = f"≤ {label} ms: {_count(count)} requests{share}"
         bars.append(Bar(label, count, OKABE_ITO["blue"], _count(count), tip))
     if not bars:

@@ -29,9 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from orbitmesh.constants import EARTH_MEAN_RADIUS_KM
+
 __all__ = [
     "CYCLE",
-    "EARTH_RADIUS_KM",
     "OKABE_ITO",
     "Band",
     "Bar",
@@ -45,13 +46,13 @@ __all__ = [
     "column_chart",
     "coverage_angle_deg",
     "esc",
-    "fmt_number",
     "geo_map",
     "hbar_chart",
     "log_ticks",
     "nice_step",
     "nice_ticks",
     "no_data",
+    "readable_number",
     "small_circle",
     "split_antimeridian",
     "time_chart",
@@ -74,7 +75,6 @@ CYCLE: tuple[str, ...] = tuple(
     OKABE_ITO[name]
     for name in ("blue", "vermillion", "green", "orange", "purple", "sky", "black", "yellow")
 )
-EARTH_RADIUS_KM = 6371.0
 
 LonLat = tuple[float, float]
 Point = tuple[float, float | None]
@@ -110,7 +110,7 @@ def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def fmt_number(value: float, digits: int = 3) -> str:
+def readable_number(value: float, digits: int = 3) -> str:
     """A number for people: thousands separators, about ``digits`` significant digits."""
     if not math.isfinite(value):
         return "n/a"
@@ -705,7 +705,7 @@ def _hover_points(
 def _point_tip(series: Series, index: int, x: float, y: float, x_unit: str) -> str:
     if series.tips is not None and index < len(series.tips):
         return series.tips[index]
-    return f"{series.name}: {fmt_number(y)} at {fmt_number(x)} {x_unit}".strip()
+    return f"{series.name}: {readable_number(y)} at {readable_number(x)} {x_unit}".strip()
 
 
 def _draw_dots(
@@ -742,8 +742,8 @@ def _draw_stack(stack: Stack, x_scale: _Scale, y_scale: _Scale, x_unit: str) -> 
                 continue
             y_top, y_base = y_scale(base + value), y_scale(base)
             tip = (
-                f"{layer.name}: {fmt_number(value)} {stack.unit} "
-                f"({fmt_number(x0)}–{fmt_number(x1)} {x_unit})"
+                f"{layer.name}: {readable_number(value)} {stack.unit} "
+                f"({readable_number(x0)}–{readable_number(x1)} {x_unit})"
             )
             parts.append(
                 f'<rect x="{_c(px0 + gap / 2)}" y="{_c(y_top)}" width="{_c(px1 - px0 - gap)}" '
@@ -818,7 +818,7 @@ def hbar_chart(
         parts.append(_text(x_scale(tick), bottom + 16, _tick_label(tick), "middle"))
     for row, bar in enumerate(bars):
         y = top + row * row_h
-        tip = bar.tip or f"{bar.label}: {bar.text or fmt_number(bar.value)}"
+        tip = bar.tip or f"{bar.label}: {bar.text or readable_number(bar.value)}"
         parts.append(f"<g>{_title(tip)}")
         parts.append(_text(left - 8, y + 17, _clip_text(bar.label, 40), "end"))
         parts.append(_rect(left, y + 5, x_scale(bar.value) - left, row_h - 10, bar.color))
@@ -856,7 +856,7 @@ def column_chart(
         parts.append(_text(left - 6, y_scale(tick) + 4, _tick_label(tick), "end"))
     for index, bar in enumerate(bars):
         x = left + index * column_w
-        tip = bar.tip or f"{bar.label}: {bar.text or fmt_number(bar.value)}"
+        tip = bar.tip or f"{bar.label}: {bar.text or readable_number(bar.value)}"
         gap = min(2.0, column_w * 0.15)
         parts.append(
             f'<rect x="{_c(x + gap)}" y="{_c(y_scale(bar.value))}" '
@@ -878,7 +878,7 @@ def column_chart(
 
 
 def coverage_angle_deg(
-    alt_km: float, min_elevation_deg: float, radius_km: float = EARTH_RADIUS_KM
+    alt_km: float, min_elevation_deg: float, radius_km: float = EARTH_MEAN_RADIUS_KM
 ) -> float:
     """The earth-central angle from a station to the edge of its coverage.
 
