@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from orbitmesh.clock import SimClock
 from orbitmesh.ground.contactevents import contact_changes
 from orbitmesh.ground.lag import LagWindow
+from orbitmesh.ground.legs import FAILURE_REPLY_BYTES, plan_uplink, settle
 from orbitmesh.histogram import Histogram
 from orbitmesh.links.choice import Policy, choose_satellite
 from orbitmesh.links.datapath import DataPathClient, RemoteError
@@ -508,21 +509,18 @@ class GatewayServer:
     async def _carry(self, request: Any, data: bytes, arrived: float, context: Any) -> bytes:
         if Param.PIPELINE in request.parameters:
             data = _first_stage(request)
-        wall_s = self.clock.wall_seconds  # simulated seconds -> wall seconds
-        start_s = self.clock.offset_s(arrived)
-        index, route = self._pick(request, start_s)
+        index, route = self._pick(request, self.clock.offset_s(arrived))
         fleet = self.view.fleet
         target = fleet.satellite_ids[index]
-        up = self.links.transfer(route, len(data), start_s)
-        deadline_left = context.time_remaining()
-        if deadline_left is not None and wall_s(up.total_ms / 1e3) > deadline_left:
-            raise Refused(
-                Cause.DEADLINE, f"the uplink alone takes {up.total_ms:.1f} ms (simulated)"
-            )
+        uplink = plan_uplink(
+            self.links,
+            self.clock,
+            route,
+            size_bytes=len(data),
+            arrived=arrived,
+            deadline_left_s=context.time_remaining(),
+        )
         self.stats.uplink_bytes += len(data)
-        # It reaches the satellite once the uplink has carried it: the hand-over to the
-        # satellite's host happens now and overlaps that wait instead of adding to it.
-        reaches_at = arrived + wall_s(up.total_ms / 1e3)
         outstanding, inference_ms = self._counters()
         outstanding[index] += 1
         failure: RemoteError | None = None
@@ -532,7 +530,7 @@ class GatewayServer:
                 fleet.datapaths[index],
                 target,
                 data,
-                deliver_at=reaches_at,
+                deliver_at=uplink.reaches_at,
                 timeout_s=context.time_remaining(),
             )
         except RemoteError as exc:
@@ -541,33 +539,16 @@ class GatewayServer:
             outstanding[index] -= 1
         received = time.time()
 
-        # The reply (or the refusal) comes down the path that exists now.
         response = None if failure is not None else pb.ModelInferResponse.FromString(reply)
+        work_s: float | None = None
         # A pipeline's answer comes down from its last stage's satellite.
         sender = target
-        if response is not None and Param.REPLY_FROM in response.parameters:
-            sender = response.parameters[Param.REPLY_FROM].string_param or target
-        leave_s = self.clock.offset_s(received)
-        back_tick = self._tick(leave_s)
-        back = self._route(back_tick, sender) if back_tick is not None else None
-        if back is None:
-            raise Refused(
-                Cause.LINK_LOST,
-                f"satellite {sender} lost contact with station {self.config.station} "
-                "before its reply",
-            )
-        reply_size = len(reply) if failure is None else 64
-        down = self.links.transfer(back.reversed(), reply_size, leave_s)
-        gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
-        if failure is not None and failure.code in gone and failure.cause is None:
-            # No cause: not the satellite refusing, the satellite (or its host) is gone.
-            raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details}")
-
-        processing_s = 0.0
         if response is not None:
             p = response.parameters
+            sender = p[Param.REPLY_FROM].string_param if Param.REPLY_FROM in p else target
+            sender = sender or target
             # A pipeline's stages also spent time on the laser links between them.
-            processing_s = (
+            work_s = (
                 p[Param.QUEUE_MS].double_param
                 + p[Param.INFERENCE_MS].double_param
                 + p[Param.ISL_MS].double_param
@@ -579,31 +560,40 @@ class GatewayServer:
                 queue_s=p[Param.QUEUE_MS].double_param / 1e3,
                 compute_s=p[Param.INFERENCE_MS].double_param / 1e3,
             )
-        # The forwarding call itself is not part of the model: what it took beyond the
-        # satellite's own work comes out of the downlink wait.
-        modelled_total_s = wall_s((up.total_ms + down.total_ms) / 1e3 + processing_s)
-        target_wall = (
-            max(arrived + modelled_total_s - self.rpc_credit_s, received)
-            if response is not None
-            else received
+        back_tick = self._tick(self.clock.offset_s(received))
+        settled = settle(
+            self.links,
+            self.clock,
+            route=route,
+            up=uplink.transfer,
+            back=self._route(back_tick, sender) if back_tick is not None else None,
+            sender=sender,
+            station=self.config.station,
+            arrived=arrived,
+            received=received,
+            reply_bytes=len(reply) if failure is None else FAILURE_REPLY_BYTES,
+            work_s=work_s,
+            rpc_credit_s=self.rpc_credit_s,
         )
-        if response is None:
-            target_wall = received + wall_s(down.total_ms / 1e3)
-        handover = back.hops[1] != route.hops[1]
-        self.stats.handovers += int(handover)
+        gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        if failure is not None and failure.code in gone and failure.cause is None:
+            # No cause: not the satellite refusing, the satellite (or its host) is gone.
+            raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving: {failure.details}")
+        self.stats.handovers += int(settled.handover)
         if failure is not None:
-            await sleep_until(target_wall)
-            self.stats.lag.observe(time.time(), target_wall)
+            await sleep_until(settled.answer_at)
+            self.stats.lag.observe(time.time(), settled.answer_at)
             raise _SatelliteFailed(failure)
         assert response is not None
-        self._annotate(response, target, route, back, up, down, handover)
+        up, down = uplink.transfer, settled.down
+        self._annotate(response, target, route, settled.back, up, down, settled.handover)
         out = bytes(response.SerializeToString())
         self.stats.downlink_bytes += len(out)
         self.stats.succeeded += 1
         self.stats.uplink_ms_sum += up.total_ms
         self.stats.downlink_ms_sum += down.total_ms
-        await sleep_until(target_wall)
-        self.stats.lag.observe(time.time(), target_wall)
+        await sleep_until(settled.answer_at)
+        self.stats.lag.observe(time.time(), settled.answer_at)
         return out
 
     def _annotate(
