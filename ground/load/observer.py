@@ -15,6 +15,7 @@ report can lay requests, contacts and battery curves on one time axis.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import subprocess
 import sys
@@ -482,8 +483,14 @@ def _receive(pipe: Any) -> Any:
     return pickle.loads(pipe.read(int.from_bytes(header, "big")))
 
 
+#: The observer's priority below the emulation's (nice 0) and the load generator's: it
+#: samples, and its bursts of polling must not delay the requests it watches.
+OBSERVER_NICENESS = 10
+
+
 def _main() -> None:
     """The observer process: arguments on stdin, observations back on stdout."""
+    os.nice(OBSERVER_NICENESS)
     args, kwargs, origin_wall = _receive(sys.stdin.buffer)
     observer = Observer(*args, **kwargs)
     observer.start(origin_wall)
