@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
+from datetime import UTC, datetime
+
 from orbitmesh.ground.contactevents import contact_changes
-from orbitmesh.ground.load.observer import ContactViews
+from orbitmesh.ground.load.observer import (
+    OBSERVER_NICENESS,
+    ContactViews,
+    ObserverProcess,
+    SimClockView,
+)
 
 
 def test_rises_sets_and_a_handover() -> None:
@@ -36,3 +45,15 @@ def test_views_say_nothing_for_the_first_view_or_the_same_tick() -> None:
         ("set", "a", ""),
         ("handover", "b", "a"),
     ]
+
+
+def test_the_observer_process_runs_below_the_emulations_priority() -> None:
+    # Nothing to watch: the process starts, reports, and stops; what matters is its nice.
+    clock = SimClockView(sim_start=datetime(2026, 3, 20, 12, tzinfo=UTC), speed=1.0, wall0=None)
+    observer = ObserverProcess({}, {}, clock, watch_stations=[])
+    observer.start(time.time())
+    try:
+        assert observer.pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, observer.pid) == OBSERVER_NICENESS > 0
+    finally:
+        observer.stop()

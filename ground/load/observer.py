@@ -450,6 +450,10 @@ class ObserverProcess:
         _send(process.stdin, (self._args, self._kwargs, origin_wall))
         _receive(process.stdout)  # started: its threads are watching
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> Observations:
         process, self._process = self._process, None
         if process is None:
