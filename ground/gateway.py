@@ -29,7 +29,7 @@ from orbitmesh.ground.contactevents import contact_changes
 from orbitmesh.ground.lag import LagWindow
 from orbitmesh.ground.legs import FAILURE_REPLY_BYTES, plan_uplink, settle
 from orbitmesh.histogram import Histogram
-from orbitmesh.links.choice import Policy, choose_satellite
+from orbitmesh.links.choice import Policy, choose_satellite, pinned, policy_named, refusal
 from orbitmesh.links.datapath import DataPathClient, RemoteError
 from orbitmesh.links.linkstate import Route, TickLinks
 from orbitmesh.links.linkview import LinkView
@@ -449,26 +449,18 @@ class GatewayServer:
         params = request.parameters
         if Param.SATELLITE in params:
             target = params[Param.SATELLITE].string_param
-            i = fleet.index.get(target)
-            if i is None:
-                raise Refused(Cause.NOT_FOUND, f"no compute satellite {target!r} in this emulation")
-            if not fleet.up[i]:
-                raise Refused(Cause.NODE_DOWN, f"satellite {target} is not serving")
-            route = self._route(tick, target)
-            if route is None:
-                raise Refused(
-                    Cause.NO_CONTACT,
-                    f"satellite {target} is out of contact with station {self.config.station}",
-                )
+            route = self._route(tick, target) if target in fleet.index else None
+            i = pinned(
+                fleet,
+                target,
+                route,
+                unreachable=f"satellite {target} is out of contact with station "
+                f"{self.config.station}",
+            )
+            assert route is not None  # pinned() refuses otherwise
             return i, route
-        policy = self.config.default_policy
-        if Param.POLICY in params:
-            name = params[Param.POLICY].string_param
-            try:
-                policy = Policy(name)
-            except ValueError:
-                known = ", ".join(p.value for p in Policy)
-                raise Refused(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
+        name = params[Param.POLICY].string_param if Param.POLICY in params else None
+        policy = policy_named(name, self.config.default_policy)
         outstanding, inference_ms = self._counters()
         # Most requests are settled by the satellites within NEAR_SEARCH_MS; the rest
         # search every route (choose_satellite says when it cannot be sure).
@@ -488,19 +480,8 @@ class GatewayServer:
             if choice.certain:
                 break
         if choice.index is None:
-            reason = Cause(choice.reason or "no-contact")
-            messages = {
-                Cause.NOT_FOUND: f"no compute satellite carries model {request.model_name!r}",
-                Cause.NODE_DOWN: f"no satellite carrying {request.model_name!r} is serving",
-                Cause.NO_CONTACT: f"no satellite carrying {request.model_name!r} is in contact "
-                f"with station {self.config.station}",
-            }
-            raise Refused(
-                reason,
-                messages.get(
-                    reason,
-                    f"every reachable satellite carrying {request.model_name!r} refuses ({reason})",
-                ),
+            raise refusal(
+                choice, request.model_name, within=f"in contact with station {self.config.station}"
             )
         route = routes.get(fleet.satellite_ids[choice.index]) if routes is not None else None
         assert route is not None  # chosen among the reachable

@@ -26,8 +26,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orbitmesh.links.fleet import FleetStatus
+from orbitmesh.links.linkstate import Route
+from orbitmesh.protos.contract import Cause, Refused
 
-__all__ = ["Choice", "Policy", "choose_satellite"]
+__all__ = ["Choice", "Policy", "choose_satellite", "pinned", "policy_named", "refusal"]
 
 
 class Policy(StrEnum):
@@ -123,3 +125,43 @@ def choose_satellite(
     if within_ms is not None:
         bounded = key <= 2.0 * within_ms
     return Choice(int(candidates[best]), predicted_ms=float(predicted[best]), certain=bounded)
+
+
+def pinned(fleet: FleetStatus, satellite: str, route: Route | None, *, unreachable: str) -> int:
+    """The fleet position of a satellite the request names, or Refused: not a compute
+    satellite (NOT_FOUND), not serving (NODE_DOWN), no ``route`` to it now (NO_CONTACT,
+    with the ``unreachable`` message)."""
+    i = fleet.index.get(satellite)
+    if i is None:
+        raise Refused(Cause.NOT_FOUND, f"no compute satellite {satellite!r} in this emulation")
+    if not fleet.up[i]:
+        raise Refused(Cause.NODE_DOWN, f"satellite {satellite} is not serving")
+    if route is None:
+        raise Refused(Cause.NO_CONTACT, unreachable)
+    return i
+
+
+def policy_named(name: str | None, default: Policy) -> Policy:
+    """The policy a request names (``default`` when none), or Refused (INVALID)."""
+    if not name:
+        return default
+    try:
+        return Policy(name)
+    except ValueError:
+        known = ", ".join(p.value for p in Policy)
+        raise Refused(Cause.INVALID, f"unknown policy {name!r} (known: {known})") from None
+
+
+def refusal(choice: Choice, model: str, *, within: str) -> Refused:
+    """Why nothing could be chosen for ``model``, as the caller is told; ``within``
+    says where the search looked (``"in contact with station X"``)."""
+    reason = Cause(choice.reason or Cause.NO_CONTACT.value)
+    messages = {
+        Cause.NOT_FOUND: f"no compute satellite carries model {model!r}",
+        Cause.NODE_DOWN: f"no satellite carrying {model!r} is serving",
+        Cause.NO_CONTACT: f"no satellite carrying {model!r} is {within}",
+    }
+    return Refused(
+        reason,
+        messages.get(reason, f"every reachable satellite carrying {model!r} refuses ({reason})"),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from orbitmesh.clock import SimClock
-from orbitmesh.links.choice import Policy, choose_satellite
+from orbitmesh.links.choice import Policy, choose_satellite, pinned, policy_named, refusal
 from orbitmesh.links.datapath import DataPathClient
 from orbitmesh.links.linkstate import Route
 from orbitmesh.links.linkview import LinkView
@@ -55,32 +55,21 @@ class Forwarder:
         routes = self.routes()
         fleet = self.view.fleet
         if satellite is not None:
-            i = fleet.index.get(satellite)
-            if i is None:
-                raise Refused(
-                    Cause.NOT_FOUND, f"no compute satellite {satellite!r} in this emulation"
-                )
-            if not fleet.up[i]:
-                raise Refused(Cause.NODE_DOWN, f"satellite {satellite} is not serving")
             route = routes.get(satellite) if routes is not None else None
-            if route is None:
-                raise Refused(
-                    Cause.NO_CONTACT, f"no route from {self.satellite_id} to {satellite} now"
-                )
+            pinned(
+                fleet,
+                satellite,
+                route,
+                unreachable=f"no route from {self.satellite_id} to {satellite} now",
+            )
+            assert route is not None  # pinned() refuses otherwise
             return satellite, route
-        try:
-            chosen = Policy(policy or Policy.NEAREST)
-        except ValueError:
-            raise Refused(Cause.INVALID, f"unknown policy {policy!r}") from None
+        chosen = policy_named(policy, Policy.NEAREST)
         if routes is None:
             raise Refused(Cause.NO_CONTACT, f"{self.satellite_id} has no link state yet")
         choice = choose_satellite(routes.delay_ms, fleet, model, chosen)
         if choice.index is None:
-            reason = Cause(choice.reason or "no-contact")
-            raise Refused(
-                reason,
-                f"no other satellite can run {model!r} for {self.satellite_id} now ({reason})",
-            )
+            raise refusal(choice, model, within=f"reachable from {self.satellite_id} now")
         target = fleet.satellite_ids[choice.index]
         route = routes.get(target)
         assert route is not None  # chosen among the reachable

@@ -11,12 +11,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from orbitmesh.links.choice import Policy, choose_satellite
+from orbitmesh.links.choice import Policy, choose_satellite, pinned, policy_named, refusal
 from orbitmesh.links.fleet import FleetStatus, SatelliteInfo
-from orbitmesh.links.linkstate import TickLinks, Topology
+from orbitmesh.links.linkstate import Route, TickLinks, Topology
 from orbitmesh.links.routes import RouteFinder
 from orbitmesh.orchestrator import GeometryEngine
 from orbitmesh.orchestrator.publish import tick_links, topology
+from orbitmesh.protos.contract import Cause, Refused
 
 
 def _networkx(tick: TickLinks, topo: Topology) -> nx.DiGraph:
@@ -341,3 +342,31 @@ def test_a_choice_within_a_search_limit_says_when_it_is_sure() -> None:
     assert nothing.reason == "no-contact" and not nothing.certain
     # Reasons that do not depend on routes are sure whatever the limit.
     assert choose_satellite(near, fleet, "other", within_ms=10.0).certain
+
+
+def test_a_pinned_satellite_is_refused_by_cause() -> None:
+    fleet = _fleet(_sat("a"), _sat("b", up=False))
+    route = Route(("station", "a"), (3.0,), (100.0,))
+    assert pinned(fleet, "a", route, unreachable="far") == 0
+    for satellite, where, cause in [
+        ("x", route, Cause.NOT_FOUND),
+        ("b", route, Cause.NODE_DOWN),
+        ("a", None, Cause.NO_CONTACT),
+    ]:
+        with pytest.raises(Refused) as refused:
+            pinned(fleet, satellite, where, unreachable="far")
+        assert refused.value.cause is cause
+
+
+def test_policies_by_name_and_refusals_by_reason() -> None:
+    assert policy_named(None, Policy.NEAREST) is Policy.NEAREST
+    assert policy_named("power-aware", Policy.NEAREST) is Policy.POWER_AWARE
+    with pytest.raises(Refused) as refused:
+        policy_named("closest", Policy.NEAREST)
+    assert refused.value.cause is Cause.INVALID and "known: " in str(refused.value)
+    none_carry = choose_satellite(np.array([1.0]), _fleet(_sat("a")), "other")
+    told = refusal(none_carry, "other", within="in contact with station s")
+    assert told.cause is Cause.NOT_FOUND and "carries model 'other'" in str(told)
+    unreachable = choose_satellite(np.array([INF]), _fleet(_sat("a")), "m")
+    told = refusal(unreachable, "m", within="in contact with station s")
+    assert told.cause is Cause.NO_CONTACT and str(told).endswith("in contact with station s")
