@@ -186,11 +186,7 @@ class InferenceServicer:
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=[])
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
-        try:
-            inputs, outputs = self._signature(request.name, request.version)
-        except Refused as refusal:
-            self.state.refuse(refusal.cause)
-            await abort_with_cause(context, refusal.cause, str(refusal))
+        inputs, outputs = await self._signature_or_abort(request, context)
         return pb.ModelMetadataResponse(
             name=request.name,
             versions=[MODEL_VERSION],
@@ -200,11 +196,7 @@ class InferenceServicer:
         )
 
     async def ModelConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
-        try:
-            inputs, outputs = self._signature(request.name, request.version)
-        except Refused as refusal:
-            self.state.refuse(refusal.cause)
-            await abort_with_cause(context, refusal.cause, str(refusal))
+        inputs, outputs = await self._signature_or_abort(request, context)
         config = model_config(
             request.name,
             self._platform(request.name),
@@ -217,15 +209,21 @@ class InferenceServicer:
 
     async def ModelStatistics(self, request: Any, context: Any) -> Any:  # noqa: N802
         if request.name:
-            try:
-                self._signature(request.name, request.version)
-            except Refused as refusal:
-                self.state.refuse(refusal.cause)
-                await abort_with_cause(context, refusal.cause, str(refusal))
+            await self._signature_or_abort(request, context)
         names = [request.name] if request.name else self.model_names
         return pb.ModelStatisticsResponse(
             model_stats=[statistics_message(name, self.core.stats.of(name)) for name in names]
         )
+
+    async def _signature_or_abort(
+        self, request: Any, context: Any
+    ) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
+        """The named model's signature, or the call ends with the refusal's cause."""
+        try:
+            return self._signature(request.name, request.version)
+        except Refused as refusal:
+            self.state.refuse(refusal.cause)
+            await abort_with_cause(context, refusal.cause, str(refusal))
 
     def _platform(self, name: str) -> str:
         return "orbitmesh_app" if self._is_app(name) else "onnxruntime_onnx"
