@@ -344,16 +344,24 @@ class GatewayServer:
             },
         )
 
-    async def _live(self, request: Any, context: Any) -> Any:
+    async def _live(
+        self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
-    async def _ready(self, request: Any, context: Any) -> Any:
+    async def _ready(
+        self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=len(self.view.timeline) > 0)
 
-    async def _server_metadata(self, request: Any, context: Any) -> Any:
+    async def _server_metadata(
+        self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(name=_GATEWAY_NAME, version=_VERSION, extensions=[])
 
-    async def _model_ready(self, request: Any, context: Any) -> Any:
+    async def _model_ready(
+        self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelReadyResponse:
         _tick, routes = self.routes_at(self.clock.offset_s())
         fleet = self.view.fleet
         ready = routes is not None and bool(
@@ -361,13 +369,22 @@ class GatewayServer:
         )
         return pb.ModelReadyResponse(ready=ready)
 
-    async def _model_metadata(self, request: Any, context: Any) -> bytes:
+    async def _model_metadata(
+        self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes:
         return await self._ask_a_carrier("ModelMetadata", request, context)
 
-    async def _model_config(self, request: Any, context: Any) -> bytes:
+    async def _model_config(
+        self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes:
         return await self._ask_a_carrier("ModelConfig", request, context)
 
-    async def _ask_a_carrier(self, method: str, request: Any, context: Any) -> bytes:
+    async def _ask_a_carrier(
+        self,
+        method: str,
+        request: pb.ModelMetadataRequest | pb.ModelConfigRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> bytes:
         # Control plane: asked of any satellite carrying the model, without emulated
         # delay, and cached.
         cached = self._asked.get((method, request.name))
@@ -392,7 +409,9 @@ class GatewayServer:
         self._asked[(method, request.name)] = data
         return data
 
-    async def _model_statistics(self, request: Any, context: Any) -> Any:
+    async def _model_statistics(
+        self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelStatisticsResponse:
         # What this station carried: end to end as it saw each request (uplink, hops,
         # queue, compute, downlink), queue and compute as the satellites reported them.
         fleet = self.view.fleet
@@ -410,12 +429,12 @@ class GatewayServer:
 
     # ------------------------------------------------------------------ the data path
 
-    async def _model_infer(self, data: bytes, context: Any) -> bytes:
+    async def _model_infer(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         arrived = time.time()
         self.stats.requests += 1
         self.stats.in_flight += 1
         outcome: str | None = None  # stays None when the call is cancelled
-        request = pb.ModelInferRequest.FromString(data)
+        request: pb.ModelInferRequest = pb.ModelInferRequest.FromString(data)
         try:
             reply = await self._carry(request, data, arrived, context)
             outcome = "ok"
@@ -440,7 +459,7 @@ class GatewayServer:
                 else:
                     self.model_stats.failed(request.model_name, took_s=took_s)
 
-    def _pick(self, request: Any, start_s: float) -> tuple[int, Route]:
+    def _pick(self, request: pb.ModelInferRequest, start_s: float) -> tuple[int, Route]:
         """The satellite (its place in the fleet) and the route up to it."""
         tick = self._tick(start_s)
         if tick is None:
@@ -487,7 +506,13 @@ class GatewayServer:
         assert route is not None  # chosen among the reachable
         return choice.index, route
 
-    async def _carry(self, request: Any, data: bytes, arrived: float, context: Any) -> bytes:
+    async def _carry(
+        self,
+        request: pb.ModelInferRequest,
+        data: bytes,
+        arrived: float,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> bytes:
         if Param.PIPELINE in request.parameters:
             data = _first_stage(request)
         index, route = self._pick(request, self.clock.offset_s(arrived))
@@ -520,7 +545,9 @@ class GatewayServer:
             outstanding[index] -= 1
         received = time.time()
 
-        response = None if failure is not None else pb.ModelInferResponse.FromString(reply)
+        response: pb.ModelInferResponse | None = (
+            None if failure is not None else pb.ModelInferResponse.FromString(reply)
+        )
         work_s: float | None = None
         # A pipeline's answer comes down from its last stage's satellite.
         sender = target
@@ -579,7 +606,7 @@ class GatewayServer:
 
     def _annotate(
         self,
-        response: Any,
+        response: pb.ModelInferResponse,
         target: str,
         up_route: Route,
         down_route: Route,
@@ -629,7 +656,9 @@ class StationServicer:
         message.sim_time.seconds = whole
         message.sim_time.nanos = min(999_999_999, round((seconds - whole) * 1e9))
 
-    async def Info(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Info(  # noqa: N802
+        self, request: ground_station_pb2.InfoRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ground_station_pb2.StationInfo:
         c = self.gateway.config
         return ground_station_pb2.StationInfo(
             name=c.station,
@@ -639,7 +668,11 @@ class StationServicer:
             min_elevation_deg=c.min_elevation_deg,
         )
 
-    async def Visible(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Visible(  # noqa: N802
+        self,
+        request: ground_station_pb2.VisibleRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> ground_station_pb2.VisibleSatellites:
         return self.visible_message()
 
     def visible_message(self) -> ground_station_pb2.VisibleSatellites:
@@ -658,7 +691,9 @@ class StationServicer:
         self._stamp(reply, now)
         return reply
 
-    async def Routes(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Routes(  # noqa: N802
+        self, request: ground_station_pb2.RoutesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ground_station_pb2.RouteTable:
         now, tick = self._now()
         reply = ground_station_pb2.RouteTable()
         routes = self.gateway.view.from_station(tick, self.gateway.station) if tick else None
@@ -682,7 +717,11 @@ class StationServicer:
         self._stamp(reply, now)
         return reply
 
-    async def LinkStats(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def LinkStats(  # noqa: N802
+        self,
+        request: ground_station_pb2.LinkStatsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> ground_station_pb2.LinkStatsReply:
         return self.link_stats_message()
 
     def link_stats_message(self, *, brief: bool = False) -> ground_station_pb2.LinkStatsReply:
@@ -721,7 +760,11 @@ class StationServicer:
         self._stamp(reply, now)
         return reply
 
-    async def WatchContacts(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+    async def WatchContacts(  # noqa: N802
+        self,
+        request: ground_station_pb2.WatchContactsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[ground_station_pb2.ContactEvent]:
         import asyncio
 
         # The stream opens with a rise for everything already in view.
@@ -747,7 +790,7 @@ class StationServicer:
         return event
 
 
-def _first_stage(request: Any) -> bytes:
+def _first_stage(request: pb.ModelInferRequest) -> bytes:
     """Turn a pipeline request into the request for its first stage.
 
     The first stage's ``satellite`` or ``policy`` chooses where the request goes up; its
@@ -772,7 +815,7 @@ def _first_stage(request: Any) -> bytes:
     return bytes(request.SerializeToString())
 
 
-def _batch_of(request: Any) -> int:
+def _batch_of(request: pb.ModelInferRequest) -> int:
     """Batch items in a request: its first input's leading dimension (1 without one)."""
     if not request.inputs or not request.inputs[0].shape:
         return 1

@@ -112,7 +112,7 @@ class InferenceServicer:
 
     # ------------------------------------------------------------------ wiring
 
-    def _parse_infer(self, data: bytes) -> Any:
+    def _parse_infer(self, data: bytes) -> pb.ModelInferRequest | _Unparsed:
         # Parsing happens before any handler runs; returning a marker instead of raising
         # lets the handler answer with a status code and a cause.
         if len(data) > self.max_message_bytes:
@@ -123,9 +123,10 @@ class InferenceServicer:
                 f"{self.max_message_bytes:,} bytes",
             )
         try:
-            return pb.ModelInferRequest.FromString(data)
+            parsed: pb.ModelInferRequest = pb.ModelInferRequest.FromString(data)
         except DecodeError as exc:
             return _Unparsed(len(data), Cause.INVALID, f"malformed ModelInferRequest: {exc}")
+        return parsed
 
     def handler(self) -> grpc.GenericRpcHandler:
         def unary(
@@ -172,20 +173,30 @@ class InferenceServicer:
 
     # ------------------------------------------------------------------ health and metadata
 
-    async def ServerLive(self, request: Any, context: Any) -> Any:  # noqa: N802 (protocol names)
+    async def ServerLive(  # noqa: N802 (protocol names)
+        self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
-    async def ServerReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ServerReady(  # noqa: N802
+        self, request: pb.ServerReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=True)
 
-    async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ModelReady(  # noqa: N802
+        self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelReadyResponse:
         ready = request.name in self.model_names and request.version in ("", MODEL_VERSION)
         return pb.ModelReadyResponse(ready=ready)
 
-    async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ServerMetadata(  # noqa: N802
+        self, request: pb.ServerMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ServerMetadataResponse:
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=SERVER_VERSION, extensions=[])
 
-    async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ModelMetadata(  # noqa: N802
+        self, request: pb.ModelMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelMetadataResponse:
         inputs, outputs = await self._signature_or_abort(request, context)
         return pb.ModelMetadataResponse(
             name=request.name,
@@ -195,7 +206,9 @@ class InferenceServicer:
             outputs=[spec.metadata() for spec in outputs.values()],
         )
 
-    async def ModelConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ModelConfig(  # noqa: N802
+        self, request: pb.ModelConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelConfigResponse:
         inputs, outputs = await self._signature_or_abort(request, context)
         config = model_config(
             request.name,
@@ -207,7 +220,9 @@ class InferenceServicer:
         )
         return pb.ModelConfigResponse(config=config)
 
-    async def ModelStatistics(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ModelStatistics(  # noqa: N802
+        self, request: pb.ModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelStatisticsResponse:
         if request.name:
             await self._signature_or_abort(request, context)
         names = [request.name] if request.name else self.model_names
@@ -252,13 +267,17 @@ class InferenceServicer:
 
     # ------------------------------------------------------------------ inference
 
-    async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def ModelInfer(  # noqa: N802
+        self, request: pb.ModelInferRequest | _Unparsed, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ModelInferResponse:
         try:
             return await self.infer(request, context.time_remaining())
         except RemoteError as failed:
             await abort_with(context, failed.code, failed.details, failed.cause)
 
-    async def infer(self, request: Any, time_remaining_s: float | None) -> Any:
+    async def infer(
+        self, request: pb.ModelInferRequest | _Unparsed, time_remaining_s: float | None
+    ) -> pb.ModelInferResponse:
         """One ModelInfer, whatever carried it (the gRPC endpoint or the hosts' data
         path): the response, or RemoteError with the status code and cause to answer."""
         if isinstance(request, _Unparsed):
@@ -291,11 +310,13 @@ class InferenceServicer:
         else:
             self.core.stats.failed(model, took_s=took_s)
 
-    def parse_infer(self, data: bytes) -> Any:
+    def parse_infer(self, data: bytes) -> pb.ModelInferRequest | _Unparsed:
         """A request's bytes as the gRPC endpoint parses them (a marker when refused)."""
         return self._parse_infer(data)
 
-    async def _serve(self, request: Any, time_remaining_s: float | None) -> Any:
+    async def _serve(
+        self, request: pb.ModelInferRequest, time_remaining_s: float | None
+    ) -> pb.ModelInferResponse:
         stages = (
             parse_pipeline(request.parameters[Param.PIPELINE].string_param)
             if Param.PIPELINE in request.parameters
@@ -342,7 +363,9 @@ class InferenceServicer:
         self.state.transmit(response.ByteSize())
         return response
 
-    async def _run_app(self, feeds: dict[str, Any], request: Any) -> tuple[dict[str, Any], Timing]:
+    async def _run_app(
+        self, feeds: dict[str, Any], request: pb.ModelInferRequest
+    ) -> tuple[dict[str, Any], Timing]:
         assert self.app is not None
         self.core.admit()
         started = time.monotonic()
@@ -364,10 +387,10 @@ class InferenceServicer:
         self,
         outputs: dict[str, Any],
         stages: list[Stage],
-        request: Any,
+        request: pb.ModelInferRequest,
         timing: Timing,
         time_remaining_s: float | None,
-    ) -> Any:
+    ) -> pb.ModelInferResponse:
         if self.forwarder is None:
             raise Refused(Cause.INVALID, "this satellite cannot forward pipeline stages")
         stage, rest = stages[0], stages[1:]
@@ -385,7 +408,7 @@ class InferenceServicer:
         reply, transfer = await self.forwarder.call(
             target, route, onward.SerializeToString(), time_remaining_s
         )
-        response = pb.ModelInferResponse.FromString(reply)
+        response: pb.ModelInferResponse = pb.ModelInferResponse.FromString(reply)
         params = response.parameters
         done = f"{self.satellite_id}:{request.model_name}"
         params[Param.STAGES].string_param = f"{done},{params[Param.STAGES].string_param}"
@@ -416,15 +439,19 @@ class TelemetryServicer:
         self.start = start
         self.models = list(models)
 
-    def status(self) -> Any:
+    def status(self) -> satellite_pb2.SatelliteStatus:
         return status_message(
             self.state.snapshot(), name=self.name, start=self.start, models=self.models
         )
 
-    async def Status(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Status(  # noqa: N802
+        self, request: satellite_pb2.StatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> satellite_pb2.SatelliteStatus:
         return self.status()
 
-    async def WatchStatus(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+    async def WatchStatus(  # noqa: N802
+        self, request: satellite_pb2.WatchStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[satellite_pb2.SatelliteStatus]:
         interval_s = max(request.min_interval_ms, 50) / 1000.0 if request.min_interval_ms else 1.0
         while True:
             yield self.status()
@@ -456,7 +483,9 @@ def vitals_message(
     return message
 
 
-def status_message(snap: NodeSnapshot, *, name: str, start: datetime, models: Sequence[str]) -> Any:
+def status_message(
+    snap: NodeSnapshot, *, name: str, start: datetime, models: Sequence[str]
+) -> satellite_pb2.SatelliteStatus:
     ledger = snap.ledger
     status = satellite_pb2.SatelliteStatus(
         satellite_id=snap.satellite_id,
