@@ -451,13 +451,21 @@ class GatewayServer:
         finally:
             self.stats.in_flight -= 1
             if outcome is not None:
-                self.stats.finished(outcome, time.time() - arrived)
-                took_s = (time.time() - arrived) * self.clock.speed
-                if outcome == "ok":
-                    at_ms = round(self.clock.now().timestamp() * 1e3)
-                    self.model_stats.answered(request.model_name, took_s=took_s, at_ms=at_ms)
-                else:
-                    self.model_stats.failed(request.model_name, took_s=took_s)
+                done = time.time()
+                self.stats.finished(outcome, done - arrived)
+                self._book(request.model_name, outcome == "ok", arrived, done)
+
+    def _book(self, model: str, answered: bool, arrived: float, done: float) -> None:
+        """ModelStatistics, for models the constellation carries: a name a client made up
+        would otherwise hold counters for the rest of the run."""
+        if model not in self.view.fleet.models:
+            return
+        took_s = (done - arrived) * self.clock.speed
+        if answered:
+            at_s = self.clock.start.timestamp() + self.clock.offset_s(done)
+            self.model_stats.answered(model, took_s=took_s, at_ms=round(at_s * 1e3))
+        else:
+            self.model_stats.failed(model, took_s=took_s)
 
     def _pick(self, request: pb.ModelInferRequest, start_s: float) -> tuple[int, Route]:
         """The satellite (its place in the fleet) and the route up to it."""

@@ -102,7 +102,7 @@ class InferenceServicer:
         app: SatelliteApp | None = None,
     ) -> None:
         self.runtime = runtime
-        self.start = start
+        self._start_unix_s = start.timestamp()  # simulated time 0, for last_inference
         self.core = core
         self.state = core.state
         self.satellite_id = satellite_id
@@ -301,12 +301,12 @@ class InferenceServicer:
 
     def _book(self, model: str, arrived: float, answered: bool) -> None:
         """ModelStatistics' success and fail counts, for the models this satellite holds."""
-        if model not in self.model_names:
+        if self.runtime.get(model) is None and not self._is_app(model):
             return
         took_s = (time.monotonic() - arrived) * self.state.clock_speed
         if answered:
-            at = self.start + timedelta(seconds=self.state.clock())
-            self.core.stats.answered(model, took_s=took_s, at_ms=round(at.timestamp() * 1e3))
+            at_s = self._start_unix_s + self.state.clock()
+            self.core.stats.answered(model, took_s=took_s, at_ms=round(at_s * 1e3))
         else:
             self.core.stats.failed(model, took_s=took_s)
 

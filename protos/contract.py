@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, NoReturn
 
+import grpc
+
 __all__ = [
     "CAUSE_METADATA_KEY",
     "CODE_OF_CAUSE",
@@ -52,7 +54,7 @@ class Cause(StrEnum):
     INTERNAL = "internal"  # a bug or an unexpected failure on our side
 
 
-#: gRPC status code name for each cause (names: grpc.StatusCode[name] gives the code).
+#: gRPC status code name for each cause (names: ``grpc.StatusCode[name]`` gives the code).
 CODE_OF_CAUSE: Final[dict[Cause, str]] = {
     Cause.NO_CONTACT: "UNAVAILABLE",
     Cause.LINK_LOST: "UNAVAILABLE",
@@ -123,8 +125,6 @@ async def abort_with(context: Any, code: Any, details: str, cause: str | None) -
 
 async def abort_with_cause(context: Any, cause: Cause, message: str) -> NoReturn:
     """End a grpc.aio call with the cause's status code and the cause."""
-    import grpc
-
     await abort_with(context, grpc.StatusCode[CODE_OF_CAUSE[cause]], message, cause.value)
 
 

@@ -3,10 +3,12 @@ in the same process."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
-from importlib.metadata import version
+import tomllib
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,23 @@ def test_a_client_install_has_only_the_namespace_and_no_emulator() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert result.stdout.count("ok  ") == 5
+
+
+def test_the_cli_knows_what_the_emulator_extra_installs() -> None:
+    """`EMULATOR_MODULES` (a client install cannot ask the metadata of what it lacks)
+    names exactly the import packages of the extra's distributions, as installed here."""
+    from orbitmesh.orchestrator.cli import EMULATOR_MODULES
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["emulator"]
+    wanted = {canonical(re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0]) for r in extra}
+    installed = {
+        top
+        for top, dists in packages_distributions().items()
+        if any(canonical(d) in wanted for d in dists) and not top.startswith("_")
+    }
+    assert installed == EMULATOR_MODULES
