@@ -3,30 +3,79 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from orbitmesh.ground.host import GatewayHost, GatewayHostConfig
-from orbitmesh.hosting import HostStarted
+from orbitmesh.hosting import HostPorts, HostStarted
 from orbitmesh.links.fleet import FleetStatus
 from orbitmesh.links.linkstate import TickLinks
+from orbitmesh.links.rejoin import Rejoin
 
-__all__ = ["GatewayHostActor"]
+__all__ = ["GatewayHostActor", "GatewayIncarnation"]
+
+
+@dataclass(frozen=True)
+class GatewayIncarnation:
+    """What identifies a gateway host's process, and where it serves."""
+
+    #: Changes when Ray restarts the actor.
+    incarnation: str
+    node_id: str
+    pid: int
+    #: The host's own ``orbitmesh.v1.Host`` service (None while it waits for ``rejoin``).
+    address: str | None
+    ports: HostPorts | None
+    #: Each station's address (empty likewise).
+    members: dict[str, str]
 
 
 class _GatewayHostBody:
-    """Runs in the actor process; the servers start with the actor (see node/actor.py)."""
+    """Runs in the actor process; the servers start with the actor, and a restarted one
+    waits for ``rejoin`` (see node/actor.py)."""
 
     def __init__(self, config: GatewayHostConfig) -> None:
         import asyncio
+        import uuid
 
+        self.incarnation = uuid.uuid4().hex
         self._host = GatewayHost(config)
-        self._started = asyncio.get_running_loop().create_task(self._host.start())
+        loop = asyncio.get_running_loop()
+        self._started: asyncio.Future[dict[str, str]]
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self._started = loop.create_future()
+        else:
+            self._started = loop.create_task(self._host.start())
+
+    async def config(self) -> GatewayHostConfig:
+        return self._host.config
 
     async def start(self) -> HostStarted:
         members = await self._started
         return HostStarted(members, self._host.address, ray.get_runtime_context().get_node_id())
+
+    async def status(self) -> GatewayIncarnation:
+        node_id = ray.get_runtime_context().get_node_id()
+        if not self._started.done():
+            return GatewayIncarnation(self.incarnation, node_id, os.getpid(), None, None, {})
+        members = await self._started
+        return GatewayIncarnation(
+            self.incarnation, node_id, os.getpid(), self._host.address, self._host.ports(), members
+        )
+
+    async def rejoin(self, rejoin: Rejoin) -> None:
+        host = self._host
+        if rejoin.clock is not None:
+            host.set_clock(rejoin.clock)
+        if rejoin.ticks:
+            host.publish(rejoin.ticks)
+        if rejoin.fleet is not None:
+            host.update_fleet(rejoin.fleet)
+        if not self._started.done():
+            self._started.set_result(await host.start(rejoin.ports))
 
     async def publish(self, ticks: list[TickLinks]) -> None:
         self._host.publish(ticks)
@@ -75,4 +124,4 @@ class GatewayHostActor:
         }
         if resources:
             options["resources"] = resources
-        return ray.remote(_GatewayHostBody).options(**options)
+        return ray.remote(**options)(_GatewayHostBody)

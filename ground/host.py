@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orbitmesh.clock import SimClock
 from orbitmesh.ground.gateway import ChannelPool, GatewayConfig, GatewayServer
+from orbitmesh.hosting import HostPorts, port_of, start_on
 from orbitmesh.links.datapath import DataPathClient
 from orbitmesh.links.fleet import FleetStatus
 from orbitmesh.links.linkstate import TickLinks, Topology
@@ -58,16 +59,40 @@ class GatewayHost:
     def host_id(self) -> str:
         return self.config.host_id
 
-    async def start(self) -> dict[str, str]:
+    async def start(self, ports: HostPorts | None = None) -> dict[str, str]:
+        """Start every gateway and the host's own server; returns each station's address.
+        ``ports``: where a previous incarnation listened (a port taken meanwhile is
+        replaced by a free one)."""
+        wanted = ports.members if ports is not None else {}
+
+        def starter(gateway: GatewayServer, measure: bool) -> Callable[[int], Awaitable[str]]:
+            async def start(port: int) -> str:
+                gateway.config = replace(gateway.config, port=port)
+                return await gateway.start(measure_credit=measure)
+
+            return start
+
         gateways = list(self.members.values())
-        first = await gateways[0].start(measure_credit=True)
-        rest = await asyncio.gather(*(g.start(measure_credit=False) for g in gateways[1:]))
+        first = await start_on(starter(gateways[0], True), wanted.get(gateways[0].station, 0))
+        rest = await asyncio.gather(
+            *(start_on(starter(g, False), wanted.get(g.station, 0)) for g in gateways[1:])
+        )
         for gateway in gateways[1:]:
             gateway.rpc_credit_s = gateways[0].rpc_credit_s
         bind = self.config.gateways[0].host
-        self._server, self.address = await start_host_server(_HostServicer(self), bind)
+        servicer = _HostServicer(self)
+        self._server, self.address = await start_on(
+            lambda port: start_host_server(servicer, bind, port), ports.host if ports else 0
+        )
         quiet_garbage_collector()
         return dict(zip(self.members, [first, *rest], strict=True))
+
+    def ports(self) -> HostPorts:
+        """Where this host's servers listen (a restarted host binds them again)."""
+        return HostPorts(
+            members={name: port_of(g.address) for name, g in self.members.items() if g.address},
+            host=port_of(self.address),
+        )
 
     def set_clock(self, clock: SimClock) -> None:
         self.clock = clock

@@ -163,11 +163,11 @@ class DataPathServer:
         self._connections: set[_ServerConnection] = set()
         self.port: int | None = None
 
-    async def start(self, bind: str) -> int:
-        """Listen on any free port of ``bind``; returns the port."""
+    async def start(self, bind: str, port: int = 0) -> int:
+        """Listen on ``port`` of ``bind`` (0: any free one); returns the port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _ServerConnection(self._serve, self._connections), bind, 0, reuse_port=False
+            lambda: _ServerConnection(self._serve, self._connections), bind, port, reuse_port=False
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port

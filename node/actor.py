@@ -13,9 +13,10 @@ from typing import Any
 
 import ray
 
-from orbitmesh.hosting import HostStarted
+from orbitmesh.hosting import HostPorts, HostStarted
 from orbitmesh.links.fleet import FleetStatus
 from orbitmesh.links.linkstate import TickLinks
+from orbitmesh.links.rejoin import Rejoin
 from orbitmesh.node.host import HostConfig, HostStatus, SatelliteHost
 from orbitmesh.node.server import NodeConfig
 from orbitmesh.node.state import NodeSnapshot
@@ -32,16 +33,19 @@ class HostIncarnation:
     node_id: str
     #: The host's own ``orbitmesh.v1.Host`` service.
     address: str | None
-    status: HostStatus
+    #: None while a restarted host waits to be told its ports (``rejoin``).
+    status: HostStatus | None
+    #: Where its servers listen (None likewise).
+    ports: HostPorts | None = None
 
 
 class _SatelliteHostBody:
     """Runs in the actor process; every method runs on the actor's event loop.
 
     The servers start at construction (Ray runs an async actor's ``__init__`` on its
-    event loop), so a host Ray restarts after a crash serves again by itself; the
-    orchestrator notices the new incarnation and restores its satellites' batteries,
-    temperatures, clock and links.
+    event loop). A host Ray restarts after a crash waits instead for ``rejoin``: the
+    orchestrator notices the new incarnation and gives it the ports its clients know, the
+    running clock, its satellites' batteries and temperatures, the links and the fleet.
     """
 
     def __init__(self, config: HostConfig) -> None:
@@ -50,26 +54,48 @@ class _SatelliteHostBody:
 
         self.incarnation = uuid.uuid4().hex
         self._host = SatelliteHost(config)
-        self._started = asyncio.get_running_loop().create_task(self._host.start())
+        loop = asyncio.get_running_loop()
+        self._started: asyncio.Future[dict[str, str]]
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self._started = loop.create_future()
+        else:
+            self._started = loop.create_task(self._host.start())
+
+    async def config(self) -> HostConfig:
+        return self._host.config
 
     async def start(self) -> HostStarted:
         members = await self._started
         return HostStarted(members, self._host.address, ray.get_runtime_context().get_node_id())
 
     async def status(self) -> HostIncarnation:
+        node_id = ray.get_runtime_context().get_node_id()
+        if not self._started.done():
+            return HostIncarnation(self.incarnation, node_id, None, None)
         await self._started
         return HostIncarnation(
             incarnation=self.incarnation,
-            node_id=ray.get_runtime_context().get_node_id(),
+            node_id=node_id,
             address=self._host.address,
             status=await self._host.status(),
+            ports=self._host.ports(),
         )
+
+    async def rejoin(self, rejoin: Rejoin) -> None:
+        # Clock, state and links first: the servers start knowing them.
+        host = self._host
+        if rejoin.clock is not None:
+            host.set_clock(rejoin.clock)
+        host.restore(rejoin.states)
+        if rejoin.ticks:
+            host.publish(rejoin.ticks)
+        if rejoin.fleet is not None:
+            host.update_fleet(rejoin.fleet)
+        if not self._started.done():
+            self._started.set_result(await host.start(rejoin.ports))
 
     async def set_clock(self, clock: Any) -> None:
         self._host.set_clock(clock)
-
-    async def restore(self, states: dict[str, tuple[float, float]]) -> None:
-        self._host.restore(states)
 
     async def publish(self, ticks: list[TickLinks]) -> None:
         self._host.publish(ticks)
@@ -132,7 +158,8 @@ class SatelliteHostActor:
         }
         if resources:
             options["resources"] = resources
-        return ray.remote(_SatelliteHostBody).options(**options)
+        # Options as the class's defaults: a caller may still add its own (a name).
+        return ray.remote(**options)(_SatelliteHostBody)
 
     @classmethod
     def create_many(

@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 
 from orbitmesh.clock import SimClock
+from orbitmesh.hosting import HostPorts, port_of, start_on
 from orbitmesh.links.datapath import DataPathClient, DataPathServer, RemoteError
 from orbitmesh.links.fleet import FleetStatus
 from orbitmesh.links.linkstate import TickLinks, Topology
@@ -93,17 +94,35 @@ class SatelliteHost:
     def host_id(self) -> str:
         return self.config.host_id
 
-    async def start(self) -> dict[str, str]:
+    async def start(self, ports: HostPorts | None = None) -> dict[str, str]:
         """Start every member's server and the host's own; returns each satellite's
-        address."""
-        addresses = await asyncio.gather(*(m.start() for m in self.members.values()))
+        address. ``ports``: where a previous incarnation listened (a port taken meanwhile
+        is replaced by a free one)."""
+        wanted = ports.members if ports is not None else {}
+        addresses = await asyncio.gather(
+            *(start_on(m.start, wanted.get(sid, 0)) for sid, m in self.members.items())
+        )
         bind = self.config.satellites[0].host if self.config.satellites else "127.0.0.1"
-        self._server, self.address = await start_host_server(_HostServicer(self), bind)
-        self.datapath_address = advertised_address(bind, await self._listener.start(bind))
+        servicer = _HostServicer(self)
+        self._server, self.address = await start_on(
+            lambda port: start_host_server(servicer, bind, port), ports.host if ports else 0
+        )
+        datapath_port = await start_on(
+            lambda port: self._listener.start(bind, port), ports.datapath if ports else 0
+        )
+        self.datapath_address = advertised_address(bind, datapath_port)
         # Once per process, after the last member started (not once per satellite).
         release_startup_memory()
         quiet_garbage_collector(collect=False)
         return dict(zip(self.members, addresses, strict=True))
+
+    def ports(self) -> HostPorts:
+        """Where this host's servers listen (a restarted host binds them again)."""
+        return HostPorts(
+            members={sid: m.port for sid, m in self.members.items() if m.port},
+            host=port_of(self.address),
+            datapath=self._listener.port or 0,
+        )
 
     def _server_for(self, config: NodeConfig) -> SatelliteServer:
         return SatelliteServer(
@@ -200,10 +219,7 @@ class SatelliteHost:
         fresh.state.restore(
             battery_wh=old.state.battery.energy_wh, temperature_c=old.state.heat.temperature_c
         )
-        try:
-            address = await fresh.start(port=old.port)
-        except OSError:  # someone took the port meanwhile
-            address = await fresh.start(port=0)
+        address = await start_on(fresh.start, old.port or 0)
         self.members[satellite_id] = fresh
         self.stopped.discard(satellite_id)
         return address

@@ -6,13 +6,24 @@ from typing import Any
 
 import ray
 
-from orbitmesh.orchestrator.emulation import Emulation, EmulationOptions
+from orbitmesh.orchestrator.emulation import (
+    RUN_NAMESPACE,
+    Emulation,
+    EmulationOptions,
+    host_actor_name,
+)
 
-__all__ = ["ORCHESTRATOR_NAME", "ORCHESTRATOR_NAMESPACE", "Orchestrator"]
+__all__ = [
+    "ORCHESTRATOR_NAME",
+    "ORCHESTRATOR_NAMESPACE",
+    "Orchestrator",
+    "OrchestratorLost",
+    "kill_hosts",
+]
 
 #: A running emulation's orchestrator is a named actor, so other drivers can find it.
 ORCHESTRATOR_NAME = "orbitmesh-orchestrator"
-ORCHESTRATOR_NAMESPACE = "orbitmesh"
+ORCHESTRATOR_NAMESPACE = RUN_NAMESPACE
 
 
 class _OrchestratorBody:
@@ -21,6 +32,9 @@ class _OrchestratorBody:
 
     async def start(self) -> dict[str, Any]:
         return await self._emulation.start()
+
+    async def resume(self, endpoints: dict[str, Any]) -> dict[str, Any]:
+        return await self._emulation.resume(endpoints)
 
     async def status(self) -> dict[str, Any]:
         return await self._emulation.status()
@@ -46,13 +60,46 @@ class _OrchestratorBody:
     async def stop(self, grace_s: float) -> None:
         await self._emulation.stop(grace_s)
 
+    async def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+
+class OrchestratorLost(RuntimeError):
+    """The orchestrator died and could not be replaced."""
+
 
 class Orchestrator:
-    """Handle to a running emulation (its orchestrator actor)."""
+    """Handle to a running emulation (its orchestrator actor).
 
-    def __init__(self, handle: Any, endpoints: dict[str, Any]) -> None:
+    The satellite and gateway hosts are detached actors of their own, so they outlive an
+    orchestrator that dies; :meth:`supervise` (called by ``orbitmesh up`` every second)
+    notices a dead orchestrator and starts another that takes the hosts over."""
+
+    def __init__(
+        self,
+        handle: Any,
+        endpoints: dict[str, Any],
+        *,
+        scenario: str = "",
+        options: EmulationOptions | None = None,
+        actor_options: dict[str, Any] | None = None,
+    ) -> None:
         self.handle = handle
         self.endpoints = endpoints
+        self.scenario = scenario
+        self.options = options or EmulationOptions()
+        self._actor_options = actor_options or {}
+        #: Orchestrators started to replace one that died.
+        self.replacements = 0
+
+    @staticmethod
+    def _actor_options_for(name: str | None) -> dict[str, Any]:
+        options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000}
+        if name is not None:
+            options |= {"name": name, "namespace": ORCHESTRATOR_NAMESPACE}
+        return options
 
     @classmethod
     def launch(
@@ -65,26 +112,56 @@ class Orchestrator:
     ) -> Orchestrator:
         """Create the orchestrator, which creates every satellite and gateway; returns when
         all of them serve."""
-        actor_options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000}
-        if name is not None:
-            actor_options |= {"name": name, "namespace": ORCHESTRATOR_NAMESPACE}
+        options = options or EmulationOptions()
+        actor_options = cls._actor_options_for(name)
         remote: Any = ray.remote(_OrchestratorBody)
-        handle = remote.options(**actor_options).remote(scenario, options or EmulationOptions())
+        handle = remote.options(**actor_options).remote(scenario, options)
         try:
             endpoints: dict[str, Any] = ray.get(handle.start.remote(), timeout=timeout_s)
         except BaseException:
             ray.kill(handle)
+            kill_hosts(options.run_id)
             raise
-        return cls(handle, endpoints)
+        return cls(
+            handle, endpoints, scenario=scenario, options=options, actor_options=actor_options
+        )
+
+    def alive(self, timeout_s: float = 10.0) -> bool:
+        """Whether the orchestrator answers."""
+        try:
+            ray.get(self.handle.finished.remote(), timeout=timeout_s)
+        except ray.exceptions.RayActorError:
+            return False
+        return True
+
+    def supervise(self, timeout_s: float = 120.0) -> bool:
+        """Replace a dead orchestrator with one that takes the running hosts over; True
+        when it did. Raises :class:`OrchestratorLost` when the replacement fails."""
+        if self.alive():
+            return False
+        ray.kill(self.handle, no_restart=True)
+        remote: Any = ray.remote(_OrchestratorBody)
+        handle = remote.options(**self._actor_options).remote(self.scenario, self.options)
+        try:
+            self.endpoints = ray.get(handle.resume.remote(self.endpoints), timeout=timeout_s)
+        except Exception as exc:
+            ray.kill(handle)
+            raise OrchestratorLost(
+                f"the orchestrator died and its replacement failed: {exc}"
+            ) from exc
+        self.handle = handle
+        self.replacements += 1
+        return True
 
     def status(self, timeout_s: float = 30.0) -> dict[str, Any]:
         result: dict[str, Any] = ray.get(self.handle.status.remote(), timeout=timeout_s)
         return result
 
     def current_endpoints(self, timeout_s: float = 30.0) -> dict[str, Any]:
-        """The endpoints document as it stands now (hosts restarted since start-up serve
-        on new ports)."""
+        """The endpoints document as it stands now (a host restarted when its old port was
+        taken serves on a new one)."""
         result: dict[str, Any] = ray.get(self.handle.endpoints.remote(), timeout=timeout_s)
+        self.endpoints = result
         return result
 
     def counters(self, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -106,8 +183,26 @@ class Orchestrator:
         return address
 
     def stop(self, grace_s: float = 5.0, timeout_s: float = 120.0) -> None:
-        """Drain and stop every satellite and gateway, then the orchestrator."""
+        """Drain and stop every satellite and gateway, then the orchestrator; the hosts
+        are ended even when the orchestrator cannot do it."""
         try:
             ray.get(self.handle.stop.remote(grace_s), timeout=timeout_s)
         finally:
             ray.kill(self.handle)
+            kill_hosts(self.options.run_id)
+
+
+def kill_hosts(run_id: str) -> int:
+    """End every host actor of the run ``run_id`` still alive; returns how many."""
+    from ray.util import list_named_actors
+
+    prefix = host_actor_name(run_id, "")
+    killed = 0
+    for entry in list_named_actors(all_namespaces=True):
+        if entry["namespace"] == RUN_NAMESPACE and entry["name"].startswith(prefix):
+            try:
+                ray.kill(ray.get_actor(entry["name"], namespace=RUN_NAMESPACE), no_restart=True)
+                killed += 1
+            except ValueError:  # ended meanwhile
+                pass
+    return killed

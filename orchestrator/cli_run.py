@@ -95,8 +95,10 @@ def start_metrics(port: int | None, host: str) -> Any:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from ray.exceptions import GetTimeoutError, RayActorError
+
     from orbitmesh.ground.endpoints import Endpoints, write_endpoints
-    from orbitmesh.orchestrator.actor import Orchestrator
+    from orbitmesh.orchestrator.actor import Orchestrator, OrchestratorLost
     from orbitmesh.orchestrator.emulation import EmulationOptions
     from orbitmesh.orchestrator.live import collect_status, render_status
     from orbitmesh.orchestrator.local_ray import start_ray
@@ -143,14 +145,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     doc = orchestrator.endpoints
     if metrics is not None:
         metrics.collector.watch(doc, orchestrator=orchestrator)
-    write_endpoints(
-        endpoints_path,
-        replace(
-            Endpoints.from_json(doc | ({"metrics": metrics.url} if metrics is not None else {})),
-            pid=os.getpid(),
-            started_utc=datetime.now(UTC),
-        ),
-    )
+    extra = {"metrics": metrics.url} if metrics is not None else {}
+    up_started = datetime.now(UTC)
+
+    def publish(doc: dict[str, Any]) -> None:
+        write_endpoints(
+            endpoints_path,
+            replace(Endpoints.from_json(doc | extra), pid=os.getpid(), started_utc=up_started),
+        )
+
+    publish(doc)
     print(
         f"{len(doc['satellites'])} satellites and {len(doc['ground_stations'])} ground "
         f"stations serving after {time.monotonic() - started:.1f} s; endpoints in {endpoints_path}",
@@ -169,21 +173,45 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     tty = sys.stdout.isatty() and not args.quiet
     last_line = 0.0
+    exit_code = 0
     try:
-        while not stop["now"] and not orchestrator.finished():
+        while not stop["now"]:
             time.sleep(1.0)
+            try:
+                if orchestrator.supervise():
+                    print(
+                        "the orchestrator died; a new one took the running hosts over",
+                        flush=True,
+                    )
+                if orchestrator.finished():
+                    break
+                current = orchestrator.current_endpoints()
+            except OrchestratorLost as exc:
+                print(f"orbitmesh: {exc}", file=sys.stderr, flush=True)
+                exit_code = 1
+                break
+            except (RayActorError, GetTimeoutError):
+                continue  # died meanwhile: the next round replaces it
+            if _addresses(current) != _addresses(doc):
+                # A host restarted where its old ports were taken: readers follow the file.
+                doc = current
+                publish(doc)
             if args.quiet:
                 continue
             now = time.monotonic()
             if tty or now - last_line >= 10.0:
-                status = orchestrator.status()
+                try:
+                    status = orchestrator.status()
+                except (RayActorError, GetTimeoutError):
+                    continue
                 table = render_status(
-                    # Current addresses: a restarted host serves on new ports.
-                    collect_status(orchestrator.current_endpoints()),
+                    collect_status(current),
                     {
                         "published": status["ticks_published"],
                         "late": status["ticks_late"],
                         "restarts": sum(status["restarts"].values()),
+                        "gateway restarts": sum(status["gateway_restarts"].values()),
+                        "orchestrator restarts": orchestrator.replacements,
                     },
                 )
                 print("\x1b[H\x1b[J" + table if tty else table + "\n", flush=True)
@@ -192,6 +220,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("stopping ...", flush=True)
         try:
             orchestrator.stop()
+        except (RayActorError, GetTimeoutError) as exc:
+            print(f"orbitmesh: the orchestrator did not stop cleanly: {exc}", file=sys.stderr)
+            exit_code = exit_code or 1
         finally:
             if metrics is not None:
                 metrics.close()
@@ -200,7 +231,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
             ray.shutdown()
     print("stopped", flush=True)
-    return 0
+    return exit_code
+
+
+def _addresses(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """What a reader of the endpoints file dials."""
+    hosts = {h: info.get("address") for h, info in doc.get("hosts", {}).items()}
+    return (doc["satellites"], doc["ground_stations"], hosts)
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,14 @@ import numpy as np
 import ray
 
 from orbitmesh.clock import SimClock
-from orbitmesh.ground.actor import GatewayHostActor
+from orbitmesh.ground.actor import GatewayHostActor, GatewayIncarnation
 from orbitmesh.ground.gateway import GatewayConfig
 from orbitmesh.ground.host import GatewayHostConfig
-from orbitmesh.hosting import HostStarted
+from orbitmesh.hosting import HostPorts, HostStarted
 from orbitmesh.links.fleet import FleetStatus, SatelliteInfo
 from orbitmesh.links.linkstate import TickLinks, Topology
 from orbitmesh.links.model import LinkParams
+from orbitmesh.links.rejoin import Rejoin
 from orbitmesh.node.actor import HostIncarnation, SatelliteHostActor
 from orbitmesh.node.host import HostStatus
 from orbitmesh.node.power import PowerState
@@ -49,7 +52,10 @@ from orbitmesh.orchestrator.publish import tick_links, topology
 from orbitmesh.orchestrator.scenario import Scenario, load_scenario
 from orbitmesh.orchestrator.trace import TraceReader, TraceWriter
 
-__all__ = ["Emulation", "EmulationOptions"]
+__all__ = ["RUN_NAMESPACE", "Emulation", "EmulationOptions", "host_actor_name"]
+
+#: The Ray namespace of an emulation's named actors (its orchestrator and hosts).
+RUN_NAMESPACE = "orbitmesh"
 
 #: Ticks computed in one hand-off to the worker thread and sent to a host in one call:
 #: as many as a quarter second of wall time holds, within these bounds. Larger batches
@@ -84,6 +90,11 @@ class EmulationOptions:
     replay: Path | None = None
     #: Times Ray restarts a satellite host that died.
     satellite_restarts: int = 3
+    #: Times Ray restarts a gateway host that died.
+    gateway_restarts: int = 3
+    #: Names this run's host actors (detached, so that they outlive an orchestrator that
+    #: dies: a new one takes them over).
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     #: Seconds between two polls of every satellite (None: one second per
     #: ``SATELLITES_POLLED_PER_S`` satellites, at least one).
     status_interval_s: float | None = None
@@ -103,8 +114,9 @@ class EmulationOptions:
             )
             if value is not None and not (math.isfinite(value) and value > 0)
         ]
-        if self.satellite_restarts < 0:
-            problems.append(f"satellite_restarts must be >= 0, got {self.satellite_restarts}")
+        for name in ("satellite_restarts", "gateway_restarts"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("satellites_per_host", "stations_per_host"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -134,7 +146,10 @@ class Emulation:
         #: Each satellite host's last status, and where its rows go in compute order.
         self.host_status: dict[str, HostStatus] = {}
         self._rows: dict[str, np.ndarray] = {}
+        #: Each host's process (satellite and gateway hosts): changes when Ray restarts it.
         self.incarnations: dict[str, str] = {}
+        #: Where each host's servers listen: a restarted host binds them again.
+        self.ports: dict[str, HostPorts] = {}
         self.pids: dict[str, int] = {}
         self.node_ids: dict[str, str] = {}
         #: Where each host's own ``orbitmesh.v1.Host`` service answers.
@@ -145,6 +160,10 @@ class Emulation:
         #: Satellites not serving: stopped on purpose, or on a host that does not answer.
         self.down: set[str] = set()
         self.restarts: Counter[str] = Counter()
+        #: Restarts of each gateway host seen by this orchestrator.
+        self.gateway_restarts: Counter[str] = Counter()
+        #: Whether this orchestrator took over a running emulation (``resume``).
+        self.resumed = False
         self.ticks_published = 0
         self.ticks_late = 0
         self._next_tick = 0
@@ -156,13 +175,13 @@ class Emulation:
 
     # ------------------------------------------------------------------ start
 
-    async def start(self) -> dict[str, Any]:
+    async def _load(self) -> tuple[Scenario, GeometryEngine, Topology]:
+        """The scenario, its geometry and topology: the same for a resumed orchestrator."""
         loop = asyncio.get_running_loop()
         scenario = await loop.run_in_executor(None, load_scenario, self.scenario_ref)
         engine = await loop.run_in_executor(None, GeometryEngine, scenario)
         self.scenario, self.engine = scenario, engine
         topo = self.topology = topology(engine)
-        speed = self.options.speed or scenario.time.speed
         self.end_s = (
             self.options.duration_s
             if self.options.duration_s is not None
@@ -171,6 +190,22 @@ class Emulation:
         if self.options.replay is not None:
             self._reader = TraceReader(self.options.replay)
             self._reader.check(scenario.name, engine.stations.names, list(engine.catalog.ids))
+        return scenario, engine, topo
+
+    def _named(self, remote_class: Any, host_id: str) -> Any:
+        """A host's actor class, detached and named for this run: a host must outlive an
+        orchestrator that dies (Ray ends the actors an actor owns with it), and the
+        orchestrator that takes over finds it by name."""
+        return remote_class.options(
+            name=host_actor_name(self.options.run_id, host_id),
+            namespace=RUN_NAMESPACE,
+            lifetime="detached",
+        )
+
+    async def start(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        scenario, engine, topo = await self._load()
+        speed = self.options.speed or scenario.time.speed
         # Until everything serves, simulated time stands far before 0; the real clock is
         # sent to every actor once they are all up, so time 0 is when the run can begin.
         clock = SimClock(start=scenario.time.start, speed=speed, wall0=time.time() + _NOT_STARTED_S)
@@ -218,9 +253,11 @@ class Emulation:
         sat_cls = SatelliteHostActor.remote_class(
             num_cpus=placement.cpus_per_host, max_restarts=self.options.satellite_restarts
         )
-        gw_cls = GatewayHostActor.remote_class(num_cpus=placement.cpus_per_host)
-        sat_handles = [sat_cls.remote(c) for c in sat_configs]
-        gw_handles = [gw_cls.remote(c) for c in gw_configs]
+        gw_cls = GatewayHostActor.remote_class(
+            num_cpus=placement.cpus_per_host, max_restarts=self.options.gateway_restarts
+        )
+        sat_handles = [self._named(sat_cls, c.host_id).remote(c) for c in sat_configs]
+        gw_handles = [self._named(gw_cls, c.host_id).remote(c) for c in gw_configs]
         sat_started: list[HostStarted] = await asyncio.gather(
             *(h.start.remote() for h in sat_handles)
         )
@@ -264,6 +301,58 @@ class Emulation:
         ]
         return self.endpoints()
 
+    async def resume(self, endpoints: dict[str, Any]) -> dict[str, Any]:
+        """Take over a running emulation whose orchestrator died: its hosts (detached,
+        named for the run) kept serving on the ticks they had; find them, read the clock
+        and placement from the endpoints document ``up`` wrote, ask each host who it is,
+        give a host Ray restarted meanwhile what it needs, and publish on from now.
+
+        A recording (``record``) is not continued: the ticks of the dead orchestrator's
+        last batch never reached the file.
+        """
+        scenario, _engine, topo = await self._load()
+        self.resumed = True
+        self.options = replace(self.options, record=None)
+        self.clock = SimClock(
+            start=datetime.fromisoformat(str(endpoints["sim_start"]).replace("Z", "+00:00")),
+            speed=float(endpoints["speed"]),
+            wall0=float(endpoints["wall0"]),
+        )
+        self.end_s = float(endpoints["duration_s"])
+        self.placement = Placement(**endpoints["placement"])
+        self.addresses = {sid: endpoints["satellites"][sid] for sid in topo.compute_ids}
+        self.station_addresses = dict(endpoints["ground_stations"])
+        for host_id, info in endpoints["hosts"].items():
+            handle: Any = ray.get_actor(
+                host_actor_name(self.options.run_id, host_id), namespace=RUN_NAMESPACE
+            )
+            config = await handle.config.remote()
+            self.host_addresses[host_id] = info.get("address")
+            if "satellites" in info:
+                members = {sid: self.addresses[sid] for sid in info["satellites"]}
+                started = HostStarted(members, info.get("address"), info.get("node_id") or "")
+                self.sat_hosts[host_id] = SatelliteHostActor(handle, config, started)
+                for sid in members:
+                    self.host_of[sid] = host_id
+            else:
+                members = {name: self.station_addresses[name] for name in info["stations"]}
+                started = HostStarted(members, info.get("address"), info.get("node_id") or "")
+                self.gw_hosts[host_id] = GatewayHostActor(handle, config, started)
+        # The tick holding now and those after it go out again (hosts replace what they
+        # hold); the ones before count as published by the orchestrator that died.
+        now_s = max(0.0, self.clock.offset_s())
+        self._next_tick = int(now_s // scenario.time.step_s)
+        self.ticks_published = self._next_tick
+        self._window = self._compute_many([self._next_tick])
+        self._next_tick += 1
+        self.ticks_published += 1
+        await self._poll_status()
+        self._send(self._window)
+        await self._publish_due()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self._status_loop())]
+        return self.endpoints()
+
     def endpoints(self) -> dict[str, Any]:
         assert self.scenario is not None and self.clock is not None
         assert self.placement is not None
@@ -277,6 +366,7 @@ class Emulation:
             "duration_s": self.end_s,
             "placement": dict(placement_json(self.placement)),
             "hosts": self.hosts(),
+            "run_id": self.options.run_id,
         }
 
     def hosts(self) -> dict[str, dict[str, Any]]:
@@ -293,6 +383,7 @@ class Emulation:
             out[host_id] = {
                 "address": self.host_addresses.get(host_id),
                 "stations": gw.stations,
+                "pid": self.pids.get(host_id),
                 "node_id": self.node_ids.get(host_id),
             }
         return out
@@ -382,21 +473,29 @@ class Emulation:
             report: HostIncarnation = await asyncio.wait_for(
                 host.handle.status.remote(), timeout=_STATUS_TIMEOUT_S
             )
+            previous = self.incarnations.get(host_id)
+            if report.status is None or (previous is not None and previous != report.incarnation):
+                # Ray restarted it: it waits for its ports, clock, state and links.
+                await self._rejoin(host, report)
+                report = await asyncio.wait_for(
+                    host.handle.status.remote(), timeout=_STATUS_TIMEOUT_S
+                )
+                for sid in host.satellite_ids:
+                    self.restarts[sid] += 1
         except Exception:
             self.down.update(host.satellite_ids)
             return
-        previous = self.incarnations.get(host_id)
-        restarted = previous is not None and previous != report.incarnation
-        if restarted:
-            await self._rejoin(host)
-            report = await host.handle.status.remote()
-            for sid in host.satellite_ids:
-                self.restarts[sid] += 1
+        status = report.status
+        if status is None:  # pragma: no cover - rejoin started its servers
+            self.down.update(host.satellite_ids)
+            return
         self.incarnations[host_id] = report.incarnation
         self.host_addresses[host_id] = report.address
-        self.pids[host_id] = report.status.pid
+        if report.ports is not None:
+            self.ports[host_id] = report.ports
+        self.pids[host_id] = status.pid
         self.node_ids[host_id] = report.node_id
-        status = self.host_status[host_id] = report.status
+        self.host_status[host_id] = status
         if host_id not in self._rows:
             assert self.topology is not None
             number = self.topology.compute_number
@@ -407,6 +506,40 @@ class Emulation:
             else:
                 self.addresses[sid] = address
                 self.down.discard(sid)
+
+    async def _poll_gateway(self, host_id: str, gw: GatewayHostActor) -> None:
+        """A gateway host Ray restarted gets the ports its stations had, the clock, its
+        stations' links and the fleet."""
+        try:
+            report: GatewayIncarnation = await asyncio.wait_for(
+                gw.handle.status.remote(), timeout=_STATUS_TIMEOUT_S
+            )
+            previous = self.incarnations.get(host_id)
+            if report.ports is None or (previous is not None and previous != report.incarnation):
+                topo = self.topology
+                assert topo is not None
+                mine = [topo.station_number[name] for name in gw.stations]
+                await gw.handle.rejoin.remote(
+                    Rejoin(
+                        ports=self.ports.get(host_id),
+                        clock=self.clock,
+                        ticks=[t.for_stations(mine) for t in self._window],
+                        fleet=self.fleet(),
+                    )
+                )
+                report = await asyncio.wait_for(
+                    gw.handle.status.remote(), timeout=_STATUS_TIMEOUT_S
+                )
+                self.gateway_restarts[host_id] += 1
+        except Exception:
+            return
+        self.incarnations[host_id] = report.incarnation
+        self.node_ids[host_id] = report.node_id
+        self.pids[host_id] = report.pid
+        if report.ports is not None:
+            self.ports[host_id] = report.ports
+            self.host_addresses[host_id] = report.address
+            self.station_addresses.update(report.members)
 
     async def _poll_status(self, *, spread_s: float = 0.0) -> None:
         """Ask every satellite host for its members' status, then tell every host what
@@ -424,6 +557,8 @@ class Emulation:
                 await self._poll_host(host_id, host)
                 await asyncio.sleep(gap_s)
         self._send_fleet()
+        # A gateway host only says who it is (its stations' counters are read over gRPC).
+        await asyncio.gather(*(self._poll_gateway(hid, gw) for hid, gw in self.gw_hosts.items()))
 
     def fleet(self) -> FleetStatus:
         """The fleet's status as the data path is told it (compute order)."""
@@ -508,12 +643,10 @@ class Emulation:
         for gw in self.gw_hosts.values():
             gw.handle.update_fleet.remote(shared)
 
-    async def _rejoin(self, host: SatelliteHostActor) -> None:
+    async def _rejoin(self, host: SatelliteHostActor, report: HostIncarnation) -> None:
         """Ray restarted a host: its satellites came back with their first configuration,
-        so give them the running clock, the batteries and temperatures of their last
-        status, and the links they had been sent; the fleet follows on this round."""
-        if self.clock is not None:
-            await host.handle.set_clock.remote(self.clock)
+        so give them the ports their clients know, the running clock, the batteries and
+        temperatures of their last status, the links they had been sent and the fleet."""
         last = self.host_status.get(host.host_id)
         states = (
             {
@@ -523,9 +656,15 @@ class Emulation:
             if last is not None
             else {}
         )
-        await host.handle.restore.remote(states)
-        if self._window:
-            await host.handle.publish.remote([t.for_stations(()) for t in self._window])
+        await host.handle.rejoin.remote(
+            Rejoin(
+                ports=self.ports.get(host.host_id),
+                clock=self.clock,
+                ticks=[t.for_stations(()) for t in self._window],
+                fleet=self.fleet(),
+                states=states,
+            )
+        )
         self._sent_gist = None
 
     @property
@@ -588,6 +727,8 @@ class Emulation:
             "served": sum(v.served for v in vitals),
             "refused": dict(refused),
             "restarts": dict(self.restarts),
+            "gateway_restarts": dict(self.gateway_restarts),
+            "resumed": self.resumed,
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
             "stations": [s for batch in station_stats if isinstance(batch, list) for s in batch],
@@ -647,5 +788,15 @@ class Emulation:
         stops = [gw.handle.stop.remote(grace_s) for gw in self.gw_hosts.values()]
         stops += [host.handle.stop.remote(grace_s) for host in self.sat_hosts.values()]
         await asyncio.gather(*stops, return_exceptions=True)
+        # Detached actors outlive their creator: end them here.
+        for handle in [gw.handle for gw in self.gw_hosts.values()] + [
+            host.handle for host in self.sat_hosts.values()
+        ]:
+            ray.kill(handle, no_restart=True)
         if self._writer is not None:
             self._writer.close()
+
+
+def host_actor_name(run_id: str, host_id: str) -> str:
+    """The Ray name of one host actor of a run (in :data:`RUN_NAMESPACE`)."""
+    return f"{run_id}.{host_id}"

@@ -78,14 +78,15 @@ class LazyReflection:
             yield response.SerializeToString()
 
 
-async def start_host_server(servicer: Any, bind: str) -> tuple[Any, str]:
-    """A host's own small server (``orbitmesh.v1.Host``), on any free port of ``bind``;
-    returns the server and its published address."""
+async def start_host_server(servicer: Any, bind: str, port: int = 0) -> tuple[Any, str]:
+    """A host's own small server (``orbitmesh.v1.Host``), on ``port`` of ``bind`` (0: any
+    free one); returns the server and its published address."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     host_pb2_grpc.add_HostServicer_to_server(servicer, server)
-    port = server.add_insecure_port(f"{bind}:0")
-    if port == 0:
-        raise OSError(f"cannot bind {bind}:0")
+    bound = server.add_insecure_port(f"{bind}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {bind}:{port}")
+    port = bound
     await server.start()
     return server, advertised_address(bind, port)
 

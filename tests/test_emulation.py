@@ -323,6 +323,8 @@ def test_restarted_host_rejoins_with_its_satellites_battery_heat_clock_and_links
     after_all = _snapshots(demo_like)
     after = after_all[sid]
     assert after["pid"] != pid
+    # Its clients keep the address they know: the new process bound the same port.
+    assert after["address"] == before["address"]
     # Every satellite of the host came back, each restored from its own last status
     # before the crash (which is at most a second older).
     for mate in mates:
