@@ -170,8 +170,13 @@ def closed_loop_plain(address: str, payload: bytes, callers: int, seconds: float
     }
 
 
-#: Failures that say the target fell behind (the orbit's own outages do not).
-OVERLOAD = frozenset({"queue", "deadline", "cancelled", "unavailable", "internal"})
+#: Failures that say the target fell behind (the orbit's own outages do not); so does
+#: any failure gRPC itself answered (``grpc-*``: no orbitmesh cause).
+OVERLOAD = frozenset({"queue", "deadline", "too-many-calls", "internal"})
+
+
+def overloaded(failed: Mapping[str, Any]) -> bool:
+    return bool(OVERLOAD & set(failed)) or any(c.startswith("grpc-") for c in failed)
 
 
 #: A generator that keeps its schedule sends 99% of requests within this of their instant.
@@ -185,7 +190,7 @@ def keeps_up(result: Mapping[str, Any], p99_limit_ms: float | None) -> bool:
         result["achieved_rps"] >= 0.97 * result["target_rps"]
         and result["send_lag_p99_ms"] < SEND_LAG_LIMIT_MS
         and (p99_limit_ms is None or result["p99_ms"] < p99_limit_ms)
-        and not OVERLOAD & set(result["failed"])
+        and not overloaded(result["failed"])
     )
 
 

@@ -20,6 +20,7 @@ from orbitmesh.orchestrator.cli_run import (
 )
 
 if TYPE_CHECKING:
+    from orbitmesh.ground.load.loadstats import Thresholds
     from orbitmesh.ground.load.loadtest import LoadTestResult
 
 __all__ = ["add_load_commands"]
@@ -71,6 +72,9 @@ def _emulation(
         try:
             if orchestrator is not None:
                 orchestrator.stop()
+        except ray.exceptions.RayError as exc:
+            # Already gone (the load test says so itself): nothing left to stop.
+            print(f"orbitmesh: the emulation was not there to stop: {exc}", file=sys.stderr)
         finally:
             ray.shutdown()
 
@@ -100,6 +104,13 @@ def _options(args: argparse.Namespace, stations: list[str]) -> Any:
     )
 
 
+def _thresholds(args: argparse.Namespace) -> Thresholds:
+    """The run's thresholds; ValueError naming the option when one is out of range."""
+    from orbitmesh.ground.load.loadstats import Thresholds
+
+    return Thresholds(max_error_rate=args.max_error_rate, max_p99_ms=args.max_p99_ms)
+
+
 def _out_dir(args: argparse.Namespace, prefix: str) -> Path:
     if args.out:
         return Path(args.out)
@@ -112,13 +123,17 @@ def _run(
     out_dir: Path,
     meta: dict[str, Any],
     on_result: Callable[[LoadTestResult], None] | None = None,
+    endpoints_path: Path | None = None,
 ) -> int:
+    """Run the load and print its summary. Exit status 1 when the run does not pass:
+    the emulation died, a threshold failed, or the accounting does not reconcile."""
     from orbitmesh.ground.errors import OrbitmeshError
     from orbitmesh.ground.load.loadtest import ProgressPrinter, format_summary, run_load_test
 
     stations = args.stations.split(",") if args.stations else list(endpoints.ground_stations)
     try:
         options = _options(args, [s.strip() for s in stations if s.strip()])
+        thresholds = _thresholds(args)
     except ValueError as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -142,25 +157,36 @@ def _run(
             on_progress=printer,
             observe=not args.no_observe,
             meta=meta,
+            thresholds=thresholds,
+            endpoints_path=endpoints_path,
         )
     except OrbitmeshError as exc:
         printer.finish()
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
     printer.finish()
-    print(format_summary(result.summary, result.files))
+    print(format_summary(result.summary, result.files), flush=True)
+    om = result.summary["orbitmesh"]
+    if (died := om["emulation_died"]) is not None:
+        print(
+            f"orbitmesh: the emulation died: {died['reason']}; the run stopped early, "
+            f"{died['detected_s']:.1f} s in",
+            file=sys.stderr,
+        )
+    for failed in om["thresholds"]["failed"]:
+        print(f"orbitmesh: threshold failed: {failed['reason']}", file=sys.stderr)
     if not result.reconciles:  # a bug of ours: say so loudly
         print("orbitmesh: the accounting does not reconcile", file=sys.stderr)
-        return 1
-    if on_result is not None:
+    if on_result is not None and result.reconciles and not result.emulation_died:
         on_result(result)
-    return 0
+    return 0 if result.ok else 1
 
 
 def _check_options(args: argparse.Namespace) -> bool:
     """Bad load options stop the command before anything is started."""
     try:
         _options(args, args.stations.split(",") if args.stations else ["-"])
+        _thresholds(args)
     except ValueError as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return False
@@ -189,7 +215,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             if endpoints is not None:
                 if metrics is not None:
                     metrics.collector.watch(endpoints)
-                return _run(args, endpoints, out_dir, {})
+                return _run(args, endpoints, out_dir, {}, endpoints_path=target)
             return _with_emulation(args, args.target, out_dir, {}, metrics)
     except MetricsPortBusy as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
@@ -360,3 +386,15 @@ def _add_run_options(p: Any, *, duration_s: float, speed: float | None) -> None:
         + ("(default the scenario's)" if speed is None else f"(default {speed:g})"),
     )
     p.add_argument("--out", help="folder for summary.json, timeseries.csv, report.html")
+    p.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="FRACTION",
+        help="exit 1 when more than this fraction of the finished requests failed (0 to 1)",
+    )
+    p.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="exit 1 when the p99 latency of successes (measured, ms) is above this",
+    )

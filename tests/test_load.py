@@ -224,6 +224,99 @@ def test_cli_against_a_running_emulation(emulation: Endpoints, tmp_path: Path) -
     assert {p.name for p in out.iterdir()} == {"summary.json", "timeseries.csv", "report.html"}
 
 
+def _cli_load(path: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orbitmesh.orchestrator.cli", "load", str(path), "--model", "digits",
+         "--rps", "20", "--duration", "1", "--warmup", "0", "--stations", "frankfurt",
+         "--no-observe", "--out", str(out), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_cli_exits_1_when_a_threshold_fails(emulation: Endpoints, tmp_path: Path) -> None:
+    from orbitmesh.ground.endpoints import write_endpoints
+
+    path = write_endpoints(tmp_path / "endpoints.json", emulation)
+    # s-0-0 is below its battery reserve: all 20 requests fail, none succeeds.
+    result = _cli_load(
+        path, tmp_path / "power", "--satellite", "s-0-0", "--max-error-rate", "0.5",
+        "--max-p99-ms", "100000",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    said = [x for x in result.stderr.splitlines() if x.startswith("orbitmesh:")]
+    assert said == [
+        "orbitmesh: threshold failed: error rate 1 is above --max-error-rate 0.5 "
+        "(20 of 20 finished requests failed)",
+        "orbitmesh: threshold failed: no request succeeded, so there is no p99 latency "
+        "(--max-p99-ms 100000)",
+    ]
+    summary = json.loads((tmp_path / "power" / "summary.json").read_text())
+    failed = summary["orbitmesh"]["thresholds"]["failed"]
+    assert [(f["threshold"], f["measured"]) for f in failed] == [
+        ("max_error_rate", 1.0),
+        ("max_p99_ms", None),
+    ]
+    assert "Thresholds:   FAILED: error rate 1 is above" in result.stdout
+    jsonschema.Draft202012Validator(SCHEMA).validate(summary)
+    # s-5-5 answers every request: an error rate of 0 meets a limit of 0, and no
+    # round trip through the emulation is as fast as 1 microsecond.
+    result = _cli_load(
+        path, tmp_path / "slow", "--satellite", "s-5-5", "--max-error-rate", "0",
+        "--max-p99-ms", "0.001",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    summary = json.loads((tmp_path / "slow" / "summary.json").read_text())
+    thresholds = summary["orbitmesh"]["thresholds"]
+    assert thresholds["error_rate"] == 0.0
+    assert [f["threshold"] for f in thresholds["failed"]] == ["max_p99_ms"]
+    p99_ms = summary["orbitmesh"]["latency_ms"]["p99"]
+    assert thresholds["failed"][0]["measured"] == p99_ms > 0.001
+    assert f"threshold failed: p99 latency of successes {p99_ms:g} ms is above" in result.stderr
+    # Met: exit 0.
+    result = _cli_load(
+        path, tmp_path / "met", "--satellite", "s-5-5", "--max-error-rate", "0",
+        "--max-p99-ms", "60000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Thresholds:   passed (--max-error-rate 0, --max-p99-ms 60000)" in result.stdout
+
+
+def test_cli_stops_when_the_endpoints_file_goes_away(emulation: Endpoints, tmp_path: Path) -> None:
+    """`orbitmesh up` removes its endpoints file when it stops: the load stops with it."""
+    import time
+
+    from orbitmesh.ground.endpoints import write_endpoints
+
+    path = write_endpoints(tmp_path / "endpoints.json", emulation)
+    stderr_path = tmp_path / "stderr"
+    with stderr_path.open("w") as stderr:
+        load = subprocess.Popen(
+            [sys.executable, "-m", "orbitmesh.orchestrator.cli", "load", str(path), "--model",
+             "digits", "--rps", "20", "--duration", "120", "--warmup", "0", "--stations",
+             "frankfurt", "--no-observe", "--out", str(tmp_path / "out")],
+            stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not any(x.startswith("[") for x in stderr_path.read_text().splitlines()):
+            assert load.poll() is None, stderr_path.read_text()
+            assert time.monotonic() < deadline, "the load did not start"
+            time.sleep(0.2)
+        path.unlink()
+        assert load.wait(timeout=120) == 1  # the timeout only guards against a hang
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    assert f"the emulation died: its endpoints file {path} was removed" in stderr_path.read_text()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["endReason"] == "emulation-died"
+    assert summary["orbitmesh"]["emulation_died"]["detected_s"] < 120.0
+    # The emulation itself is still there: what was sent was answered or cut short.
+    acc = summary["orbitmesh"]["accounting"]
+    assert acc["failed"] == {} and acc["succeeded"] > 0
+
+
 def test_cli_serves_metrics_while_it_runs(emulation: Endpoints, tmp_path: Path) -> None:
     """`load --metrics-port 0` against a running emulation: the printed URL answers with
     the stations' and satellites' metrics while the load runs."""
@@ -266,10 +359,20 @@ def test_cli_refuses_bad_options_before_starting(tmp_path: Path) -> None:
         (("--concurrency", "0"), "concurrency must be at least 1"),
         (("--duration", "0"), "duration must be positive"),
         (("--schedule", "step", "--steps", "0"), "steps must be at least 1"),
+        (("--max-error-rate", "1.5"), "max-error-rate must be a fraction from 0 to 1, got 1.5"),
+        (("--max-error-rate", "nan"), "max-error-rate must be a fraction from 0 to 1, got nan"),
+        (("--max-p99-ms", "0"), "max-p99-ms must be a positive number of milliseconds, got 0"),
     ):
         result = run("demo", "--model", "digits", *args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
         assert "starting" not in result.stdout
+    # `demo` shares the thresholds.
+    demo = subprocess.run(
+        [sys.executable, "-m", "orbitmesh.orchestrator.cli", "demo", "--max-p99-ms", "-1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert demo.returncode == 2 and "max-p99-ms must be a positive" in demo.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

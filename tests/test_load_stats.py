@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,14 +19,21 @@ from scipy import optimize, stats
 from orbitmesh.ground.load.fidelity import ERROR_P50_MARGIN_MS, ERROR_P99_MARGIN_MS, assess
 from orbitmesh.ground.load.loadgen import LoadOptions, _read_reply
 from orbitmesh.ground.load.loadstats import (
+    EmulationDied,
     Finished,
     Sample,
+    Thresholds,
     account,
+    check_thresholds,
+    error_rate,
+    grpc_cause,
     summarize,
     timeseries,
     write_timeseries_csv,
 )
+from orbitmesh.ground.load.loadtest import format_summary
 from orbitmesh.ground.load.schedule import Schedule, ScheduleKind
+from orbitmesh.protos.contract import Cause
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 SCHEMA = json.loads((REPO / "docs" / "schemas" / "load-summary.schema.json").read_text())
@@ -387,3 +396,202 @@ def test_timeseries_rows_carry_the_error(tmp_path: Path) -> None:
         ("2.0", "3.96"),
         ("3.0", "3.0"),
     ]
+
+
+# ------------------------------------------------------------------ failures without a cause
+
+
+def test_a_failure_without_a_cause_is_named_after_its_status_code() -> None:
+    assert grpc_cause("CANCELLED") == "grpc-cancelled"
+    assert grpc_cause("UNAVAILABLE") == "grpc-unavailable"
+    assert grpc_cause("RESOURCE_EXHAUSTED") == "grpc-resource-exhausted"
+    assert grpc_cause("DEADLINE_EXCEEDED") == "grpc-deadline-exceeded"
+    # Never one of the outcomes that are not failures, nor a cause a server sends.
+    assert grpc_cause("CANCELLED") not in {"cancelled", "ok"} | {c.value for c in Cause}
+
+
+def _grpc_level_records() -> list[Finished]:
+    """Three successes, two calls gRPC itself cancelled, one gRPC refused for resources,
+    one refused with an orbitmesh cause, and one the run's end cut short."""
+    return [
+        Finished(0.0, 0.0, 0.02, "ok", "OK", "a", satellite="s1"),
+        Finished(0.1, 0.1, 0.13, "ok", "OK", "a", satellite="s1"),
+        Finished(0.2, 0.2, 0.22, "ok", "OK", "a", satellite="s2"),
+        Finished(0.3, 0.3, 0.31, "grpc-cancelled", "CANCELLED", "a", details="Cancelled"),
+        Finished(0.4, 0.4, 0.41, "grpc-cancelled", "CANCELLED", "a", details="Cancelled"),
+        Finished(0.5, 0.5, 0.5, "grpc-resource-exhausted", "RESOURCE_EXHAUSTED", "a"),
+        Finished(0.6, 0.6, 0.7, "power", "RESOURCE_EXHAUSTED", "a", satellite="s2"),
+        Finished(0.7, 0.7, 0.9, "cancelled", "CANCELLED", "a"),
+    ]
+
+
+def test_grpc_level_rejections_are_failures_not_cancellations() -> None:
+    records = _grpc_level_records()
+    acc = account(records, issued=len(records))
+    assert acc.reconciles
+    assert (acc.sent, acc.succeeded, acc.cancelled) == (8, 3, 1)
+    assert acc.failed == {"grpc-cancelled": 2, "grpc-resource-exhausted": 1, "power": 1}
+    assert error_rate(acc) == pytest.approx(4 / 7)  # 4 failed of 3 + 4 finished
+    doc = summarize(records, issued=len(records), options=OPTIONS, meta=META, date=DATE)
+    om = doc["orbitmesh"]
+    assert om["failures_by_cause"] == {
+        "grpc-cancelled": 2,
+        "grpc-resource-exhausted": 1,
+        "power": 1,
+    }
+    assert om["error_rate"] == pytest.approx(4 / 7)
+    # Canceled in ghz's codes: the two gRPC cancelled, not the one cut short.
+    assert doc["statusCodeDistribution"] == {"Canceled": 2, "OK": 3, "ResourceExhausted": 2}
+    text = format_summary(doc)
+    assert "Failures:     grpc-cancelled 2, grpc-resource-exhausted 1, power 1" in text
+    assert "sent = 3 ok + 4 failed + 1 cancelled" in text
+    assert "Error rate:   0.5714 (4 failed of 7 finished)" in text
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(doc)
+
+
+def test_an_error_rate_needs_a_finished_request() -> None:
+    records = [Finished(0.0, 0.0, 0.5, "cancelled", "CANCELLED", "a")]
+    assert error_rate(account(records, issued=1)) is None
+    doc = summarize(records, issued=1, options=OPTIONS, meta=META, date=DATE)
+    assert doc["orbitmesh"]["error_rate"] is None
+    assert "Error rate:   -" in format_summary(doc)
+
+
+# ------------------------------------------------------------------ per satellite
+
+
+def test_the_per_satellite_figures_sum_to_the_totals() -> None:
+    records = _records() + _grpc_level_records()
+    doc = summarize(records, issued=len(records), options=OPTIONS, meta=META, date=DATE)
+    om, acc = doc["orbitmesh"], doc["orbitmesh"]["accounting"]
+    rows = [*om["satellites"].values(), om["satellites_unattributed"]]
+    # Finished (not cancelled) measured requests: 6 of _records, 7 of the others.
+    assert doc["count"] == 13
+    assert sum(r["count"] for r in rows) == doc["count"]
+    assert sum(r["succeeded"] for r in rows) == acc["succeeded"] == 7
+    failed: Counter[str] = Counter()
+    for row in rows:
+        failed.update(row["failed"])
+    assert dict(failed) == acc["failed"]
+    # What names no satellite: _records' no-contact; the gRPC-level three.
+    assert om["satellites_unattributed"]["count"] == 4
+    assert om["satellites_unattributed"]["failed"] == {
+        "grpc-cancelled": 2,
+        "grpc-resource-exhausted": 1,
+        "no-contact": 1,
+    }
+    assert om["satellites"]["s1"]["failed"] == {"power": 1}
+    assert om["satellites"]["s2"]["count"] == 4  # two of each list; one failed for power
+    assert "unattributed 0/4 ok" in format_summary(doc)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+
+
+# ------------------------------------------------------------------ thresholds
+
+
+def test_thresholds_pass_and_fail_with_the_measured_value() -> None:
+    records = _grpc_level_records()  # error rate 4/7; successes' latencies 20, 30, 20 ms
+    acc = account(records, issued=len(records))
+    # p99 of 20, 20, 30 ms: rank 1.98 -> 20 + 0.98 * 10 = 29.8.
+    p99_ms = 29.8
+    passed = check_thresholds(Thresholds(max_error_rate=0.6, max_p99_ms=30.0), acc, p99_ms)
+    assert passed["passed"] is True and passed["failed"] == []
+    assert passed["error_rate"] == pytest.approx(4 / 7) and passed["p99_ms"] == p99_ms
+    failed = check_thresholds(Thresholds(max_error_rate=0.5, max_p99_ms=29.0), acc, p99_ms)
+    assert failed["passed"] is False
+    assert [(f["threshold"], f["limit"]) for f in failed["failed"]] == [
+        ("max_error_rate", 0.5),
+        ("max_p99_ms", 29.0),
+    ]
+    assert failed["failed"][0]["measured"] == pytest.approx(4 / 7)
+    assert failed["failed"][0]["reason"] == (
+        "error rate 0.5714 is above --max-error-rate 0.5 (4 of 7 finished requests failed)"
+    )
+    assert failed["failed"][1]["measured"] == 29.8
+    assert failed["failed"][1]["reason"] == (
+        "p99 latency of successes 29.8 ms is above --max-p99-ms 29"
+    )
+    # A value at its limit meets it.
+    assert check_thresholds(Thresholds(max_error_rate=4 / 7), acc, None)["passed"] is True
+    # None given: nothing to fail.
+    assert check_thresholds(Thresholds(), acc, None)["passed"] is True
+
+
+def test_a_threshold_with_nothing_to_measure_fails() -> None:
+    acc = account([Finished(0.0, 0.0, 0.1, "power", "RESOURCE_EXHAUSTED", "a")], issued=1)
+    verdict = check_thresholds(Thresholds(max_error_rate=1.0, max_p99_ms=100.0), acc, None)
+    # Every request failed, within a limit of 1; but no success had a latency.
+    assert [f["threshold"] for f in verdict["failed"]] == ["max_p99_ms"]
+    assert verdict["failed"][0]["measured"] is None
+    assert "no request succeeded" in verdict["failed"][0]["reason"]
+    nothing = account([], issued=0)
+    verdict = check_thresholds(Thresholds(max_error_rate=0.1), nothing, None)
+    assert verdict["failed"][0]["measured"] is None
+    assert "no request finished" in verdict["failed"][0]["reason"]
+
+
+def test_the_summary_carries_the_thresholds() -> None:
+    records = _grpc_level_records()
+    doc = summarize(
+        records,
+        issued=len(records),
+        options=OPTIONS,
+        meta=META,
+        date=DATE,
+        thresholds=Thresholds(max_error_rate=0.25),
+    )
+    thresholds = doc["orbitmesh"]["thresholds"]
+    assert thresholds["max_error_rate"] == 0.25 and thresholds["max_p99_ms"] is None
+    assert thresholds["passed"] is False
+    assert thresholds["p99_ms"] == doc["orbitmesh"]["latency_ms"]["p99"]
+    text = format_summary(doc)
+    assert "Thresholds:   FAILED: error rate 0.5714 is above --max-error-rate 0.25" in text
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    # Without thresholds the summary has no line for them, and the run passes.
+    plain = summarize(records, issued=len(records), options=OPTIONS, meta=META, date=DATE)
+    assert plain["orbitmesh"]["thresholds"]["passed"] is True
+    assert "Thresholds:" not in format_summary(plain)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_error_rate": 1.5}, "max-error-rate must be a fraction from 0 to 1, got 1.5"),
+        ({"max_error_rate": -0.1}, "max-error-rate must be a fraction from 0 to 1"),
+        ({"max_error_rate": math.nan}, "max-error-rate must be a fraction from 0 to 1"),
+        ({"max_p99_ms": 0.0}, "max-p99-ms must be a positive number of milliseconds, got 0.0"),
+        ({"max_p99_ms": math.inf}, "max-p99-ms must be a positive number of milliseconds"),
+    ],
+)
+def test_bad_thresholds_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Thresholds(**kwargs)
+
+
+# ------------------------------------------------------------------ the emulation died
+
+
+def test_a_summary_says_when_the_emulation_died() -> None:
+    records = _grpc_level_records()
+    died = EmulationDied(
+        reason="the station under load refused calls",
+        last_seen_s=0.65,
+        detected_s=5.7,
+        detected_utc=datetime(2026, 11, 25, 18, 0, 5, 700000, tzinfo=UTC),
+    )
+    doc = summarize(records, issued=len(records), options=OPTIONS, meta=META, date=DATE, died=died)
+    assert doc["endReason"] == "emulation-died"
+    assert doc["orbitmesh"]["emulation_died"] == {
+        "reason": "the station under load refused calls",
+        "last_seen_s": 0.65,
+        "detected_s": 5.7,
+        "detected_at": "2026-11-25T18:00:05.700000Z",
+    }
+    text = format_summary(doc)
+    assert text.splitlines()[1].startswith(
+        "  EMULATION DIED: the station under load refused calls; last seen 0.7 s into the "
+        "run, the run stopped at 5.7 s"
+    )
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(doc)
+    alive = summarize(records, issued=len(records), options=OPTIONS, meta=META, date=DATE)
+    assert alive["orbitmesh"]["emulation_died"] is None and alive["endReason"] == "normal"

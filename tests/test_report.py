@@ -741,3 +741,106 @@ def test_a_summary_without_fidelity_has_no_verdict_on_it(run_doc: dict[str, Any]
     html_text = render_report(doc)
     assert "fidelity-verdict" not in html_text and "t-fidelity" not in html_text
     assert "No emulation error in the timeseries" in html_text
+
+
+# --- failures the run could not attribute, thresholds, an emulation that died -------
+
+
+def test_the_per_satellite_table_sums_to_the_totals(run_doc: dict[str, Any]) -> None:
+    """No-contact failures named no satellite: they get a row of their own."""
+    doc = copy.deepcopy(run_doc)
+    om = doc["summary"]["orbitmesh"]
+    requests = _all_requests()
+    named = [r for r in requests if r["outcome"] != "no-contact"]
+    om["satellites"] = {
+        name: _entity([r for r in named if r["satellite"] == name]) for name in SATELLITES
+    }
+    no_contact = sum(r["outcome"] == "no-contact" for r in requests)
+    om["satellites_unattributed"] = {
+        "count": no_contact,
+        "succeeded": 0,
+        "failed": {"no-contact": no_contact},
+        "latency_ms": {"mean": None, "p50": None, "p90": None, "p99": None},
+        "energy_wh": 0.0,
+    }
+    table = _parse(render_report(doc)).tables["t-satellites"]
+    del table["satellite"]  # the header row
+    assert set(table) == {*SATELLITES, "(unattributed)"}
+    unattributed = table["(unattributed)"]
+    assert no_contact == om["accounting"]["failed"]["no-contact"]
+    assert unattributed[0] == f"{no_contact:,}" and unattributed[1] == "0"
+    assert unattributed[3] == f"no-contact {no_contact:,}"
+    assert sum(int(cells[0].replace(",", "")) for cells in table.values()) == len(requests)
+    # Nothing unattributed: no such row.
+    assert "(unattributed)" not in _parse(render_report(run_doc)).tables["t-satellites"]
+
+
+def _all_requests() -> list[dict[str, Any]]:
+    """Every request of make_run's run (its document keeps a sample of them)."""
+    rng = random.Random(7)
+    requests: list[dict[str, Any]] = []
+    for t in range(1200):
+        _one_second(rng, t, requests)
+    return requests
+
+
+def test_failed_thresholds_are_flagged_at_the_top(run_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(run_doc)
+    reason = "p99 latency of successes 110 ms is above --max-p99-ms 100"
+    doc["summary"]["orbitmesh"]["error_rate"] = 0.0123
+    doc["summary"]["orbitmesh"]["thresholds"] = {
+        "max_error_rate": 0.05,
+        "max_p99_ms": 100.0,
+        "error_rate": 0.0123,
+        "p99_ms": 110.0,
+        "passed": False,
+        "failed": [
+            {"threshold": "max_p99_ms", "limit": 100.0, "measured": 110.0, "reason": reason}
+        ],
+    }
+    html_text = render_report(doc)
+    header = _header_of(html_text)
+    assert '<div class="fidelity bad" id="thresholds-failed" role="alert">' in header
+    assert f"<li>{reason}</li>" in header
+    tables = _parse(html_text)
+    assert _cell(tables, "t-thresholds", "Max error rate") == "0.05: met, measured 0.0123"
+    assert _cell(tables, "t-thresholds", "Max p99") == "100 ms: FAILED, measured 110 ms"
+    assert _cell(tables, "t-accounting", "Error rate (failed / finished)") == "0.0123"
+    # Passed: no banner, the table says so.
+    doc["summary"]["orbitmesh"]["thresholds"] |= {"passed": True, "failed": []}
+    html_text = render_report(doc)
+    assert "thresholds-failed" not in html_text
+    assert _cell(_parse(html_text), "t-thresholds", "Max p99") == "100 ms: met, measured 110 ms"
+    # None given: no table.
+    assert "t-thresholds" not in render_report(run_doc)
+
+
+def test_an_emulation_that_died_is_said_first(run_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(run_doc)
+    doc["summary"]["endReason"] = "emulation-died"
+    doc["summary"]["orbitmesh"]["emulation_died"] = {
+        "reason": "all 2 stations under load refused calls",
+        "last_seen_s": 12.25,
+        "detected_s": 17.5,
+        "detected_at": "2026-11-25T18:00:17.5Z",
+    }
+    html_text = render_report(doc)
+    header = _header_of(html_text)
+    assert (
+        '<div class="fidelity bad" id="emulation-died" role="alert">THE EMULATION DIED: all 2 '
+        "stations under load refused calls; last seen 12.2 s into the run, the run stopped at "
+        "17.5 s, 2026-11-25T18:00:17.5Z. The run was stopped early.</div>"
+    ) in header
+    assert header.index("THE EMULATION DIED") < header.index("Faithful")
+    assert "ended: emulation-died" in header
+    assert "emulation-died" not in _header_of(render_report(run_doc))
+
+
+def test_cut_short_requests_are_not_counted_as_failed(run_doc: dict[str, Any]) -> None:
+    doc = copy.deepcopy(run_doc)
+    accounting = doc["summary"]["orbitmesh"]["accounting"]
+    accounting["cancelled"] = 5
+    accounting["sent"] += 5
+    kpis = _header_of(render_report(doc))
+    failed = sum(accounting["failed"].values())
+    assert f"<b>{failed:,}</b><span>failed</span>" in kpis

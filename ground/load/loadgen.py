@@ -16,7 +16,14 @@ per station, and replies are parsed only for the figures the report needs, so th
 generator itself stays cheap (benchmarks/load.py measures it). The first ``warmup_s``
 seconds run the same load but are excluded from the figures (and counted as such).
 Every request ends as exactly one :class:`~orbitmesh.ground.load.loadstats.Finished`
-record: success, failure with its cause, or cancelled when the run ended before it came back.
+record: success, failure with its cause (a failure without an orbitmesh cause is named
+after its gRPC status code: ``grpc-unavailable``, ...), or cancelled when the run ended
+before it came back.
+
+Given a :class:`~orbitmesh.ground.load.liveness.Liveness` judge, the generator tells it
+how each call ended and asks it a few times a second whether the emulation is still
+there; when it died the run stops at once (``end_reason`` ``"emulation-died"``, the
+requests in flight cancelled) instead of sending into closed ports until its end.
 """
 
 from __future__ import annotations
@@ -29,13 +36,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import grpc
 import numpy as np
 import numpy.typing as npt
 
-from orbitmesh.ground.load.loadstats import CANCELLED, OK, Finished
+from orbitmesh.ground.load.liveness import Liveness, evidence_of
+from orbitmesh.ground.load.loadstats import CANCELLED, OK, EmulationDied, Finished, grpc_cause
 from orbitmesh.ground.load.schedule import Schedule, ScheduleKind
 from orbitmesh.protos.contract import Param, cause_of
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
@@ -58,6 +67,8 @@ _MODELLED_PARTS: Final = (
 )
 #: Time on the laser links between a pipeline's stages; absent (0) for one model.
 _ISL_PART: Final = Param.ISL_MS
+#: Seconds between two questions to the liveness judge.
+_LIVENESS_EVERY_S: Final = 0.25
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,8 @@ class LoadRun:
     started_wall: float = 0.0  # time.time() at the run's start (warm-up included)
     measured_from_s: float = 0.0  # seconds after the start where measurement begins
     measured_length_s: float = 0.0
-    end_reason: str = "normal"
+    end_reason: str = "normal"  # "normal", "cancel", "drain-timeout" or "emulation-died"
+    died: EmulationDied | None = None  # the emulation went away: the run stopped early
 
 
 class _Runner:
@@ -188,6 +200,7 @@ class _Runner:
         on_progress: Callable[[Progress], None] | None,
         progress_every_s: float,
         on_phase: Callable[[str, LoadRun], None] | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.options = options
         self.run = LoadRun(options)
@@ -204,6 +217,7 @@ class _Runner:
         self._announced = ""  # the last phase given to on_phase
         self._done = 0  # measured requests finished (not cancelled)
         self._failed = 0
+        self._liveness = liveness
 
     def _now_s(self) -> float:
         return time.perf_counter() - self._t0
@@ -229,24 +243,60 @@ class _Runner:
         self._t0 = time.perf_counter()
         self.run.measured_from_s = o.warmup_s
         self.run.measured_length_s = o.duration_s
-        reporter = asyncio.get_running_loop().create_task(self._report())
+        loop = asyncio.get_running_loop()
+        reporter = loop.create_task(self._report())
+        sending = loop.create_task(
+            self._open_loop(calls) if o.open_loop else self._closed_loop(calls)
+        )
+        watcher = loop.create_task(self._watch(sending))
         try:
             self._set_phase("warm-up" if o.warmup_s > 0 else "load")
-            if o.open_loop:
-                await self._open_loop(calls)
-            else:
-                await self._closed_loop(calls)
-            self._set_phase("drain")
-            await self._drain()
+            try:
+                await sending
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if self.run.died is None or (current is not None and current.cancelling()):
+                    raise  # cancelled from outside, not by the watcher
+            if self.run.died is None:
+                self._set_phase("drain")
+                await self._drain()
+            await self._cancel_all()
+            if self.run.died is not None:
+                self.run.end_reason = "emulation-died"
         except asyncio.CancelledError:
             self.run.end_reason = "cancel"
+            sending.cancel()
             await self._cancel_all()
             raise
         finally:
             self._stop.set()
-            await asyncio.gather(reporter, return_exceptions=True)
+            watcher.cancel()
+            await asyncio.gather(reporter, watcher, sending, return_exceptions=True)
             await asyncio.gather(*(ch.close() for ch in channels.values()))
         return self.run
+
+    async def _watch(self, sending: asyncio.Task[None]) -> None:
+        """Ask the liveness judge a few times a second; when the emulation died, stop
+        sending and cut short what is in flight."""
+        if self._liveness is None:
+            return
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=_LIVENESS_EVERY_S)
+            death = self._liveness.verdict(time.perf_counter())
+            if death is None:
+                continue
+            detected_s = death.detected - self._t0
+            self.run.died = EmulationDied(
+                reason=death.reason,
+                last_seen_s=max(0.0, death.last_seen - self._t0),
+                detected_s=detected_s,
+                detected_utc=datetime.fromtimestamp(self.run.started_wall + detected_s, UTC),
+            )
+            sending.cancel()
+            for task in set(self._in_flight):
+                task.cancel()
+            return
 
     # ------------------------------------------------------------------ sending
 
@@ -316,13 +366,18 @@ class _Runner:
         self.run.issued += 1
         sent_s = self._now_s()
         record = Finished(intended_s, sent_s, sent_s, CANCELLED, "CANCELLED", station, warmup)
+        # A pinned request's failure is that satellite's, though no reply names it.
+        record.satellite = self.options.satellite or ""
         try:
             reply = await call(self._payloads[station], timeout=self.options.timeout_s)
         except grpc.aio.AioRpcError as exc:
             record.done_s = self._now_s()
             record.code = exc.code().name
-            record.outcome = _cause(exc)
+            cause = cause_of(exc.trailing_metadata())
+            record.outcome = cause if cause is not None else grpc_cause(record.code)
             record.details = exc.details() or ""
+            if self._liveness is not None:
+                self._liveness.saw(station, time.perf_counter(), evidence_of(record.code, cause))
         except asyncio.CancelledError:
             record.done_s = self._now_s()
             raise
@@ -331,6 +386,8 @@ class _Runner:
             record.code = "OK"
             record.outcome = OK
             _read_reply(record, reply)
+            if self._liveness is not None:
+                self._liveness.saw(station, time.perf_counter(), evidence_of("OK", None))
         finally:
             self.run.records.append(record)
             if not warmup and record.outcome != CANCELLED:
@@ -387,22 +444,10 @@ class _Runner:
         )
 
 
-def _cause(exc: grpc.aio.AioRpcError) -> str:
-    cause = cause_of(exc.trailing_metadata())
-    if cause is not None:
-        return cause
-    # No cause: the client's own deadline, or the gateway itself failing.
-    code = exc.code()
-    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return "deadline"
-    if code is grpc.StatusCode.UNAVAILABLE:
-        return "unavailable"
-    return str(code.name).lower().replace("_", "-")
-
-
 def _read_reply(record: Finished, reply: bytes) -> None:
     params = pb.ModelInferResponse.FromString(reply).parameters
-    record.satellite = params[Param.SATELLITE].string_param if Param.SATELLITE in params else ""
+    if Param.SATELLITE in params:
+        record.satellite = params[Param.SATELLITE].string_param
     if all(k in params for k in _MODELLED_PARTS):
         isl_ms = params[_ISL_PART].double_param if _ISL_PART in params else 0.0
         record.modelled_ms = sum(params[k].double_param for k in _MODELLED_PARTS) + isl_ms
@@ -421,6 +466,7 @@ async def run_load(
     on_progress: Callable[[Progress], None] | None = None,
     progress_every_s: float = 0.5,
     on_phase: Callable[[str, LoadRun], None] | None = None,
+    liveness: Liveness | None = None,
 ) -> LoadRun:
     """Run the load against the ground stations at ``addresses`` (name -> host:port),
     sending ``payloads[station]`` (serialised ModelInferRequests) to each.
@@ -429,9 +475,15 @@ async def run_load(
     ``"warm-up"`` (if any), ``"load"`` (the measured phase) and ``"drain"`` (sends are
     over). It must return at once: anything slow belongs in a thread of its own.
     ``run.records`` grows while the load runs.
+
+    ``liveness``: a judge of whether the emulation is still there (its clock
+    ``time.perf_counter()``), told how every call ended; when it says the emulation died
+    the run stops early, ``run.died`` says why and when.
     """
     missing = [s for s in options.stations if s not in addresses or s not in payloads]
     if missing:
         raise ValueError(f"no address or request for station(s): {', '.join(missing)}")
-    runner = _Runner(options, addresses, payloads, on_progress, progress_every_s, on_phase)
+    runner = _Runner(
+        options, addresses, payloads, on_progress, progress_every_s, on_phase, liveness
+    )
     return await runner.execute()

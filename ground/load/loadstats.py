@@ -11,8 +11,15 @@ one record, so ``issued = warm-up + sent`` and ``sent = succeeded + failed + can
 in seconds, ``statusCodeDistribution`` keyed by Go-style code names, ``errorDistribution``
 keyed by ``rpc error: code = ... desc = ...``) so that tools reading ghz reports read it,
 and adds an ``orbitmesh`` object: failures by cause, per-station and per-satellite
-figures, handovers, energy per inference, the modelled latency, and the run's fidelity
-(the emulation error against the machine's floor, :mod:`orbitmesh.ground.load.fidelity`).
+figures, handovers, energy per inference, the modelled latency, the run's fidelity
+(the emulation error against the machine's floor, :mod:`orbitmesh.ground.load.fidelity`),
+the error rate and the thresholds it was held to, and whether the emulation died.
+
+A failure's cause is the orbitmesh cause its server sent (``no-contact``, ``power``, ...),
+or, for a call that carried none, one named after its gRPC status code
+(:func:`grpc_cause`: ``grpc-unavailable``, ``grpc-cancelled``, ...): gRPC refusing or
+cancelling a call is a failure like any other, never ``cancelled``, which is only what
+the end of the run cut short.
 """
 
 from __future__ import annotations
@@ -33,10 +40,17 @@ from orbitmesh.ground.load.fidelity import assess
 
 __all__ = [
     "GHZ_PERCENTAGES",
+    "GRPC_CAUSE_PREFIX",
+    "UNATTRIBUTED",
     "Accounting",
+    "EmulationDied",
     "Finished",
     "Sample",
+    "Thresholds",
     "account",
+    "check_thresholds",
+    "error_rate",
+    "grpc_cause",
     "summarize",
     "timeseries",
     "write_timeseries_csv",
@@ -49,7 +63,15 @@ HISTOGRAM_BUCKETS: Final = 10
 #: Distinct error messages kept in errorDistribution; the rest are counted together.
 MAX_ERROR_KINDS: Final = 50
 OK: Final = "ok"
+#: Cut short by the end of the run (its drain's deadline passed, or the emulation died):
+#: neither a success nor a failure.
 CANCELLED: Final = "cancelled"
+#: Causes of failures that carried no orbitmesh cause start with this, then the gRPC
+#: status code's name (``grpc-unavailable``): never to be confused with the causes
+#: servers send or with ``cancelled``.
+GRPC_CAUSE_PREFIX: Final = "grpc-"
+#: The per-satellite figures' row for requests no satellite can be named for.
+UNATTRIBUTED: Final = "unattributed"
 
 #: gRPC code names as Go (and so ghz) prints them.
 _GO_CODE: Final = {
@@ -73,6 +95,13 @@ _GO_CODE: Final = {
 }
 
 
+def grpc_cause(code: str) -> str:
+    """The cause of a failure that carried no orbitmesh cause, from its gRPC status code
+    name: ``CANCELLED`` -> ``grpc-cancelled``, ``RESOURCE_EXHAUSTED`` ->
+    ``grpc-resource-exhausted``."""
+    return GRPC_CAUSE_PREFIX + code.lower().replace("_", "-")
+
+
 @dataclass(slots=True)
 class Finished:
     """One issued request and how it ended. Times are wall seconds since the run began."""
@@ -80,11 +109,13 @@ class Finished:
     intended_s: float  # when the schedule meant it to leave (open loop) or it left (closed)
     sent_s: float
     done_s: float
-    outcome: str  # "ok", "cancelled" or the failure's cause ("no-contact", "power", ...)
+    #: "ok", "cancelled" or the failure's cause ("no-contact", "power", ...,
+    #: "grpc-unavailable" for a failure without an orbitmesh cause).
+    outcome: str
     code: str  # gRPC status code name: "OK", "UNAVAILABLE", ...
     station: str
     warmup: bool = False
-    satellite: str = ""
+    satellite: str = ""  # who answered, or the satellite the request was pinned to
     modelled_ms: float | None = None  # uplink + queue + inference + downlink (+ isl), simulated
     energy_wh: float = 0.0
     handover: bool = False
@@ -162,6 +193,98 @@ def account(records: Sequence[Finished], issued: int) -> Accounting:
     return accounting
 
 
+def error_rate(accounting: Accounting) -> float | None:
+    """Failed over finished (succeeded + failed) measured requests; None when none
+    finished. Requests cut short by the end of the run are neither."""
+    failed = sum(accounting.failed.values())
+    finished = accounting.succeeded + failed
+    return failed / finished if finished else None
+
+
+@dataclass(frozen=True)
+class EmulationDied:
+    """The emulation went away during the run, which was then stopped early. Times are
+    wall seconds since the run began (warm-up included)."""
+
+    reason: str
+    last_seen_s: float  # when it last answered (a station or a poll of its hosts)
+    detected_s: float  # when the load test judged it dead and stopped
+    detected_utc: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "last_seen_s": round(self.last_seen_s, 3),
+            "detected_s": round(self.detected_s, 3),
+            "detected_at": self.detected_utc.isoformat().replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What a run must meet to pass (None: not checked): the error rate
+    (:func:`error_rate`) and the p99 latency of successes (measured, ms)."""
+
+    max_error_rate: float | None = None
+    max_p99_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        rate, p99 = self.max_error_rate, self.max_p99_ms
+        if rate is not None and not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+            raise ValueError(f"max-error-rate must be a fraction from 0 to 1, got {rate}")
+        if p99 is not None and not (math.isfinite(p99) and p99 > 0):
+            raise ValueError(f"max-p99-ms must be a positive number of milliseconds, got {p99}")
+
+
+def check_thresholds(
+    thresholds: Thresholds, accounting: Accounting, p99_ms: float | None
+) -> dict[str, Any]:
+    """The thresholds, what was measured against them, and each one that failed with
+    the measured value in plain words. A threshold with nothing to measure (no request
+    finished, none succeeded) fails: the run could not show that it met it."""
+    rate = error_rate(accounting)
+    failed = sum(accounting.failed.values())
+    finished = accounting.succeeded + failed
+    problems: list[dict[str, Any]] = []
+    if thresholds.max_error_rate is not None:
+        limit = thresholds.max_error_rate
+        if rate is None:
+            reason = (
+                f"no request finished, so the error rate is unknown (--max-error-rate {limit:g})"
+            )
+        elif rate > limit:
+            reason = (
+                f"error rate {rate:.4g} is above --max-error-rate {limit:g} "
+                f"({failed:,} of {finished:,} finished requests failed)"
+            )
+        else:
+            reason = ""
+        if reason:
+            problems.append(
+                {"threshold": "max_error_rate", "limit": limit, "measured": rate, "reason": reason}
+            )
+    if thresholds.max_p99_ms is not None:
+        limit = thresholds.max_p99_ms
+        if p99_ms is None:
+            reason = f"no request succeeded, so there is no p99 latency (--max-p99-ms {limit:g})"
+        elif p99_ms > limit:
+            reason = f"p99 latency of successes {p99_ms:g} ms is above --max-p99-ms {limit:g}"
+        else:
+            reason = ""
+        if reason:
+            problems.append(
+                {"threshold": "max_p99_ms", "limit": limit, "measured": p99_ms, "reason": reason}
+            )
+    return {
+        "max_error_rate": thresholds.max_error_rate,
+        "max_p99_ms": thresholds.max_p99_ms,
+        "error_rate": rate,
+        "p99_ms": p99_ms,
+        "passed": not problems,
+        "failed": problems,
+    }
+
+
 def _ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
@@ -179,24 +302,32 @@ def _percentiles_ms(values_ms: Sequence[float]) -> dict[str, float | None]:
     }
 
 
-def _group(records: Iterable[Finished], key: str) -> dict[str, dict[str, Any]]:
+def _figures(members: Sequence[Finished]) -> dict[str, Any]:
+    ok = [r for r in members if r.outcome == OK]
+    failed = Counter(r.outcome for r in members if r.outcome not in (OK, CANCELLED))
+    return {
+        "count": len(members),
+        "succeeded": len(ok),
+        "failed": dict(sorted(failed.items())),
+        "latency_ms": _percentiles_ms([r.latency_s * 1e3 for r in ok]),
+        "energy_wh": sum(r.energy_wh for r in ok),
+    }
+
+
+def _group(
+    records: Iterable[Finished], key: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Figures per value of ``key`` (station, satellite), and those of the records
+    without one, so that the groups and the rest sum to the totals."""
     groups: dict[str, list[Finished]] = defaultdict(list)
+    rest: list[Finished] = []
     for r in records:
         name = getattr(r, key)
         if name:
             groups[name].append(r)
-    out = {}
-    for name, members in sorted(groups.items()):
-        ok = [r for r in members if r.outcome == OK]
-        failed = Counter(r.outcome for r in members if r.outcome not in (OK, CANCELLED))
-        out[name] = {
-            "count": len(members),
-            "succeeded": len(ok),
-            "failed": dict(sorted(failed.items())),
-            "latency_ms": _percentiles_ms([r.latency_s * 1e3 for r in ok]),
-            "energy_wh": sum(r.energy_wh for r in ok),
-        }
-    return out
+        else:
+            rest.append(r)
+    return {name: _figures(members) for name, members in sorted(groups.items())}, _figures(rest)
 
 
 def _error_key(record: Finished) -> str:
@@ -214,6 +345,8 @@ def summarize(
     handovers: int | None = None,
     floor_round_trips_ms: Sequence[float] | None = None,
     late_tick_lookups: int | None = None,
+    thresholds: Thresholds | None = None,
+    died: EmulationDied | None = None,
 ) -> dict[str, Any]:
     """The summary document (ghz's shape plus ``orbitmesh``) of the measured requests.
 
@@ -222,7 +355,12 @@ def summarize(
     the handovers the stations reported during the measured phase (None: not watched).
     ``floor_round_trips_ms`` and ``late_tick_lookups``: what the run's fidelity is
     judged against (:func:`orbitmesh.ground.load.fidelity.assess`; None: not measured); the speed is
-    ``meta["speed"]``.
+    ``meta["speed"]``. ``thresholds``: what the run is held to (:func:`check_thresholds`);
+    ``died``: the emulation died during the run (``endReason`` then says so).
+
+    Every measured finished request is in ``satellites`` under the satellite that
+    answered it or that it was pinned to, or else in ``satellites_unattributed``: the
+    two sum to the totals.
     """
     measured = [r for r in records if not r.warmup and r.outcome != CANCELLED]
     accounting = account(records, issued)
@@ -235,7 +373,7 @@ def summarize(
         total_s = 0.0
     doc: dict[str, Any] = {
         "date": date.isoformat().replace("+00:00", "Z"),
-        "endReason": end_reason,
+        "endReason": "emulation-died" if died is not None else end_reason,
         "options": dict(options),
         "count": len(measured),
         "total": _ns(total_s),
@@ -262,14 +400,21 @@ def summarize(
     ok = [r for r in measured if r.outcome == OK]
     modelled = [r.modelled_ms for r in ok if r.modelled_ms is not None]
     energy = [r.energy_wh for r in ok]
+    latency_ms = _percentiles_ms([r.latency_s * 1e3 for r in ok])
+    stations, _ = _group(measured, "station")  # every request has its station
+    satellites, unattributed = _group(measured, "satellite")
     doc["orbitmesh"] = {
         **dict(meta),
         "accounting": accounting.as_json(),
         "failures_by_cause": dict(sorted(accounting.failed.items())),
-        "latency_ms": _percentiles_ms([r.latency_s * 1e3 for r in ok]),
+        "error_rate": error_rate(accounting),
+        "thresholds": check_thresholds(thresholds or Thresholds(), accounting, latency_ms["p99"]),
+        "emulation_died": died.as_json() if died is not None else None,
+        "latency_ms": latency_ms,
         "modelled_latency_ms": _percentiles_ms(modelled),
-        "stations": _group(measured, "station"),
-        "satellites": _group(measured, "satellite"),
+        "stations": stations,
+        "satellites": satellites,
+        "satellites_unattributed": unattributed,
         "handovers": handovers,
         "rerouted_replies": sum(r.handover for r in ok),
         "energy_wh": sum(energy),

@@ -7,6 +7,11 @@
 constellation, and writes ``summary.json``, ``timeseries.csv`` and ``report.html`` into
 the output folder. ``orbitmesh load`` and ``orbitmesh demo`` are
 thin shells around it.
+
+While the load runs, a :class:`~orbitmesh.ground.load.liveness.Liveness` judge, fed by
+the generator and by a :class:`~orbitmesh.ground.load.deathwatch.DeathWatch`, says whether
+the emulation is still there; a run whose emulation died stops early and its summary
+says so. The summary also holds the run to its thresholds (error rate, p99).
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ import numpy.typing as npt
 
 from orbitmesh.ground.endpoints import Endpoints
 from orbitmesh.ground.errors import CallFailed, InvalidInput, NotFound, OrbitmeshError
+from orbitmesh.ground.load.deathwatch import DeathWatch
 from orbitmesh.ground.load.fidelitywatch import FidelityWatch
+from orbitmesh.ground.load.liveness import DEAD_AFTER_S, Liveness
 from orbitmesh.ground.load.loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
 from orbitmesh.ground.load.loadstats import (
+    CANCELLED,
+    UNATTRIBUTED,
     Finished,
+    Thresholds,
     account,
     summarize,
     timeseries,
@@ -55,6 +65,19 @@ class LoadTestResult:
     @property
     def reconciles(self) -> bool:
         return account(self.run.records, self.run.issued).reconciles
+
+    @property
+    def thresholds_passed(self) -> bool:
+        return bool(self.summary["orbitmesh"]["thresholds"]["passed"])
+
+    @property
+    def emulation_died(self) -> bool:
+        return self.run.died is not None
+
+    @property
+    def ok(self) -> bool:
+        """What the exit status says: nothing to report as a failure of the run."""
+        return self.reconciles and self.thresholds_passed and not self.emulation_died
 
 
 def _inputs(
@@ -174,8 +197,18 @@ def run_load_test(
     on_progress: Callable[[Progress], None] | None = None,
     observe: bool = True,
     meta: Mapping[str, Any] | None = None,
+    thresholds: Thresholds | None = None,
+    endpoints_path: Path | None = None,
+    dead_after_s: float = DEAD_AFTER_S,
 ) -> LoadTestResult:
-    """Run the load test and write its files; see the module docstring."""
+    """Run the load test and write its files; see the module docstring.
+
+    ``thresholds``: what the run is held to (in the summary; :attr:`LoadTestResult.ok`).
+    ``endpoints_path``: the endpoints file ``endpoints`` was read from, watched for the
+    emulation going away. ``dead_after_s``: how long every station may refuse calls (or
+    every poll fail) before the emulation is judged dead
+    (:mod:`orbitmesh.ground.load.liveness`).
+    """
     unknown = [s for s in options.stations if s not in endpoints.ground_stations]
     if unknown:
         known = ", ".join(endpoints.ground_stations)
@@ -213,6 +246,15 @@ def run_load_test(
     origin = time.time()
     if observe:
         observer.start(origin)
+    liveness = Liveness(options.stations, time.perf_counter(), dead_after_s)
+    deaths = DeathWatch(
+        liveness,
+        list(options.stations),
+        path=endpoints_path,
+        endpoints=endpoints,
+        observer=observer if observe else None,
+    )
+    deaths.start()
     try:
         run = asyncio.run(
             run_load(
@@ -221,9 +263,11 @@ def run_load_test(
                 payloads,
                 on_progress=on_progress,
                 on_phase=watch.on_phase,
+                liveness=liveness,
             )
         )
     finally:
+        deaths.stop()
         floor_round_trips_ms, late_tick_lookups = watch.stop()  # probes end with the run
         observations = observer.stop() if observe else Observations()
     # The generator's clock started a moment after ours: shift observations onto it.
@@ -259,6 +303,8 @@ def run_load_test(
         handovers=sum(row["handovers"] for row in rows) if observe else None,
         floor_round_trips_ms=floor_round_trips_ms,
         late_tick_lookups=late_tick_lookups,
+        thresholds=thresholds,
+        died=run.died,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
@@ -307,7 +353,7 @@ def _report_document(
     def sim_s(wall_s: float) -> float:
         return round((wall_s - origin_s) * speed, 3)
 
-    measured = [r for r in run.records if not r.warmup and r.outcome != "cancelled"]
+    measured = [r for r in run.records if not r.warmup and r.outcome != CANCELLED]
     stride = max(1, len(measured) // REPORT_REQUESTS)
     # Faster than real time, wall latency is mostly gRPC's own cost: plot the model's.
     modelled = speed != 1.0
@@ -371,8 +417,14 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
     """The run in a dozen readable lines."""
     om = summary["orbitmesh"]
     acc = om["accounting"]
-    lines = [
-        "Summary:",
+    lines = ["Summary:"]
+    died = om.get("emulation_died")
+    if died:
+        lines.append(
+            f"  EMULATION DIED: {died['reason']}; last seen {died['last_seen_s']:.1f} s into "
+            f"the run, the run stopped at {died['detected_s']:.1f} s ({died['detected_at']})"
+        )
+    lines += [
         f"  Count:        {summary['count']:,}",
         f"  Total:        {summary['total'] / 1e9:.2f} s",
         f"  Requests/sec: {summary['rps']:.2f}",
@@ -389,9 +441,15 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
     ok_ms = om["latency_ms"]
     if ok_ms["p50"] is not None:
         modelled = om["modelled_latency_ms"]
+        # Replies without the modelled parts (not through a gateway) have none.
+        model_text = (
+            "no modelled latency"
+            if modelled["p50"] is None
+            else f"modelled (simulated) p50 {modelled['p50']:.2f} ms, p99 {modelled['p99']:.2f} ms"
+        )
         lines.append(
             f"  Successes:    p50 {ok_ms['p50']:.2f} ms, p99 {ok_ms['p99']:.2f} ms measured; "
-            f"modelled (simulated) p50 {modelled['p50']:.2f} ms, p99 {modelled['p99']:.2f} ms"
+            + model_text
         )
     lines.append(f"  Fidelity:     {_fidelity_text(om.get('fidelity'))}")
     codes = ", ".join(f"{k} {v:,}" for k, v in summary["statusCodeDistribution"].items())
@@ -399,6 +457,25 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
     causes = ", ".join(f"{k} {v:,}" for k, v in om["failures_by_cause"].items())
     lines.append(f"  Failures:     {causes or 'none'}")
     failed = sum(acc["failed"].values())
+    rate = om.get("error_rate")
+    lines.append(
+        "  Error rate:   "
+        + (
+            "-"
+            if rate is None
+            else f"{rate:.4f} ({failed:,} failed of {acc['succeeded'] + failed:,} finished)"
+        )
+    )
+    thresholds = om.get("thresholds") or {}
+    given = [
+        f"{name} {thresholds[key]:g}"
+        for key, name in (("max_error_rate", "--max-error-rate"), ("max_p99_ms", "--max-p99-ms"))
+        if thresholds.get(key) is not None
+    ]
+    if given:
+        problems = [p["reason"] for p in thresholds.get("failed", [])]
+        verdict = "FAILED: " + "; ".join(problems) if problems else "passed"
+        lines.append(f"  Thresholds:   {verdict} ({', '.join(given)})")
     lines.append(
         f"  Accounting:   issued {acc['issued']:,} = warm-up {acc['warmup_excluded']:,} + sent "
         f"{acc['sent']:,}; sent = {acc['succeeded']:,} ok + {failed:,} failed + "
@@ -420,10 +497,32 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
                 f"{name} {s['succeeded']:,}/{s['count']:,} ok" for name, s in stations.items()
             )
         )
+    satellites = _satellites_text(om)
+    if satellites:
+        lines.append(f"  Satellites:   {satellites}")
     if files:
         lines.append("Files:")
         lines.extend(f"  {path}" for path in files.values())
     return "\n".join(lines)
+
+
+#: Satellites named in the printed summary at most (summary.json has them all).
+SATELLITES_PRINTED: Final = 8
+
+
+def _satellites_text(om: Mapping[str, Any]) -> str:
+    """The satellites that finished the most requests, and the unattributed rest."""
+    satellites = om.get("satellites") or {}
+    ranked = sorted(satellites.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+    parts = [
+        f"{name} {s['succeeded']:,}/{s['count']:,} ok" for name, s in ranked[:SATELLITES_PRINTED]
+    ]
+    if len(ranked) > SATELLITES_PRINTED:
+        parts.append(f"{len(ranked) - SATELLITES_PRINTED:,} more")
+    rest = om.get("satellites_unattributed") or {}
+    if rest.get("count"):
+        parts.append(f"{UNATTRIBUTED} {rest['succeeded']:,}/{rest['count']:,} ok")
+    return ", ".join(parts)
 
 
 def _fidelity_text(fidelity: Mapping[str, Any] | None) -> str:

@@ -10,6 +10,11 @@ view of the stations under load: thousands of tracks would neither be cheap to p
 readable in a report. Everything it records is
 stamped in wall seconds since the run's start (the load generator's clock), so the
 report can lay requests, contacts and battery curves on one time axis.
+
+It also counts its calls that were answered and those that failed
+(:meth:`Observer.health`, :meth:`ObserverProcess.health` while it runs): polls that all
+fail are one of the signs that the emulation under load died
+(:mod:`orbitmesh.ground.load.liveness`).
 """
 
 from __future__ import annotations
@@ -186,6 +191,7 @@ class Observer:
         self._streams: list[Any] = []
         self._channels: dict[str, grpc.Channel] = {}
         self._origin_wall = time.time()
+        self._answered_polls = 0
 
     def start(self, origin_wall: float) -> None:
         """Start watching; times are recorded relative to ``origin_wall`` (time.time())."""
@@ -202,6 +208,15 @@ class Observer:
             )
         for thread in self._threads:
             thread.start()
+
+    def health(self) -> tuple[int, int]:
+        """(calls answered, calls failed) since the start: its polls of the emulation."""
+        with self._lock:
+            return self._answered_polls, self.data.failed_polls
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._answered_polls += 1
 
     def stop(self) -> Observations:
         self._stop.set()
@@ -277,6 +292,7 @@ class Observer:
                 with self._lock:
                     self.data.failed_polls += 1
                 continue
+            self._answered()
             full[status.satellite_id] = (
                 status.satellite_id,
                 status.state_of_charge,
@@ -363,11 +379,13 @@ class Observer:
         """A host's brief ``Members`` reply (None, counted, when it did not answer)."""
         stub = host_pb2_grpc.HostStub(self._channel(address))
         try:
-            return stub.Members(host_pb2.MembersRequest(brief=True), timeout=self.timeout_s)
+            reply = stub.Members(host_pb2.MembersRequest(brief=True), timeout=self.timeout_s)
         except grpc.RpcError:
             with self._lock:
                 self.data.failed_polls += 1
             return None
+        self._answered()
+        return reply
 
     def _visible(self) -> list[tuple[str, Any]]:
         """What each station under load sees: through the gateway hosts (one call each)
@@ -391,6 +409,7 @@ class Observer:
                 with self._lock:
                     self.data.failed_polls += 1
                 continue
+            self._answered()
             replies.append((name, visible))
         return replies
 
@@ -440,6 +459,8 @@ class ObserverProcess:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args, self._kwargs = args, kwargs
         self._process: subprocess.Popen[bytes] | None = None
+        #: One exchange on the pipes at a time (health asks from a thread of its own).
+        self._pipe = threading.Lock()
 
     def start(self, origin_wall: float) -> None:
         process = subprocess.Popen(
@@ -454,14 +475,30 @@ class ObserverProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def health(self) -> tuple[int, int] | None:
+        """The observer's (calls answered, calls failed) so far; None when it is not
+        running (not started, stopped, or its process died)."""
+        with self._pipe:
+            process = self._process
+            if process is None or process.stdin is None or process.stdout is None:
+                return None
+            try:
+                _send(process.stdin, "health")
+                answered, failed = _receive(process.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError):
+                return None
+            return int(answered), int(failed)
+
     def stop(self) -> Observations:
-        process, self._process = self._process, None
+        with self._pipe:
+            process, self._process = self._process, None
         if process is None:
             return Observations()
         assert process.stdin is not None and process.stdout is not None
         try:
-            _send(process.stdin, "stop")
-            data: Observations = _receive(process.stdout)
+            with self._pipe:
+                _send(process.stdin, "stop")
+                data: Observations = _receive(process.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):
             data = Observations(failed_polls=1)  # it died: what it saw is lost, say so
         try:
@@ -499,8 +536,9 @@ def _main() -> None:
     observer = Observer(*args, **kwargs)
     observer.start(origin_wall)
     _send(sys.stdout.buffer, "started")
-    with contextlib.suppress(EOFError):  # EOF: the parent went away
-        _receive(sys.stdin.buffer)
+    with contextlib.suppress(EOFError, OSError):  # the parent went away
+        while _receive(sys.stdin.buffer) == "health":
+            _send(sys.stdout.buffer, observer.health())
     data = observer.stop()
     with contextlib.suppress(OSError):
         _send(sys.stdout.buffer, data)

@@ -73,6 +73,9 @@ _CAUSE_PALETTE = (
 _SAT_COLORS = tuple(c for c in CYCLE if c != OKABE_ITO["yellow"])
 _SAT_DASHES = ("", "6 3", "2 2")
 _MAX_BINS = 150
+#: The per-satellite row of requests no satellite can be named for (in parentheses: no
+#: satellite id has them).
+_UNATTRIBUTED_ROW = "(unattributed)"
 #: Beyond this many seconds the per-second latency lines are drawn as bin medians.
 _MAX_PER_SECOND_POINTS = 300
 
@@ -427,9 +430,63 @@ def _header(data: _Run) -> str:
     title = f"Load test: {extra.get('scenario') or 'unknown scenario'}"
     return (
         f"<header><h1>{esc(title)}</h1><p class=meta>{meta_html}</p>"
-        f'<p class="verdict {grade}">{esc(verdict)}</p>{_fidelity_banner(data)}{_kpis(data)}'
-        f"{missing}</header>"
+        f'<p class="verdict {grade}">{esc(verdict)}</p>{_death_banner(data)}'
+        f"{_thresholds_banner(data)}{_fidelity_banner(data)}{_kpis(data)}{missing}</header>"
     )
+
+
+def _death_banner(data: _Run) -> str:
+    """A run whose emulation died says so before anything else: its figures end there."""
+    died = _map(data.extra.get("emulation_died"))
+    if not died:
+        return ""
+    last_seen, detected = _num(died.get("last_seen_s")), _num(died.get("detected_s"))
+    when = []
+    if last_seen is not None:
+        when.append(f"last seen {readable_number(last_seen)} s into the run")
+    if detected is not None:
+        when.append(f"the run stopped at {readable_number(detected)} s")
+    if died.get("detected_at"):
+        when.append(str(died["detected_at"]))
+    return (
+        '<div class="fidelity bad" id="emulation-died" role="alert">THE EMULATION DIED: '
+        f"{esc(died.get('reason') or 'no reason recorded')}"
+        f"{esc('; ' + ', '.join(when)) if when else ''}. The run was stopped early.</div>"
+    )
+
+
+def _thresholds_banner(data: _Run) -> str:
+    """Thresholds the run failed, each with what was measured; nothing when it passed
+    (the summary table says so) or had none."""
+    failed = [str(_map(item).get("reason")) for item in _seq(_thresholds(data).get("failed"))]
+    if not failed:
+        return ""
+    items = "".join(f"<li>{esc(reason)}</li>" for reason in failed)
+    return (
+        '<div class="fidelity bad" id="thresholds-failed" role="alert">THRESHOLDS FAILED'
+        f"<ul>{items}</ul></div>"
+    )
+
+
+def _thresholds(data: _Run) -> Mapping[str, Any]:
+    return _map(data.extra.get("thresholds"))
+
+
+def _threshold_rows(data: _Run) -> list[tuple[str, str]]:
+    thresholds = _thresholds(data)
+    rate, p99 = _num(thresholds.get("error_rate")), _num(thresholds.get("p99_ms"))
+    rows: list[tuple[str, str]] = []
+    for key, name, measured in (
+        ("max_error_rate", "Max error rate", "–" if rate is None else f"{rate:.4g}"),
+        ("max_p99_ms", "Max p99", _ms(p99)),
+    ):
+        limit = _num(thresholds.get(key))
+        if limit is None:
+            continue
+        shown = readable_number(limit) + (" ms" if key == "max_p99_ms" else "")
+        failed = any(_map(f).get("threshold") == key for f in _seq(thresholds.get("failed")))
+        rows.append((name, f"{shown}: {'FAILED' if failed else 'met'}, measured {measured}"))
+    return rows
 
 
 def _load_text(options: Mapping[str, Any]) -> str | None:
@@ -458,7 +515,11 @@ def _sim_window(extra: Mapping[str, Any]) -> str | None:
 
 def _kpis(data: _Run) -> str:
     succeeded, sent = _outcome(data)
-    failed = None if succeeded is None or sent is None else sent - succeeded
+    accounting = _map(data.extra.get("accounting"))
+    if "failed" in accounting:  # requests cut short by the run's end did not fail
+        failed: float | None = _failed_total(accounting.get("failed"))
+    else:
+        failed = None if succeeded is None or sent is None else sent - succeeded
     tiles = [
         ("success", _pct(succeeded, sent)),
         (
@@ -497,6 +558,7 @@ def _summary_body(data: _Run) -> str:
         _kv_table("Status codes", _share_rows(data, data.summary.get("statusCodeDistribution"))),
         _kv_table("Failures by cause", _share_rows(data, _failures(data)[0]), "t-failures"),
         _kv_table("Accounting", _accounting_rows(data), "t-accounting"),
+        _kv_table("Thresholds", _threshold_rows(data), "t-thresholds"),
         _kv_table("Emulation fidelity", _fidelity_rows(data), "t-fidelity"),
         _kv_table("Constellation", _constellation_rows(data), "t-constellation"),
     ]
@@ -568,6 +630,8 @@ def _accounting_rows(data: _Run) -> list[tuple[str, str]]:
         ("Cancelled", _count(cancelled)),
         ("Warm-up excluded", _count(_num(accounting.get("warmup_excluded")))),
     ]
+    if (rate := _num(data.extra.get("error_rate"))) is not None:
+        rows.append(("Error rate (failed / finished)", f"{rate:.4g}"))
     if sent is not None and succeeded is not None:
         balanced = math.isclose(sent, succeeded + failed + cancelled)
         rows.append(("Sent = succeeded + failed + cancelled", "yes" if balanced else "NO"))
@@ -604,7 +668,10 @@ def _errors_table(data: _Run) -> str:
 
 def _entity_table(data: _Run, key: str, title: str, *, with_energy: bool) -> str:
     entities = _map(data.extra.get(key))
-    if not entities:
+    # Requests no reply or pin names a satellite for: shown, so that the rows add up
+    # to the totals.
+    rest = _map(data.extra.get(f"{key}_unattributed"))
+    if not entities and not _num(rest.get("count")):
         return f"<h3>{esc(title)}</h3>" + _missing(f"No per-{key[:-1]} results in the summary.")
     headers = ["requests", "succeeded", "success", "failed", "mean", "p50", "p90", "p99"]
     if with_energy:
@@ -615,6 +682,8 @@ def _entity_table(data: _Run, key: str, title: str, *, with_energy: bool) -> str
     rows = "".join(
         _entity_row(name, _map(entities[name]), with_energy) for name in sorted(entities)
     )
+    if _num(rest.get("count")):
+        rows += _entity_row(_UNATTRIBUTED_ROW, rest, with_energy)
     return (
         f'<h3>{esc(title)}</h3><div class="scroll"><table id="t-{esc(key)}">'
         f"<thead><tr>{head}</tr></thead>{rows}</table></div>"
