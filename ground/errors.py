@@ -2,7 +2,7 @@
 
 Every failed call becomes a :class:`CallFailed` subclass chosen by the machine-readable
 cause the server put in the ``orbitmesh-cause`` trailing metadata (the table lives in
-:mod:`orbitmesh.orchestrator.causes`), or, when the call carries no cause (the gateway itself is
+:mod:`orbitmesh.protos.contract`), or, when the call carries no cause (the gateway itself is
 down, a deadline passed on the client), by its gRPC status code::
 
     CallFailed
@@ -14,7 +14,9 @@ down, a deadline passed on the client), by its gRPC status code::
     │   ├── PowerExhausted     power
     │   ├── Overheated         thermal
     │   ├── QueueFull          queue
-    │   └── RequestTooLarge    too-large
+    │   ├── RequestTooLarge    too-large, or gRPC's transport refusing the message
+    │   ├── TooManyCalls       too-many-calls
+    │   └── TooManyStreams     too-many-streams
     ├── NotFound               not-found (alias ModelNotFound)
     ├── InvalidInput           invalid
     ├── DeadlineExceeded       deadline, or DEADLINE_EXCEEDED without a cause
@@ -49,6 +51,8 @@ __all__ = [
     "QueueFull",
     "RequestTooLarge",
     "ResourceExhausted",
+    "TooManyCalls",
+    "TooManyStreams",
     "Unavailable",
     "UnknownStation",
     "error_from_rpc",
@@ -172,9 +176,22 @@ class QueueFull(ResourceExhausted):
 
 
 class RequestTooLarge(ResourceExhausted):
-    """The request is larger than the server accepts."""
+    """The request is larger than the server accepts (``.cause`` is None when gRPC's
+    transport refused it, beyond a multiple of the server's limit)."""
 
     CAUSE = Cause.TOO_LARGE
+
+
+class TooManyCalls(ResourceExhausted):
+    """The server has as many calls in progress as it takes; try again later."""
+
+    CAUSE = Cause.TOO_MANY_CALLS
+
+
+class TooManyStreams(ResourceExhausted):
+    """The client, or the server, has as many streams open as it may."""
+
+    CAUSE = Cause.TOO_MANY_STREAMS
 
 
 class NotFound(CallFailed):
@@ -219,12 +236,12 @@ def _cause_classes() -> dict[Cause, type[CallFailed]]:
     return found
 
 
-#: The exception class for each cause of :class:`orbitmesh.orchestrator.causes.Cause`.
+#: The exception class for each cause of :class:`orbitmesh.protos.contract.Cause`.
 CLASS_OF_CAUSE: Final[Mapping[Cause, type[CallFailed]]] = _cause_classes()
 
 #: The exception class for a failure that carries no (known) cause, by status code.
 #: Each cause's class is a subclass of the class of its code (a test checks this against
-#: ``orbitmesh.orchestrator.causes.CODE_OF_CAUSE``), so ``except Unavailable`` also catches
+#: ``orbitmesh.protos.contract.CODE_OF_CAUSE``), so ``except Unavailable`` also catches
 #: ``NoContact``.
 CLASS_OF_CODE: Final[Mapping[grpc.StatusCode, type[CallFailed]]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
@@ -245,6 +262,11 @@ def _class_of_cause(cause: str | None) -> type[CallFailed] | None:
         return None
 
 
+#: How gRPC's transport words a server's refusal of a message beyond its limit (the only
+#: sign of it: no cause, since no handler of ours ran).
+_TRANSPORT_TOO_LARGE: Final = "SERVER: Received message larger than max"
+
+
 def _call_attr(err: Any, name: str) -> Any:
     # A grpc.RpcError raised by a call is also a grpc.Call; one raised otherwise is not.
     method = getattr(err, name, None)
@@ -257,7 +279,8 @@ def error_from_rpc(
     """The :class:`CallFailed` subclass for a failed sync or asyncio gRPC call.
 
     The class is chosen by the ``orbitmesh-cause`` trailing metadata when it names a
-    known cause, otherwise by the status code (:data:`CLASS_OF_CODE`), otherwise
+    known cause, otherwise by the status code (:data:`CLASS_OF_CODE`; a request gRPC's
+    transport refused as too large is :class:`RequestTooLarge`), otherwise
     :class:`InternalError`. An unknown cause string is kept in ``.cause``.
     """
     code = _call_attr(err, "code")
@@ -266,4 +289,9 @@ def error_from_rpc(
     details = _call_attr(err, "details") or str(err) or code.name
     cause = cause_of(_call_attr(err, "trailing_metadata"))
     cls = _class_of_cause(cause) or CLASS_OF_CODE.get(code, InternalError)
+    transport_refused = code is grpc.StatusCode.RESOURCE_EXHAUSTED and details.startswith(
+        _TRANSPORT_TOO_LARGE
+    )
+    if cause is None and transport_refused:
+        cls = RequestTooLarge
     return cls(details, code=code, cause=cause, station=station, satellite=satellite)

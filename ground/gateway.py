@@ -12,7 +12,9 @@ so that the gateway's own overheads are absorbed instead of added.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 import time
 from collections import Counter
@@ -37,21 +39,36 @@ from orbitmesh.links.model import LinkModel, LinkParams, Transfer
 from orbitmesh.links.routes import RouteSet
 from orbitmesh.links.timing import sleep_until
 from orbitmesh.protos.contract import (
+    CANCELLED,
     INFERENCE_SERVICE,
     Cause,
     Param,
     Refused,
+    Stage,
     abort_with,
     abort_with_cause,
+    cause_for_code,
     cause_of,
     parse_pipeline,
+    string_param,
 )
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2, ground_station_pb2_grpc, types_pb2
-from orbitmesh.protos.serving import LazyReflection, advertised_address
+from orbitmesh.protos.serving import (
+    DEFAULT_LIMITS,
+    REFLECTION_SERVICE,
+    CallLimits,
+    LazyReflection,
+    ServerGuard,
+    advertised_address,
+    server_options,
+)
 from orbitmesh.protos.statistics import ModelStats, histogram_message, statistics_message
+from orbitmesh.protos.tensors import parse_infer_request
 
 __all__ = ["ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
+
+_log = logging.getLogger(__name__)
 
 _GATEWAY_NAME = "orbitmesh-ground-station"
 _VERSION = "0.1.0"
@@ -71,6 +88,9 @@ LAG_WINDOW_WALL_S = 10.0
 #: a search costs 0.08 ms against 0.41 ms for every route, and the satellite a station
 #: sends to is almost always within it.
 NEAR_SEARCH_MS = 20.0
+#: A call cancelled this close to its deadline was cancelled by it: the client's timer
+#: and the server's, started from the same timeout, fire within a transit of each other.
+_DEADLINE_SLACK_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,18 +108,26 @@ class GatewayConfig:
     port: int = 0
     #: Take the gRPC round trip between client and gateway out of the modelled wait.
     compensate_rpc_overhead: bool = True
+    #: What its gRPC server takes on at once (calls, streams and their rates).
+    limits: CallLimits = DEFAULT_LIMITS
 
 
 class _SatelliteFailed(Exception):
-    """The satellite's error, to be passed on to the client as it came."""
+    """The satellite's error, to be passed on to the client as it came (with the cause
+    its status code stands for when it came without one)."""
 
     def __init__(self, failure: RemoteError) -> None:
         super().__init__(failure.details)
         self.failure = failure
+        self.cause = cause_for_code(failure.code, failure.cause)
 
 
 @dataclass
 class _Stats:
+    """A station's counters. Every ModelInfer call is counted in ``requests`` when it
+    arrives and has exactly one outcome: ``requests == succeeded + sum(failed.values())
+    + in_flight`` at every instant (``failed`` by cause, ``cancelled`` included)."""
+
     uplink_bytes: int = 0
     downlink_bytes: int = 0
     requests: int = 0
@@ -191,6 +219,8 @@ class GatewayServer:
         #: Lookups of link state past the last tick received (the orchestrator is late).
         self.late_lookups = 0
         self._server: grpc.aio.Server | None = None
+        #: The front of the running server's handlers (its bounds and refusals).
+        self.guard: ServerGuard | None = None
         self._health = health.aio.HealthServicer()
         self.address: str | None = None
         #: Wall seconds of gRPC round trip taken off each reply's wait (see start()).
@@ -207,20 +237,19 @@ class GatewayServer:
     async def start(self, *, measure_credit: bool = True) -> str:
         """Bind and serve; ``measure_credit``: measure this server's own round trip for
         the RPC credit (a host measures it on one of its gateways and shares it)."""
-        limit = self.config.max_message_bytes
-        server = grpc.aio.server(
-            options=[
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", limit),
-                ("grpc.max_send_message_length", limit),
-            ]
-        )
-        server.add_generic_rpc_handlers((self._inference_handler(),))
-        ground_station_pb2_grpc.add_GroundStationServicer_to_server(self.station_service, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        # gRPC's transport takes requests beyond max_message_bytes (up to a multiple) so
+        # that ModelInfer refuses them itself, with the cause "too-large".
+        server = grpc.aio.server(options=server_options(self.config.max_message_bytes))
+        # Every service behind one guard: each call parsed, bounded and answered with a
+        # cause (protos/serving.py); the ModelInfer calls it refuses are counted here.
+        guard = ServerGuard(server, self.config.limits, on_refused=self._refused_by_guard)
+        guard.add_service(INFERENCE_SERVICE, self._inference_handlers())
+        ground_station_pb2_grpc.add_GroundStationServicer_to_server(self.station_service, guard)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, guard)
         station_service = ground_station_pb2.DESCRIPTOR.services_by_name["GroundStation"].full_name
         reflection = LazyReflection((INFERENCE_SERVICE, station_service, health.SERVICE_NAME))
-        server.add_generic_rpc_handlers((reflection.handler(),))
+        guard.add_service(REFLECTION_SERVICE, reflection.handlers())
+        self.guard = guard
         port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
         if port == 0:
             raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
@@ -308,7 +337,7 @@ class GatewayServer:
 
     # ------------------------------------------------------------------ inference service
 
-    def _inference_handler(self) -> grpc.GenericRpcHandler:
+    def _inference_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         def unary(behaviour: Callable[..., Any], request: Any, response: Any) -> Any:
             return grpc.unary_unary_rpc_method_handler(
                 behaviour,
@@ -316,33 +345,30 @@ class GatewayServer:
                 response_serializer=response.SerializeToString,
             )
 
-        return grpc.method_handlers_generic_handler(
-            INFERENCE_SERVICE,
-            {
-                "ServerLive": unary(self._live, pb.ServerLiveRequest, pb.ServerLiveResponse),
-                "ServerReady": unary(self._ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
-                "ModelReady": unary(self._model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
-                "ServerMetadata": unary(
-                    self._server_metadata, pb.ServerMetadataRequest, pb.ServerMetadataResponse
-                ),
-                "ModelMetadata": grpc.unary_unary_rpc_method_handler(
-                    self._model_metadata,
-                    request_deserializer=pb.ModelMetadataRequest.FromString,
-                    response_serializer=_raw,
-                ),
-                "ModelConfig": grpc.unary_unary_rpc_method_handler(
-                    self._model_config,
-                    request_deserializer=pb.ModelConfigRequest.FromString,
-                    response_serializer=_raw,
-                ),
-                "ModelStatistics": unary(
-                    self._model_statistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
-                ),
-                "ModelInfer": grpc.unary_unary_rpc_method_handler(
-                    self._model_infer, request_deserializer=_raw, response_serializer=_raw
-                ),
-            },
-        )
+        return {
+            "ServerLive": unary(self._live, pb.ServerLiveRequest, pb.ServerLiveResponse),
+            "ServerReady": unary(self._ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
+            "ModelReady": unary(self._model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
+            "ServerMetadata": unary(
+                self._server_metadata, pb.ServerMetadataRequest, pb.ServerMetadataResponse
+            ),
+            "ModelMetadata": grpc.unary_unary_rpc_method_handler(
+                self._model_metadata,
+                request_deserializer=pb.ModelMetadataRequest.FromString,
+                response_serializer=_raw,
+            ),
+            "ModelConfig": grpc.unary_unary_rpc_method_handler(
+                self._model_config,
+                request_deserializer=pb.ModelConfigRequest.FromString,
+                response_serializer=_raw,
+            ),
+            "ModelStatistics": unary(
+                self._model_statistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
+            ),
+            "ModelInfer": grpc.unary_unary_rpc_method_handler(
+                self._model_infer, request_deserializer=_raw, response_serializer=_raw
+            ),
+        }
 
     async def _live(
         self, request: pb.ServerLiveRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -404,7 +430,7 @@ class GatewayServer:
         try:
             data = bytes(await call(request, timeout=10.0))
         except grpc.aio.AioRpcError as exc:
-            cause = cause_of(exc.trailing_metadata())
+            cause = cause_for_code(exc.code(), cause_of(exc.trailing_metadata()))
             await abort_with(context, exc.code(), exc.details() or "", cause)
         self._asked[(method, request.name)] = data
         return data
@@ -431,29 +457,58 @@ class GatewayServer:
 
     async def _model_infer(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         arrived = time.time()
-        self.stats.requests += 1
-        self.stats.in_flight += 1
-        outcome: str | None = None  # stays None when the call is cancelled
-        request: pb.ModelInferRequest = pb.ModelInferRequest.FromString(data)
+        stats = self.stats
+        stats.requests += 1
+        stats.in_flight += 1
+        # Exactly one outcome per request, whatever happens (see _Stats).
+        outcome = Cause.INTERNAL.value
+        model = ""
         try:
+            request = parse_infer_request(
+                data,
+                max_message_bytes=self.config.max_message_bytes,
+                server=f"station {self.config.station}",
+            )
+            model = request.model_name
             reply = await self._carry(request, data, arrived, context)
             outcome = "ok"
             return reply
         except Refused as refusal:
             outcome = refusal.cause.value
-            self.stats.failed[outcome] += 1
             await abort_with_cause(context, refusal.cause, str(refusal))
         except _SatelliteFailed as failed:
-            outcome = failed.failure.cause or "internal"
-            self.stats.failed[outcome] += 1
+            outcome = failed.cause
             failure = failed.failure  # the satellite's answer, passed on as it came
-            await abort_with(context, failure.code, failure.details, failure.cause)
+            await abort_with(context, failure.code, failure.details, failed.cause)
+        except asyncio.CancelledError:
+            # The client cancelled, or its deadline passed and gRPC ended the call.
+            left = context.time_remaining()
+            late = left is not None and left <= _DEADLINE_SLACK_S
+            outcome = Cause.DEADLINE.value if late else CANCELLED
+            raise
+        except Exception:
+            # A bug: logged here, answered with a cause (never the exception's name).
+            _log.exception("station %s: ModelInfer failed", self.config.station)
+            await abort_with_cause(
+                context, Cause.INTERNAL, f"internal error in station {self.config.station}"
+            )
         finally:
-            self.stats.in_flight -= 1
-            if outcome is not None:
-                done = time.time()
-                self.stats.finished(outcome, done - arrived)
-                self._book(request.model_name, outcome == "ok", arrived, done)
+            stats.in_flight -= 1
+            if outcome == "ok":
+                stats.succeeded += 1
+            else:
+                stats.failed[outcome] += 1
+            done = time.time()
+            stats.finished(outcome, done - arrived)
+            self._book(model, outcome == "ok", arrived, done)
+
+    def _refused_by_guard(self, method: str, cause: Cause) -> None:
+        """A ModelInfer call the server's guard refused before the handler ran (too many
+        calls in progress): counted as a request with that outcome."""
+        if method == f"/{INFERENCE_SERVICE}/ModelInfer":
+            self.stats.requests += 1
+            self.stats.failed[cause.value] += 1
+            self.stats.finished(cause.value, 0.0)
 
     def _book(self, model: str, answered: bool, arrived: float, done: float) -> None:
         """ModelStatistics, for models the constellation carries: a name a client made up
@@ -474,8 +529,8 @@ class GatewayServer:
             raise Refused(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
         fleet = self.view.fleet
         params = request.parameters
-        if Param.SATELLITE in params:
-            target = params[Param.SATELLITE].string_param
+        target = string_param(params, Param.SATELLITE)
+        if target is not None:
             route = self._route(tick, target) if target in fleet.index else None
             i = pinned(
                 fleet,
@@ -486,8 +541,7 @@ class GatewayServer:
             )
             assert route is not None  # pinned() refuses otherwise
             return i, route
-        name = params[Param.POLICY].string_param if Param.POLICY in params else None
-        policy = policy_named(name, self.config.default_policy)
+        policy = policy_named(string_param(params, Param.POLICY), self.config.default_policy)
         outstanding, inference_ms = self._counters()
         # Most requests are settled by the satellites within NEAR_SEARCH_MS; the rest
         # search every route (choose_satellite says when it cannot be sure).
@@ -521,8 +575,9 @@ class GatewayServer:
         arrived: float,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> bytes:
-        if Param.PIPELINE in request.parameters:
-            data = _first_stage(request)
+        pipeline = string_param(request.parameters, Param.PIPELINE)
+        if pipeline is not None:
+            data = _first_stage(request, parse_pipeline(pipeline))
         index, route = self._pick(request, self.clock.offset_s(arrived))
         fleet = self.view.fleet
         target = fleet.satellite_ids[index]
@@ -604,12 +659,12 @@ class GatewayServer:
         up, down = uplink.transfer, settled.down
         self._annotate(response, target, route, settled.back, up, down, settled.handover)
         out = bytes(response.SerializeToString())
+        await sleep_until(settled.answer_at)
+        # Counted once delivered: a call cancelled during the downlink is not a success.
+        self.stats.lag.observe(time.time(), settled.answer_at)
         self.stats.downlink_bytes += len(out)
-        self.stats.succeeded += 1
         self.stats.uplink_ms_sum += up.total_ms
         self.stats.downlink_ms_sum += down.total_ms
-        await sleep_until(settled.answer_at)
-        self.stats.lag.observe(time.time(), settled.answer_at)
         return out
 
     def _annotate(
@@ -798,15 +853,16 @@ class StationServicer:
         return event
 
 
-def _first_stage(request: pb.ModelInferRequest) -> bytes:
-    """Turn a pipeline request into the request for its first stage.
+def _first_stage(request: pb.ModelInferRequest, stages: list[Stage]) -> bytes:
+    """Turn a pipeline request (its ``orbitmesh.pipeline`` parsed into ``stages``) into
+    the request for its first stage.
 
     The first stage's ``satellite`` or ``policy`` chooses where the request goes up; its
     ``inputs`` (stage input name -> the client's input name) renames the inputs; the
     remaining stages travel on in ``orbitmesh.pipeline``.
     """
     params = request.parameters
-    first, *rest = parse_pipeline(params[Param.PIPELINE].string_param)
+    first, *rest = stages
     request.model_name = first.model
     renames = {client: stage for stage, client in (first.inputs or {}).items()}
     for tensor in request.inputs:

@@ -24,12 +24,15 @@ Frames (network byte order), after a ``u32`` length of the rest:
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 import grpc
+
+from orbitmesh.protos.contract import Cause
 
 __all__ = ["DataPathClient", "DataPathServer", "RemoteError", "Serve"]
 
@@ -41,6 +44,8 @@ _INFER, _CANCEL = 1, 2
 #: lower by the satellites' own message limit).
 _MAX_FRAME_BYTES: Final = 1 << 30
 _CODES: Final = {code.value[0]: code for code in grpc.StatusCode}
+
+_log = logging.getLogger(__name__)
 
 
 class RemoteError(Exception):
@@ -112,6 +117,9 @@ class _ServerConnection(asyncio.Protocol):
             self.abort()
             return
         for frame in frames:
+            if len(frame) < _REQUEST.size:  # not our peer: nothing to answer
+                self.abort()
+                return
             call_id, kind, deliver_at, timeout, sid_len = _REQUEST.unpack_from(frame)
             start = _REQUEST.size
             if kind == _CANCEL:
@@ -119,7 +127,7 @@ class _ServerConnection(asyncio.Protocol):
                 if task is not None:
                     task.cancel()
                 continue
-            sid = frame[start : start + sid_len].decode()
+            sid = frame[start : start + sid_len].decode("utf-8", "replace")
             payload = frame[start + sid_len :]
             task = asyncio.get_running_loop().create_task(
                 self._answer(call_id, sid, payload, deliver_at, timeout if timeout >= 0 else None)
@@ -137,9 +145,10 @@ class _ServerConnection(asyncio.Protocol):
             details = error.details.encode()
         except asyncio.CancelledError:
             return  # the caller gave up (or went away): nobody to answer
-        except Exception as exc:  # a bug: answer as gRPC would, not silently
-            code = grpc.StatusCode.INTERNAL.value[0]
-            details = f"{type(exc).__name__}: {exc}".encode()
+        except Exception:  # a bug: logged here, answered with a cause, not silently
+            _log.exception("data path: a request to satellite %s failed", sid)
+            code, cause = grpc.StatusCode.INTERNAL.value[0], Cause.INTERNAL.value.encode()
+            details = f"internal error on the host of satellite {sid} (logged)".encode()
         finally:
             self._calls.pop(call_id, None)
         if self._transport is not None and not self._transport.is_closing():
@@ -212,9 +221,12 @@ class _ClientConnection(asyncio.Protocol):
             if code == 0:
                 future.set_result(frame[at + cause_len + details_len :])
                 continue
-            cause = frame[at : at + cause_len].decode() or None
-            details = frame[at + cause_len : at + cause_len + details_len].decode()
-            future.set_exception(RemoteError(_CODES[code], details, cause))
+            cause = frame[at : at + cause_len].decode("utf-8", "replace") or None
+            details = frame[at + cause_len : at + cause_len + details_len].decode(
+                "utf-8", "replace"
+            )
+            status = _CODES.get(code, grpc.StatusCode.INTERNAL)
+            future.set_exception(RemoteError(status, details, cause))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True

@@ -39,7 +39,7 @@ from orbitmesh.protos.tensors import TensorSpec, decode_inputs, decode_outputs, 
 if TYPE_CHECKING:  # the forwarder's import chain (routes, scipy) is not needed to parse specs
     from orbitmesh.node.forwarding import Forwarder
 
-__all__ = ["AppSpec", "Neighbour", "SatelliteApp", "SatelliteContext", "load_app"]
+__all__ = ["APP_MEMBERS", "AppSpec", "Neighbour", "SatelliteApp", "SatelliteContext", "load_app"]
 
 Arrays = dict[str, npt.NDArray[Any]]
 
@@ -59,6 +59,11 @@ class SatelliteApp(Protocol):
     outputs: Sequence[TensorSpec]
 
     async def infer(self, inputs: Arrays, parameters: dict[str, object]) -> Arrays: ...
+
+
+#: What an app must have (:class:`SatelliteApp`'s members): ``load_app`` checks an
+#: instance, ``orbitmesh validate`` the class (orchestrator/preflight.py).
+APP_MEMBERS: tuple[str, ...] = ("name", "inputs", "outputs", "infer")
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ def load_app(spec: AppSpec, context: SatelliteContext) -> SatelliteApp:
     module = importlib.import_module(module_name)
     cls = getattr(module, class_name)
     app: SatelliteApp = cls(context, dict(spec.config))
-    for attribute in ("name", "inputs", "outputs", "infer"):
+    for attribute in APP_MEMBERS:
         if not hasattr(app, attribute):
             raise TypeError(f"app {spec.entry} has no {attribute!r} (see node/app.py)")
     return app

@@ -29,17 +29,21 @@ from orbitmesh.node.state import NodeSnapshot, NodeState
 from orbitmesh.node.thermal import ThermalParams
 from orbitmesh.protos.contract import INFERENCE_SERVICE
 from orbitmesh.protos.orbitmesh.v1 import satellite_pb2, satellite_pb2_grpc
-from orbitmesh.protos.serving import LazyReflection, advertised_address
+from orbitmesh.protos.serving import (
+    DEFAULT_LIMITS,
+    REFLECTION_SERVICE,
+    CallLimits,
+    LazyReflection,
+    ServerGuard,
+    advertised_address,
+    server_options,
+)
 
 __all__ = [
     "NodeConfig",
     "SatelliteServer",
     "release_startup_memory",
 ]
-
-#: gRPC core rejects anything beyond this multiple of the configured limit before our
-#: handler sees it (without a cause); below it our handler answers "too-large".
-_CORE_LIMIT_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class NodeConfig:
     app: AppSpec | None = None
     #: Loss on the laser links this satellite sends over (pipelines, apps).
     link_params: LinkParams = field(default_factory=LinkParams)
+    #: What its gRPC server takes on at once (calls, streams and their rates).
+    limits: CallLimits = DEFAULT_LIMITS
 
 
 class SatelliteServer:
@@ -100,6 +106,8 @@ class SatelliteServer:
             speed=config.clock.speed,
         )
         self._server: grpc.aio.Server | None = None
+        #: The front of the running server's handlers (its bounds and refusals).
+        self.guard: ServerGuard | None = None
         self._health = health.aio.HealthServicer()
         self.address: str | None = None
         self.port: int | None = None
@@ -142,17 +150,13 @@ class SatelliteServer:
         """Bind (``port``, else the configured one), start serving, return ``host:port``."""
         if self._server is not None:
             raise RuntimeError("already started")
-        limit = self.config.node.max_message_bytes
-        server = grpc.aio.server(
-            options=[
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", limit * _CORE_LIMIT_FACTOR),
-                ("grpc.max_send_message_length", limit * _CORE_LIMIT_FACTOR),
-            ]
-        )
-        server.add_generic_rpc_handlers((self._inference.handler(),))
-        satellite_pb2_grpc.add_SatelliteServicer_to_server(self._telemetry, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        server = grpc.aio.server(options=server_options(self.config.node.max_message_bytes))
+        # Every service behind one guard: each call parsed, bounded and answered with a
+        # cause (protos/serving.py).
+        guard = ServerGuard(server, self.config.limits)
+        guard.add_service(INFERENCE_SERVICE, self._inference.handlers())
+        satellite_pb2_grpc.add_SatelliteServicer_to_server(self._telemetry, guard)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, guard)
         reflection = LazyReflection(
             (
                 INFERENCE_SERVICE,
@@ -161,7 +165,8 @@ class SatelliteServer:
             )
         )
         services = reflection.service_names
-        server.add_generic_rpc_handlers((reflection.handler(),))
+        guard.add_service(REFLECTION_SERVICE, reflection.handlers())
+        self.guard = guard
         wanted = self.config.port if port is None else port
         bound = server.add_insecure_port(f"{self.config.host}:{wanted}")
         if bound == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from orbitmesh.links.datapath import RemoteError
 from orbitmesh.node.app import SatelliteApp
@@ -28,7 +28,6 @@ from orbitmesh.node.state import NodeSnapshot, NodeState, VitalsTable
 from orbitmesh.node.thermal import ThermalState
 from orbitmesh.protos.contract import (
     CODE_OF_CAUSE,
-    INFERENCE_SERVICE,
     MODEL_VERSION,
     Cause,
     Param,
@@ -36,7 +35,9 @@ from orbitmesh.protos.contract import (
     Stage,
     abort_with,
     abort_with_cause,
+    cause_for_code,
     parse_pipeline,
+    string_param,
 )
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.orbitmesh.v1 import host_pb2, satellite_pb2, types_pb2
@@ -48,6 +49,7 @@ from orbitmesh.protos.tensors import (
     encode_inputs,
     encode_outputs,
     model_config,
+    parse_infer_request,
 )
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
     "status_message",
     "vitals_message",
 ]
+
+_log = logging.getLogger(__name__)
 
 SERVER_NAME = "orbitmesh-satellite"
 SERVER_VERSION = "0.1.0"
@@ -113,22 +117,18 @@ class InferenceServicer:
     # ------------------------------------------------------------------ wiring
 
     def _parse_infer(self, data: bytes) -> pb.ModelInferRequest | _Unparsed:
-        # Parsing happens before any handler runs; returning a marker instead of raising
-        # lets the handler answer with a status code and a cause.
-        if len(data) > self.max_message_bytes:
-            return _Unparsed(
-                len(data),
-                Cause.TOO_LARGE,
-                f"request of {len(data):,} bytes exceeds this satellite's limit of "
-                f"{self.max_message_bytes:,} bytes",
-            )
+        # Parsing happens before the handler runs; returning a marker instead of raising
+        # lets the handler count the refusal and answer with its cause.
         try:
-            parsed: pb.ModelInferRequest = pb.ModelInferRequest.FromString(data)
-        except DecodeError as exc:
-            return _Unparsed(len(data), Cause.INVALID, f"malformed ModelInferRequest: {exc}")
-        return parsed
+            return parse_infer_request(
+                data, max_message_bytes=self.max_message_bytes, server="this satellite"
+            )
+        except Refused as refusal:
+            return _Unparsed(len(data), refusal.cause, str(refusal))
 
-    def handler(self) -> grpc.GenericRpcHandler:
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """The service's method handlers, by method name (for protos.serving.ServerGuard)."""
+
         def unary(
             behaviour: Callable[..., Any], request: Any, response: Any, parse: Any = None
         ) -> Any:
@@ -138,31 +138,24 @@ class InferenceServicer:
                 response_serializer=response.SerializeToString,
             )
 
-        return grpc.method_handlers_generic_handler(
-            INFERENCE_SERVICE,
-            {
-                "ServerLive": unary(self.ServerLive, pb.ServerLiveRequest, pb.ServerLiveResponse),
-                "ServerReady": unary(
-                    self.ServerReady, pb.ServerReadyRequest, pb.ServerReadyResponse
-                ),
-                "ModelReady": unary(self.ModelReady, pb.ModelReadyRequest, pb.ModelReadyResponse),
-                "ServerMetadata": unary(
-                    self.ServerMetadata, pb.ServerMetadataRequest, pb.ServerMetadataResponse
-                ),
-                "ModelMetadata": unary(
-                    self.ModelMetadata, pb.ModelMetadataRequest, pb.ModelMetadataResponse
-                ),
-                "ModelInfer": unary(
-                    self.ModelInfer, pb.ModelInferRequest, pb.ModelInferResponse, self._parse_infer
-                ),
-                "ModelConfig": unary(
-                    self.ModelConfig, pb.ModelConfigRequest, pb.ModelConfigResponse
-                ),
-                "ModelStatistics": unary(
-                    self.ModelStatistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
-                ),
-            },
-        )
+        return {
+            "ServerLive": unary(self.ServerLive, pb.ServerLiveRequest, pb.ServerLiveResponse),
+            "ServerReady": unary(self.ServerReady, pb.ServerReadyRequest, pb.ServerReadyResponse),
+            "ModelReady": unary(self.ModelReady, pb.ModelReadyRequest, pb.ModelReadyResponse),
+            "ServerMetadata": unary(
+                self.ServerMetadata, pb.ServerMetadataRequest, pb.ServerMetadataResponse
+            ),
+            "ModelMetadata": unary(
+                self.ModelMetadata, pb.ModelMetadataRequest, pb.ModelMetadataResponse
+            ),
+            "ModelInfer": unary(
+                self.ModelInfer, pb.ModelInferRequest, pb.ModelInferResponse, self._parse_infer
+            ),
+            "ModelConfig": unary(self.ModelConfig, pb.ModelConfigRequest, pb.ModelConfigResponse),
+            "ModelStatistics": unary(
+                self.ModelStatistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
+            ),
+        }
 
     def close(self) -> None:
         self.core.close()
@@ -279,7 +272,8 @@ class InferenceServicer:
         self, request: pb.ModelInferRequest | _Unparsed, time_remaining_s: float | None
     ) -> pb.ModelInferResponse:
         """One ModelInfer, whatever carried it (the gRPC endpoint or the hosts' data
-        path): the response, or RemoteError with the status code and cause to answer."""
+        path): the response, or RemoteError with the status code and cause to answer
+        (always a cause, whatever went wrong)."""
         if isinstance(request, _Unparsed):
             self.state.refuse(request.cause)
             raise _failure(request.cause, request.message)
@@ -296,6 +290,16 @@ class InferenceServicer:
         except TensorError as exc:
             self.state.refuse(Cause.INVALID)
             raise _failure(Cause.INVALID, str(exc)) from None
+        except RemoteError as failed:  # a later stage's failure, passed on with a cause
+            cause = cause_for_code(failed.code, failed.cause)
+            raise RemoteError(failed.code, failed.details, cause) from None
+        except Exception:
+            # A bug: logged here, answered with a cause (never the exception's name).
+            _log.exception("satellite %s: ModelInfer failed", self.satellite_id)
+            self.state.refuse(Cause.INTERNAL)
+            raise _failure(
+                Cause.INTERNAL, f"internal error on satellite {self.satellite_id} (logged)"
+            ) from None
         finally:
             self._book(request.model_name, arrived, answered)
 
@@ -317,11 +321,8 @@ class InferenceServicer:
     async def _serve(
         self, request: pb.ModelInferRequest, time_remaining_s: float | None
     ) -> pb.ModelInferResponse:
-        stages = (
-            parse_pipeline(request.parameters[Param.PIPELINE].string_param)
-            if Param.PIPELINE in request.parameters
-            else []
-        )
+        pipeline = string_param(request.parameters, Param.PIPELINE)
+        stages = parse_pipeline(pipeline) if pipeline is not None else []
         inputs, outputs_spec = self._signature(request.model_name, request.model_version)
         feeds = decode_inputs(request, inputs)
         requested = [o.name for o in request.outputs]
@@ -395,6 +396,13 @@ class InferenceServicer:
             raise Refused(Cause.INVALID, "this satellite cannot forward pipeline stages")
         stage, rest = stages[0], stages[1:]
         mapping = stage.inputs
+        missing = sorted(set(mapping.values()) - set(outputs)) if mapping else []
+        if missing:
+            raise Refused(
+                Cause.INVALID,
+                f"{Param.PIPELINE}: stage {stage.model!r} takes output {missing[0]!r}, which "
+                f"model {request.model_name!r} does not give (outputs: {', '.join(outputs)})",
+            )
         feeds = {name: outputs[source] for name, source in mapping.items()} if mapping else outputs
         target, route = self.forwarder.pick(
             stage.model, satellite=stage.satellite, policy=stage.policy

@@ -18,11 +18,14 @@ from typing import Any
 from orbitmesh import __version__
 from orbitmesh.orchestrator.cli_load import add_load_commands
 from orbitmesh.orchestrator.cli_run import add_run_commands
+from orbitmesh.orchestrator.preflight import Command, checked_catalog
 from orbitmesh.orchestrator.scenario import (
     BUILTIN_SCENARIOS,
+    Scenario,
     ScenarioError,
     load_scenario,
     parse_time_arg,
+    span_problem,
 )
 
 __all__ = ["main"]
@@ -56,7 +59,8 @@ def _time_arg(text: str) -> datetime:
         return parse_time_arg(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not an ISO 8601 time: {text!r} (e.g. 2026-03-20T12:00:00Z)"
+            f"not an ISO 8601 time in the years 1 to 9999 (UTC): {text!r} "
+            "(e.g. 2026-03-20T12:00:00Z)"
         ) from None
 
 
@@ -75,12 +79,11 @@ def _positive(text: str) -> float:
 STALE_TLE_DAYS = 14.0
 
 
-def _engine(scenario_arg: str) -> Any:
-    from orbitmesh.orchestrator.catalog import build_catalog
+def _engine(scenario: Scenario, command: Command, duration_s: float | None = None) -> Any:
+    """The geometry engine, once every check of ``orbitmesh validate`` has passed."""
     from orbitmesh.orchestrator.geometry import GeometryEngine
 
-    scenario = load_scenario(scenario_arg)
-    catalog = build_catalog(scenario)
+    catalog = checked_catalog(scenario, command=command, duration_s=duration_s)
     _warn_stale_tles(catalog, scenario.time.start)
     if catalog.size >= 100_000 and sys.stderr.isatty():
         print(f"setting up {catalog.size:,} satellites ...", file=sys.stderr, flush=True)
@@ -111,10 +114,21 @@ def _write(text: str, output: Path | None) -> None:
 # ---------------------------------------------------------------------------- commands
 
 
+def _check_span(when: datetime, duration_s: float, options: dict[str, str]) -> None:
+    """Command-line times must lie where the geometry can be computed too; ``options``
+    names the option behind ``time.start`` and ``time.duration_s``."""
+    problem = span_problem(when, duration_s)
+    if problem is not None:
+        raise UsageError(f"{options[problem.path]}: {problem.message}")
+
+
 def cmd_geometry(args: argparse.Namespace) -> int:
     from orbitmesh.orchestrator.render import geometry_json, geometry_table
 
-    engine = _engine(args.scenario)
+    scenario = load_scenario(args.scenario)
+    if args.at is not None:
+        _check_span(args.at, 0.0, {"time.start": "--at", "time.duration_s": "--at"})
+    engine = _engine(scenario, "geometry")
     when = args.at if args.at is not None else engine.start
     tick = engine.tick(when)
     if args.json:
@@ -136,9 +150,13 @@ def cmd_contacts(args: argparse.Namespace) -> int:
         contacts_table,
     )
 
-    engine = _engine(args.scenario)
+    scenario = load_scenario(args.scenario)
+    duration = args.duration if args.duration is not None else scenario.time.duration_s
+    if args.start is not None or args.duration is not None:
+        start = args.start if args.start is not None else scenario.time.start
+        _check_span(start, duration, {"time.start": "--start", "time.duration_s": "--duration"})
+    engine = _engine(scenario, "contacts", duration)
     start_s = engine.offset_of(args.start) if args.start is not None else 0.0
-    duration = args.duration if args.duration is not None else engine.scenario.time.duration_s
     with ProgressBar("contacts", unit="s simulated") as bar:
         contacts = find_contacts(engine, start_s, duration, progress=bar)
     if args.format == "json":
@@ -154,10 +172,8 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from orbitmesh.orchestrator.catalog import build_catalog
-
     scenario = load_scenario(args.scenario)
-    catalog = build_catalog(scenario)
+    catalog = checked_catalog(scenario, command="up")
     _warn_stale_tles(catalog, scenario.time.start)
     start = scenario.time.start.isoformat().replace("+00:00", "Z")
     print(

@@ -16,6 +16,7 @@ from orbitmesh.orchestrator.cli_run import (
     _scenario_ref,
     add_metrics_option,
     add_placement_options,
+    check_startable,
     start_metrics,
 )
 
@@ -208,7 +209,8 @@ def cmd_load(args: argparse.Namespace) -> int:
             print(f"orbitmesh: {exc}", file=sys.stderr)
             return EXIT_USAGE
     else:
-        load_scenario(args.target)  # bad input stops here, before Ray starts
+        # Bad input stops here, before Ray starts.
+        check_startable(load_scenario(args.target), address=args.address, speed=args.speed)
     out_dir = _out_dir(args, "orbitmesh-load")
     try:
         with _metrics(args) as metrics:

@@ -94,6 +94,37 @@ def start_metrics(port: int | None, host: str) -> Any:
     return metrics
 
 
+def check_startable(
+    scenario: Any,
+    *,
+    address: str | None,
+    speed: float | None = None,
+    duration_s: float | None = None,
+    satellites_per_host: int | None = None,
+    stations_per_host: int | None = None,
+) -> None:
+    """Everything `up` could not run, before Ray starts (orchestrator/preflight.py):
+    raises ScenarioError, one line per problem (the CLI exits 2)."""
+    import math
+
+    from orbitmesh.orchestrator.local_ray import ray_address
+    from orbitmesh.orchestrator.preflight import preflight
+    from orbitmesh.orchestrator.scenario import ScenarioError
+
+    problems = preflight(
+        scenario,
+        command="up",
+        speed=speed,
+        duration_s=duration_s,
+        satellites_per_host=satellites_per_host,
+        stations_per_host=stations_per_host,
+        # A cluster's memory is not this machine's.
+        available_bytes=math.inf if ray_address(address) else None,
+    )
+    if problems:
+        raise ScenarioError(problems)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from ray.exceptions import GetTimeoutError, RayActorError
 
@@ -121,6 +152,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     if options.replay is not None and not options.replay.is_file():
         print(f"orbitmesh: no such trace file: {options.replay}", file=sys.stderr)
         return EXIT_USAGE
+    check_startable(
+        scenario,
+        address=args.address,
+        speed=options.speed,
+        duration_s=options.duration_s,
+        satellites_per_host=options.satellites_per_host,
+        stations_per_host=options.stations_per_host,
+    )
     endpoints_path = _endpoints_path(args)
     if endpoints_path.exists():
         print(

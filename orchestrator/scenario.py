@@ -10,19 +10,23 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from orbitmesh.checking import Checker, describe, exact_number, id_text
+from orbitmesh.checking import Checker, ParamProblem, describe, exact_number, id_text
 from orbitmesh.orchestrator.node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
 from orbitmesh.orchestrator.placement import PlacementSpec, parse_placement
 from orbitmesh.orchestrator.selection import Selection, parse_selection
 
 __all__ = [
     "BUILTIN_SCENARIOS",
+    "MAX_TICKS_PER_WALL_S",
+    "MIN_STEP_S",
     "ComputeSpec",
+    "EphemerisSpan",
     "GroundStationSpec",
     "LinksSpec",
     "Scenario",
@@ -31,8 +35,12 @@ __all__ = [
     "TimeSpec",
     "TleSourceSpec",
     "builtin_station_list",
+    "ephemeris_span",
     "load_scenario",
     "parse_scenario",
+    "parse_time_arg",
+    "run_time_problems",
+    "span_problem",
 ]
 
 IslTopology = Literal["plus-grid", "nearest", "none"]
@@ -48,8 +56,16 @@ class ScenarioError(Exception):
     """A scenario that cannot be used; ``problems`` holds one line per problem."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
+        self.problems = [_printable(line) for line in problems]
         super().__init__("\n".join(self.problems))
+
+
+def _printable(line: str) -> str:
+    """One printable line: a key spelled with a newline or another control character
+    (TOML allows any in a quoted key) is shown escaped, as Python would write it."""
+    if line.isprintable():
+        return line
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
 
 
 @dataclass(frozen=True)
@@ -148,13 +164,133 @@ def _parse_time(value: Any, path: str, chk: Checker) -> datetime | None:
     if stamp.tzinfo is None:
         chk.problem(path, "must carry a time zone (append Z for UTC)")
         return None
-    return stamp.astimezone(UTC)
+    try:
+        return stamp.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        chk.problem(path, f"is outside the years 1 to 9999 in UTC, got {stamp.isoformat()}")
+        return None
 
 
 def parse_time_arg(text: str) -> datetime:
-    """Parse a command-line ISO 8601 time; naive times are taken as UTC."""
+    """Parse a command-line ISO 8601 time; naive times are taken as UTC. Raises
+    ValueError for anything else (a time that leaves the years 1 to 9999 in UTC too)."""
     stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    try:
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
+
+
+# --------------------------------------------------------------------------- run time
+
+#: The orchestrator computes and publishes at most about this many ticks per wall
+#: second: 140 for the demo's 144 satellites on an idle 2-core machine (docs/emulation.md,
+#: 2026-12-02), 192 while it fills its first window (issue 11: 10,000 ticks of the demo in
+#: 52 s). A run that asks for more (``speed / step_s``) falls further behind its clock
+#: every second, so every tick after the first few is late.
+MAX_TICKS_PER_WALL_S = 140.0
+#: Before the clock starts, the orchestrator publishes the first 10 simulated seconds of
+#: ticks (its look-ahead, ``EmulationOptions.ahead_s``) whatever the speed, and ``up``
+#: waits for them: 100 ticks at this step, under a second at the rate above. At 0.001 s
+#: it was 10,000 ticks and 52 s (issue 11), at 0.000001 s ten million. A LEO satellite
+#: moves 750 m in 0.1 s, and a link's delay by at most 2.5 microseconds.
+MIN_STEP_S = 0.1
+#: The run must stay this far inside the Sun ephemeris: the Sun is sampled every 600 s
+#: around each instant (orchestrator/sunlight.py), satellites' tracks run 60 s past the
+#: end (orchestrator/launch.py), and the ephemeris counts TDB, about a minute off UTC.
+_EPHEMERIS_MARGIN = timedelta(days=1)
+#: Julian date of 2000-01-01T12:00 (J2000), for reading the ephemeris's span as dates.
+_J2000_JD = 2451545.0
+_J2000 = datetime(2000, 1, 1, 12, tzinfo=UTC)
+
+
+class EphemerisSpan(NamedTuple):
+    """Where the geometry can be computed: whole UTC days inside the Sun ephemeris."""
+
+    first: datetime
+    last: datetime
+    file: str  # the ephemeris file's name, for messages
+
+    def describe(self) -> str:
+        return (
+            f"{_stamp(self.first)} .. {_stamp(self.last)} (the Sun ephemeris {self.file} "
+            "that skyfield-data ships, a day inside each end)"
+        )
+
+
+def _stamp(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+@cache
+def ephemeris_span() -> EphemerisSpan:
+    """The span of the Sun ephemeris the geometry uses, read from the file itself.
+
+    Every segment must cover an instant (the Sun, the Earth and the barycentres between
+    them), so the span is the one all segments share, a day inside each end and rounded
+    inwards to whole days (dates of TDB taken as UTC: the day covers the difference).
+    """
+    # Deferred: the ephemeris and skyfield are the emulator extra's (docs/architecture.md).
+    from orbitmesh.orchestrator.sunlight import _ephemeris
+
+    kernel = _ephemeris()
+    first_jd = max(seg.spk_segment.start_jd for seg in kernel.segments)
+    last_jd = min(seg.spk_segment.end_jd for seg in kernel.segments)
+
+    def day(jd: float, inwards: int) -> datetime:
+        when = _J2000 + timedelta(days=jd - _J2000_JD) + inwards * _EPHEMERIS_MARGIN
+        midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight + timedelta(days=1) if inwards > 0 and midnight < when else midnight
+
+    return EphemerisSpan(day(first_jd, +1), day(last_jd, -1), str(kernel.filename))
+
+
+def span_problem(start: datetime, duration_s: float) -> ParamProblem | None:
+    """Whether ``[start, start + duration_s]`` lies where the geometry can be computed;
+    the problem names ``time.start`` or ``time.duration_s``."""
+    span = ephemeris_span()
+    if not span.first <= start <= span.last:
+        return ParamProblem("time.start", f"must lie within {span.describe()}, got {_stamp(start)}")
+    room_s = (span.last - start).total_seconds()
+    if duration_s > room_s:
+        return ParamProblem(
+            "time.duration_s",
+            f"must end the run within {span.describe()}: at most "
+            f"{exact_number(room_s)} s after time.start, got {exact_number(duration_s)}",
+        )
+    return None
+
+
+def run_time_problems(
+    start: datetime | None, duration_s: float | None, step_s: float | None, speed: float | None
+) -> list[ParamProblem]:
+    """What the orchestrator cannot run among values each valid on its own (None: a
+    value with a problem of its own, not checked again)."""
+    problems: list[ParamProblem] = []
+    if step_s is not None and step_s < MIN_STEP_S:
+        problems.append(
+            ParamProblem(
+                "time.step_s",
+                f"must be at least {exact_number(MIN_STEP_S)} (the orchestrator publishes "
+                f"10 simulated seconds of ticks before the clock starts), got "
+                f"{exact_number(step_s)}",
+            )
+        )
+    elif step_s is not None and speed is not None and speed / step_s > MAX_TICKS_PER_WALL_S:
+        problems.append(
+            ParamProblem(
+                "time.speed",
+                f"must be at most {exact_number(MAX_TICKS_PER_WALL_S * step_s)} at step_s "
+                f"{exact_number(step_s)} (the orchestrator computes and publishes about "
+                f"{exact_number(MAX_TICKS_PER_WALL_S)} ticks per wall second, speed / "
+                f"step_s), got {exact_number(speed)}",
+            )
+        )
+    if start is not None and duration_s is not None:
+        span = span_problem(start, duration_s)
+        if span is not None:
+            problems.append(span)
+    return problems
 
 
 # --------------------------------------------------------------------------- sections
@@ -226,7 +362,10 @@ def _parse_time_section(raw: Any, chk: Checker) -> TimeSpec | None:
         limit = f"must not exceed time.duration_s ({exact_number(duration)})"
         chk.problem("time.step_s", f"{limit}, got {exact_number(step)}")
         return None
-    if start is None or duration is None or step is None or speed is None:
+    problems = run_time_problems(start, duration, step, speed)
+    for problem in problems:
+        chk.problem(problem.path, problem.message)
+    if start is None or duration is None or step is None or speed is None or problems:
         return None
     return TimeSpec(start=start, duration_s=duration, step_s=step, speed=speed)
 

@@ -1,15 +1,16 @@
 """The wire contract every orbitmesh server and client shares, beside the .proto files.
 
 What the generated code cannot say: the causes of failed calls and how they travel
-(trailing metadata ``orbitmesh-cause``, one gRPC status code each), the ``orbitmesh.*``
-parameters requests and responses carry, and the pipeline a request may ask for. Servers
-(satellites, gateways), the client SDK and the load generator all read them here.
+(trailing metadata ``orbitmesh-cause``, one gRPC status code each, and the cause a
+failure without one is passed on with), the ``orbitmesh.*`` parameters requests and
+responses carry and how a request's are read, and the pipeline a request may ask for.
+Servers (satellites, gateways), the client SDK and the load generator all read them here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, NoReturn
@@ -17,9 +18,11 @@ from typing import Any, Final, NoReturn
 import grpc
 
 __all__ = [
+    "CANCELLED",
     "CAUSE_METADATA_KEY",
     "CODE_OF_CAUSE",
     "INFERENCE_SERVICE",
+    "MAX_PIPELINE_STAGES",
     "MODEL_VERSION",
     "Cause",
     "Param",
@@ -27,8 +30,10 @@ __all__ = [
     "Stage",
     "abort_with",
     "abort_with_cause",
+    "cause_for_code",
     "cause_of",
     "parse_pipeline",
+    "string_param",
 ]
 
 #: The Open Inference Protocol's gRPC service (its package is part of every method path).
@@ -48,6 +53,8 @@ class Cause(StrEnum):
     THERMAL = "thermal"  # above the hard temperature limit
     QUEUE = "queue"  # the satellite's request queue is full
     TOO_LARGE = "too-large"  # request larger than the server accepts
+    TOO_MANY_CALLS = "too-many-calls"  # the server has its most calls in progress
+    TOO_MANY_STREAMS = "too-many-streams"  # the client or the server has its most streams open
     NOT_FOUND = "not-found"  # unknown model or satellite
     INVALID = "invalid"  # bad tensor name, shape, datatype or size
     DEADLINE = "deadline"  # the deadline passed (emulated delays count)
@@ -63,16 +70,39 @@ CODE_OF_CAUSE: Final[dict[Cause, str]] = {
     Cause.THERMAL: "RESOURCE_EXHAUSTED",
     Cause.QUEUE: "RESOURCE_EXHAUSTED",
     Cause.TOO_LARGE: "RESOURCE_EXHAUSTED",
+    Cause.TOO_MANY_CALLS: "RESOURCE_EXHAUSTED",
+    Cause.TOO_MANY_STREAMS: "RESOURCE_EXHAUSTED",
     Cause.NOT_FOUND: "NOT_FOUND",
     Cause.INVALID: "INVALID_ARGUMENT",
     Cause.DEADLINE: "DEADLINE_EXCEEDED",
     Cause.INTERNAL: "INTERNAL",
 }
 
+#: The cause a failure that came without one is filed and passed on under, by status
+#: code: a satellite's server or host that is gone answers UNAVAILABLE (or the call is
+#: cut, CANCELLED), a wait for it runs out, or gRPC's transport refuses a message
+#: beyond its limit. Every other code without a cause is a failure on our side.
+_CAUSE_OF_BARE_CODE: Final[dict[str, Cause]] = {
+    "UNAVAILABLE": Cause.NODE_DOWN,
+    "CANCELLED": Cause.NODE_DOWN,
+    "DEADLINE_EXCEEDED": Cause.DEADLINE,
+    "RESOURCE_EXHAUSTED": Cause.TOO_LARGE,
+}
+
+#: An outcome, not a cause: the client cancelled the call (or went away) before it was
+#: answered. Counted beside the causes (a gateway's ``failed_by_cause``) so that every
+#: request has an outcome; never sent, since nobody is left to receive it.
+CANCELLED: Final = "cancelled"
+
+#: Most stages one ``orbitmesh.pipeline`` may hold (each is an inference and a hop over
+#: the laser links, so one request must not buy an unbounded amount of work).
+MAX_PIPELINE_STAGES: Final = 32
+
 
 class Param:
     """Names of the ``orbitmesh.*`` parameters of ModelInfer requests and responses
-    (docs/emulation.md lists what each means)."""
+    (docs/emulation.md lists what each means). Those of requests are strings, read with
+    :func:`string_param`."""
 
     # Requests.
     SATELLITE: Final = "orbitmesh.satellite"  # pin a satellite; in a reply: who answered
@@ -105,6 +135,26 @@ class Refused(Exception):
     def __init__(self, cause: Cause, message: str) -> None:
         super().__init__(message)
         self.cause = cause
+
+
+def cause_for_code(code: grpc.StatusCode, cause: str | None) -> str:
+    """The cause to pass a failure on with: its own, or for one that came without a
+    cause, the cause its status code stands for (:data:`Cause.INTERNAL` at worst)."""
+    if cause:
+        return cause
+    return _CAUSE_OF_BARE_CODE.get(code.name, Cause.INTERNAL).value
+
+
+def string_param(parameters: Mapping[str, Any], name: str) -> str | None:
+    """The text of request parameter ``name`` (an ``InferParameter`` map), None when it
+    is absent; :class:`Refused` (INVALID) when it holds something other than a string."""
+    if name not in parameters:
+        return None
+    parameter = parameters[name]
+    which = parameter.WhichOneof("parameter_choice")
+    if which != "string_param":
+        raise Refused(Cause.INVALID, f"{name} must be a string_param, not {which or 'empty'}")
+    return str(parameter.string_param)
 
 
 def cause_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
@@ -148,15 +198,25 @@ class Stage:
 
 
 def parse_pipeline(text: str) -> list[Stage]:
-    """The stages of ``orbitmesh.pipeline``: a non-empty JSON list of ``{"model": ...,
-    "satellite"?, "policy"?, "inputs"?}``. Raises :class:`Refused` (INVALID) otherwise."""
+    """The stages of ``orbitmesh.pipeline``: a non-empty JSON list of at most
+    :data:`MAX_PIPELINE_STAGES` ``{"model": ..., "satellite"?, "policy"?, "inputs"?}``.
+    Raises :class:`Refused` (INVALID) otherwise, whatever the text holds."""
     try:
         stages = json.loads(text)
     except json.JSONDecodeError as exc:
         raise Refused(Cause.INVALID, f"{Param.PIPELINE} is not JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise Refused(Cause.INVALID, f"{Param.PIPELINE} is nested too deeply") from None
+    except ValueError as exc:  # a number too long to convert (sys.get_int_max_str_digits)
+        raise Refused(Cause.INVALID, f"{Param.PIPELINE} is not usable JSON: {exc}") from None
     shape = f'{Param.PIPELINE} must be a non-empty JSON list of {{"model": ...}} stages'
     if not isinstance(stages, list) or not stages:
         raise Refused(Cause.INVALID, shape)
+    if len(stages) > MAX_PIPELINE_STAGES:
+        raise Refused(
+            Cause.INVALID,
+            f"{Param.PIPELINE} has {len(stages)} stages (at most {MAX_PIPELINE_STAGES})",
+        )
     parsed = []
     for stage in stages:
         if not isinstance(stage, dict) or not isinstance(stage.get("model"), str):

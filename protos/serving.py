@@ -1,8 +1,17 @@
-"""Serving gRPC the way every orbitmesh server does: where it publishes itself, a host's
-own small server, and reflection that loads its machinery on the first reflection call.
+"""Serving gRPC the way every orbitmesh server does: its options and limits, one front
+for all its handlers, where it publishes itself, a host's own small server, and
+reflection that loads its machinery on the first reflection call.
 
-``advertised_address``: a server bound to a wildcard publishes this machine's outward
-address. ``start_host_server``: the ``orbitmesh.v1.Host`` service of a host process.
+``server_options``: gRPC's transport limit above the configured message limit (so that a
+handler answers ``too-large`` with a cause), room for bursts of calls, a bound on streams
+per connection. ``ServerGuard``: every handler of a server registered through it parses
+its own request (malformed bytes: INVALID_ARGUMENT, ``invalid``), answers an unexpected
+failure INTERNAL with ``internal`` (logged, never an exception's name), and is bounded:
+unary calls in progress per server (``too-many-calls``), streams open per client and per
+server and the messages they send per second (``too-many-streams``; docs/emulation.md,
+"Limits"). ``advertised_address``: a server bound to a wildcard publishes this machine's
+outward address. ``start_host_server``: the ``orbitmesh.v1.Host`` service of a host
+process.
 
 Reflection:
 
@@ -14,19 +23,420 @@ servicer when a call arrives.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import asyncio
+import inspect
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn
 
 import grpc
+from google.protobuf.message import DecodeError
 
+from orbitmesh.protos.contract import Cause, abort_with_cause
 from orbitmesh.protos.orbitmesh.v1 import host_pb2_grpc
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "REFLECTION_SERVICE",
+    "TRANSPORT_LIMIT_FACTOR",
+    "CallLimits",
     "LazyReflection",
+    "ServerGuard",
     "advertised_address",
+    "client_of",
+    "server_options",
     "start_host_server",
 ]
+
+_log = logging.getLogger(__name__)
+
+#: gRPC's transport refuses a message beyond this multiple of a server's configured
+#: limit before any handler sees it (RESOURCE_EXHAUSTED without a cause, details
+#: "Received message larger than max"); up to it, the handler reads the size and answers
+#: ``too-large``. Above the limit rather than at it: the cause is what clients act on.
+TRANSPORT_LIMIT_FACTOR: Final = 4
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """What one server takes on at once (docs/emulation.md, "Limits").
+
+    A client is an IP address: its connections and processes count together.
+    """
+
+    #: Unary calls in progress; the next is refused ``too-many-calls``.
+    max_calls: int = 4096
+    #: Streams open on the server, and from one client; the next is refused
+    #: ``too-many-streams``.
+    max_streams: int = 32
+    max_streams_per_client: int = 8
+    #: Messages per second sent on one stream, on one client's streams together and on
+    #: all the server's streams together: a stream waits for the smallest share.
+    stream_messages_per_s: float = 20.0
+    client_messages_per_s: float = 40.0
+    server_messages_per_s: float = 100.0
+    #: Messages a stream may send at once (after a quiet spell) before the rates apply:
+    #: a contact stream opens with a rise for every satellite in view.
+    stream_burst: int = 16
+    #: Calls gRPC holds for the server before its handlers take them; beyond this gRPC
+    #: itself cancels new calls (CANCELLED, no cause). gRPC's own default (1,000 with
+    #: random early refusals up to 3,000) cancelled part of a burst of 2,000 calls.
+    max_waiting_calls: int = 16384
+    #: HTTP/2 streams open at once on one connection; more wait in the client.
+    max_streams_per_connection: int = 4096
+
+
+DEFAULT_LIMITS: Final = CallLimits()
+
+
+def server_options(
+    max_message_bytes: int | None = None, limits: CallLimits = DEFAULT_LIMITS
+) -> list[tuple[str, Any]]:
+    """The options of every orbitmesh gRPC server: no port sharing (a second server on
+    the same port would split the calls), the transport's message limit
+    (:data:`TRANSPORT_LIMIT_FACTOR` times ``max_message_bytes``; gRPC's defaults without
+    one), and room for bursts of calls (:class:`CallLimits`)."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", limits.max_waiting_calls),
+        ("grpc.server.max_pending_requests_hard_limit", limits.max_waiting_calls),
+        ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
+    ]
+    if max_message_bytes is not None:
+        transport = min(2**31 - 1, max_message_bytes * TRANSPORT_LIMIT_FACTOR)
+        options += [
+            ("grpc.max_receive_message_length", transport),
+            ("grpc.max_send_message_length", transport),
+        ]
+    return options
+
+
+def client_of(peer: str) -> str:
+    """The client a call comes from: its peer without the port (``ipv4:10.0.0.7``), so
+    that several connections from one machine count as one client."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return f"{kind}:{rest.rpartition(':')[0]}"
+    return peer
+
+
+class _Malformed(Exception):
+    """A request's bytes that do not parse (answered INVALID_ARGUMENT)."""
+
+
+class _Pacer:
+    """A token bucket for one stream: its rate is re-read at each message, so a stream
+    slows as more streams open on its client or server."""
+
+    def __init__(self, guard: ServerGuard, client: str) -> None:
+        self._guard = guard
+        self._client = client
+        self._tokens = float(guard.limits.stream_burst)
+        self._last = time.monotonic()
+
+    async def take(self) -> None:
+        burst = self._guard.limits.stream_burst
+        while True:
+            now = time.monotonic()
+            rate = self._guard.stream_rate(self._client)
+            self._tokens = min(burst, self._tokens + (now - self._last) * rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self._tokens) / rate)
+
+
+async def _settled(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+class ServerGuard:
+    """One front for every handler of one gRPC server (see the module's docstring).
+
+    Register through it: generated code as ``add_XServicer_to_server(servicer, guard)``
+    (it offers the two registration calls that code makes), hand-built handlers with
+    :meth:`add_service`. ``on_refused(method, cause)`` hears of every call the guard
+    refuses before its handler runs (a gateway counts its refused ModelInfer calls).
+    """
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        limits: CallLimits = DEFAULT_LIMITS,
+        *,
+        on_refused: Callable[[str, Cause], None] | None = None,
+    ) -> None:
+        self._server = server
+        self.limits = limits
+        self._on_refused = on_refused
+        #: Unary calls in progress, streams open (all, and by client).
+        self.calls = 0
+        self.streams = 0
+        self.client_streams: Counter[str] = Counter()
+        #: Calls refused or failed by the guard itself, by cause.
+        self.refused: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ registration
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_GuardedGeneric(self, h) for h in handlers))
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(service, self._wrapped(service, handlers))
+
+    def add_service(self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+        """Serve hand-built method handlers (method name -> handler) as ``service``."""
+        wrapped = self._wrapped(service, handlers)
+        # Registered methods skip the generic lookup; the generic handler answers the same
+        # methods for a server that does not use them.
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, wrapped),)
+        )
+        self._server.add_registered_method_handlers(service, wrapped)
+
+    def _wrapped(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> dict[str, grpc.RpcMethodHandler]:
+        return {name: self.wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+
+    # ------------------------------------------------------------------ the front
+
+    def stream_rate(self, client: str) -> float:
+        """Messages per second one stream of ``client`` may send now."""
+        limits = self.limits
+        return min(
+            limits.stream_messages_per_s,
+            limits.client_messages_per_s / max(1, self.client_streams[client]),
+            limits.server_messages_per_s / max(1, self.streams),
+        )
+
+    async def _refuse(self, method: str, context: Any, cause: Cause, message: str) -> NoReturn:
+        self.refused[cause.value] += 1
+        if self._on_refused is not None:
+            self._on_refused(method, cause)
+        await abort_with_cause(context, cause, message)
+
+    async def _admit_call(self, method: str, context: Any) -> None:
+        if self.calls >= self.limits.max_calls:
+            await self._refuse(
+                method,
+                context,
+                Cause.TOO_MANY_CALLS,
+                f"this server has {self.calls:,} calls in progress, its most; try again later",
+            )
+
+    async def _admit_stream(self, method: str, context: Any) -> Callable[[], None]:
+        """Take a stream slot for the call (refused beyond the bounds); returns what
+        gives it back, once, whichever way the stream ends."""
+        client = client_of(context.peer())
+        limits = self.limits
+        if self.client_streams[client] >= limits.max_streams_per_client:
+            await self._refuse(
+                method,
+                context,
+                Cause.TOO_MANY_STREAMS,
+                f"{client} has {limits.max_streams_per_client} streams open on this server, "
+                "the most one client may",
+            )
+        if self.streams >= limits.max_streams:
+            await self._refuse(
+                method,
+                context,
+                Cause.TOO_MANY_STREAMS,
+                f"this server has {limits.max_streams} streams open, its most",
+            )
+        self.streams += 1
+        self.client_streams[client] += 1
+        held = True
+
+        def release(*_: Any) -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.streams -= 1
+                self.client_streams[client] -= 1
+                if not self.client_streams[client]:
+                    del self.client_streams[client]
+
+        context.add_done_callback(release)
+        return release
+
+    async def _parsed(
+        self, method: str, parse: Callable[[bytes], Any], data: bytes, context: Any
+    ) -> Any:
+        try:
+            return parse(data)
+        except Exception as exc:
+            # DecodeError's text says which message and what broke; others say nothing
+            # a client can use.
+            what = f": {exc}" if isinstance(exc, DecodeError) else ""
+            await self._refuse(method, context, Cause.INVALID, f"malformed request{what}")
+
+    async def _failed(self, method: str, context: Any) -> None:
+        """An exception nobody answered: logged here, answered INTERNAL with a cause
+        (NotImplementedError, a generated servicer's method nobody wrote: UNIMPLEMENTED)."""
+        if context.done():  # the call is over (cancelled, or answered): nobody to tell
+            return
+        if isinstance(sys.exc_info()[1], NotImplementedError):
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+        _log.exception("unexpected failure in %s", method)
+        self.refused[Cause.INTERNAL.value] += 1
+        await abort_with_cause(
+            context, Cause.INTERNAL, f"internal error in {method} (the server logged it)"
+        )
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` behind the front: it receives the raw bytes and parses them itself."""
+        parse: Callable[[bytes], Any] = handler.request_deserializer or _same
+        serialize = handler.response_serializer
+        if handler.request_streaming:
+            return self._wrap_client_streaming(method, handler, parse, serialize)
+        if handler.response_streaming:
+            inner_stream = handler.unary_stream
+
+            async def unary_stream(data: bytes, context: Any) -> AsyncIterator[Any]:
+                release = await self._admit_stream(method, context)
+                try:
+                    request = await self._parsed(method, parse, data, context)
+                    async for message in self._paced(inner_stream(request, context), context):
+                        yield message
+                except grpc.aio.AbortError:
+                    raise
+                except Exception:
+                    await self._failed(method, context)
+                finally:
+                    release()
+
+            return grpc.unary_stream_rpc_method_handler(unary_stream, response_serializer=serialize)
+        inner = handler.unary_unary
+
+        async def unary_unary(data: bytes, context: Any) -> Any:
+            await self._admit_call(method, context)
+            self.calls += 1
+            try:
+                request = await self._parsed(method, parse, data, context)
+                return await _settled(inner(request, context))
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                await self._failed(method, context)
+            finally:
+                self.calls -= 1
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=serialize)
+
+    def _wrap_client_streaming(
+        self,
+        method: str,
+        handler: grpc.RpcMethodHandler,
+        parse: Callable[[bytes], Any],
+        serialize: Any,
+    ) -> grpc.RpcMethodHandler:
+        def parsed(requests: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+            async def each() -> AsyncIterator[Any]:
+                async for data in requests:
+                    try:
+                        yield parse(data)
+                    except Exception as exc:
+                        raise _Malformed(str(exc) if isinstance(exc, DecodeError) else "") from exc
+
+            return each()
+
+        async def answered(failure: Exception, context: Any) -> None:
+            if isinstance(failure, _Malformed):
+                what = f": {failure}" if str(failure) else ""
+                await self._refuse(method, context, Cause.INVALID, f"malformed request{what}")
+            await self._failed(method, context)
+
+        if handler.response_streaming:
+            inner_stream = handler.stream_stream
+
+            async def stream_stream(
+                requests: AsyncIterator[bytes], context: Any
+            ) -> AsyncIterator[Any]:
+                release = await self._admit_stream(method, context)
+                try:
+                    async for message in self._paced(
+                        inner_stream(parsed(requests), context), context
+                    ):
+                        yield message
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as failure:
+                    await answered(failure, context)
+                finally:
+                    release()
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, response_serializer=serialize
+            )
+        inner = handler.stream_unary
+
+        async def stream_unary(requests: AsyncIterator[bytes], context: Any) -> Any:
+            release = await self._admit_stream(method, context)
+            try:
+                return await _settled(inner(parsed(requests), context))
+            except grpc.aio.AbortError:
+                raise
+            except Exception as failure:
+                await answered(failure, context)
+            finally:
+                release()
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, response_serializer=serialize)
+
+    async def _paced(self, result: Any, context: Any) -> AsyncIterator[Any]:
+        """The messages of a streaming handler, each taken only when the stream's share of
+        the rates allows. A handler that writes through ``context.write`` instead of
+        yielding is awaited (bounded in number, not paced)."""
+        if not hasattr(result, "__aiter__"):
+            await _settled(result)
+            return
+        pacer = _Pacer(self, client_of(context.peer()))
+        iterator = aiter(result)
+        try:
+            while True:
+                await pacer.take()
+                try:
+                    message = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                yield message
+        finally:
+            close: Callable[[], Awaitable[None]] | None = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+
+class _GuardedGeneric:
+    """A generic handler's methods behind a guard (wrapped once per method)."""
+
+    def __init__(self, guard: ServerGuard, inner: grpc.GenericRpcHandler) -> None:
+        self._guard = guard
+        self._inner = inner
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            found = self._inner.service(handler_call_details)
+            if found is None:  # not cached: a client may try any number of names
+                return None
+            wrapped = self._wrapped[method] = self._guard.wrap(method, found)
+        return wrapped
+
+
+def _same(data: bytes) -> bytes:
+    return data
+
 
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
@@ -56,12 +466,10 @@ class LazyReflection:
         self.service_names = (*service_names, REFLECTION_SERVICE)
         self._servicer: Any = None
 
-    def handler(self) -> grpc.GenericRpcHandler:
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """The service's method handlers, for :meth:`ServerGuard.add_service`."""
         # No (de)serializers: the handler sees raw bytes, so nothing is imported yet.
-        return grpc.method_handlers_generic_handler(
-            REFLECTION_SERVICE,
-            {"ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(self._info)},
-        )
+        return {"ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(self._info)}
 
     async def _info(self, requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
         from grpc_reflection.v1alpha import reflection_pb2
@@ -72,17 +480,21 @@ class LazyReflection:
 
         async def parsed() -> AsyncIterator[Any]:
             async for raw in requests:
-                yield reflection_pb2.ServerReflectionRequest.FromString(raw)
+                try:
+                    yield reflection_pb2.ServerReflectionRequest.FromString(raw)
+                except DecodeError as exc:
+                    raise _Malformed(str(exc)) from None
 
         async for response in self._servicer.ServerReflectionInfo(parsed(), context):
             yield response.SerializeToString()
 
 
 async def start_host_server(servicer: Any, bind: str, port: int = 0) -> tuple[Any, str]:
-    """A host's own small server (``orbitmesh.v1.Host``), on ``port`` of ``bind`` (0: any
-    free one); returns the server and its published address."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    host_pb2_grpc.add_HostServicer_to_server(servicer, server)
+    """A host's own small server (``orbitmesh.v1.Host``, behind a :class:`ServerGuard`),
+    on ``port`` of ``bind`` (0: any free one); returns the server and its published
+    address."""
+    server = grpc.aio.server(options=server_options())
+    host_pb2_grpc.add_HostServicer_to_server(servicer, ServerGuard(server))
     bound = server.add_insecure_port(f"{bind}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind {bind}:{port}")

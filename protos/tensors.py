@@ -1,9 +1,11 @@
 """Tensors on the Open Inference Protocol wire (KServe v2 / Triton) <-> numpy arrays.
 
 Pure code: numpy and the generated ``orbitmesh.protos.inference`` messages, no gRPC server and no
-Ray. The satellite's inference servicer calls :func:`decode_inputs` on each
-``ModelInferRequest`` and :func:`encode_outputs` on the model's results; a
-:class:`TensorError` becomes ``INVALID_ARGUMENT`` naming the offending tensor.
+Ray. Satellites and gateways read a request's bytes with :func:`parse_infer_request` (too
+large or malformed: :class:`~orbitmesh.protos.contract.Refused` with its cause); the
+satellite's inference servicer calls :func:`decode_inputs` on each ``ModelInferRequest``
+and :func:`encode_outputs` on the model's results; a :class:`TensorError` becomes
+``INVALID_ARGUMENT`` naming the offending tensor.
 
 Both of the protocol's forms of tensor data are read:
 
@@ -31,7 +33,9 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import DecodeError
 
+from orbitmesh.protos.contract import Cause, Refused
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "from_raw",
     "model_config",
     "onnx_specs",
+    "parse_infer_request",
     "to_raw",
 ]
 
@@ -247,6 +252,25 @@ def _checked_shape(tensor: Any, spec: TensorSpec) -> tuple[tuple[int, ...], int]
 
 
 # --------------------------------------------------------------------------- decoding
+
+
+def parse_infer_request(
+    data: bytes, *, max_message_bytes: int, server: str
+) -> pb.ModelInferRequest:
+    """A ModelInferRequest's bytes as the message, refused with a cause otherwise:
+    ``too-large`` beyond ``max_message_bytes`` (checked before parsing), ``invalid`` when
+    they are not the message. ``server`` names the refusing server in the message."""
+    if len(data) > max_message_bytes:
+        raise Refused(
+            Cause.TOO_LARGE,
+            f"request of {len(data):,} bytes exceeds {server}'s limit of "
+            f"{max_message_bytes:,} bytes",
+        )
+    try:
+        request: pb.ModelInferRequest = pb.ModelInferRequest.FromString(data)
+    except DecodeError as exc:
+        raise Refused(Cause.INVALID, f"malformed ModelInferRequest: {exc}") from None
+    return request
 
 
 def _has_contents(tensor: Any) -> bool:

@@ -12,6 +12,11 @@ import pytest
 
 from orbitmesh.orchestrator.cli import main
 
+SPAN = (
+    "1899-07-30T00:00:00Z .. 2053-10-08T00:00:00Z (the Sun ephemeris de421.bsp that "
+    "skyfield-data ships, a day inside each end)"
+)
+
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     status = main(args)
@@ -127,6 +132,75 @@ def test_bad_arguments_exit_2(args: list[str], capsys: pytest.CaptureFixture[str
         main(args)
     assert info.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(
+            ["geometry", "demo", "--at", "2070-01-01T00:00:00Z"],
+            f"orbitmesh: --at: must lie within {SPAN}, got 2070-01-01T00:00:00Z",
+            id="geometry-after-the-ephemeris",
+        ),
+        pytest.param(
+            ["contacts", "demo", "--start", "1850-01-01T00:00:00Z", "--duration", "60"],
+            f"orbitmesh: --start: must lie within {SPAN}, got 1850-01-01T00:00:00Z",
+            id="contacts-before-the-ephemeris",
+        ),
+        pytest.param(
+            # The demo starts 2026-03-20T12:00Z: 10,063.5 days before 2053-10-08T00:00Z.
+            ["contacts", "demo", "--duration", "1e12"],
+            f"orbitmesh: --duration: must end the run within {SPAN}: at most "
+            f"{int(10_063.5 * 86_400)} s after time.start, got 1000000000000",
+            id="contacts-past-the-ephemeris",
+        ),
+    ],
+)
+def test_times_outside_the_ephemeris_exit_2(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(args, capsys)
+    assert (status, out) == (2, "")
+    assert err == expected + "\n"
+
+
+def test_contacts_checks_the_interval_it_searches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A day from the scenario's start (2053-10-07T12:00Z) would leave the ephemeris; a
+    day from ``--start`` does not, and that is the interval searched."""
+    scenario = tmp_path / "late.toml"
+    scenario.write_text(
+        'name = "late"\n[time]\nstart = 2053-10-07T12:00:00Z\nduration_s = 600\n'
+        '[[shell]]\nname = "a"\naltitude_km = 550\ninclination_deg = 53\nplanes = 2\n'
+        'sats_per_plane = 3\n[[ground_station]]\nname = "gs"\nlat_deg = 50\nlon_deg = 8\n'
+    )
+    status, out, err = run(
+        ["contacts", str(scenario), "--start", "2026-03-20T12:00:00Z", "--duration", "86400"],
+        capsys,
+    )
+    assert (status, err) == (0, "")
+    assert "contact windows" in out
+    status, out, err = run(["contacts", str(scenario), "--duration", "86400"], capsys)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"orbitmesh: --duration: must end the run within {SPAN}: at most 43200 s after "
+        "time.start, got 86400\n"
+    )
+
+
+def test_a_time_that_leaves_year_1_in_utc_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["geometry", "demo", "--at", "0001-01-01T00:00:00+01:00"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        "argument --at: not an ISO 8601 time in the years 1 to 9999 (UTC): "
+        "'0001-01-01T00:00:00+01:00'"
+    ) in err
+    assert "Traceback" not in err
 
 
 def test_unknown_scenario_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

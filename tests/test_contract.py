@@ -8,15 +8,20 @@ import grpc
 import pytest
 
 from orbitmesh.protos.contract import (
+    CANCELLED,
     CAUSE_METADATA_KEY,
     CODE_OF_CAUSE,
+    MAX_PIPELINE_STAGES,
     Cause,
     Param,
     Refused,
     Stage,
+    cause_for_code,
     cause_of,
     parse_pipeline,
+    string_param,
 )
+from orbitmesh.protos.inference import grpc_service_pb2 as pb
 
 
 def test_every_cause_has_a_real_status_code() -> None:
@@ -62,6 +67,13 @@ def test_a_pipeline_round_trips() -> None:
         ('[{"model": "a", "satelite": "s"}]', "unknown stage key 'satelite'"),
         ('[{"model": "a", "inputs": ["x"]}]', "inputs map names to names"),
         ('[{"model": "a", "satellite": 5}]', "satellite is a string"),
+        ('[{"model": "a", "satellite": ["x"]}]', "satellite is a string"),
+        ('[{"model": "a", "policy": {"p": 1}}]', "policy is a string"),
+        # Deeper than the JSON parser's stack: RecursionError inside json.loads.
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        # A number longer than Python converts (4,300 digits): ValueError, not JSON's own.
+        ('[{"model": "a", "satellite": ' + "9" * 5000 + "}]", "not usable JSON"),
+        (json.dumps([{"model": "a"}] * (MAX_PIPELINE_STAGES + 1)), "33 stages (at most 32)"),
     ],
 )
 def test_a_bad_pipeline_is_refused_as_invalid(text: str, says: str) -> None:
@@ -69,3 +81,53 @@ def test_a_bad_pipeline_is_refused_as_invalid(text: str, says: str) -> None:
         parse_pipeline(text)
     assert refused.value.cause is Cause.INVALID
     assert says in str(refused.value)
+
+
+def test_a_pipeline_of_the_most_stages_is_accepted() -> None:
+    stages = parse_pipeline(json.dumps([{"model": "a"}] * MAX_PIPELINE_STAGES))
+    assert len(stages) == MAX_PIPELINE_STAGES == 32
+
+
+def test_the_new_causes_are_resource_exhausted_and_cancelled_is_not_a_cause() -> None:
+    assert CODE_OF_CAUSE[Cause.TOO_MANY_CALLS] == "RESOURCE_EXHAUSTED"
+    assert CODE_OF_CAUSE[Cause.TOO_MANY_STREAMS] == "RESOURCE_EXHAUSTED"
+    # An outcome counted beside the causes, never sent: it must not collide with one.
+    assert CANCELLED not in {c.value for c in Cause}
+
+
+@pytest.mark.parametrize(
+    ("code", "cause", "expected"),
+    [
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "power", "power"),  # its own, kept
+        (grpc.StatusCode.UNAVAILABLE, "from-the-future", "from-the-future"),
+        (grpc.StatusCode.UNAVAILABLE, None, "node-down"),
+        (grpc.StatusCode.CANCELLED, None, "node-down"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, None, "deadline"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, None, "too-large"),
+        (grpc.StatusCode.INTERNAL, None, "internal"),
+        (grpc.StatusCode.UNKNOWN, "", "internal"),
+    ],
+)
+def test_a_failure_without_a_cause_is_passed_on_with_its_codes_cause(
+    code: grpc.StatusCode, cause: str | None, expected: str
+) -> None:
+    assert cause_for_code(code, cause) == expected
+
+
+def test_string_parameters_are_read_and_other_types_refused_by_name() -> None:
+    params = pb.ModelInferRequest().parameters
+    assert string_param(params, Param.POLICY) is None  # absent
+    params[Param.POLICY].string_param = "nearest"
+    assert string_param(params, Param.POLICY) == "nearest"
+    params[Param.SATELLITE].string_param = ""
+    assert string_param(params, Param.SATELLITE) == ""  # present, empty: for the caller
+    for kind, value in (("bool_param", True), ("int64_param", 7), ("double_param", 0.5)):
+        params[Param.PIPELINE].Clear()
+        setattr(params[Param.PIPELINE], kind, value)
+        with pytest.raises(Refused) as refused:
+            string_param(params, Param.PIPELINE)
+        assert refused.value.cause is Cause.INVALID
+        assert str(refused.value) == f"orbitmesh.pipeline must be a string_param, not {kind}"
+    params[Param.PIPELINE].Clear()
+    with pytest.raises(Refused, match="not empty"):
+        string_param(params, Param.PIPELINE)

@@ -24,6 +24,7 @@ from orbitmesh.orchestrator.scenario import (
     Scenario,
     ScenarioError,
     builtin_station_list,
+    ephemeris_span,
     load_scenario,
 )
 
@@ -382,6 +383,14 @@ def test_unreadable_file(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- [time]
 
 ALLOWED_TIME = "start, duration_s, step_s, speed"
+PUBLISHED_FIRST = "the orchestrator publishes 10 simulated seconds of ticks before the clock starts"
+TICK_RATE = (
+    "the orchestrator computes and publishes about 140 ticks per wall second, speed / step_s"
+)
+SPAN = (
+    "1899-07-30T00:00:00Z .. 2053-10-08T00:00:00Z (the Sun ephemeris de421.bsp that "
+    "skyfield-data ships, a day inside each end)"
+)
 
 
 @pytest.mark.parametrize(
@@ -466,10 +475,114 @@ ALLOWED_TIME = "start, duration_s, step_s, speed"
             ["time.step_s: must not exceed time.duration_s (3600), got 3601"],
             id="step-over-default-duration",
         ),
+        pytest.param(
+            'start = "0001-01-01T00:00:00+01:00"\n',
+            ["time.start: is outside the years 1 to 9999 in UTC, got 0001-01-01T00:00:00+01:00"],
+            id="before-year-1-in-utc",
+        ),
+        # issue 11: 10^7 ticks before the first publication (up hung), and 10^4 (52 s late)
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nstep_s = 0.000001\n',
+            [f"time.step_s: must be at least 0.1 ({PUBLISHED_FIRST}), got 1e-06"],
+            id="step-microsecond",
+        ),
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nstep_s = 0.001\n',
+            [f"time.step_s: must be at least 0.1 ({PUBLISHED_FIRST}), got 0.001"],
+            id="step-millisecond",
+        ),
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nstep_s = 0.0999\n',
+            [f"time.step_s: must be at least 0.1 ({PUBLISHED_FIRST}), got 0.0999"],
+            id="step-just-below",
+        ),
+        # 141 ticks a second at step 1; 14.1 / 0.1 = 141 too
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nspeed = 141\n',
+            [f"time.speed: must be at most 140 at step_s 1 ({TICK_RATE}), got 141"],
+            id="speed-over-tick-rate",
+        ),
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nstep_s = 0.1\nspeed = 14.1\n',
+            [f"time.speed: must be at most 14 at step_s 0.1 ({TICK_RATE}), got 14.1"],
+            id="speed-over-tick-rate-small-step",
+        ),
+        # issue 11: a start after the ephemeris ends
+        pytest.param(
+            'start = "2060-01-01T00:00:00Z"\n',
+            [f"time.start: must lie within {SPAN}, got 2060-01-01T00:00:00Z"],
+            id="start-2060",
+        ),
+        pytest.param(
+            'start = "1899-07-29T23:59:59Z"\n',
+            [f"time.start: must lie within {SPAN}, got 1899-07-29T23:59:59Z"],
+            id="start-before-the-span",
+        ),
+        pytest.param(
+            'start = "2053-10-07T23:00:00Z"\nduration_s = 3601\n',
+            [
+                f"time.duration_s: must end the run within {SPAN}: at most 3600 s after "
+                "time.start, got 3601"
+            ],
+            id="end-after-the-span",
+        ),
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nduration_s = 1e300\n',
+            [
+                # 2026-03-20T12:00Z to 2053-10-08T00:00Z: 10,063.5 days
+                f"time.duration_s: must end the run within {SPAN}: at most "
+                f"{int(10_063.5 * 86_400)} s after time.start, got 1e+300"
+            ],
+            id="duration-huge",
+        ),
     ],
 )
 def test_time_problems(tmp_path: Path, body: str, expected: list[str]) -> None:
     assert problems_of(tmp_path, HEAD + "[time]\n" + body + shell()) == expected
+
+
+def test_the_span_is_the_files_own_a_day_inside_each_end() -> None:
+    """DE421 read with jplephem itself: every segment covers JD 2414864.5 to 2471184.5
+    (TDB), that is 1899-07-29 and 2053-10-09 (JD 2451545.0 is 2000-01-01T12:00, and
+    2471184.5 - 2451545.0 = 19,639.5 days later is 2053-10-09T00:00); a day inside each
+    end makes 1899-07-30 and 2053-10-08, the span in ``SPAN``."""
+    from jplephem.spk import SPK  # type: ignore[import-untyped]
+    from skyfield_data import get_skyfield_data_path
+
+    kernel = SPK.open(str(Path(get_skyfield_data_path()) / "de421.bsp"))
+    try:
+        spans = {(seg.start_jd, seg.end_jd) for seg in kernel.segments}
+    finally:
+        kernel.close()
+    assert spans == {(2414864.5, 2471184.5)}
+    assert ephemeris_span() == (
+        datetime(1899, 7, 30, tzinfo=UTC),
+        datetime(2053, 10, 8, tzinfo=UTC),
+        "de421.bsp",
+    )
+
+
+@pytest.mark.parametrize(
+    "time_table",
+    [
+        'start = "1899-07-30T00:00:00Z"\nduration_s = 600\n',
+        'start = "2053-10-07T23:00:00Z"\nduration_s = 3600\nstep_s = 0.1\nspeed = 14\n',
+        'start = "2026-03-20T12:00:00Z"\nspeed = 140\n',
+    ],
+    ids=["first-instant", "last-instant-smallest-step", "fastest-speed"],
+)
+def test_the_bounds_themselves_run(tmp_path: Path, time_table: str) -> None:
+    """At the edges of what validation accepts the geometry works: ticks at both ends of
+    the run and every compute satellite's track 60 s past its end, as ``up`` computes."""
+    from orbitmesh.orchestrator.geometry import GeometryEngine
+
+    scenario, catalog = build(tmp_path, HEAD + "[time]\n" + time_table + shell() + station())
+    engine = GeometryEngine(scenario, catalog)
+    end_s = scenario.time.duration_s
+    first, last = engine.ticks([0.0, end_s])
+    assert first.offset_s == 0.0 and last.offset_s == end_s
+    (track, *_) = engine.ephemeris([0], 0.0, end_s + 60.0)
+    assert track.end_s >= end_s + 60.0
 
 
 # ---------------------------------------------------------------------- [[shell]]
@@ -967,6 +1080,43 @@ def test_cli_geometry_bad_file_exits_2_without_traceback(tmp_path: Path) -> None
         "bad.toml: compute.satellites[1]: no satellite with id 'b-0-0'"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("time_table", "expected"),
+    [
+        pytest.param(
+            'start = "2060-01-01T00:00:00Z"\n',
+            f"time.start: must lie within {SPAN}, got 2060-01-01T00:00:00Z",
+            id="start-2060",
+        ),
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nstep_s = 0.000001\n',
+            f"time.step_s: must be at least 0.1 ({PUBLISHED_FIRST}), got 1e-06",
+            id="step-microsecond",
+        ),
+        pytest.param(
+            'start = "2026-03-20T12:00:00Z"\nstep_s = 0.001\n',
+            f"time.step_s: must be at least 0.1 ({PUBLISHED_FIRST}), got 0.001",
+            id="step-millisecond",
+        ),
+    ],
+)
+def test_cli_refuses_what_up_cannot_run_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], time_table: str, expected: str
+) -> None:
+    """Issue 11: these passed `validate`, then `up`/`geometry` hung or failed with a
+    traceback; now every command that reads a scenario stops at one line, exit 2."""
+    write(tmp_path, HEAD + "[time]\n" + time_table + shell() + station(), name="bad.toml")
+    result = run_cli(tmp_path, "validate", "bad.toml")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"bad.toml: {expected}"]
+    path = tmp_path / "bad.toml"
+    for command in ("geometry", "contacts"):
+        assert cli_main([command, str(path)]) == 2
+        out = capsys.readouterr()
+        assert (out.out, out.err) == ("", f"{path}: {expected}\n")
 
 
 # ---------------------------------------------------------------------- placement

@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from orbitmesh.node.models.onnx_session import make_session
+from orbitmesh.protos.contract import Cause, Refused
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.tensors import (
     DATATYPES,
@@ -28,6 +29,7 @@ from orbitmesh.protos.tensors import (
     decode_inputs,
     encode_outputs,
     onnx_specs,
+    parse_infer_request,
 )
 
 Array = npt.NDArray[Any]
@@ -568,3 +570,35 @@ def test_onnx_types_without_a_datatype_are_refused() -> None:
         ValueError, match=re.escape('tensor "seq": ONNX type seq(tensor(float)) has no')
     ):
         onnx_specs(session.get_outputs())
+
+
+# --------------------------------------------------------------------------- a request's bytes
+
+
+def test_a_request_is_parsed_up_to_the_limit_and_refused_past_it() -> None:
+    request = pb.ModelInferRequest(model_name="m", raw_input_contents=[b"\x00" * 100])
+    data = request.SerializeToString()
+    # Field 1 (model_name): tag, length 1, "m" = 3 bytes; field 7 (raw_input_contents):
+    # tag, length 100 as one varint byte, the 100 bytes = 102 bytes.
+    assert len(data) == 105
+    parsed = parse_infer_request(data, max_message_bytes=105, server="here")
+    assert parsed.model_name == "m" and parsed.raw_input_contents[0] == b"\x00" * 100
+    with pytest.raises(Refused) as refused:
+        parse_infer_request(data, max_message_bytes=104, server="station x")
+    assert refused.value.cause is Cause.TOO_LARGE
+    assert str(refused.value) == "request of 105 bytes exceeds station x's limit of 104 bytes"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xff\xff",  # a tag of field 0 is never valid
+        b"\x0a\x05ab",  # a string field claiming 5 bytes where 2 remain
+        b"\x3a\x80",  # a length whose varint never ends
+    ],
+)
+def test_bytes_that_are_not_a_request_are_refused_as_invalid(data: bytes) -> None:
+    with pytest.raises(Refused) as refused:
+        parse_infer_request(data, max_message_bytes=1 << 20, server="here")
+    assert refused.value.cause is Cause.INVALID
+    assert str(refused.value).startswith("malformed ModelInferRequest")

@@ -44,9 +44,9 @@ import numpy as np
 import numpy.typing as npt
 
 from orbitmesh.ground.load.liveness import Liveness, evidence_of
-from orbitmesh.ground.load.loadstats import CANCELLED, OK, EmulationDied, Finished, grpc_cause
+from orbitmesh.ground.load.loadstats import OK, EmulationDied, Finished, grpc_cause
 from orbitmesh.ground.load.schedule import Schedule, ScheduleKind
-from orbitmesh.protos.contract import Param, cause_of
+from orbitmesh.protos.contract import CANCELLED, Param, cause_of
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.tensors import DATATYPES, to_raw
 

@@ -37,6 +37,7 @@ from typing import Any, Final
 import numpy as np
 
 from orbitmesh.ground.load.fidelity import assess
+from orbitmesh.protos.contract import CANCELLED
 
 __all__ = [
     "GHZ_PERCENTAGES",
@@ -63,9 +64,8 @@ HISTOGRAM_BUCKETS: Final = 10
 #: Distinct error messages kept in errorDistribution; the rest are counted together.
 MAX_ERROR_KINDS: Final = 50
 OK: Final = "ok"
-#: Cut short by the end of the run (its drain's deadline passed, or the emulation died):
-#: neither a success nor a failure.
-CANCELLED: Final = "cancelled"
+#: CANCELLED (protos/contract.py): cut short by the end of the run (its drain's deadline
+#: passed, or the emulation died): neither a success nor a failure.
 #: Causes of failures that carried no orbitmesh cause start with this, then the gRPC
 #: status code's name (``grpc-unavailable``): never to be confused with the causes
 #: servers send or with ``cancelled``.

@@ -36,7 +36,6 @@ from orbitmesh.ground.load.fidelitywatch import FidelityWatch
 from orbitmesh.ground.load.liveness import DEAD_AFTER_S, Liveness
 from orbitmesh.ground.load.loadgen import LoadOptions, LoadRun, Progress, build_request, run_load
 from orbitmesh.ground.load.loadstats import (
-    CANCELLED,
     UNATTRIBUTED,
     Finished,
     Thresholds,
@@ -46,6 +45,7 @@ from orbitmesh.ground.load.loadstats import (
     write_timeseries_csv,
 )
 from orbitmesh.ground.load.observer import Observations, ObserverProcess, SimClockView
+from orbitmesh.protos.contract import CANCELLED
 from orbitmesh.protos.tensors import DATATYPES, datatype_of
 
 __all__ = ["LoadTestResult", "ProgressPrinter", "format_summary", "run_load_test"]
