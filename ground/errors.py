@@ -40,6 +40,7 @@ __all__ = [
     "EndpointsError",
     "InternalError",
     "InvalidInput",
+    "LinkDown",
     "LinkLost",
     "ModelNotFound",
     "NoContact",
@@ -51,6 +52,7 @@ __all__ = [
     "QueueFull",
     "RequestTooLarge",
     "ResourceExhausted",
+    "StationDown",
     "TooManyCalls",
     "TooManyStreams",
     "Unavailable",
@@ -151,6 +153,18 @@ class NodeDown(Unavailable):
     """The satellite's node is not serving."""
 
     CAUSE = Cause.NODE_DOWN
+
+
+class LinkDown(Unavailable):
+    """A fault cut the laser links the path would have taken."""
+
+    CAUSE = Cause.LINK_DOWN
+
+
+class StationDown(Unavailable):
+    """A fault took the ground station out of service."""
+
+    CAUSE = Cause.STATION_DOWN
 
 
 class ResourceExhausted(CallFailed):

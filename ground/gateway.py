@@ -36,7 +36,7 @@ from orbitmesh.links.datapath import DataPathClient, RemoteError
 from orbitmesh.links.linkstate import Route, TickLinks
 from orbitmesh.links.linkview import LinkView
 from orbitmesh.links.model import LinkModel, LinkParams, Transfer
-from orbitmesh.links.routes import RouteSet
+from orbitmesh.links.routes import RouteFinder, RouteSet
 from orbitmesh.links.timing import sleep_until
 from orbitmesh.protos.contract import (
     CANCELLED,
@@ -218,6 +218,9 @@ class GatewayServer:
         self.model_stats = ModelStats()
         #: Lookups of link state past the last tick received (the orchestrator is late).
         self.late_lookups = 0
+        #: A tick with the laser links faults cut put back, and its own route finder:
+        #: searched only to tell a route a fault took from one that never was.
+        self._restored: tuple[TickLinks, TickLinks, RouteFinder] | None = None
         self._server: grpc.aio.Server | None = None
         #: The front of the running server's handlers (its bounds and refusals).
         self.guard: ServerGuard | None = None
@@ -523,10 +526,49 @@ class GatewayServer:
             self.model_stats.failed(model, took_s=took_s)
 
     def _pick(self, request: pb.ModelInferRequest, start_s: float) -> tuple[int, Route]:
-        """The satellite (its place in the fleet) and the route up to it."""
+        """The satellite (its place in the fleet) and the route up to it; a refusal a
+        fault caused says so (``station-down``, ``link-down``)."""
         tick = self._tick(start_s)
         if tick is None:
             raise Refused(Cause.NO_CONTACT, f"station {self.config.station} has no link state yet")
+        topology = self.view.topology
+        number = topology.station_number.get(self.config.station) if topology else None
+        if number is not None and number in tick.stations_down:
+            raise Refused(
+                Cause.STATION_DOWN,
+                f"station {self.config.station} is down ({_faults_of(tick, 'station-down')})",
+            )
+        try:
+            return self._pick_at(tick, request)
+        except Refused as refused:
+            if (
+                refused.cause is Cause.NO_CONTACT
+                and len(tick.cut_a)
+                and self._cut_off(tick, request)
+            ):
+                raise Refused(
+                    Cause.LINK_DOWN,
+                    f"{refused}: faults cut the laser links ({_faults_of(tick, 'isl-down')})",
+                ) from None
+            raise
+
+    def _cut_off(self, tick: TickLinks, request: pb.ModelInferRequest) -> bool:
+        """Whether the request would have found its satellite without the laser links
+        faults cut (searched only when it found none)."""
+        topology = self.view.topology
+        if topology is None:
+            return False
+        if self._restored is None or self._restored[0] is not tick:
+            self._restored = (tick, tick.with_cuts_restored(), RouteFinder(topology))
+        _, restored, finder = self._restored
+        routes = finder.from_station(restored, self.config.station)
+        fleet = self.view.fleet
+        target = string_param(request.parameters, Param.SATELLITE)
+        if target is not None:
+            return target in routes
+        return bool((fleet.carriers(request.model_name) & fleet.up & routes.reachable()).any())
+
+    def _pick_at(self, tick: TickLinks, request: pb.ModelInferRequest) -> tuple[int, Route]:
         fleet = self.view.fleet
         params = request.parameters
         target = string_param(params, Param.SATELLITE)
@@ -851,6 +893,11 @@ class StationServicer:
         )
         self._stamp(event, offset_s)
         return event
+
+
+def _faults_of(tick: TickLinks, kind: str) -> str:
+    """The labels of the tick's faults of one kind, for a refusal's message."""
+    return ", ".join(label for label in tick.faults if f" {kind} " in label) or "a fault"
 
 
 def _first_stage(request: pb.ModelInferRequest, stages: list[Stage]) -> bytes:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -39,12 +39,17 @@ class Route:
     hops: tuple[str, ...]
     delays_ms: tuple[float, ...]  # one-way propagation of each link (len(hops) - 1)
     rates_mbps: tuple[float, ...]
+    #: Packet loss of each link beyond the run's own (weather on a ground link); empty:
+    #: none anywhere.
+    loss_rates: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.hops) < 2 or len(self.delays_ms) != len(self.hops) - 1:
             raise ValueError(f"a route needs n >= 2 hops and n - 1 links, got {self}")
         if len(self.rates_mbps) != len(self.delays_ms):
             raise ValueError(f"one rate per link, got {self}")
+        if self.loss_rates and len(self.loss_rates) != len(self.delays_ms):
+            raise ValueError(f"one loss rate per link (or none), got {self}")
 
     @property
     def delay_ms(self) -> float:
@@ -67,7 +72,9 @@ class Route:
         return self.hops[-1]
 
     def reversed(self) -> Route:
-        return Route(self.hops[::-1], self.delays_ms[::-1], self.rates_mbps[::-1])
+        return Route(
+            self.hops[::-1], self.delays_ms[::-1], self.rates_mbps[::-1], self.loss_rates[::-1]
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,6 +172,11 @@ class TickLinks:
     Laser links are undirected (``isl_a < isl_b``), listed once with their one-way
     delay; ``ground`` holds the ground links of the stations the receiver serves (none
     for satellites: a path between satellites never passes through a station).
+
+    Faults (orchestrator/faults.py) are applied before publication: the laser links they
+    cut are moved from ``isl_*`` to ``cut_*`` (so that a route lost to a fault can be told
+    from one that never existed), a station that is down loses its ground links and is
+    listed in ``stations_down``, and ``weather`` attenuates a station's ground links.
     """
 
     tick: int
@@ -174,20 +186,46 @@ class TickLinks:
     isl_b: NDArray[np.int32]
     isl_delay_ms: NDArray[np.float64]
     ground: StationLinks = field(default_factory=StationLinks.empty)
+    cut_a: NDArray[np.int32] = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    cut_b: NDArray[np.int32] = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    cut_delay_ms: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    #: Stations (by number) out of service.
+    stations_down: tuple[int, ...] = ()
+    #: (station number, fraction of the ground links' rate left, added packet loss).
+    weather: tuple[tuple[int, float, float], ...] = ()
+    #: Labels of the faults active in this tick (``fault[2] reboot shell1-0-0``).
+    faults: tuple[str, ...] = ()
 
     @property
     def end_s(self) -> float:
         return self.offset_s + self.step_s
 
     def for_stations(self, stations: Sequence[int]) -> TickLinks:
-        return TickLinks(
-            self.tick,
-            self.offset_s,
-            self.step_s,
-            self.isl_a,
-            self.isl_b,
-            self.isl_delay_ms,
-            self.ground.only(stations),
+        mine = set(stations)
+        return replace(
+            self,
+            ground=self.ground.only(stations),
+            stations_down=tuple(s for s in self.stations_down if s in mine),
+            weather=tuple(w for w in self.weather if w[0] in mine),
+        )
+
+    def weather_of(self, station: int) -> tuple[float, float]:
+        """The fraction of a station's ground-link rate left and the loss added."""
+        for number, rate_factor, loss_rate in self.weather:
+            if number == station:
+                return rate_factor, loss_rate
+        return 1.0, 0.0
+
+    def with_cuts_restored(self) -> TickLinks:
+        """This tick as it would be without the laser links faults cut."""
+        return replace(
+            self,
+            isl_a=np.concatenate([self.isl_a, self.cut_a]),
+            isl_b=np.concatenate([self.isl_b, self.cut_b]),
+            isl_delay_ms=np.concatenate([self.isl_delay_ms, self.cut_delay_ms]),
+            cut_a=self.cut_a[:0],
+            cut_b=self.cut_b[:0],
+            cut_delay_ms=self.cut_delay_ms[:0],
         )
 
     def same_as(self, other: TickLinks) -> bool:

@@ -305,7 +305,7 @@ class LinkModel:
                 usage.book(size_bytes, begin_s, begin_s + occupancy_s)
             wait_total_s += wait_s
             arrival_s += wait_s + delay_ms / _MS_PER_S
-        lost = self._losses(size_bytes, len(route.links))
+        lost = self._losses(size_bytes, route.loss_rates or (0.0,) * len(route.links))
         per_loss_ms = self.params.timeout_ms(route.delay_ms) + _serialization_ms(
             min(size_bytes, self.params.mtu_bytes), route.bottleneck_mbps
         )
@@ -320,14 +320,19 @@ class LinkModel:
             lost_packets=lost,
         )
 
-    def _losses(self, size_bytes: int, n_links: int) -> int:
-        """Packet losses over ``n_links`` traversals, lost resends included."""
-        p = self.params.loss_rate
-        if p == 0.0:
+    def _losses(self, size_bytes: int, extra_loss: tuple[float, ...]) -> int:
+        """Packet losses over the route's links (``extra_loss``: each link's loss beyond
+        the run's own, e.g. weather), lost resends included."""
+        base = self.params.loss_rate
+        if base == 0.0 and not any(extra_loss):
             return 0  # no draw: a lossless model leaves the generator untouched
         n_packets = max(1, -(-size_bytes // self.params.mtu_bytes))
         lost = 0
-        for _ in range(n_links):
+        for extra in extra_loss:
+            # Independent losses: a packet survives the link if it survives both.
+            p = 1.0 - (1.0 - base) * (1.0 - extra)
+            if p == 0.0:
+                continue
             pending = int(self._rng.binomial(n_packets, p))
             lost += pending
             for _ in range(MAX_RETRANSMISSIONS):

@@ -153,19 +153,23 @@ class RouteSet(Mapping[str, Route]):
         delays: list[float] = []
         rates: list[float] = []
         first = 1
+        ground_loss = 0.0
         if self._ground is not None:  # station -> first satellite
             sats, ground_ms = self._ground
             k = int(np.flatnonzero(sats == nodes[1])[0])
             hops.append(topo.satellite_ids[nodes[1]])
             delays.append(float(ground_ms[k]))
-            rates.append(topo.gsl_rate_mbps)
+            rate_factor, ground_loss = self._graph.tick.weather_of(topo.station_number[self.source])
+            rates.append(topo.gsl_rate_mbps * rate_factor)
             first = 2
         for i in range(first, len(nodes)):
             a, b = nodes[i - 1], nodes[i]
             hops.append(topo.satellite_ids[b])
             delays.append(self._graph.isl_delay_ms(a, b))
             rates.append(topo.isl_rate_mbps)
-        return Route(tuple(hops), tuple(delays), tuple(rates))
+        # Weather adds loss on the ground link only.
+        losses = (ground_loss,) + (0.0,) * (len(delays) - 1) if ground_loss else ()
+        return Route(tuple(hops), tuple(delays), tuple(rates), losses)
 
     def __getitem__(self, satellite_id: str) -> Route:
         route = self.get(satellite_id)

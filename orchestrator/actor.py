@@ -54,6 +54,9 @@ class _OrchestratorBody:
     async def stop_satellite(self, satellite_id: str, grace_s: float) -> None:
         await self._emulation.stop_satellite(satellite_id, grace_s)
 
+    async def inject_fault(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._emulation.inject_fault(entry)
+
     async def start_satellite(self, satellite_id: str) -> str:
         return await self._emulation.start_satellite(satellite_id)
 
@@ -171,6 +174,14 @@ class Orchestrator:
 
     def finished(self) -> bool:
         return bool(ray.get(self.handle.finished.remote()))
+
+    def inject_fault(self, entry: dict[str, Any], timeout_s: float = 60.0) -> list[dict[str, Any]]:
+        """Add one ``[[fault]]`` entry to the running emulation (from now unless ``at_s``);
+        returns its events. Raises FaultError (inside Ray's RayTaskError) when invalid."""
+        events: list[dict[str, Any]] = ray.get(
+            self.handle.inject_fault.remote(entry), timeout=timeout_s
+        )
+        return events
 
     def stop_satellite(self, satellite_id: str, grace_s: float = 0.0) -> None:
         """Stop one satellite inside its running host (fault injection); the satellites

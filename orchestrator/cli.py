@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orbitmesh import __version__
+from orbitmesh.orchestrator.cli_fault import add_fault_command
 from orbitmesh.orchestrator.cli_load import add_load_commands
 from orbitmesh.orchestrator.cli_run import add_run_commands
 from orbitmesh.orchestrator.preflight import Command, checked_catalog
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_commands(sub, scenario_help)
     add_load_commands(sub, scenario_help)
+    add_fault_command(sub)
 
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=cmd_scenarios)

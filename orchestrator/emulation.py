@@ -14,6 +14,7 @@ computed after their simulated time has begun are counted as late.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import uuid
@@ -39,6 +40,8 @@ from orbitmesh.node.actor import HostIncarnation, SatelliteHostActor
 from orbitmesh.node.host import HostStatus
 from orbitmesh.node.power import PowerState
 from orbitmesh.node.thermal import ThermalState
+from orbitmesh.orchestrator.faultplan import FaultPlan, SatelliteFault
+from orbitmesh.orchestrator.faults import FaultError
 from orbitmesh.orchestrator.geometry import GeometryEngine
 from orbitmesh.orchestrator.launch import node_configs
 from orbitmesh.orchestrator.placement import (
@@ -157,6 +160,18 @@ class Emulation:
         self._sent_gist: tuple[Any, ...] | None = None
         #: Ticks published that still hold or are to come: a restarted host gets them again.
         self._window: list[TickLinks] = []
+        #: The same ticks as geometry gave them, before faults: an injected fault is
+        #: applied to them again.
+        self._raw_window: list[TickLinks] = []
+        #: Every fault of the run (None when replaying: the trace carries them).
+        self.faults: FaultPlan | None = None
+        #: Satellite faults to apply (from the plan, or from a replayed trace).
+        self._satellite_faults: list[SatelliteFault] = []
+        #: Compute satellites down because of a fault, with the fault's label.
+        self.down_by_fault: dict[str, str] = {}
+        #: Satellite faults applied so far (recorded with a trace).
+        self.fault_log: list[SatelliteFault] = []
+        self._fault_wakeup = asyncio.Event()
         #: Satellites not serving: stopped on purpose, or on a host that does not answer.
         self.down: set[str] = set()
         self.restarts: Counter[str] = Counter()
@@ -190,6 +205,20 @@ class Emulation:
         if self.options.replay is not None:
             self._reader = TraceReader(self.options.replay)
             self._reader.check(scenario.name, engine.stations.names, list(engine.catalog.ids))
+            # The trace carries the faults of the recorded run: its ticks as published,
+            # its satellites' faults as applied.
+            self._satellite_faults = [
+                SatelliteFault.from_json(f) for f in self._reader.satellite_faults
+            ]
+        else:
+            self.faults = FaultPlan.of_run(
+                scenario.faults,
+                seed=scenario.fault_seed,
+                catalog=engine.catalog,
+                topology=topo,
+                duration_s=self.end_s,
+            )
+            self._satellite_faults = self.faults.satellite_faults()
         return scenario, engine, topo
 
     def _named(self, remote_class: Any, host_id: str) -> Any:
@@ -295,9 +324,11 @@ class Emulation:
         # or more) would not be computed within the clock's start-up lead.
         await self._publish_due(ahead_s=self.options.ahead_s)
         await asyncio.sleep(max(0.0, self.clock.wall0 - time.time()))  # return once time 0 came
+        loop = asyncio.get_running_loop()
         self._tasks = [
-            asyncio.get_running_loop().create_task(self._tick_loop()),
-            asyncio.get_running_loop().create_task(self._status_loop()),
+            loop.create_task(self._tick_loop()),
+            loop.create_task(self._status_loop()),
+            loop.create_task(self._fault_loop()),
         ]
         return self.endpoints()
 
@@ -343,14 +374,19 @@ class Emulation:
         now_s = max(0.0, self.clock.offset_s())
         self._next_tick = int(now_s // scenario.time.step_s)
         self.ticks_published = self._next_tick
-        self._window = self._compute_many([self._next_tick])
+        self._raw_window = self._geometry_many([self._next_tick])
+        self._window = [self._faulted(t) for t in self._raw_window]
         self._next_tick += 1
         self.ticks_published += 1
         await self._poll_status()
         self._send(self._window)
         await self._publish_due()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self._status_loop())]
+        self._tasks = [
+            loop.create_task(self._tick_loop()),
+            loop.create_task(self._status_loop()),
+            loop.create_task(self._fault_loop()),
+        ]
         return self.endpoints()
 
     def endpoints(self) -> dict[str, Any]:
@@ -367,6 +403,8 @@ class Emulation:
             "placement": dict(placement_json(self.placement)),
             "hosts": self.hosts(),
             "run_id": self.options.run_id,
+            # Where other drivers join the run (`orbitmesh fault`).
+            "ray_address": ray.get_runtime_context().gcs_address,
         }
 
     def hosts(self) -> dict[str, dict[str, Any]]:
@@ -405,7 +443,7 @@ class Emulation:
         ticks = int(_PUBLISH_BATCH_WALL_S * self.clock.speed / self.scenario.time.step_s)
         return min(max(ticks, _PUBLISH_BATCH_MIN), _PUBLISH_BATCH_MAX)
 
-    def _compute_many(self, indices: list[int]) -> list[TickLinks]:
+    def _geometry_many(self, indices: list[int]) -> list[TickLinks]:
         # One hand-off to the worker thread per batch, not per tick: at high speed the
         # hand-off and the event loop's turn cost as much as the geometry itself.
         assert self.engine is not None
@@ -414,6 +452,14 @@ class Emulation:
         engine = self.engine
         ticks = engine.ticks([self._tick_offset(i) for i in indices], routes=False)
         return [tick_links(engine, tick, i) for i, tick in zip(indices, ticks, strict=True)]
+
+    def _faulted(self, tick: TickLinks) -> TickLinks:
+        return tick if self.faults is None else self.faults.tick(tick)
+
+    def _compute_many(self, indices: list[int]) -> tuple[list[TickLinks], list[TickLinks]]:
+        """The ticks as geometry gives them, and as faults leave them (published)."""
+        raw = self._geometry_many(indices)
+        return raw, [self._faulted(t) for t in raw]
 
     async def _publish_due(self, ahead_s: float | None = None) -> None:
         assert self.clock is not None
@@ -429,7 +475,7 @@ class Emulation:
                 len(indices) < size and self._tick_offset(self._next_tick + len(indices)) <= horizon
             ):
                 indices.append(self._next_tick + len(indices))
-            computed = await loop.run_in_executor(None, self._compute_many, indices)
+            raw, computed = await loop.run_in_executor(None, self._compute_many, indices)
             now_s = self.clock.offset_s()
             for tick in computed:
                 if tick.offset_s < now_s:
@@ -439,6 +485,7 @@ class Emulation:
             self._next_tick += len(indices)
             self.ticks_published += len(indices)
             self._window = [t for t in self._window if t.end_s >= now_s] + computed
+            self._raw_window = [t for t in self._raw_window if t.end_s >= now_s] + raw
             self._send(computed)
 
     def _send(self, ticks: list[TickLinks]) -> None:
@@ -482,6 +529,8 @@ class Emulation:
                 )
                 for sid in host.satellite_ids:
                     self.restarts[sid] += 1
+                    if sid in self.down_by_fault:  # it came back with the others
+                        await host.handle.stop_member.remote(sid, 0.0)
         except Exception:
             self.down.update(host.satellite_ids)
             return
@@ -679,6 +728,96 @@ class Emulation:
 
     # ------------------------------------------------------------------ faults on purpose
 
+    def _due_down(self, now_s: float) -> dict[str, SatelliteFault]:
+        """Compute satellites a fault holds down at ``now_s``, with the fault that began
+        last."""
+        down: dict[str, SatelliteFault] = {}
+        for fault in self._satellite_faults:
+            if fault.at_s > now_s:
+                break
+            if fault.satellite not in self.host_of:
+                continue  # not a compute satellite: only its laser links go (ticks)
+            if fault.edge == "start":
+                down[fault.satellite] = fault
+            elif down.get(fault.satellite, fault).label == fault.label:
+                down.pop(fault.satellite, None)
+        return down
+
+    async def _fault_loop(self) -> None:
+        """Hold the satellites the faults name down, and bring them back when their
+        faults end. Level-triggered: what should be down now is compared with what is,
+        so an orchestrator that takes a run over, or a host that restarted, converges."""
+        assert self.clock is not None
+        while not self._stopping:
+            now_s = self.clock.offset_s()
+            due = self._due_down(now_s)
+            for sid in sorted(set(self.down_by_fault) - set(due)):
+                reset = next(
+                    (f.reset for f in reversed(self._satellite_faults) if f.satellite == sid),
+                    "warm",
+                )
+                await self._fault_edge(
+                    SatelliteFault(now_s, sid, "end", "reboot", reset, self.down_by_fault[sid])
+                )
+            for sid, fault in sorted(due.items()):
+                if self.down_by_fault.get(sid) != fault.label:
+                    await self._fault_edge(replace(fault, at_s=now_s))
+            upcoming = [f.at_s for f in self._satellite_faults if f.at_s > now_s]
+            wait_s = (min(upcoming) - now_s) / self.clock.speed if upcoming else 1.0
+            self._fault_wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._fault_wakeup.wait(), timeout=max(0.01, min(wait_s, 1.0))
+                )
+
+    async def _fault_edge(self, fault: SatelliteFault) -> None:
+        sid = fault.satellite
+        try:
+            if fault.edge == "start":
+                if sid not in self.down_by_fault:
+                    await self.stop_satellite(sid)
+                self.down_by_fault[sid] = fault.label
+            else:
+                self.down_by_fault.pop(sid, None)
+                await self.start_satellite(sid)
+        except Exception:  # its host is down: the next round tries again
+            return
+        self.fault_log.append(fault)
+
+    def inject_fault(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """Add a fault while the run goes on (``orbitmesh fault``): the ``[[fault]]``
+        format, starting now unless ``at_s`` says when. The ticks already published are
+        sent again with it. Raises FaultError with one line per problem."""
+        assert self.clock is not None and self.topology is not None
+        if self.faults is None:
+            raise FaultError(["fault: a replay carries the faults of its recording"])
+        now_s = self.clock.offset_s()
+        events = self.faults.inject(entry, now_s)
+        self._satellite_faults = self.faults.satellite_faults()
+        self._window = [self.faults.tick(t) for t in self._raw_window]
+        if self._writer is not None:
+            for tick in self._window:
+                self._writer.update(tick)
+        self._send(self._window)
+        self._fault_wakeup.set()
+        return [
+            {"label": e.label, "start_s": e.start_s, "end_s": e.end_s, "kind": e.kind}
+            for e in events
+        ]
+
+    def fault_status(self) -> dict[str, Any]:
+        """The faults active now and those begun so far, by kind."""
+        assert self.clock is not None
+        now_s = self.clock.offset_s()
+        if self.faults is not None:
+            active = [e.label for e in self.faults.active(now_s)]
+            begun = self.faults.counts(now_s)
+        else:
+            tick = self._window[0] if self._window else None
+            active = sorted({*(tick.faults if tick else ()), *self.down_by_fault.values()})
+            begun = dict(Counter(f.kind for f in self.fault_log if f.edge == "start"))
+        return {"active": active, "begun": begun, "satellites_down": dict(self.down_by_fault)}
+
     async def stop_satellite(self, satellite_id: str, grace_s: float = 0.0) -> None:
         """Stop one satellite inside its live host (its host-mates keep serving)."""
         host = self._host(satellite_id)
@@ -728,6 +867,7 @@ class Emulation:
             "refused": dict(refused),
             "restarts": dict(self.restarts),
             "gateway_restarts": dict(self.gateway_restarts),
+            "faults": self.fault_status(),
             "resumed": self.resumed,
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
@@ -794,6 +934,7 @@ class Emulation:
         ]:
             ray.kill(handle, no_restart=True)
         if self._writer is not None:
+            self._writer.satellite_faults = [f.as_json() for f in self.fault_log]
             self._writer.close()
 
 

@@ -423,7 +423,26 @@ def _preflight(
         catalog = build_catalog(scenario)
     except ScenarioError as exc:
         return [*chk.problems, *exc.problems], None
+    if scenario.faults:
+        _check_fault_targets(scenario, catalog, duration_s, chk)
     return chk.problems, catalog
+
+
+def _check_fault_targets(
+    scenario: Scenario, catalog: SatelliteCatalog, duration_s: float | None, chk: Checker
+) -> None:
+    """Fault targets exist in the catalog, and timed faults fall within the run."""
+    from orbitmesh.orchestrator.faultplan import planes_of
+    from orbitmesh.orchestrator.faults import check_targets
+
+    check_targets(
+        scenario.faults,
+        chk,
+        duration_s=scenario.time.duration_s if duration_s is None else duration_s,
+        satellites=catalog.ids,
+        planes=planes_of(catalog),
+        stations=[g.name for g in scenario.ground_stations],
+    )
 
 
 def preflight(

@@ -9,13 +9,16 @@ not with the square of the compute satellites.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from orbitmesh.constants import C_KM_PER_S
 from orbitmesh.links.linkstate import StationLinks, TickLinks, Topology
+from orbitmesh.orchestrator.faults import FaultState
 from orbitmesh.orchestrator.geometry import GeometryEngine, Tick
 
-__all__ = ["tick_links", "topology"]
+__all__ = ["apply_faults", "tick_links", "topology"]
 
 
 def topology(engine: GeometryEngine) -> Topology:
@@ -54,4 +57,54 @@ def tick_links(engine: GeometryEngine, tick: Tick, tick_index: int) -> TickLinks
         isl_b=np.ascontiguousarray(isl.b, dtype=np.int32),
         isl_delay_ms=np.ascontiguousarray(isl.distance_km / C_KM_PER_S * 1e3),
         ground=ground,
+    )
+
+
+def apply_faults(
+    tick: TickLinks, state: FaultState, topology: Topology, labels: tuple[str, ...] = ()
+) -> TickLinks:
+    """``tick`` as faults leave it: laser links cut (moved to ``cut_*``), the ground links
+    of stations that are down removed (and the stations listed), weather noted per
+    station, the active faults' ``labels`` attached."""
+    number = topology.satellite_number
+    isolated = state.cut_satellites | state.down_satellites
+    cut = np.zeros(len(tick.isl_a), dtype=bool)
+    if isolated:
+        ends = np.array(sorted(number[s] for s in isolated), dtype=np.int32)
+        cut |= np.isin(tick.isl_a, ends) | np.isin(tick.isl_b, ends)
+    if state.cut_links:
+        n = np.int64(topology.n_satellites)
+        pairs = [sorted(number[s] for s in link) for link in state.cut_links]
+        keys = np.array([a * n + b for a, b in pairs], dtype=np.int64)
+        lo = np.minimum(tick.isl_a, tick.isl_b).astype(np.int64)
+        hi = np.maximum(tick.isl_a, tick.isl_b).astype(np.int64)
+        cut |= np.isin(lo * n + hi, keys)
+    stations = topology.station_number
+    down = tuple(sorted(stations[name] for name in state.down_stations))
+    ground = tick.ground
+    if down:
+        keep = ~np.isin(ground.station, np.array(down, dtype=np.int32))
+        ground = StationLinks(
+            ground.station[keep],
+            ground.satellite[keep],
+            ground.elevation_deg[keep],
+            ground.azimuth_deg[keep],
+            ground.range_km[keep],
+            ground.delay_ms[keep],
+        )
+    weather = tuple(
+        sorted((stations[name], w.rate_factor, w.loss_rate) for name, w in state.weather.items())
+    )
+    return replace(
+        tick,
+        isl_a=tick.isl_a[~cut],
+        isl_b=tick.isl_b[~cut],
+        isl_delay_ms=tick.isl_delay_ms[~cut],
+        cut_a=tick.isl_a[cut],
+        cut_b=tick.isl_b[cut],
+        cut_delay_ms=tick.isl_delay_ms[cut],
+        ground=ground,
+        stations_down=down,
+        weather=weather,
+        faults=labels,
     )

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from orbitmesh.checking import Checker, ParamProblem, describe, exact_number, id_text
+from orbitmesh.node.radiation import RadiationParams, parse_radiation
+from orbitmesh.orchestrator.faults import FaultSpec, parse_faults
 from orbitmesh.orchestrator.node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
 from orbitmesh.orchestrator.placement import PlacementSpec, parse_placement
 from orbitmesh.orchestrator.selection import Selection, parse_selection
@@ -145,6 +147,11 @@ class Scenario:
     nodes: NodeProfile = field(default_factory=NodeProfile)
     #: How satellites and stations are packed into host processes.
     placement: PlacementSpec = field(default_factory=PlacementSpec)
+    #: ``[[fault]]`` entries (docs/faults.md) and the seed of their random draws.
+    faults: tuple[FaultSpec, ...] = ()
+    fault_seed: int = 0
+    #: ``[radiation]``: upsets, latch-ups and dose (disabled unless the table says so).
+    radiation: RadiationParams = field(default_factory=RadiationParams)
 
 
 def _parse_time(value: Any, path: str, chk: Checker) -> datetime | None:
@@ -311,6 +318,9 @@ _TOP_KEYS = (
     "satellite",
     "app",
     "placement",
+    "fault",
+    "faults",
+    "radiation",
 )
 _TIME_KEYS = ("start", "duration_s", "step_s", "speed")
 _SHELL_KEYS = (
@@ -610,6 +620,19 @@ def _parse_compute(raw: Any, chk: Checker) -> ComputeSpec | None:
     return parse_selection(table.get("satellites", "all"), "compute.satellites", chk)
 
 
+def _parse_faults_table(raw: Any, chk: Checker) -> int | None:
+    """``[faults]``: the seed of the ``[[fault]]`` entries' random draws."""
+    table = chk.table(raw, "faults")
+    if table is None:
+        return None
+    chk.unknown_keys(table, ("seed",), "faults")
+    seed = table.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        chk.problem("faults.seed", f"must be an integer within [0, 2**63), got {describe(seed)}")
+        return None
+    return seed
+
+
 def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scenario:
     """Validate already-parsed TOML data. Raises ScenarioError listing every problem."""
     chk = Checker(source)
@@ -655,6 +678,11 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
     compute = _parse_compute(data["compute"], chk) if "compute" in data else ComputeSpec()
     nodes = parse_node_profile(data, shell_tables, base_dir, chk)
     placement = parse_placement(data["placement"], chk) if "placement" in data else PlacementSpec()
+    faults = parse_faults(data["fault"], chk) if "fault" in data else ()
+    fault_seed = _parse_faults_table(data["faults"], chk) if "faults" in data else 0
+    radiation = (
+        parse_radiation(data["radiation"], chk) if "radiation" in data else RadiationParams()
+    )
     if (
         chk.problems
         or name is None
@@ -663,6 +691,8 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         or compute is None
         or nodes is None
         or placement is None
+        or fault_seed is None
+        or radiation is None
     ):
         raise ScenarioError(chk.problems)
     return Scenario(
@@ -677,6 +707,9 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         compute=compute,
         nodes=nodes,
         placement=placement,
+        faults=faults,
+        fault_seed=fault_seed,
+        radiation=radiation,
     )
 
 

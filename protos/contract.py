@@ -49,6 +49,8 @@ class Cause(StrEnum):
     NO_CONTACT = "no-contact"  # no path to the satellite when the request left
     LINK_LOST = "link-lost"  # the path was gone before the reply could come back
     NODE_DOWN = "node-down"  # the satellite's actor is not serving
+    LINK_DOWN = "link-down"  # a fault cut the laser links a path would have taken
+    STATION_DOWN = "station-down"  # a fault took the ground station out of service
     POWER = "power"  # battery below the reserve
     THERMAL = "thermal"  # above the hard temperature limit
     QUEUE = "queue"  # the satellite's request queue is full
@@ -66,6 +68,8 @@ CODE_OF_CAUSE: Final[dict[Cause, str]] = {
     Cause.NO_CONTACT: "UNAVAILABLE",
     Cause.LINK_LOST: "UNAVAILABLE",
     Cause.NODE_DOWN: "UNAVAILABLE",
+    Cause.LINK_DOWN: "UNAVAILABLE",
+    Cause.STATION_DOWN: "UNAVAILABLE",
     Cause.POWER: "RESOURCE_EXHAUSTED",
     Cause.THERMAL: "RESOURCE_EXHAUSTED",
     Cause.QUEUE: "RESOURCE_EXHAUSTED",

@@ -32,7 +32,7 @@ HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
 ALLOWED_TOP = (
     "name, time, shell, tle, ground_station, ground_station_set, links, compute, "
-    "power, thermal, node, model, satellite, app, placement"
+    "power, thermal, node, model, satellite, app, placement, fault, faults, radiation"
 )
 ALLOWED_SHELL = (
     "name, altitude_km, inclination_deg, planes, sats_per_plane, phasing, raan_spread_deg, "
