@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         StationDown,
         TooManyCalls,
         TooManyStreams,
+        Unauthenticated,
         Unavailable,
         UnknownStation,
     )
@@ -66,6 +67,7 @@ _HOME = {
     "LinkLost": "errors",
     "NodeDown": "errors",
     "TooManyStreams": "errors",
+    "Unauthenticated": "errors",
     "TooManyCalls": "errors",
     "StationDown": "errors",
     "LinkDown": "errors",
@@ -130,6 +132,7 @@ __all__ = [
     "TooManyStreams",
     "Topology",
     "Transfer",
+    "Unauthenticated",
     "Unavailable",
     "UnknownStation",
     "choose_satellite",

@@ -10,9 +10,11 @@
 
 Gateways speak the Open Inference Protocol (``inference.GRPCInferenceService``) and
 ``orbitmesh.v1.GroundStation``. One channel per station is opened on first use and kept
-until :meth:`Client.close`. Every failed call raises a :class:`~orbitmesh.ground.errors.CallFailed`
-subclass chosen by the failure's cause (``NoContact``, ``PowerExhausted``, ...), never a
-bare ``grpc.RpcError``.
+until :meth:`Client.close`; when the endpoints carry ``security`` (an emulation serving
+TLS with a bearer token, docs/security.md) the channels are TLS and every call carries
+the token, or pass ``credentials`` yourself. Every failed call raises a
+:class:`~orbitmesh.ground.errors.CallFailed` subclass chosen by the failure's cause
+(``NoContact``, ``PowerExhausted``, ...), never a bare ``grpc.RpcError``.
 
 Light on purpose: gRPC, numpy, the generated protos, the cause table and the tensor
 datatype table; no Ray.
@@ -48,6 +50,7 @@ from orbitmesh.protos.inference import grpc_service_pb2 as pb
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2 as gs
 from orbitmesh.protos.orbitmesh.v1 import ground_station_pb2_grpc as gsg
+from orbitmesh.protos.serving import Credentials, aio_channel_to, channel_to
 from orbitmesh.protos.tensors import (
     DATATYPES,
     Datatype,
@@ -314,10 +317,16 @@ class _Base:
     """Addresses, the metadata cache and what both clients check before a call."""
 
     def __init__(
-        self, endpoints: Endpoints, *, channel_options: Sequence[tuple[str, Any]] = ()
+        self,
+        endpoints: Endpoints,
+        *,
+        channel_options: Sequence[tuple[str, Any]] = (),
+        credentials: Credentials | None = None,
     ) -> None:
         self.endpoints = endpoints
         self._options = (*_CHANNEL_OPTIONS, *channel_options)
+        #: TLS and the token (None: plaintext); read from the endpoints unless given.
+        self.credentials = credentials if credentials is not None else endpoints.credentials()
         self._metadata: dict[tuple[str, str], Any] = {}
         self._closed = False
 
@@ -391,9 +400,13 @@ class Client(_Base):
     """
 
     def __init__(
-        self, endpoints: Endpoints, *, channel_options: Sequence[tuple[str, Any]] = ()
+        self,
+        endpoints: Endpoints,
+        *,
+        channel_options: Sequence[tuple[str, Any]] = (),
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(endpoints, channel_options=channel_options)
+        super().__init__(endpoints, channel_options=channel_options, credentials=credentials)
         self._channels: dict[str, _Stubs] = {}
         self._lock = threading.Lock()
 
@@ -403,9 +416,12 @@ class Client(_Base):
         return cls(load_endpoints(path))
 
     @classmethod
-    def connect(cls, stations: Mapping[str, str]) -> Self:
-        """A client for the given ground-station name -> ``host:port`` addresses."""
-        return cls(Endpoints(ground_stations=stations))
+    def connect(
+        cls, stations: Mapping[str, str], *, credentials: Credentials | None = None
+    ) -> Self:
+        """A client for the given ground-station name -> ``host:port`` addresses (TLS and
+        the token with ``credentials``)."""
+        return cls(Endpoints(ground_stations=stations), credentials=credentials)
 
     def __enter__(self) -> Self:
         return self
@@ -433,7 +449,7 @@ class Client(_Base):
             if stubs is None:
                 if self._closed:  # closed while we looked up the address
                     raise OrbitmeshError(f"{type(self).__name__} is closed")
-                channel = grpc.insecure_channel(address, options=self._options)
+                channel = channel_to(address, self.credentials, self._options)
                 stubs = self._channels[station] = _Stubs(channel)
             return stubs
 
@@ -556,9 +572,13 @@ class AsyncClient(_Base):
     """
 
     def __init__(
-        self, endpoints: Endpoints, *, channel_options: Sequence[tuple[str, Any]] = ()
+        self,
+        endpoints: Endpoints,
+        *,
+        channel_options: Sequence[tuple[str, Any]] = (),
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(endpoints, channel_options=channel_options)
+        super().__init__(endpoints, channel_options=channel_options, credentials=credentials)
         self._channels: dict[str, _Stubs] = {}
         self._fetching: dict[tuple[str, str], asyncio.Future[Any]] = {}
 
@@ -568,9 +588,12 @@ class AsyncClient(_Base):
         return cls(load_endpoints(path))
 
     @classmethod
-    def connect(cls, stations: Mapping[str, str]) -> Self:
-        """A client for the given ground-station name -> ``host:port`` addresses."""
-        return cls(Endpoints(ground_stations=stations))
+    def connect(
+        cls, stations: Mapping[str, str], *, credentials: Credentials | None = None
+    ) -> Self:
+        """A client for the given ground-station name -> ``host:port`` addresses (TLS and
+        the token with ``credentials``)."""
+        return cls(Endpoints(ground_stations=stations), credentials=credentials)
 
     async def __aenter__(self) -> Self:
         return self
@@ -594,7 +617,7 @@ class AsyncClient(_Base):
         address = self._address(station)
         stubs = self._channels.get(station)
         if stubs is None:
-            channel = grpc.aio.insecure_channel(address, options=self._options)
+            channel = aio_channel_to(address, self.credentials, self._options)
             stubs = self._channels[station] = _Stubs(channel)
         return stubs
 

@@ -11,6 +11,16 @@ A JSON object (default name ``orbitmesh-endpoints.json``)::
 ``ground_stations`` and ``satellites`` are required; every other key is optional, and
 keys this module does not know are kept in :attr:`Endpoints.extra`. Addresses are
 ``host:port`` (IPv6 hosts in brackets: ``[::1]:50051``).
+
+An emulation whose servers are secured (docs/security.md) adds what a client needs to
+call them, as files, never the secrets themselves::
+
+    "security": {"ca_file": "/etc/orbitmesh/ca.pem",
+                 "token_file": "/home/me/orbitmesh-endpoints.token",
+                 "cert_file": "...", "key_file": "..."}
+
+(``cert_file`` and ``key_file``: a client certificate, where the servers require one.)
+Every client of this package follows it: TLS trusting ``ca_file``, the token in every call.
 """
 
 from __future__ import annotations
@@ -25,10 +35,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from orbitmesh.ground.errors import EndpointsError
+from orbitmesh.protos.serving import Credentials
 
 __all__ = [
     "DEFAULT_ENDPOINTS_FILE",
     "ENDPOINTS_ENV",
+    "EndpointSecurity",
     "Endpoints",
     "EndpointsError",
     "default_endpoints_path",
@@ -43,8 +55,51 @@ ENDPOINTS_ENV: Final = "ORBITMESH_ENDPOINTS"
 
 _ADDRESS_MAPS: Final = ("ground_stations", "satellites")
 _KNOWN_KEYS: Final = frozenset(
-    {*_ADDRESS_MAPS, "scenario", "pid", "started_utc", "speed", "sim_start"}
+    {*_ADDRESS_MAPS, "scenario", "pid", "started_utc", "speed", "sim_start", "security"}
 )
+_SECURITY_FILES: Final = ("ca_file", "token_file", "cert_file", "key_file")
+
+
+@dataclass(frozen=True)
+class EndpointSecurity:
+    """Where a client finds what secured servers ask of it: the CA certificates to trust,
+    the file holding the bearer token, and a client certificate and key where the servers
+    require one (paths on the client's machine)."""
+
+    ca_file: str
+    token_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k in _SECURITY_FILES if (v := getattr(self, k)) is not None}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> EndpointSecurity:
+        problems = _security_problems(document)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cls(**{k: document[k] for k in _SECURITY_FILES if k in document})
+
+    def credentials(self) -> Credentials:
+        """The credentials, the token read from its file; ValueError says why not."""
+        return Credentials.from_files(self.ca_file, self.token_file, self.cert_file, self.key_file)
+
+
+def _security_problems(value: object) -> list[str]:
+    if not isinstance(value, Mapping):
+        return [f"security: must be an object of file paths, not {type(value).__name__}"]
+    problems = [
+        f"security.{k}: missing (required)" for k in ("ca_file", "token_file") if k not in value
+    ]
+    for key, path in value.items():
+        if key not in _SECURITY_FILES:
+            problems.append(f"security: unknown key {key!r}")
+        elif not isinstance(path, str) or not path:
+            problems.append(f"security.{key}: must be a file path, not {path!r}")
+    if ("cert_file" in value) != ("key_file" in value):
+        problems.append("security: give cert_file and key_file together, or neither")
+    return problems
 
 
 def _address_problem(address: object) -> str | None:
@@ -103,6 +158,8 @@ class Endpoints:
     speed: float | None = None
     sim_start: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: What a client needs to call the servers (None: they are plaintext, no token).
+    security: EndpointSecurity | None = None
 
     def __post_init__(self) -> None:
         problems = [
@@ -133,8 +190,20 @@ class Endpoints:
             document["speed"] = self.speed
         if self.sim_start is not None:
             document["sim_start"] = _format_time(self.sim_start)
+        if self.security is not None:
+            document["security"] = self.security.to_json()
         document.update(self.extra)
         return document
+
+    def credentials(self) -> Credentials | None:
+        """What a client presents to these servers (None: nothing, they are plaintext);
+        :class:`~orbitmesh.ground.errors.EndpointsError` when a file it names fails."""
+        if self.security is None:
+            return None
+        try:
+            return self.security.credentials()
+        except ValueError as exc:
+            raise EndpointsError(f"security: {exc}") from None
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Endpoints:
@@ -151,6 +220,11 @@ class Endpoints:
             speed=None if document.get("speed") is None else float(document["speed"]),
             sim_start=_optional_time(document.get("sim_start")),
             extra={k: v for k, v in document.items() if k not in _KNOWN_KEYS},
+            security=(
+                None
+                if document.get("security") is None
+                else EndpointSecurity.from_json(document["security"])
+            ),
         )
 
 
@@ -186,6 +260,8 @@ def _document_problems(document: Mapping[str, Any]) -> list[str]:
             _parse_time(value)
         except ValueError:
             problems.append(f"{name}: {value!r} is not an ISO 8601 time")
+    if document.get("security") is not None:
+        problems.extend(_security_problems(document["security"]))
     return problems
 
 

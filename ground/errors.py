@@ -55,6 +55,7 @@ __all__ = [
     "StationDown",
     "TooManyCalls",
     "TooManyStreams",
+    "Unauthenticated",
     "Unavailable",
     "UnknownStation",
     "error_from_rpc",
@@ -239,6 +240,11 @@ class InternalError(CallFailed):
     CAUSE = Cause.INTERNAL
 
 
+class Unauthenticated(CallFailed):
+    """The server wants TLS and the run's bearer token (docs/security.md): the endpoints
+    file names them, or the client was given other credentials."""
+
+
 def _cause_classes() -> dict[Cause, type[CallFailed]]:
     found: dict[Cause, type[CallFailed]] = {}
     pending: list[type[CallFailed]] = [CallFailed]
@@ -264,6 +270,7 @@ CLASS_OF_CODE: Final[Mapping[grpc.StatusCode, type[CallFailed]]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.INTERNAL: InternalError,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
 }
 
 

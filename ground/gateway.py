@@ -58,9 +58,13 @@ from orbitmesh.protos.serving import (
     DEFAULT_LIMITS,
     REFLECTION_SERVICE,
     CallLimits,
+    Credentials,
     LazyReflection,
+    Security,
     ServerGuard,
     advertised_address,
+    aio_channel_to,
+    bind_port,
     server_options,
 )
 from orbitmesh.protos.statistics import ModelStats, histogram_message, statistics_message
@@ -110,6 +114,9 @@ class GatewayConfig:
     compensate_rpc_overhead: bool = True
     #: What its gRPC server takes on at once (calls, streams and their rates).
     limits: CallLimits = DEFAULT_LIMITS
+    #: TLS and the bearer token its servers demand, and its own calls present (None:
+    #: plaintext; docs/security.md).
+    security: Security | None = None
 
 
 class _SatelliteFailed(Exception):
@@ -156,18 +163,21 @@ def _raw(data: bytes) -> bytes:
 
 
 class ChannelPool:
-    """One gRPC channel per satellite address, shared by the gateways of a process."""
+    """One gRPC channel per satellite address, shared by the gateways of a process (TLS
+    and the token with ``credentials``)."""
 
-    def __init__(self, max_message_bytes: int) -> None:
+    def __init__(self, max_message_bytes: int, credentials: Credentials | None = None) -> None:
         self.max_message_bytes = max_message_bytes
+        self.credentials = credentials
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def get(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
             limit = self.max_message_bytes
-            channel = grpc.aio.insecure_channel(
+            channel = aio_channel_to(
                 address,
+                self.credentials,
                 options=[
                     ("grpc.max_receive_message_length", limit),
                     ("grpc.max_send_message_length", limit),
@@ -201,10 +211,16 @@ class GatewayServer:
         self.clock = config.clock
         self.view = view if view is not None else LinkView()
         self._owns_channels = channels is None
-        self.channels = channels if channels is not None else ChannelPool(config.max_message_bytes)
+        #: What its own calls present (to satellites, to itself).
+        self.credentials = None if config.security is None else config.security.credentials()
+        self.channels = (
+            channels
+            if channels is not None
+            else ChannelPool(config.max_message_bytes, self.credentials)
+        )
         #: Requests go to satellites over their hosts' data paths (links/datapath.py).
         self._owns_datapath = datapath is None
-        self.datapath = datapath if datapath is not None else DataPathClient()
+        self.datapath = datapath if datapath is not None else DataPathClient(self.credentials)
         self.links = LinkModel(config.link_params, usage_window_s=LINK_USAGE_WINDOW_S)
         self.stats = _Stats()
         #: Requests of this gateway in flight to each compute satellite (compute order).
@@ -245,7 +261,13 @@ class GatewayServer:
         server = grpc.aio.server(options=server_options(self.config.max_message_bytes))
         # Every service behind one guard: each call parsed, bounded and answered with a
         # cause (protos/serving.py); the ModelInfer calls it refuses are counted here.
-        guard = ServerGuard(server, self.config.limits, on_refused=self._refused_by_guard)
+        security = self.config.security
+        guard = ServerGuard(
+            server,
+            self.config.limits,
+            on_refused=self._refused_by_guard,
+            token=None if security is None else security.token,
+        )
         guard.add_service(INFERENCE_SERVICE, self._inference_handlers())
         ground_station_pb2_grpc.add_GroundStationServicer_to_server(self.station_service, guard)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, guard)
@@ -253,7 +275,7 @@ class GatewayServer:
         reflection = LazyReflection((INFERENCE_SERVICE, station_service, health.SERVICE_NAME))
         guard.add_service(REFLECTION_SERVICE, reflection.handlers())
         self.guard = guard
-        port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        port = bind_port(server, f"{self.config.host}:{self.config.port}", security)
         if port == 0:
             raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
         await server.start()
@@ -275,7 +297,7 @@ class GatewayServer:
         work to do and a socket between), so the credit stays under the real overhead
         and replies are not early.
         """
-        channel = grpc.aio.insecure_channel(self.address or "")
+        channel = aio_channel_to(self.address or "", self.credentials)
         live = channel.unary_unary(
             f"/{INFERENCE_SERVICE}/ServerLive",
             request_serializer=pb.ServerLiveRequest.SerializeToString,

@@ -42,8 +42,11 @@ class GatewayHost:
             raise ValueError(f"gateway host {config.host_id} has no stations")
         self.config = config
         self.view = LinkView(config.topology)
-        self.channels = ChannelPool(max(g.max_message_bytes for g in config.gateways))
-        self.datapath = DataPathClient()
+        #: The run's security (every member has the same; None: plaintext).
+        self.security = config.gateways[0].security
+        credentials = None if self.security is None else self.security.credentials()
+        self.channels = ChannelPool(max(g.max_message_bytes for g in config.gateways), credentials)
+        self.datapath = DataPathClient(credentials)
         self.members = {
             g.station: GatewayServer(
                 g, view=self.view, channels=self.channels, datapath=self.datapath
@@ -82,7 +85,8 @@ class GatewayHost:
         bind = self.config.gateways[0].host
         servicer = _HostServicer(self)
         self._server, self.address = await start_on(
-            lambda port: start_host_server(servicer, bind, port), ports.host if ports else 0
+            lambda port: start_host_server(servicer, bind, port, self.security),
+            ports.host if ports else 0,
         )
         quiet_garbage_collector()
         return dict(zip(self.members, [first, *rest], strict=True))

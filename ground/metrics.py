@@ -46,9 +46,13 @@ __all__ = [
 #: The ``outcome`` of a request that was answered.
 OK: Final = "ok"
 _JOULES_PER_WH: Final = 3600.0
+#: rad is the CGS unit of absorbed dose: 1 rad = 0.01 Gy (100 erg/g).
+_GRAYS_PER_RAD: Final = 0.01
 
-#: Causes a satellite itself refuses with (the rest are decided by gateways).
+#: Causes a satellite itself refuses with (the rest are decided by gateways); node-down
+#: while a latch-up holds its compute module off.
 _SATELLITE_CAUSES: Final = (
+    Cause.NODE_DOWN,
     Cause.POWER,
     Cause.THERMAL,
     Cause.QUEUE,
@@ -196,13 +200,49 @@ METRICS: Final[dict[str, MetricSpec]] = _specs(
         "counter",
         (*_S, "outcome"),
         "Inference requests the satellite finished, by outcome: ok (served) or the "
-        "refusal cause (power, thermal, queue, too-large, not-found, invalid, internal).",
+        "refusal cause (node-down, power, thermal, queue, too-large, not-found, invalid, "
+        "internal).",
     ),
     MetricSpec(
         "orbitmesh_satellite_inference_duration_seconds",
         "histogram",
         _S,
         "Time each served inference spent queued and running on the satellite, simulated seconds.",
+    ),
+    # ---- per satellite, radiation ([radiation]; 0 in a run without it)
+    MetricSpec(
+        "orbitmesh_satellite_weight_upsets_total",
+        "counter",
+        _S,
+        "Single-event upsets in the satellite's model weights since the scenario start "
+        "(each flips one bit until a reset or scrub).",
+    ),
+    MetricSpec(
+        "orbitmesh_satellite_output_upsets_total",
+        "counter",
+        _S,
+        "Single-event upsets in the satellite's output buffers since the scenario start "
+        "(each flips a bit of the next output).",
+    ),
+    MetricSpec(
+        "orbitmesh_satellite_latchups_total",
+        "counter",
+        _S,
+        "Single-event latch-ups since the scenario start: power cycles of the compute "
+        "module, which refuses inference (node-down) while off.",
+    ),
+    MetricSpec(
+        "orbitmesh_satellite_latched_up",
+        "gauge",
+        _S,
+        "1 while a latch-up holds the satellite's compute module off, 0 otherwise.",
+    ),
+    MetricSpec(
+        "orbitmesh_satellite_dose_grays_total",
+        "counter",
+        _S,
+        "Total ionising dose the satellite accumulated since the scenario start, grays "
+        "in silicon (1 rad = 0.01 Gy).",
     ),
     # ---- per ground station, from its gateway
     MetricSpec(
@@ -470,6 +510,17 @@ def _satellite(out: _Families, reading: SatelliteReading) -> None:
         out.histogram(
             "orbitmesh_satellite_inference_duration_seconds", (sid,), status.inference_latency
         )
+    # Present (at 0) in a run without radiation too, like the causes: rates exist from
+    # the first scrape, and dashboards need no second query shape.
+    radiation = status.radiation
+    for name, value in (
+        ("orbitmesh_satellite_weight_upsets_total", radiation.weight_upset_count),
+        ("orbitmesh_satellite_output_upsets_total", radiation.output_upset_count),
+        ("orbitmesh_satellite_latchups_total", radiation.latchup_count),
+        ("orbitmesh_satellite_latched_up", float(radiation.latched_up)),
+        ("orbitmesh_satellite_dose_grays_total", radiation.dose_rad * _GRAYS_PER_RAD),
+    ):
+        out.add(name, (sid,), value)
 
 
 def _outcomes(ok: int, failed: Mapping[str, int], known: Iterable[str]) -> dict[str, int]:

@@ -18,12 +18,21 @@ Frames (network byte order), after a ``u32`` length of the rest:
   none), u16 satellite id length``, the id (UTF-8), the serialized request;
 - cancel: the same header with kind 2 and nothing after the id;
 - reply: ``u64 call id, u8 status code (gRPC's number, 0 OK), u16 cause length, u32
-  details length``, cause, details (UTF-8), the serialized response.
+  details length``, cause, details (UTF-8), the serialized response;
+- auth: the request header with kind 3 and call id 0, the run's bearer token in place of
+  the satellite id, nothing after it.
+
+Secured (a run with a :class:`~orbitmesh.protos.serving.Security`, docs/security.md), the
+connection is TLS with the run's certificate (and the caller's, where client certificates
+are required), and its first frame must be the auth frame: anything else, or a wrong
+token, is answered with a reply to call 0 (UNAUTHENTICATED) and the connection closed,
+before any request is read. Unsecured, neither exists and the frames are as above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import struct
 import time
@@ -33,13 +42,18 @@ from typing import Final
 import grpc
 
 from orbitmesh.protos.contract import Cause
+from orbitmesh.protos.serving import Credentials, Security
 
 __all__ = ["DataPathClient", "DataPathServer", "RemoteError", "Serve"]
 
 _LENGTH: Final = struct.Struct("!I")
 _REQUEST: Final = struct.Struct("!QBddH")
 _REPLY: Final = struct.Struct("!QBHI")
-_INFER, _CANCEL = 1, 2
+_INFER, _CANCEL, _AUTH = 1, 2, 3
+#: The call id of the auth frame and of the reply refusing it (requests count from 1).
+_AUTH_CALL: Final = 0
+#: Seconds a peer has to complete the TLS handshake.
+_HANDSHAKE_TIMEOUT_S: Final = 10.0
 #: A frame larger than this is a broken peer, not a request (requests are capped far
 #: lower by the satellites' own message limit).
 _MAX_FRAME_BYTES: Final = 1 << 30
@@ -94,9 +108,14 @@ def _frame(*parts: bytes) -> bytes:
 
 
 class _ServerConnection(asyncio.Protocol):
-    def __init__(self, serve: Serve, open_connections: set[_ServerConnection]) -> None:
+    def __init__(
+        self, serve: Serve, open_connections: set[_ServerConnection], token: bytes | None
+    ) -> None:
         self._serve = serve
         self._open = open_connections
+        #: The token the first frame must carry (None: no auth frame expected).
+        self._token = token
+        self._refused = False
         self._frames = _Frames()
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._transport: asyncio.Transport | None = None
@@ -105,12 +124,20 @@ class _ServerConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._open.add(self)
+        if self._token is not None:  # a peer that never authenticates is not kept open
+            asyncio.get_running_loop().call_later(_HANDSHAKE_TIMEOUT_S, self._unauthenticated)
+
+    def _unauthenticated(self) -> None:
+        if self._token is not None and not self._refused:
+            self._refuse()
 
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         try:
             frames = self._frames.feed(data)
         except ValueError:
@@ -122,6 +149,14 @@ class _ServerConnection(asyncio.Protocol):
                 return
             call_id, kind, deliver_at, timeout, sid_len = _REQUEST.unpack_from(frame)
             start = _REQUEST.size
+            if self._token is not None:
+                given = frame[start : start + sid_len]
+                # Constant time: how much of a guess matched must not show in the timing.
+                if kind != _AUTH or not hmac.compare_digest(given, self._token):
+                    self._refuse()
+                    return
+                self._token = None  # authenticated: requests follow
+                continue
             if kind == _CANCEL:
                 task = self._calls.pop(call_id, None)
                 if task is not None:
@@ -155,6 +190,16 @@ class _ServerConnection(asyncio.Protocol):
             header = _REPLY.pack(call_id, code, len(cause), len(details))
             self._transport.write(_frame(header, cause, details, body))
 
+    def _refuse(self) -> None:
+        """Answer a peer that did not authenticate first, and close."""
+        self._refused = True
+        if self._transport is None:
+            return
+        details = b"the data path answers only peers that send the run's token first"
+        code = grpc.StatusCode.UNAUTHENTICATED.value[0]
+        self._transport.write(_frame(_REPLY.pack(_AUTH_CALL, code, 0, len(details)), details))
+        self._transport.close()  # after the reply is flushed
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._open.discard(self)
@@ -164,10 +209,12 @@ class _ServerConnection(asyncio.Protocol):
 
 
 class DataPathServer:
-    """A satellite host's data-path listener."""
+    """A satellite host's data-path listener (TLS and the token first with a
+    ``security``)."""
 
-    def __init__(self, serve: Serve) -> None:
+    def __init__(self, serve: Serve, security: Security | None = None) -> None:
         self._serve = serve
+        self._security = security
         self._server: asyncio.Server | None = None
         self._connections: set[_ServerConnection] = set()
         self.port: int | None = None
@@ -175,8 +222,15 @@ class DataPathServer:
     async def start(self, bind: str, port: int = 0) -> int:
         """Listen on ``port`` of ``bind`` (0: any free one); returns the port."""
         loop = asyncio.get_running_loop()
+        security = self._security
+        token = None if security is None else security.token.encode()
         self._server = await loop.create_server(
-            lambda: _ServerConnection(self._serve, self._connections), bind, port, reuse_port=False
+            lambda: _ServerConnection(self._serve, self._connections, token),
+            bind,
+            port,
+            reuse_port=False,
+            ssl=None if security is None else security.server_ssl_context(),
+            ssl_handshake_timeout=None if security is None else _HANDSHAKE_TIMEOUT_S,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
@@ -214,6 +268,10 @@ class _ClientConnection(asyncio.Protocol):
             return
         for frame in frames:
             call_id, code, cause_len, details_len = _REPLY.unpack_from(frame)
+            if call_id == _AUTH_CALL:  # the host refused us: every call fails with its word
+                details = frame[_REPLY.size + cause_len :][:details_len].decode("utf-8", "replace")
+                self.fail_all(RemoteError(_CODES.get(code, grpc.StatusCode.INTERNAL), details))
+                continue
             future = self.pending.pop(call_id, None)
             if future is None or future.done():
                 continue  # cancelled meanwhile
@@ -228,21 +286,27 @@ class _ClientConnection(asyncio.Protocol):
             status = _CODES.get(code, grpc.StatusCode.INTERNAL)
             future.set_exception(RemoteError(status, details, cause))
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def fail_all(self, error: RemoteError) -> None:
         self.lost = True
-        self.transport = None
-        reason = f"connection to the satellite host lost ({exc or 'closed'})"
         for future in self.pending.values():
             if not future.done():
-                future.set_exception(RemoteError(grpc.StatusCode.UNAVAILABLE, reason))
+                future.set_exception(error)
         self.pending.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        reason = f"connection to the satellite host lost ({exc or 'closed'})"
+        self.fail_all(RemoteError(grpc.StatusCode.UNAVAILABLE, reason))
 
 
 class DataPathClient:
     """Calls satellites on their hosts' data paths; one per process, one connection per
-    host address, opened on first use and again after it broke."""
+    host address, opened on first use and again after it broke (TLS and the token first
+    with ``credentials``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self._credentials = credentials
+        self._ssl = None if credentials is None else credentials.ssl_context()
         self._connections: dict[str, _ClientConnection] = {}
         self._opening: dict[str, asyncio.Future[_ClientConnection]] = {}
         self._next_id = 0
@@ -258,17 +322,27 @@ class DataPathClient:
         future: asyncio.Future[_ClientConnection] = loop.create_future()
         self._opening[address] = future
         host, _, port = address.rpartition(":")
+        secure = self._ssl is not None
         try:
             _transport, connection = await loop.create_connection(
-                _ClientConnection, host.strip("[]"), int(port)
+                _ClientConnection,
+                host.strip("[]"),
+                int(port),
+                ssl=self._ssl,
+                server_hostname=host.strip("[]") if secure else None,
+                ssl_handshake_timeout=_HANDSHAKE_TIMEOUT_S if secure else None,
             )
-        except OSError as exc:
+        except OSError as exc:  # ssl.SSLError included: the host is not the run's
             error = RemoteError(grpc.StatusCode.UNAVAILABLE, f"cannot reach {address}: {exc}")
             future.set_exception(error)
             future.exception()  # retrieved: a later caller gets its own attempt
             raise error from None
         finally:
             self._opening.pop(address, None)
+        if self._credentials is not None and connection.transport is not None:
+            token = self._credentials.token.encode()
+            header = _REQUEST.pack(_AUTH_CALL, _AUTH, 0.0, -1.0, len(token))
+            connection.transport.write(_frame(header, token))  # before any request
         future.set_result(connection)
         self._connections[address] = connection
         return connection

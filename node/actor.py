@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import ray
 
@@ -109,8 +109,8 @@ class _SatelliteHostBody:
     async def stop_member(self, satellite_id: str, grace_s: float) -> None:
         await self._host.stop_member(satellite_id, grace_s)
 
-    async def start_member(self, satellite_id: str) -> str:
-        return await self._host.start_member(satellite_id)
+    async def start_member(self, satellite_id: str, reset: Literal["warm", "cold"] = "warm") -> str:
+        return await self._host.start_member(satellite_id, reset)
 
     async def stop(self, grace_s: float) -> None:
         await self._host.stop(grace_s)
@@ -198,8 +198,12 @@ class SatelliteHostActor:
     def stop_member(self, satellite_id: str, grace_s: float = 5.0, timeout_s: float = 60.0) -> None:
         ray.get(self.handle.stop_member.remote(satellite_id, grace_s), timeout=timeout_s)
 
-    def start_member(self, satellite_id: str, timeout_s: float = 60.0) -> str:
-        address: str = ray.get(self.handle.start_member.remote(satellite_id), timeout=timeout_s)
+    def start_member(
+        self, satellite_id: str, timeout_s: float = 60.0, reset: Literal["warm", "cold"] = "warm"
+    ) -> str:
+        address: str = ray.get(
+            self.handle.start_member.remote(satellite_id, reset), timeout=timeout_s
+        )
         self.addresses[satellite_id] = address
         return address
 

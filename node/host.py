@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -77,9 +77,12 @@ class SatelliteHost:
         self.configs = {c.satellite_id: c for c in config.satellites}
         self.view = LinkView(config.topology)
         self.sessions: dict[tuple[str, Path], LoadedModel] = {}
+        #: The run's security (every member has the same; None: plaintext).
+        self.security = config.satellites[0].security if config.satellites else None
+        credentials = None if self.security is None else self.security.credentials()
         #: Calls to other satellites (pipelines, apps), shared by every member.
-        self.datapath = DataPathClient()
-        self._listener = DataPathServer(self._serve)
+        self.datapath = DataPathClient(credentials)
+        self._listener = DataPathServer(self._serve, self.security)
         self.datapath_address: str | None = None
         self.clock: SimClock | None = None
         self.members = {sid: self._server_for(c) for sid, c in self.configs.items()}
@@ -105,7 +108,8 @@ class SatelliteHost:
         bind = self.config.satellites[0].host if self.config.satellites else "127.0.0.1"
         servicer = _HostServicer(self)
         self._server, self.address = await start_on(
-            lambda port: start_host_server(servicer, bind, port), ports.host if ports else 0
+            lambda port: start_host_server(servicer, bind, port, self.security),
+            ports.host if ports else 0,
         )
         datapath_port = await start_on(
             lambda port: self._listener.start(bind, port), ports.datapath if ports else 0
@@ -206,12 +210,16 @@ class SatelliteHost:
         self.stopped.add(satellite_id)
         await member.stop(grace_s)
 
-    async def start_member(self, satellite_id: str) -> str:
+    async def start_member(self, satellite_id: str, reset: Literal["warm", "cold"] = "warm") -> str:
         """Start a stopped satellite again: a new incarnation on the same port (when it
-        is free), with the battery charge and temperature it stopped with."""
+        is free), with the battery charge and temperature it stopped with, and its
+        radiation history: a ``cold`` reset also reloads the weights (their upsets are
+        gone), a ``warm`` one keeps them."""
         old = self.member(satellite_id)
         if satellite_id not in self.stopped:
             raise RuntimeError(f"satellite {satellite_id} is running")
+        if reset not in ("warm", "cold"):
+            raise ValueError(f"reset must be 'warm' or 'cold', got {reset!r}")
         fresh = self._server_for(self.configs[satellite_id])
         if self.clock is not None:
             fresh.set_clock(self.clock)
@@ -219,6 +227,11 @@ class SatelliteHost:
         fresh.state.restore(
             battery_wh=old.state.battery.energy_wh, temperature_c=old.state.heat.temperature_c
         )
+        radiation = old.state.radiation
+        if radiation is not None:
+            # The same history (events so far, earlier reboots), rebooted now.
+            fresh.state.radiation = radiation
+            radiation.reboot(old.state.clock(), cold=reset == "cold")
         address = await start_on(fresh.start, old.port or 0)
         self.members[satellite_id] = fresh
         self.stopped.discard(satellite_id)

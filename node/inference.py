@@ -1,8 +1,9 @@
 """Running one model on one satellite: admission, the queue, the accelerator, the books.
 
 Shared by the inference servicer, pipeline stages and user apps, so that every
-inference on a satellite waits in the same queue, is slowed by the same heat and spends
-the same battery.
+inference on a satellite waits in the same queue, is slowed by the same heat, spends
+the same battery and suffers the same radiation: a model whose weights are upset runs
+in the satellite's own copy of it, and an output upset flips a bit of the next output.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import numpy.typing as npt
 
-from orbitmesh.node.runtime import LoadedModel
+from orbitmesh.node.runtime import LoadedModel, with_upset_weights
 from orbitmesh.node.state import NodeState
+from orbitmesh.node.upsets import OutputFlip, WeightUpset, flip_outputs
 from orbitmesh.protos.contract import Cause, Refused
 from orbitmesh.protos.statistics import ModelStats
 
@@ -28,11 +30,16 @@ INLINE_LIMIT_S = 0.5e-3
 
 @dataclass(frozen=True)
 class Timing:
-    """Simulated seconds spent waiting for the accelerator and running on it."""
+    """Simulated seconds spent waiting for the accelerator and running on it, and what
+    radiation did to the inference."""
 
     queue_s: float
     busy_s: float
     compute_energy_wh: float
+    #: Bits flipped in the outputs by output upsets.
+    output_flips: tuple[OutputFlip, ...] = ()
+    #: Weight upsets in effect in the model it ran (0: clean weights).
+    weight_upsets: int = 0
 
 
 class _CostModel:
@@ -79,6 +86,10 @@ class InferenceCore:
         self._slots = asyncio.Condition()
         self._cost = _CostModel()
         self.stats = ModelStats()
+        #: This satellite's own copies of models whose weights are upset, by name, with
+        #: the upsets each was built with.
+        self._upset_models: dict[str, tuple[tuple[WeightUpset, ...], LoadedModel]] = {}
+        self._building = asyncio.Lock()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -99,6 +110,11 @@ class InferenceCore:
     ) -> tuple[dict[str, npt.NDArray[Any]], Timing]:
         """One inference. ``admitted``: the caller already holds a queue place (an app
         running several models for one request)."""
+        # Weights as they are when the request arrives; built before it takes a queue
+        # place, so that a failed build leaves the queue as it was.
+        weight_upsets = 0
+        if self.state.radiation is not None:
+            model, weight_upsets = await self._with_weights(model)
         if not admitted:
             self.admit()
         arrived = time.monotonic()
@@ -137,11 +153,16 @@ class InferenceCore:
                 self.state.rejoin()
             raise
         busy_s = time.monotonic() - started
+        flips: list[OutputFlip] = []
+        if self.state.radiation is not None:
+            outputs, flips = self._with_output_upsets(outputs)
         speed = self.state.clock_speed
         timing = Timing(
             queue_s=(started - arrived) * speed,
             busy_s=busy_s * speed,
             compute_energy_wh=self.state.battery.params.compute_w * busy_s * speed / 3600.0,
+            output_flips=tuple(flips),
+            weight_upsets=weight_upsets,
         )
         self.state.finish(served=not admitted, latency_s=timing.queue_s + timing.busy_s)
         self.stats.executed(
@@ -151,6 +172,42 @@ class InferenceCore:
         if admitted:
             self.state.rejoin()
         return outputs, timing
+
+    async def _with_weights(self, model: LoadedModel) -> tuple[LoadedModel, int]:
+        """The model to run: the shared one while its weights are clean here, else this
+        satellite's own copy with the upsets in effect (built once per set of upsets,
+        in a worker thread), and how many upsets that copy carries."""
+        radiation = self.state.radiation
+        if radiation is None:
+            return model, 0
+        self.state.advance()
+        upsets = radiation.weight_upsets(model.name)
+        built = self._upset_models.get(model.name)
+        if upsets and (built is None or built[0] != upsets):
+            async with self._building:
+                upsets = radiation.weight_upsets(model.name)
+                built = self._upset_models.get(model.name)
+                if upsets and (built is None or built[0] != upsets):
+                    copy, _flips = await asyncio.to_thread(with_upset_weights, model, upsets)
+                    built = (upsets, copy)
+                    self._upset_models[model.name] = built
+        if not upsets or built is None:
+            self._upset_models.pop(model.name, None)  # back to the shared session
+            return model, 0
+        return built[1], len(upsets)
+
+    def _with_output_upsets(
+        self, outputs: dict[str, npt.NDArray[Any]]
+    ) -> tuple[dict[str, npt.NDArray[Any]], list[OutputFlip]]:
+        """The outputs with the bits flipped that output upsets since the last output
+        struck."""
+        radiation = self.state.radiation
+        if radiation is None:
+            return outputs, []
+        events = radiation.take_output_upsets(self.state.clock())
+        if not events:
+            return outputs, []
+        return flip_outputs(outputs, events)
 
     async def _release(self) -> None:
         async with self._slots:
@@ -162,6 +219,14 @@ class InferenceCore:
             return (
                 f"satellite {self.satellite_id} is saving power: battery at "
                 f"{state.battery.soc:.1%}, below its reserve"
+            )
+        if cause is Cause.NODE_DOWN:
+            down = state.latched_up()
+            if down is None:  # over between admission and this message
+                return f"satellite {self.satellite_id} is down after a single-event latch-up"
+            return (
+                f"satellite {self.satellite_id} is down: a single-event latch-up at simulated "
+                f"{down.start_s:.1f} s power-cycles its compute module until {down.end_s:.1f} s"
             )
         if cause is Cause.THERMAL:
             return f"satellite {self.satellite_id} is too hot: {state.heat.temperature_c:.1f} degC"

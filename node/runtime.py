@@ -1,8 +1,11 @@
-"""The models one satellite serves: ONNX Runtime sessions and their signatures."""
+"""The models one satellite serves: ONNX Runtime sessions and their signatures, and a
+satellite's own copy of a model whose weights radiation upset."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +13,28 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.models.onnx_session import make_session
-from orbitmesh.protos.tensors import TensorSpec, onnx_specs
+from orbitmesh.node.radiation import RadiationParams
+from orbitmesh.node.upsets import (
+    SatelliteRadiation,
+    WeightFlip,
+    WeightTensor,
+    WeightUpset,
+    array_bits,
+    flip_weights,
+)
+from orbitmesh.protos.tensors import DATATYPES, TensorSpec, onnx_specs
 
-__all__ = ["LoadedModel", "ModelLoadError", "ModelRuntime"]
+__all__ = [
+    "LoadedModel",
+    "ModelLoadError",
+    "ModelRuntime",
+    "nominal_output_bits",
+    "satellite_radiation",
+    "weight_tensors",
+    "with_upset_weights",
+]
 
 
 class ModelLoadError(RuntimeError):
@@ -81,3 +102,135 @@ class ModelRuntime:
     @property
     def names(self) -> list[str]:
         return list(self.models)
+
+
+# --------------------------------------------------------------------------- upset weights
+
+
+def satellite_radiation(
+    runtime: ModelRuntime, params: RadiationParams, ephemeris: Ephemeris, *, satellite_id: str
+) -> SatelliteRadiation | None:
+    """What radiation will do to a satellite carrying ``runtime``'s models along its
+    track; None when the run has no radiation (then nothing is read or drawn)."""
+    if not params.enabled:
+        return None
+    models = list(runtime.models.values())
+    return SatelliteRadiation(
+        params,
+        ephemeris,
+        satellite_id=satellite_id,
+        weights=[tensor for model in models for tensor in weight_tensors(model)],
+        output_bits=sum(nominal_output_bits(model) for model in models),
+    )
+
+
+def nominal_output_bits(model: LoadedModel) -> int:
+    """Bits of the model's outputs for one batch item (free dimensions count 1): the
+    output buffers an output upset's rate is per bit of. BYTES outputs hold pointers,
+    not their values, and count none."""
+    total = 0
+    for spec in model.outputs.values():
+        datatype = DATATYPES[spec.datatype]
+        if datatype.is_bytes:
+            continue
+        items = int(np.prod([max(d, 1) for d in spec.shape], dtype=np.int64))
+        total += items * datatype.dtype.itemsize * 8
+    return total
+
+
+def weight_tensors(model: LoadedModel) -> tuple[WeightTensor, ...]:
+    """The model's floating-point parameters, which weight upsets strike: its
+    initializers, and the float lists and tensors its operators carry as attributes
+    (ONNX-ML operators such as ``LinearClassifier`` hold their coefficients there).
+    Integer tensors and attributes are left out: they are shapes, axes and labels,
+    whose corruption would break the graph rather than its numbers."""
+    return tuple(WeightTensor(model.name, name, bits) for name, bits in _weight_layout(model.path))
+
+
+@functools.lru_cache(maxsize=64)
+def _weight_layout(path: Path) -> tuple[tuple[str, int], ...]:
+    # Read once per process and file: every satellite of a host carrying the model asks.
+    proto = _load_proto(path)
+    return tuple((name, array_bits(get())) for name, (get, _put) in _parameters(proto).items())
+
+
+def with_upset_weights(
+    model: LoadedModel, upsets: Sequence[WeightUpset]
+) -> tuple[LoadedModel, list[WeightFlip]]:
+    """A copy of ``model`` with the upsets' bits of its weights flipped, in a session of
+    its own (the shared one stays clean for the host's other satellites), and the bits
+    flipped. Read from the model's file, so each copy starts from clean weights."""
+    proto = _load_proto(model.path)
+    slots = _parameters(proto)
+    struck = {u.tensor for u in upsets}
+    arrays = {name: slots[name][0]() for name in struck}
+    flips = flip_weights(arrays, upsets)
+    for name, array in arrays.items():
+        slots[name][1](array)
+    try:
+        session = make_session(proto.SerializeToString())
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelLoadError(
+            f"model {model.name!r} with upset weights: ONNX Runtime cannot load it: {exc}"
+        ) from exc
+    return dataclasses.replace(model, session=session), flips
+
+
+_Slot = tuple[Callable[[], npt.NDArray[Any]], Callable[[npt.NDArray[Any]], None]]
+
+
+def _load_proto(path: Path) -> Any:
+    import onnx  # the emulator extra; only satellites under radiation need it
+
+    return onnx.load(str(path))
+
+
+def _parameters(proto: Any) -> dict[str, _Slot]:
+    """Every floating-point parameter of the graph by name, as (read a writeable copy,
+    write it back) pairs. Attributes are named ``<node>.<attribute>``, the node by its
+    name or, unnamed, ``<op type>#<position in the graph>``."""
+    from onnx import AttributeProto, numpy_helper
+
+    slots: dict[str, _Slot] = {}
+    for tensor in proto.graph.initializer:
+        if _is_float(numpy_helper.to_array(tensor)):
+            slots[tensor.name] = _tensor_slot(tensor)
+    for position, node in enumerate(proto.graph.node):
+        owner = node.name or f"{node.op_type}#{position}"
+        for attribute in node.attribute:
+            name = f"{owner}.{attribute.name}"
+            if attribute.type == AttributeProto.FLOATS and len(attribute.floats):
+                slots[name] = _floats_slot(attribute)
+            elif attribute.type == AttributeProto.TENSOR and _is_float(
+                numpy_helper.to_array(attribute.t)
+            ):
+                slots[name] = _tensor_slot(attribute.t)
+    return slots
+
+
+def _is_float(array: npt.NDArray[Any]) -> bool:
+    return array.dtype.kind == "f" and array.size > 0
+
+
+def _tensor_slot(tensor: Any) -> _Slot:
+    from onnx import numpy_helper
+
+    def read() -> npt.NDArray[Any]:
+        return np.array(numpy_helper.to_array(tensor), copy=True, order="C")
+
+    def write(array: npt.NDArray[Any]) -> None:
+        tensor.CopyFrom(numpy_helper.from_array(array, tensor.name))
+
+    return read, write
+
+
+def _floats_slot(attribute: Any) -> _Slot:
+    def read() -> npt.NDArray[Any]:
+        return np.array(attribute.floats, dtype=np.float32)
+
+    def write(array: npt.NDArray[Any]) -> None:
+        # Through Python floats: exact for every float32 but a signalling NaN, which
+        # comes back quiet (one bit more than the upset flipped).
+        attribute.floats[:] = array.tolist()
+
+    return read, write

@@ -22,7 +22,8 @@ from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.forwarding import Forwarder
 from orbitmesh.node.inference import InferenceCore
 from orbitmesh.node.power import PowerParams
-from orbitmesh.node.runtime import LoadedModel, ModelRuntime
+from orbitmesh.node.radiation import RadiationParams
+from orbitmesh.node.runtime import LoadedModel, ModelRuntime, satellite_radiation
 from orbitmesh.node.servicer import InferenceServicer, TelemetryServicer
 from orbitmesh.node.spec import NodeSpec
 from orbitmesh.node.state import NodeSnapshot, NodeState
@@ -34,8 +35,10 @@ from orbitmesh.protos.serving import (
     REFLECTION_SERVICE,
     CallLimits,
     LazyReflection,
+    Security,
     ServerGuard,
     advertised_address,
+    bind_port,
     server_options,
 )
 
@@ -69,6 +72,10 @@ class NodeConfig:
     link_params: LinkParams = field(default_factory=LinkParams)
     #: What its gRPC server takes on at once (calls, streams and their rates).
     limits: CallLimits = DEFAULT_LIMITS
+    #: TLS and the bearer token its servers demand (None: plaintext; docs/security.md).
+    security: Security | None = None
+    #: Upsets, latch-ups and dose (``[radiation]``; disabled by default: nothing drawn).
+    radiation: RadiationParams = field(default_factory=RadiationParams)
 
 
 class SatelliteServer:
@@ -90,7 +97,12 @@ class SatelliteServer:
         self.clock = config.clock
         self.view = view if view is not None else LinkView()
         self._owns_datapath = datapath is None
-        self.datapath = datapath if datapath is not None else DataPathClient()
+        security = config.security
+        self.datapath = (
+            datapath
+            if datapath is not None
+            else DataPathClient(None if security is None else security.credentials())
+        )
         self.runtime = ModelRuntime(
             {name: Path(path) for name, path in config.models.items()}, sessions
         )
@@ -104,6 +116,12 @@ class SatelliteServer:
             max_concurrency=config.node.max_concurrency,
             radio_rate_mbps=config.radio_rate_mbps,
             speed=config.clock.speed,
+            radiation=satellite_radiation(
+                self.runtime,
+                config.radiation,
+                config.ephemeris,
+                satellite_id=config.satellite_id,
+            ),
         )
         self._server: grpc.aio.Server | None = None
         #: The front of the running server's handlers (its bounds and refusals).
@@ -153,7 +171,10 @@ class SatelliteServer:
         server = grpc.aio.server(options=server_options(self.config.node.max_message_bytes))
         # Every service behind one guard: each call parsed, bounded and answered with a
         # cause (protos/serving.py).
-        guard = ServerGuard(server, self.config.limits)
+        security = self.config.security
+        guard = ServerGuard(
+            server, self.config.limits, token=None if security is None else security.token
+        )
         guard.add_service(INFERENCE_SERVICE, self._inference.handlers())
         satellite_pb2_grpc.add_SatelliteServicer_to_server(self._telemetry, guard)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, guard)
@@ -168,7 +189,7 @@ class SatelliteServer:
         guard.add_service(REFLECTION_SERVICE, reflection.handlers())
         self.guard = guard
         wanted = self.config.port if port is None else port
-        bound = server.add_insecure_port(f"{self.config.host}:{wanted}")
+        bound = bind_port(server, f"{self.config.host}:{wanted}", security)
         if bound == 0:
             raise OSError(f"cannot bind {self.config.host}:{wanted}")
         await server.start()

@@ -26,6 +26,7 @@ from orbitmesh.node.power import PowerState
 from orbitmesh.node.runtime import ModelRuntime
 from orbitmesh.node.state import NodeSnapshot, NodeState, VitalsTable
 from orbitmesh.node.thermal import ThermalState
+from orbitmesh.node.upsets import OutputFlip, UpsetCounts
 from orbitmesh.protos.contract import (
     CODE_OF_CAUSE,
     MODEL_VERSION,
@@ -35,6 +36,7 @@ from orbitmesh.protos.contract import (
     Stage,
     abort_with,
     abort_with_cause,
+    bool_param,
     cause_for_code,
     parse_pipeline,
     string_param,
@@ -74,6 +76,10 @@ _THERMAL_STATES = {
     ThermalState.THROTTLED: types_pb2.THERMAL_STATE_THROTTLED,
     ThermalState.OVERHEATED: types_pb2.THERMAL_STATE_OVERHEATED,
 }
+
+
+#: Causes NodeState.admit decides and counts itself (a latch-up refuses node-down).
+_ADMISSION_CAUSES = frozenset({Cause.POWER, Cause.THERMAL, Cause.QUEUE, Cause.NODE_DOWN})
 
 
 @dataclass(frozen=True)
@@ -284,7 +290,7 @@ class InferenceServicer:
             answered = True
             return response
         except Refused as refusal:
-            if refusal.cause not in (Cause.POWER, Cause.THERMAL, Cause.QUEUE):
+            if refusal.cause not in _ADMISSION_CAUSES:
                 self.state.refuse(refusal.cause)  # admission counts its own refusals
             raise _failure(refusal.cause, str(refusal)) from None
         except TensorError as exc:
@@ -323,6 +329,7 @@ class InferenceServicer:
     ) -> pb.ModelInferResponse:
         pipeline = string_param(request.parameters, Param.PIPELINE)
         stages = parse_pipeline(pipeline) if pipeline is not None else []
+        report = bool_param(request.parameters, Param.REPORT_UPSETS)
         inputs, outputs_spec = self._signature(request.model_name, request.model_version)
         feeds = decode_inputs(request, inputs)
         requested = [o.name for o in request.outputs]
@@ -345,7 +352,9 @@ class InferenceServicer:
             except Exception as exc:
                 raise Refused(Cause.INTERNAL, f"inference failed: {exc}") from exc
         if stages:
-            return await self._next_stage(outputs, stages, request, timing, time_remaining_s)
+            return await self._next_stage(
+                outputs, stages, request, timing, time_remaining_s, report=report
+            )
         tensors, raws = encode_outputs(outputs, requested or None)
         response = pb.ModelInferResponse(
             model_name=request.model_name,
@@ -361,8 +370,16 @@ class InferenceServicer:
         params[Param.INFERENCE_MS].double_param = timing.busy_s * 1e3
         params[Param.COMPUTE_ENERGY_WH].double_param = timing.compute_energy_wh
         params[Param.STAGES].string_param = f"{self.satellite_id}:{request.model_name}"
+        if report and not self._is_app(request.model_name):
+            # An app's own outputs are not a model's: what its inferences carried is
+            # not said (docs/faults.md).
+            params[Param.UPSETS].string_param = json.dumps(self._flips_json(timing.output_flips))
+            params[Param.WEIGHT_UPSETS].int64_param = timing.weight_upsets
         self.state.transmit(response.ByteSize())
         return response
+
+    def _flips_json(self, flips: Sequence[OutputFlip]) -> list[dict[str, object]]:
+        return [{**flip.as_json(), "satellite": self.satellite_id} for flip in flips]
 
     async def _run_app(
         self, feeds: dict[str, Any], request: pb.ModelInferRequest
@@ -391,6 +408,8 @@ class InferenceServicer:
         request: pb.ModelInferRequest,
         timing: Timing,
         time_remaining_s: float | None,
+        *,
+        report: bool = False,
     ) -> pb.ModelInferResponse:
         if self.forwarder is None:
             raise Refused(Cause.INVALID, "this satellite cannot forward pipeline stages")
@@ -413,6 +432,8 @@ class InferenceServicer:
             onward.parameters[Param.PIPELINE].string_param = json.dumps(
                 [later.as_json() for later in rest]
             )
+        if report:
+            onward.parameters[Param.REPORT_UPSETS].bool_param = True
         reply, transfer = await self.forwarder.call(
             target, route, onward.SerializeToString(), time_remaining_s
         )
@@ -424,6 +445,12 @@ class InferenceServicer:
         params[Param.INFERENCE_MS].double_param += timing.busy_s * 1e3
         params[Param.COMPUTE_ENERGY_WH].double_param += timing.compute_energy_wh
         params[Param.SATELLITE].string_param = self.satellite_id
+        if report:
+            # This stage's flips first: the list follows the stages' order.
+            later = json.loads(params[Param.UPSETS].string_param or "[]")
+            mine = self._flips_json(timing.output_flips)
+            params[Param.UPSETS].string_param = json.dumps([*mine, *later])
+            params[Param.WEIGHT_UPSETS].int64_param += timing.weight_upsets
         return response
 
 
@@ -483,6 +510,10 @@ def vitals_message(
         queue_depth=vitals.queue_depth.tolist(),
         served_count=vitals.served.tolist(),
         serving=list(serving),
+        weight_upset_count=vitals.weight_upsets.tolist(),
+        output_upset_count=vitals.output_upsets.tolist(),
+        latchup_count=vitals.latchups.tolist(),
+        dose_rad=vitals.dose_rad.tolist(),
     )
     for cause, counts in vitals.refused.items():
         message.refused_by_cause[cause].values.extend(counts.tolist())
@@ -531,4 +562,17 @@ def status_message(
     for cause, count in snap.refused.items():
         status.refused.by_cause[cause] = count
     status.inference_latency.CopyFrom(histogram_message(snap.latency))
+    if snap.radiation is not None:
+        status.radiation.CopyFrom(_radiation_message(snap.radiation))
     return status
+
+
+def _radiation_message(counts: UpsetCounts) -> types_pb2.RadiationCounts:
+    return types_pb2.RadiationCounts(
+        weight_upset_count=counts.weight_upsets,
+        output_upset_count=counts.output_upsets,
+        latchup_count=counts.latchups,
+        dose_rad=counts.dose_rad,
+        weight_upsets_in_effect=counts.weight_upsets_now,
+        latched_up=counts.latched_up,
+    )

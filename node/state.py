@@ -23,6 +23,7 @@ from orbitmesh.node.energy_ledger import EnergyLedger
 from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.power import Battery, PowerParams, PowerState, Segment
 from orbitmesh.node.thermal import ThermalNode, ThermalParams, ThermalState
+from orbitmesh.node.upsets import LatchUp, SatelliteRadiation, UpsetCounts
 from orbitmesh.protos.contract import Cause
 
 __all__ = ["NodeSnapshot", "NodeState", "Vitals", "VitalsTable"]
@@ -54,6 +55,8 @@ class NodeSnapshot:
     ledger: EnergyLedger
     #: Simulated seconds each served request spent queued and running.
     latency: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
+    #: Upsets, latch-ups and dose so far; None when the run has no radiation.
+    radiation: UpsetCounts | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Vitals:
     running: int
     served: int
     refused: dict[str, int]
+    radiation: UpsetCounts | None = None
 
 
 _POWER_ORDER = tuple(PowerState)
@@ -98,6 +102,12 @@ class VitalsTable:
     served: NDArray[np.int64]
     #: Refusals by cause, one count per satellite.
     refused: dict[str, NDArray[np.int64]]
+    #: Radiation so far (0 where a satellite has none): upsets of weights and outputs,
+    #: latch-ups, dose in rad(Si).
+    weight_upsets: NDArray[np.int64]
+    output_upsets: NDArray[np.int64]
+    latchups: NDArray[np.int64]
+    dose_rad: NDArray[np.float64]
 
     @classmethod
     def of(cls, rows: Sequence[Vitals]) -> VitalsTable:
@@ -119,6 +129,10 @@ class VitalsTable:
             refused={
                 c: np.array([v.refused.get(c, 0) for v in rows], dtype=np.int64) for c in causes
             },
+            weight_upsets=np.array([_counts(v).weight_upsets for v in rows], dtype=np.int64),
+            output_upsets=np.array([_counts(v).output_upsets for v in rows], dtype=np.int64),
+            latchups=np.array([_counts(v).latchups for v in rows], dtype=np.int64),
+            dose_rad=np.array([_counts(v).dose_rad for v in rows], dtype=np.float64),
         )
 
     def __len__(self) -> int:
@@ -138,6 +152,13 @@ class VitalsTable:
             running=int(self.running[i]),
             served=int(self.served[i]),
             refused={c: int(n[i]) for c, n in self.refused.items() if n[i]},
+            radiation=UpsetCounts(
+                offset_s=float(self.offset_s[i]),
+                weight_upsets=int(self.weight_upsets[i]),
+                output_upsets=int(self.output_upsets[i]),
+                latchups=int(self.latchups[i]),
+                dose_rad=float(self.dose_rad[i]),
+            ),
         )
 
     def power_is(self, state: PowerState) -> NDArray[np.bool_]:
@@ -145,6 +166,10 @@ class VitalsTable:
 
     def thermal_is(self, state: ThermalState) -> NDArray[np.bool_]:
         return np.asarray(self.thermal_state == _THERMAL_ORDER.index(state))
+
+
+def _counts(vitals: Vitals) -> UpsetCounts:
+    return vitals.radiation or UpsetCounts(offset_s=vitals.offset_s)
 
 
 @dataclass
@@ -176,6 +201,7 @@ class NodeState:
         max_concurrency: int,
         radio_rate_mbps: float,
         speed: float = 1.0,
+        radiation: SatelliteRadiation | None = None,
     ) -> None:
         self.satellite_id = satellite_id
         self.battery = Battery(power)
@@ -187,6 +213,8 @@ class NodeState:
         self.radio_rate_mbps = radio_rate_mbps
         #: Simulated seconds per wall second (to report wall durations in simulated time).
         self.clock_speed = speed
+        #: What radiation does to this satellite (None: a run without radiation).
+        self.radiation = radiation
         self._activity = _Activity()
         self._t = clock()
 
@@ -198,10 +226,15 @@ class NodeState:
         self.clock = clock
         self.clock_speed = speed
         self._t = 0.0
+        if self.radiation is not None:
+            # Events are at simulated times: replay them on the new clock.
+            self.radiation.rewind()
 
     def advance(self) -> float:
         """Integrate energy and heat up to now; returns the simulated offset reached."""
         now = self.clock()
+        if self.radiation is not None:
+            self.radiation.advance(now)
         if now <= self._t:
             return self._t
         busy = self._activity.running > 0
@@ -219,9 +252,11 @@ class NodeState:
 
     def admit(self) -> Cause | None:
         """Whether a new request may join the queue; the cause if not (counted)."""
-        self.advance()
+        now = self.advance()
         cause: Cause | None = None
-        if not self.battery.can_start_inference()[0]:
+        if self.latched_up(now) is not None:
+            cause = Cause.NODE_DOWN
+        elif not self.battery.can_start_inference()[0]:
             cause = Cause.POWER
         elif not self.heat.admission()[0]:
             cause = Cause.THERMAL
@@ -232,6 +267,12 @@ class NodeState:
         else:
             self._activity.refused[cause] += 1
         return cause
+
+    def latched_up(self, now_s: float | None = None) -> LatchUp | None:
+        """The latch-up the compute module is off for now (or at ``now_s``), if any."""
+        if self.radiation is None:
+            return None
+        return self.radiation.latched_up(self.clock() if now_s is None else now_s)
 
     def refuse(self, cause: Cause) -> None:
         """Count a refusal decided elsewhere (unknown model, bad tensors, too large)."""
@@ -316,6 +357,7 @@ class NodeState:
             running=act.running,
             served=act.served,
             refused=dict(act.refused),
+            radiation=None if self.radiation is None else self.radiation.counts(now),
         )
 
     def _on_track(self, offset_s: float) -> float:
@@ -349,4 +391,5 @@ class NodeState:
             refused=v.refused,
             ledger=self.battery.ledger,
             latency=self._activity.latency.snapshot(),
+            radiation=v.radiation,
         )

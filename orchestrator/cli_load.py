@@ -16,17 +16,23 @@ from orbitmesh.orchestrator.cli_run import (
     _scenario_ref,
     add_metrics_option,
     add_placement_options,
+    add_security_options,
     check_startable,
+    endpoint_security,
+    security_of,
     start_metrics,
 )
 
 if TYPE_CHECKING:
     from orbitmesh.ground.load.loadstats import Thresholds
     from orbitmesh.ground.load.loadtest import LoadTestResult
+    from orbitmesh.protos.serving import Security
 
 __all__ = ["add_load_commands"]
 
 EXIT_USAGE = 2
+#: The security options' destinations (cli_run.add_security_options).
+_SECURITY_ARGS = ("tls_cert", "tls_key", "tls_ca", "tls_client_ca", "token_file", "insecure")
 
 
 @contextmanager
@@ -37,9 +43,12 @@ def _emulation(
     host: str,
     metrics: Any = None,
     per_host: tuple[int | None, int | None] = (None, None),
+    security: Security | None = None,
+    token_file: Path | None = None,
 ) -> Iterator[Any]:
     """Bring a scenario up on Ray for the length of a load test, then tear it down;
-    ``metrics`` (a metrics server) starts watching it once it serves."""
+    ``metrics`` (a metrics server) starts watching it once it serves; ``security``: TLS
+    and the token of its servers (the token also in ``token_file``, for its clients)."""
     import ray
 
     from orbitmesh.ground.endpoints import Endpoints
@@ -53,6 +62,7 @@ def _emulation(
         host=host,
         satellites_per_host=satellites_per_host,
         stations_per_host=stations_per_host,
+        security=security,
     )
     print(f"starting {scenario} on {'Ray at ' + address if address else 'local Ray'} ...")
     start_ray(address)
@@ -67,6 +77,8 @@ def _emulation(
             f"stations serving at speed {doc['speed']:g}x",
             flush=True,
         )
+        if security is not None and token_file is not None:
+            doc = doc | {"security": endpoint_security(security, token_file)}
         yield Endpoints.from_json(doc)
     finally:
         print("stopping the emulation ...", flush=True)
@@ -208,20 +220,47 @@ def cmd_load(args: argparse.Namespace) -> int:
         except EndpointsError as exc:
             print(f"orbitmesh: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    else:
+    security = None
+    if endpoints is None:
         # Bad input stops here, before Ray starts.
         check_startable(load_scenario(args.target), address=args.address, speed=args.speed)
+        try:
+            security = security_of(args)
+        except ValueError as exc:
+            print(f"orbitmesh: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif any(getattr(args, option) for option in _SECURITY_ARGS):
+        print(
+            "orbitmesh: --tls-*, --token-file, --insecure: only with a scenario (a running "
+            "emulation's endpoints file says how to reach it)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     out_dir = _out_dir(args, "orbitmesh-load")
+    token_file = None
+    if security is not None:
+        # A token made for this run lives in its output folder, its owner's only.
+        token_file = Path(args.token_file or out_dir / "orbitmesh.token").resolve()
+        if not args.token_file:
+            from orbitmesh.protos.serving import write_token
+
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_token(token_file, security.token)
     try:
-        with _metrics(args) as metrics:
+        with _metrics(args, security) as metrics:
             if endpoints is not None:
                 if metrics is not None:
                     metrics.collector.watch(endpoints)
                 return _run(args, endpoints, out_dir, {}, endpoints_path=target)
-            return _with_emulation(args, args.target, out_dir, {}, metrics)
+            return _with_emulation(
+                args, args.target, out_dir, {}, metrics, security=security, token_file=token_file
+            )
     except MetricsPortBusy as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if security is not None and not args.token_file and token_file is not None:
+            token_file.unlink(missing_ok=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -239,10 +278,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _metrics(args: argparse.Namespace) -> Iterator[Any]:
+def _metrics(args: argparse.Namespace, security: Security | None = None) -> Iterator[Any]:
     """The ``--metrics-port`` server for the command's length (None without the option);
     raises MetricsPortBusy before anything starts when the port cannot be bound."""
-    metrics = start_metrics(args.metrics_port, args.host)
+    metrics = start_metrics(args.metrics_port, getattr(args, "host", "127.0.0.1"), security)
     try:
         yield metrics
     finally:
@@ -257,6 +296,9 @@ def _with_emulation(
     meta: dict[str, Any],
     metrics: Any,
     on_result: Callable[[LoadTestResult], None] | None = None,
+    *,
+    security: Security | None = None,
+    token_file: Path | None = None,
 ) -> int:
     from orbitmesh.ground.errors import OrbitmeshError
 
@@ -266,7 +308,14 @@ def _with_emulation(
             getattr(args, "stations_per_host", None),
         )
         with _emulation(
-            scenario, args.speed, args.address, args.host, metrics, per_host
+            scenario,
+            args.speed,
+            args.address,
+            getattr(args, "host", "127.0.0.1"),
+            metrics,
+            per_host,
+            security,
+            token_file,
         ) as endpoints:
             return _run(args, endpoints, out_dir, meta, on_result)
     except (ValueError, OrbitmeshError) as exc:
@@ -340,6 +389,7 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
         help="with a scenario: join this Ray cluster (default: $RAY_ADDRESS, else local Ray)",
     )
     p.add_argument("--host", default="127.0.0.1", help="with a scenario: address servers bind")
+    add_security_options(p)
     add_placement_options(p)
     _add_run_options(p, duration_s=30.0, speed=None)
     add_metrics_option(p)

@@ -11,7 +11,10 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orbitmesh.protos.serving import Security
 
 __all__ = ["add_run_commands"]
 
@@ -75,19 +78,122 @@ def add_metrics_option(p: Any) -> None:
     )
 
 
+def add_security_options(p: Any) -> None:
+    """TLS and the bearer token of every server (docs/security.md)."""
+    p.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="certificate (PEM, with its chain) every server presents; needed with a --host "
+        "other than loopback unless --insecure",
+    )
+    p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--tls-ca", metavar="FILE", help="CA certificates clients trust (default: --tls-cert)"
+    )
+    p.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require client certificates signed by these CAs",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="the bearer token every call must carry (default: a new one, written 0600 "
+        "beside the endpoints file)",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve a --host other than loopback in plaintext, without a token",
+    )
+
+
+#: The option naming each file of a Security, for its one-line complaints.
+_SECURITY_OPTIONS = {
+    "cert_file": "--tls-cert",
+    "key_file": "--tls-key",
+    "ca_file": "--tls-ca",
+    "client_ca_file": "--tls-client-ca",
+}
+
+
+def security_of(args: argparse.Namespace) -> Security | None:
+    """The run's ``Security`` from the command line (None: plaintext); ValueError, one
+    line naming the option, for what cannot run (docs/security.md)."""
+    from orbitmesh.protos.serving import Security, is_loopback, new_token, read_token
+
+    given = [
+        option
+        for option, value in (
+            ("--tls-cert", args.tls_cert),
+            ("--tls-key", args.tls_key),
+            ("--tls-ca", args.tls_ca),
+            ("--tls-client-ca", args.tls_client_ca),
+            ("--token-file", args.token_file),
+        )
+        if value
+    ]
+    if args.insecure:
+        if given:
+            raise ValueError(f"--insecure: cannot go with {given[0]} (it serves plaintext)")
+        return None
+    if not args.tls_cert and not args.tls_key:
+        if given:
+            raise ValueError(f"{given[0]}: needs --tls-cert and --tls-key")
+        if is_loopback(args.host):
+            return None
+        raise ValueError(
+            f"--host {args.host}: serving beyond this machine needs --tls-cert and --tls-key "
+            "(docs/security.md), or --insecure for plaintext without authentication"
+        )
+    if not (args.tls_cert and args.tls_key):
+        raise ValueError(f"{'--tls-key' if args.tls_cert else '--tls-cert'}: missing")
+    try:
+        token = read_token(args.token_file) if args.token_file else new_token()
+    except ValueError as exc:
+        raise ValueError(f"--token-file: {exc}") from None
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).expanduser().resolve())
+
+    security = Security(
+        cert_file=str(absolute(args.tls_cert)),
+        key_file=str(absolute(args.tls_key)),
+        token=token,
+        ca_file=absolute(args.tls_ca),
+        client_ca_file=absolute(args.tls_client_ca),
+    )
+    security.check(_SECURITY_OPTIONS)
+    return security
+
+
+def endpoint_security(security: Security, token_file: Path) -> dict[str, str]:
+    """The endpoints file's ``security``: what a client of the run needs, as files."""
+    from orbitmesh.ground.endpoints import EndpointSecurity
+
+    mutual = security.client_ca_file is not None
+    return EndpointSecurity(
+        ca_file=security.ca_file or security.cert_file,
+        token_file=str(token_file),
+        cert_file=security.cert_file if mutual else None,
+        key_file=security.key_file if mutual else None,
+    ).to_json()
+
+
 class MetricsPortBusy(Exception):
     """``--metrics-port`` could not be bound (the message says why)."""
 
 
-def start_metrics(port: int | None, host: str) -> Any:
+def start_metrics(port: int | None, host: str, security: Security | None = None) -> Any:
     """The metrics server for ``--metrics-port`` (None without one), bound before anything
-    else starts so that a busy port costs no start-up; raises MetricsPortBusy."""
+    else starts so that a busy port costs no start-up; raises MetricsPortBusy.
+    ``security``: the run's (HTTPS and its token)."""
     if port is None:
         return None
     from orbitmesh.orchestrator.metrics import serve_metrics
 
     try:
-        metrics = serve_metrics(port=port, host=host)
+        metrics = serve_metrics(port=port, host=host, security=security)
     except OSError as exc:
         raise MetricsPortBusy(f"cannot serve metrics on {host}:{port}: {exc}") from None
     print(f"metrics on {metrics.url}", flush=True)
@@ -137,6 +243,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)  # bad input stops here, before Ray starts
     try:
+        security = security_of(args)
         options = EmulationOptions(
             speed=args.speed,
             duration_s=args.duration,
@@ -145,6 +252,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             replay=Path(args.replay).resolve() if args.replay else None,
             satellites_per_host=args.satellites_per_host,
             stations_per_host=args.stations_per_host,
+            security=security,
         )
     except ValueError as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
@@ -169,10 +277,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        metrics = start_metrics(args.metrics_port, args.host)
+        metrics = start_metrics(args.metrics_port, args.host, security)
     except MetricsPortBusy as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.insecure:
+        print(
+            f"orbitmesh: --insecure: servers on {args.host} are plaintext and answer anyone",
+            file=sys.stderr,
+        )
+    # A token made for this run lives beside the endpoints file, readable by its owner only.
+    made_token = security is not None and not args.token_file
+    token_file = Path(args.token_file or endpoints_path.with_suffix(".token")).resolve()
+    if security is not None and made_token:
+        from orbitmesh.protos.serving import write_token
+
+        write_token(token_file, security.token)
     print(
         f"starting {scenario.name} on "
         f"{'Ray at ' + args.address if args.address else 'local Ray'} ...",
@@ -184,7 +304,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     doc = orchestrator.endpoints
     if metrics is not None:
         metrics.collector.watch(doc, orchestrator=orchestrator)
-    extra = {"metrics": metrics.url} if metrics is not None else {}
+    extra: dict[str, Any] = {"metrics": metrics.url} if metrics is not None else {}
+    if security is not None:
+        extra["security"] = endpoint_security(security, token_file)
+    credentials = None if security is None else security.credentials()
     up_started = datetime.now(UTC)
 
     def publish(doc: dict[str, Any]) -> None:
@@ -244,13 +367,14 @@ def cmd_up(args: argparse.Namespace) -> int:
                 except (RayActorError, GetTimeoutError):
                     continue
                 table = render_status(
-                    collect_status(current),
+                    collect_status(current, credentials=credentials),
                     {
                         "published": status["ticks_published"],
                         "late": status["ticks_late"],
                         "restarts": sum(status["restarts"].values()),
                         "gateway restarts": sum(status["gateway_restarts"].values()),
                         "orchestrator restarts": orchestrator.replacements,
+                        "faults active": len(status["faults"]["active"]),
                     },
                 )
                 print("\x1b[H\x1b[J" + table if tty else table + "\n", flush=True)
@@ -266,6 +390,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             if metrics is not None:
                 metrics.close()
             endpoints_path.unlink(missing_ok=True)
+            if made_token:
+                token_file.unlink(missing_ok=True)
             import ray
 
             ray.shutdown()
@@ -325,6 +451,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     try:
         endpoints = load_endpoints(_endpoints_path(args))
+        credentials = endpoints.credentials()
     except EndpointsError as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -336,7 +463,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "hosts": endpoints.extra.get("hosts") or {},
     }
     while True:
-        status = collect_status(doc)
+        status = collect_status(doc, credentials=credentials)
         if args.json:
             print(json.dumps(status))
         else:
@@ -427,6 +554,7 @@ def add_run_commands(sub: Any, scenario_help: str) -> None:
     p.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     p.add_argument("--endpoints", help=f"where to write the endpoints file ({where})")
     p.add_argument("--host", default="127.0.0.1", help="address servers bind (default loopback)")
+    add_security_options(p)
     p.add_argument("--record", help="record the tick stream to this .npz file")
     p.add_argument("--replay", help="replay a recorded tick stream instead of computing geometry")
     p.add_argument("--quiet", action="store_true", help="no live table")

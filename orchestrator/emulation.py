@@ -54,6 +54,7 @@ from orbitmesh.orchestrator.placement import (
 from orbitmesh.orchestrator.publish import tick_links, topology
 from orbitmesh.orchestrator.scenario import Scenario, load_scenario
 from orbitmesh.orchestrator.trace import TraceReader, TraceWriter
+from orbitmesh.protos.serving import Security
 
 __all__ = ["RUN_NAMESPACE", "Emulation", "EmulationOptions", "host_actor_name"]
 
@@ -105,6 +106,8 @@ class EmulationOptions:
     #: Satellites and stations per host process (None: the scenario's [placement]).
     satellites_per_host: int | None = None
     stations_per_host: int | None = None
+    #: TLS and the bearer token of every server (None: plaintext; docs/security.md).
+    security: Security | None = None
 
     def __post_init__(self) -> None:
         problems = [
@@ -247,6 +250,7 @@ class Emulation:
                 duration_s=self.end_s,
                 host=self.options.host,
                 model_cache=self.options.model_cache,
+                security=self.options.security,
             ),
         )
         link_params = LinkParams(loss_rate=scenario.links.loss_rate, seed=scenario.links.loss_seed)
@@ -261,6 +265,7 @@ class Emulation:
                 link_params=link_params,
                 max_message_bytes=scenario.nodes.node.max_message_bytes,
                 host=self.options.host,
+                security=self.options.security,
             )
             for spec in scenario.ground_stations
         ]
@@ -779,7 +784,7 @@ class Emulation:
                 self.down_by_fault[sid] = fault.label
             else:
                 self.down_by_fault.pop(sid, None)
-                await self.start_satellite(sid)
+                await self.start_satellite(sid, fault.reset)
         except Exception:  # its host is down: the next round tries again
             return
         self.fault_log.append(fault)
@@ -825,10 +830,11 @@ class Emulation:
         self._send_fleet(force=True)
         await host.handle.stop_member.remote(satellite_id, grace_s)
 
-    async def start_satellite(self, satellite_id: str) -> str:
-        """Start a stopped satellite again with the battery and heat it stopped with."""
+    async def start_satellite(self, satellite_id: str, reset: str = "warm") -> str:
+        """Start a stopped satellite again with the battery and heat it stopped with;
+        ``reset="cold"`` also reloads its weights (radiation upsets gone)."""
         host = self._host(satellite_id)
-        address: str = await host.handle.start_member.remote(satellite_id)
+        address: str = await host.handle.start_member.remote(satellite_id, reset)
         self.addresses[satellite_id] = address
         self.down.discard(satellite_id)
         self._send_fleet(force=True)

@@ -10,6 +10,7 @@ from orbitmesh.links.model import LinkParams
 from orbitmesh.node.models import ensure_model
 from orbitmesh.node.server import NodeConfig
 from orbitmesh.orchestrator.geometry import GeometryEngine
+from orbitmesh.protos.serving import Security
 
 __all__ = ["node_configs"]
 
@@ -22,8 +23,10 @@ def node_configs(
     duration_s: float | None = None,
     host: str = "127.0.0.1",
     model_cache: Path | None = None,
+    security: Security | None = None,
 ) -> list[NodeConfig]:
-    """One :class:`NodeConfig` per compute satellite (or per index in ``satellites``).
+    """One :class:`NodeConfig` per compute satellite (or per index in ``satellites``),
+    its servers secured by ``security`` when given.
 
     Built-in models are built once here, in the driver, so that satellite processes only
     open cached files; each satellite gets its own ephemeris over the run.
@@ -58,6 +61,8 @@ def node_configs(
                 link_params=LinkParams(
                     loss_rate=scenario.links.loss_rate, seed=scenario.links.loss_seed
                 ),
+                security=security,
+                radiation=scenario.radiation,
             )
         )
     return configs

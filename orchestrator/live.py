@@ -2,7 +2,8 @@
 
 Used by ``orbitmesh up`` (its live table) and ``orbitmesh status`` (from any shell): the
 hosts answer for their satellites and gateways (one call per host process; an endpoints
-document without hosts is read node by node), so no Ray connection is needed.
+document without hosts is read node by node), so no Ray connection is needed. Secured
+servers (docs/security.md) are read with the ``credentials`` given: TLS and the token.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from orbitmesh.protos.orbitmesh.v1 import (
     satellite_pb2,
     satellite_pb2_grpc,
 )
+from orbitmesh.protos.serving import Credentials, channel_to
 
 __all__ = ["collect_status", "render_status"]
 
@@ -30,9 +32,11 @@ __all__ = ["collect_status", "render_status"]
 LAG_BOUND_P99_MS = 5.0
 
 
-def _station(name: str, address: str, timeout_s: float) -> dict[str, Any]:
+def _station(
+    name: str, address: str, timeout_s: float, credentials: Credentials | None
+) -> dict[str, Any]:
     try:
-        with grpc.insecure_channel(address) as channel:
+        with channel_to(address, credentials) as channel:
             stub = ground_station_pb2_grpc.GroundStationStub(channel)
             stats = stub.LinkStats(ground_station_pb2.LinkStatsRequest(), timeout=timeout_s)
             visible = stub.Visible(ground_station_pb2.VisibleRequest(), timeout=timeout_s)
@@ -64,9 +68,11 @@ def _station_row(name: str, address: str, stats: Any, visible: Any) -> dict[str,
     }
 
 
-def _satellite(sid: str, address: str, timeout_s: float) -> dict[str, Any]:
+def _satellite(
+    sid: str, address: str, timeout_s: float, credentials: Credentials | None
+) -> dict[str, Any]:
     try:
-        with grpc.insecure_channel(address) as channel:
+        with channel_to(address, credentials) as channel:
             status = satellite_pb2_grpc.SatelliteStub(channel).Status(
                 satellite_pb2.StatusRequest(), timeout=timeout_s
             )
@@ -116,9 +122,9 @@ def _vitals_row(row: VitalsRow, address: str) -> dict[str, Any]:
     }
 
 
-def _host(address: str, timeout_s: float) -> Any:
+def _host(address: str, timeout_s: float, credentials: Credentials | None) -> Any:
     try:
-        with grpc.insecure_channel(address) as channel:
+        with channel_to(address, credentials) as channel:
             return host_pb2_grpc.HostStub(channel).Members(
                 host_pb2.MembersRequest(brief=True), timeout=timeout_s
             )
@@ -127,10 +133,16 @@ def _host(address: str, timeout_s: float) -> Any:
 
 
 def _by_host(
-    hosts: dict[str, Any], stations: dict[str, str], satellites: dict[str, str], timeout_s: float
+    hosts: dict[str, Any],
+    stations: dict[str, str],
+    satellites: dict[str, str],
+    timeout_s: float,
+    credentials: Credentials | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     with ThreadPoolExecutor(max_workers=16) as pool:
-        replies = list(pool.map(lambda h: _host(str(h["address"]), timeout_s), hosts.values()))
+        replies = list(
+            pool.map(lambda h: _host(str(h["address"]), timeout_s, credentials), hosts.values())
+        )
     st: dict[str, dict[str, Any]] = {}
     sats: dict[str, dict[str, Any]] = {}
     for host, reply in zip(hosts.values(), replies, strict=True):
@@ -159,19 +171,28 @@ def _by_host(
     )
 
 
-def collect_status(endpoints: dict[str, Any], *, timeout_s: float = 2.0) -> dict[str, Any]:
+def collect_status(
+    endpoints: dict[str, Any], *, timeout_s: float = 2.0, credentials: Credentials | None = None
+) -> dict[str, Any]:
     """Ask every host (or, without hosts, every gateway and satellite) of an endpoints
-    document how its members are doing."""
+    document how its members are doing (``credentials``: for secured servers)."""
     stations = endpoints.get("ground_stations", {})
     satellites = endpoints.get("satellites", {})
     hosts = endpoints.get("hosts") or {}
     if hosts and all(h.get("address") for h in hosts.values()):
-        st, sats = _by_host(hosts, stations, satellites, timeout_s)
+        st, sats = _by_host(hosts, stations, satellites, timeout_s, credentials)
     else:
         with ThreadPoolExecutor(max_workers=16) as pool:
-            st = list(pool.map(lambda kv: _station(kv[0], kv[1], timeout_s), stations.items()))
+            st = list(
+                pool.map(
+                    lambda kv: _station(kv[0], kv[1], timeout_s, credentials), stations.items()
+                )
+            )
             sats = list(
-                pool.map(lambda kv: _satellite(kv[0], kv[1], timeout_s), satellites.items())
+                pool.map(
+                    lambda kv: _satellite(kv[0], kv[1], timeout_s, credentials),
+                    satellites.items(),
+                )
             )
     times = [s["sim_time"] for s in (*st, *sats) if s.get("up")]
     return {

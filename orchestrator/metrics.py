@@ -20,19 +20,30 @@ Other commands serve the same endpoint with :func:`serve_metrics`::
 
 Without an orchestrator the emulation-wide counters (ticks, restarts) are missing and
 simulated time is computed from the endpoints' ``wall0`` and ``speed``.
+
+Secured (``security``, docs/security.md): ``/metrics`` is HTTPS with the run's
+certificate (and demands a client certificate where the run does) and answers 401 to a
+request without ``Authorization: Bearer <token>``; the collector reads the secured hosts
+with the run's credentials. Each connection's TLS handshake runs on its own thread with
+a timeout, so a client that stalls it holds up nobody else.
 """
 
 from __future__ import annotations
 
+import hmac
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import grpc
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
 from prometheus_client.core import Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from orbitmesh.ground.endpoints import Endpoints
 from orbitmesh.ground.metrics import EmulationReading, SatelliteReading, Scrape, StationReading
@@ -44,6 +55,12 @@ from orbitmesh.protos.orbitmesh.v1 import (
     host_pb2_grpc,
     satellite_pb2,
     satellite_pb2_grpc,
+)
+from orbitmesh.protos.serving import (
+    AUTHORIZATION_KEY,
+    Credentials,
+    Security,
+    channel_to,
 )
 
 __all__ = ["CounterSource", "EmulationCollector", "MetricsServer", "serve_metrics"]
@@ -97,8 +114,15 @@ class EmulationCollector:
         orchestrator: CounterSource | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_workers: int = 32,
+        credentials: Credentials | None = None,
     ) -> None:
         self.timeout_s = timeout_s
+        #: TLS and the token for secured hosts (None: an Endpoints' own, else plaintext).
+        self.credentials = (
+            credentials
+            if credentials is not None or not isinstance(endpoints, Endpoints)
+            else endpoints.credentials()
+        )
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="metrics")
         self._channels: dict[str, grpc.Channel] = {}
@@ -249,8 +273,8 @@ class EmulationCollector:
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = self._channels[address] = grpc.insecure_channel(
-                    address, options=_CHANNEL_OPTIONS
+                channel = self._channels[address] = channel_to(
+                    address, self.credentials, _CHANNEL_OPTIONS
                 )
             return channel
 
@@ -283,21 +307,95 @@ def _result(call: Future[Any]) -> Any:
         return None
 
 
-class MetricsServer:
-    """``/metrics`` served over HTTP on a daemon thread; close() stops it."""
+#: Seconds a client has to complete its TLS handshake, then each read of its request.
+_TLS_TIMEOUT_S = 10.0
 
-    def __init__(self, collector: EmulationCollector, host: str, port: int) -> None:
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged (one line a scrape would drown the terminal)."""
+
+
+class _TlsServer(ThreadingWSGIServer):
+    """A threading WSGI server whose connections are TLS, each handshake on the
+    connection's own thread (wrapping the listening socket would run every handshake on
+    the accepting thread, where one stalled client stops all the others)."""
+
+    tls: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(_TLS_TIMEOUT_S)
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except OSError:  # a failed handshake (ssl.SSLError is an OSError): nothing to answer
+            return
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            secured.close()
+
+
+def _bearer_only(app: Callable[..., Any], token: str) -> Callable[..., Any]:
+    """``app`` for requests with ``Authorization: Bearer <token>``; 401 for the others."""
+    expected = f"Bearer {token}".encode()
+    header = "HTTP_" + AUTHORIZATION_KEY.upper()
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        given = str(environ.get(header, "")).encode("latin-1", "replace")
+        if hmac.compare_digest(given, expected):
+            return app(environ, start_response)
+        start_response(
+            "401 Unauthorized",
+            [
+                ("WWW-Authenticate", 'Bearer realm="orbitmesh"'),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ],
+        )
+        return [b"this endpoint answers only requests with the run's bearer token\n"]
+
+    return guarded
+
+
+def _serve_secured(
+    registry: CollectorRegistry, host: str, port: int, security: Security
+) -> tuple[Any, threading.Thread]:
+    class Server(_TlsServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        tls = security.server_ssl_context()
+
+    app = _bearer_only(make_wsgi_app(registry), security.token)
+    httpd = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True)
+    thread.start()
+    return httpd, thread
+
+
+class MetricsServer:
+    """``/metrics`` served over HTTP (HTTPS with the token, given a ``security``) on a
+    daemon thread; close() stops it."""
+
+    def __init__(
+        self,
+        collector: EmulationCollector,
+        host: str,
+        port: int,
+        security: Security | None = None,
+    ) -> None:
         self.collector = collector
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
+        if security is None:
+            self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
+        else:
+            self._httpd, self._thread = _serve_secured(registry, host, port, security)
+        self.secured = security is not None
         self.host = host
         self.port = int(self._httpd.server_address[1])
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
+        return f"{'https' if self.secured else 'http'}://{host}:{self.port}/metrics"
 
     def close(self) -> None:
         self._httpd.shutdown()
@@ -319,17 +417,24 @@ def serve_metrics(
     host: str = "127.0.0.1",
     orchestrator: CounterSource | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    security: Security | None = None,
 ) -> MetricsServer:
     """Serve Prometheus metrics of the emulation in ``endpoints`` on
     ``http://host:port/metrics`` (port 0: a free one, see ``.port``/``.url``).
 
     ``endpoints`` may come later, with ``server.collector.watch(...)``: binding first
     lets a command fail on a busy port before it starts anything. Raises OSError when
-    the address cannot be bound.
+    the address cannot be bound. ``security``: the run's; the endpoint is then HTTPS
+    with its token, and the collector reads the hosts with its credentials.
     """
-    collector = EmulationCollector(endpoints, orchestrator=orchestrator, timeout_s=timeout_s)
+    collector = EmulationCollector(
+        endpoints,
+        orchestrator=orchestrator,
+        timeout_s=timeout_s,
+        credentials=None if security is None else security.credentials(),
+    )
     try:
-        return MetricsServer(collector, host, port)
+        return MetricsServer(collector, host, port, security)
     except BaseException:
         collector.close()
         raise

@@ -30,6 +30,7 @@ __all__ = [
     "Stage",
     "abort_with",
     "abort_with_cause",
+    "bool_param",
     "cause_for_code",
     "cause_of",
     "parse_pipeline",
@@ -106,12 +107,13 @@ MAX_PIPELINE_STAGES: Final = 32
 class Param:
     """Names of the ``orbitmesh.*`` parameters of ModelInfer requests and responses
     (docs/emulation.md lists what each means). Those of requests are strings, read with
-    :func:`string_param`."""
+    :func:`string_param`, but ``REPORT_UPSETS``, a ``bool_param``."""
 
     # Requests.
     SATELLITE: Final = "orbitmesh.satellite"  # pin a satellite; in a reply: who answered
     POLICY: Final = "orbitmesh.policy"
     PIPELINE: Final = "orbitmesh.pipeline"
+    REPORT_UPSETS: Final = "orbitmesh.report_upsets"  # bool: say what radiation flipped
     # Replies from satellites.
     REPLY_FROM: Final = "orbitmesh.reply_from"
     QUEUE_MS: Final = "orbitmesh.queue_ms"
@@ -119,6 +121,9 @@ class Param:
     COMPUTE_ENERGY_WH: Final = "orbitmesh.compute_energy_wh"
     STAGES: Final = "orbitmesh.stages"
     ISL_MS: Final = "orbitmesh.isl_ms"
+    # Replies to a request with REPORT_UPSETS true.
+    UPSETS: Final = "orbitmesh.upsets"  # JSON list of {"output", "index", "bit"} flipped
+    WEIGHT_UPSETS: Final = "orbitmesh.weight_upsets"  # weight upsets in the model it ran
     # Added by the gateway.
     STATION: Final = "orbitmesh.station"
     HOPS: Final = "orbitmesh.hops"
@@ -159,6 +164,18 @@ def string_param(parameters: Mapping[str, Any], name: str) -> str | None:
     if which != "string_param":
         raise Refused(Cause.INVALID, f"{name} must be a string_param, not {which or 'empty'}")
     return str(parameter.string_param)
+
+
+def bool_param(parameters: Mapping[str, Any], name: str) -> bool:
+    """Request parameter ``name`` as a flag: False when absent; :class:`Refused` (INVALID)
+    when it holds something other than a ``bool_param``."""
+    if name not in parameters:
+        return False
+    parameter = parameters[name]
+    which = parameter.WhichOneof("parameter_choice")
+    if which != "bool_param":
+        raise Refused(Cause.INVALID, f"{name} must be a bool_param, not {which or 'empty'}")
+    return bool(parameter.bool_param)
 
 
 def cause_of(metadata: Iterable[tuple[str, Any]] | None) -> str | None:

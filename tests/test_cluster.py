@@ -152,6 +152,7 @@ def test_up_joins_a_cluster_and_serves_on_all_interfaces(cluster: str, tmp_path:
         "demo",
         "--host",
         "0.0.0.0",
+        "--insecure",  # the test's own cluster on one machine
         "--duration",
         "3600",
         endpoints=endpoints,

@@ -165,6 +165,10 @@ def test_rayjob_runs_a_load_test_on_the_manifests_cluster() -> None:
     args = build_parser().parse_args(argv[1:])
     assert args.command == "load" and args.target == "starlink-shell1"
     assert args.host == "0.0.0.0" and args.address is None  # RAY_ADDRESS names the cluster
+    # Serving beyond loopback is a choice the manifest states (docs/security.md).
+    from orbitmesh.orchestrator.cli_run import security_of
+
+    assert args.insecure and security_of(args) is None
     (submitter,) = job["spec"]["submitterPodTemplate"]["spec"]["containers"]
     assert submitter["image"] == "orbitmesh:0.1.0"
 

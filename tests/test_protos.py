@@ -29,7 +29,7 @@ PROTO_DIRS = (PROTO_DIR, INFERENCE_DIR)
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 #: Name endings that state a unit. Integers without one are counts.
-UNIT_SUFFIXES = ("_ms", "_s", "_km", "_m", "_deg", "_wh", "_w", "_c", "_mbps", "_bytes")
+UNIT_SUFFIXES = ("_ms", "_s", "_km", "_m", "_deg", "_wh", "_w", "_c", "_mbps", "_bytes", "_rad")
 #: Floating-point fields that are ratios, where a unit suffix would mislead.
 DIMENSIONLESS = frozenset(
     {
@@ -240,6 +240,14 @@ def full_status() -> satellite_pb2.SatelliteStatus:
         concurrency_limit=2,
         inference_latency=types_pb2.Histogram(
             upper_bounds_s=[0.001, 0.01], cumulative_counts=[3, 5], count=6, sum_s=0.125
+        ),
+        radiation=types_pb2.RadiationCounts(
+            weight_upset_count=12,
+            output_upset_count=3,
+            latchup_count=1,
+            dose_rad=4.75,
+            weight_upsets_in_effect=2,
+            latched_up=True,
         ),
     )
     status.sim_time.FromDatetime(datetime(2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC))

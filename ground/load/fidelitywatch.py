@@ -22,6 +22,7 @@ from orbitmesh.ground.errors import OrbitmeshError
 from orbitmesh.ground.load.floor import FloorProbe
 from orbitmesh.ground.load.loadgen import LoadRun
 from orbitmesh.ground.load.loadstats import Finished
+from orbitmesh.protos.serving import Credentials
 
 __all__ = ["FidelityWatch"]
 
@@ -41,11 +42,13 @@ def _median_modelled_s(records: Sequence[Finished], speed: float) -> float | Non
     return statistics.median(modelled) / speed / 1e3 if modelled else None
 
 
-def late_tick_lookups(stations: Mapping[str, str]) -> int | None:
+def late_tick_lookups(
+    stations: Mapping[str, str], credentials: Credentials | None = None
+) -> int | None:
     """The stations' late tick lookups since they started, summed (None: one did not
     answer)."""
     try:
-        with Client.connect(stations) as client:
+        with Client.connect(stations, credentials=credentials) as client:
             return sum(
                 int(client.link_stats(name, timeout_s=_STATS_TIMEOUT_S).late_tick_lookups)
                 for name in stations
@@ -62,8 +65,16 @@ class FidelityWatch:
     clock's; ``warmup_s``: the load's warm-up, after which the measured phase begins.
     """
 
-    def __init__(self, stations: Mapping[str, str], speed: float, warmup_s: float) -> None:
+    def __init__(
+        self,
+        stations: Mapping[str, str],
+        speed: float,
+        warmup_s: float,
+        *,
+        credentials: Credentials | None = None,
+    ) -> None:
         self._stations = dict(stations)
+        self._credentials = credentials
         self._speed = speed
         self._warmup_s = warmup_s
         self._records: Sequence[Finished] = ()
@@ -79,7 +90,7 @@ class FidelityWatch:
     def ready(self) -> None:
         self._probe.ready()
         if self._warmup_s <= 0:  # the load is measured from its first request
-            self._before = late_tick_lookups(self._stations)
+            self._before = late_tick_lookups(self._stations, self._credentials)
 
     def on_phase(self, phase: str, run: LoadRun) -> None:
         self._records = run.records
@@ -98,7 +109,7 @@ class FidelityWatch:
     def _read_before(self, delay_s: float) -> None:
         if self._stopping.wait(delay_s):  # the run ended during its warm-up
             return
-        self._before = late_tick_lookups(self._stations)
+        self._before = late_tick_lookups(self._stations, self._credentials)
 
     def stop(self) -> tuple[list[float], int | None]:
         """The floor's round trips (ms) and the late tick lookups of the measured phase
@@ -109,7 +120,7 @@ class FidelityWatch:
             self._reader.join()
         if not self._measuring or self._before is None:
             return round_trips_ms, None
-        after = late_tick_lookups(self._stations)
+        after = late_tick_lookups(self._stations, self._credentials)
         if after is None or after < self._before:  # a station restarted: its count is lost
             return round_trips_ms, None
         return round_trips_ms, after - self._before

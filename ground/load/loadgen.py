@@ -48,6 +48,7 @@ from orbitmesh.ground.load.loadstats import OK, EmulationDied, Finished, grpc_ca
 from orbitmesh.ground.load.schedule import Schedule, ScheduleKind
 from orbitmesh.protos.contract import CANCELLED, Param, cause_of
 from orbitmesh.protos.inference import grpc_service_pb2 as pb
+from orbitmesh.protos.serving import Credentials, aio_channel_to
 from orbitmesh.protos.tensors import DATATYPES, to_raw
 
 __all__ = ["LoadOptions", "LoadRun", "Progress", "build_request", "run_load"]
@@ -201,8 +202,10 @@ class _Runner:
         progress_every_s: float,
         on_phase: Callable[[str, LoadRun], None] | None = None,
         liveness: Liveness | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.options = options
+        self._credentials = credentials
         self.run = LoadRun(options)
         self._addresses = addresses
         self._payloads = payloads
@@ -232,7 +235,7 @@ class _Runner:
     async def execute(self) -> LoadRun:
         o = self.options
         channels = {
-            s: grpc.aio.insecure_channel(self._addresses[s], options=_CHANNEL_OPTIONS)
+            s: aio_channel_to(self._addresses[s], self._credentials, _CHANNEL_OPTIONS)
             for s in o.stations
         }
         calls = {
@@ -467,6 +470,7 @@ async def run_load(
     progress_every_s: float = 0.5,
     on_phase: Callable[[str, LoadRun], None] | None = None,
     liveness: Liveness | None = None,
+    credentials: Credentials | None = None,
 ) -> LoadRun:
     """Run the load against the ground stations at ``addresses`` (name -> host:port),
     sending ``payloads[station]`` (serialised ModelInferRequests) to each.
@@ -479,11 +483,21 @@ async def run_load(
     ``liveness``: a judge of whether the emulation is still there (its clock
     ``time.perf_counter()``), told how every call ended; when it says the emulation died
     the run stops early, ``run.died`` says why and when.
+
+    ``credentials``: TLS and the bearer token for secured stations (the endpoints'
+    :meth:`~orbitmesh.ground.endpoints.Endpoints.credentials`; None: plaintext).
     """
     missing = [s for s in options.stations if s not in addresses or s not in payloads]
     if missing:
         raise ValueError(f"no address or request for station(s): {', '.join(missing)}")
     runner = _Runner(
-        options, addresses, payloads, on_progress, progress_every_s, on_phase, liveness
+        options,
+        addresses,
+        payloads,
+        on_progress,
+        progress_every_s,
+        on_phase,
+        liveness,
+        credentials,
     )
     return await runner.execute()

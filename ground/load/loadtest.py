@@ -86,7 +86,7 @@ def _inputs(
     """The request's tensors: from a .npy file, or random ones shaped by the model."""
     from orbitmesh.ground.client import Client
 
-    with Client.connect(endpoints.ground_stations) as client:
+    with Client.connect(endpoints.ground_stations, credentials=endpoints.credentials()) as client:
         try:
             meta = client.model_metadata(station, model, timeout_s=10.0)
         except NotFound as exc:
@@ -133,8 +133,10 @@ def _preflight(endpoints: Endpoints, station: str, payload: bytes) -> None:
 
     from orbitmesh.ground.errors import error_from_rpc
     from orbitmesh.protos.inference import grpc_service_pb2 as pb
+    from orbitmesh.protos.serving import channel_to
 
-    with grpc.insecure_channel(endpoints.ground_stations[station]) as channel:
+    address = endpoints.ground_stations[station]
+    with channel_to(address, endpoints.credentials()) as channel:
         call = channel.unary_unary(
             "/inference.GRPCInferenceService/ModelInfer",
             request_serializer=None,
@@ -214,8 +216,12 @@ def run_load_test(
         known = ", ".join(endpoints.ground_stations)
         raise OrbitmeshError(f"no ground station {', '.join(unknown)} (stations: {known})")
     speed = float(endpoints.speed or 1.0)
+    credentials = endpoints.credentials()
     watch = FidelityWatch(
-        {s: endpoints.ground_stations[s] for s in options.stations}, speed, options.warmup_s
+        {s: endpoints.ground_stations[s] for s in options.stations},
+        speed,
+        options.warmup_s,
+        credentials=credentials,
     )
     watch.start()  # its helper process comes up while the request is prepared
     try:
@@ -240,6 +246,7 @@ def run_load_test(
         clock,
         watch_stations=options.stations,
         hosts=endpoints.extra.get("hosts"),
+        credentials=credentials,
     )
     date = datetime.now(UTC)
 
@@ -264,6 +271,7 @@ def run_load_test(
                 on_progress=on_progress,
                 on_phase=watch.on_phase,
                 liveness=liveness,
+                credentials=credentials,
             )
         )
     finally:

@@ -44,6 +44,7 @@ from orbitmesh.protos.orbitmesh.v1 import (
     satellite_pb2,
     satellite_pb2_grpc,
 )
+from orbitmesh.protos.serving import Credentials, channel_to
 
 __all__ = [
     "ContactEvent",
@@ -152,8 +153,11 @@ class Observer:
         interval_s: float = 0.5,
         timeout_s: float = 2.0,
         hosts: Mapping[str, Mapping[str, Any]] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self._stations = dict(stations)
+        #: TLS and the token for secured servers (None: plaintext).
+        self._credentials = credentials
         self._satellites = dict(satellites)
         #: Satellite hosts' own addresses (None: poll every satellite itself).
         self._hosts = [
@@ -234,7 +238,7 @@ class Observer:
     def _channel(self, address: str) -> grpc.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.insecure_channel(address)
+            channel = self._channels[address] = channel_to(address, self._credentials)
         return channel
 
     def _rel(self, wall: float) -> float:

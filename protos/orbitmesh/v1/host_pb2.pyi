@@ -47,7 +47,7 @@ class StationStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., link_stats: _Optional[_Union[_ground_station_pb2.LinkStatsReply, _Mapping]] = ..., visible: _Optional[_Union[_ground_station_pb2.VisibleSatellites, _Mapping]] = ..., reachable_compute_satellites: _Optional[int] = ...) -> None: ...
 
 class SatelliteVitals(_message.Message):
-    __slots__ = ("sim_time", "satellite_ids", "sunlit", "battery_wh", "state_of_charge", "temperature_c", "power_state", "thermal_state", "queue_depth", "served_count", "refused_by_cause", "serving")
+    __slots__ = ("sim_time", "satellite_ids", "sunlit", "battery_wh", "state_of_charge", "temperature_c", "power_state", "thermal_state", "queue_depth", "served_count", "refused_by_cause", "serving", "weight_upset_count", "output_upset_count", "latchup_count", "dose_rad")
     class RefusedByCauseEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,10 @@ class SatelliteVitals(_message.Message):
     SERVED_COUNT_FIELD_NUMBER: _ClassVar[int]
     REFUSED_BY_CAUSE_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_UPSET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_UPSET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LATCHUP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DOSE_RAD_FIELD_NUMBER: _ClassVar[int]
     sim_time: _timestamp_pb2.Timestamp
     satellite_ids: _containers.RepeatedScalarFieldContainer[str]
     sunlit: _containers.RepeatedScalarFieldContainer[bool]
@@ -79,7 +83,11 @@ class SatelliteVitals(_message.Message):
     served_count: _containers.RepeatedScalarFieldContainer[int]
     refused_by_cause: _containers.MessageMap[str, Counts]
     serving: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., sunlit: _Optional[_Iterable[bool]] = ..., battery_wh: _Optional[_Iterable[float]] = ..., state_of_charge: _Optional[_Iterable[float]] = ..., temperature_c: _Optional[_Iterable[float]] = ..., power_state: _Optional[_Iterable[_Union[_types_pb2.PowerState, str]]] = ..., thermal_state: _Optional[_Iterable[_Union[_types_pb2.ThermalState, str]]] = ..., queue_depth: _Optional[_Iterable[int]] = ..., served_count: _Optional[_Iterable[int]] = ..., refused_by_cause: _Optional[_Mapping[str, Counts]] = ..., serving: _Optional[_Iterable[bool]] = ...) -> None: ...
+    weight_upset_count: _containers.RepeatedScalarFieldContainer[int]
+    output_upset_count: _containers.RepeatedScalarFieldContainer[int]
+    latchup_count: _containers.RepeatedScalarFieldContainer[int]
+    dose_rad: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellite_ids: _Optional[_Iterable[str]] = ..., sunlit: _Optional[_Iterable[bool]] = ..., battery_wh: _Optional[_Iterable[float]] = ..., state_of_charge: _Optional[_Iterable[float]] = ..., temperature_c: _Optional[_Iterable[float]] = ..., power_state: _Optional[_Iterable[_Union[_types_pb2.PowerState, str]]] = ..., thermal_state: _Optional[_Iterable[_Union[_types_pb2.ThermalState, str]]] = ..., queue_depth: _Optional[_Iterable[int]] = ..., served_count: _Optional[_Iterable[int]] = ..., refused_by_cause: _Optional[_Mapping[str, Counts]] = ..., serving: _Optional[_Iterable[bool]] = ..., weight_upset_count: _Optional[_Iterable[int]] = ..., output_upset_count: _Optional[_Iterable[int]] = ..., latchup_count: _Optional[_Iterable[int]] = ..., dose_rad: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Counts(_message.Message):
     __slots__ = ("values",)

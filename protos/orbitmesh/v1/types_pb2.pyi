@@ -117,3 +117,19 @@ class Histogram(_message.Message):
     count: int
     sum_s: float
     def __init__(self, upper_bounds_s: _Optional[_Iterable[float]] = ..., cumulative_counts: _Optional[_Iterable[int]] = ..., count: _Optional[int] = ..., sum_s: _Optional[float] = ...) -> None: ...
+
+class RadiationCounts(_message.Message):
+    __slots__ = ("weight_upset_count", "output_upset_count", "latchup_count", "dose_rad", "weight_upsets_in_effect", "latched_up")
+    WEIGHT_UPSET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_UPSET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LATCHUP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DOSE_RAD_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_UPSETS_IN_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    LATCHED_UP_FIELD_NUMBER: _ClassVar[int]
+    weight_upset_count: int
+    output_upset_count: int
+    latchup_count: int
+    dose_rad: float
+    weight_upsets_in_effect: int
+    latched_up: bool
+    def __init__(self, weight_upset_count: _Optional[int] = ..., output_upset_count: _Optional[int] = ..., latchup_count: _Optional[int] = ..., dose_rad: _Optional[float] = ..., weight_upsets_in_effect: _Optional[int] = ..., latched_up: _Optional[bool] = ...) -> None: ...
