@@ -137,12 +137,14 @@ class _HostServicer:
             if not request.brief:  # a route search per station: ~0.3 ms each
                 _tick, routes = gateway.routes_at(gateway.clock.offset_s())
                 reachable = 0 if routes is None else len(routes)
+            tick, _late = gateway.view.lookup(gateway.clock.offset_s())
             return host_pb2.StationStatus(
                 name=gateway.station,
                 address=gateway.address or "",
                 link_stats=service.link_stats_message(brief=request.brief),
                 visible=service.visible_message(),
                 reachable_compute_satellites=reachable,
+                active_faults=() if tick is None else tick.faults,
             )
 
         members = list(self.host.members.values())

@@ -119,6 +119,18 @@ METRICS: Final[dict[str, MetricSpec]] = _specs(
         _S,
         "Times Ray restarted the satellite's actor (seen by the orchestrator).",
     ),
+    MetricSpec(
+        "orbitmesh_active_faults",
+        "gauge",
+        ("kind",),
+        "Faults in effect now, by kind (reboot, fail, isl-down, station-down, weather).",
+    ),
+    MetricSpec(
+        "orbitmesh_faults_total",
+        "counter",
+        ("kind",),
+        "Faults begun since the scenario start, by kind (scheduled and injected).",
+    ),
     # ---- per satellite, from its Status
     MetricSpec(
         "orbitmesh_satellite_up",
@@ -381,6 +393,9 @@ class EmulationReading:
     ticks_published: int | None = None
     ticks_late: int | None = None
     restarts: Mapping[str, int] | None = None
+    #: Faults in effect now and begun so far, by kind.
+    faults_active: Mapping[str, int] | None = None
+    faults_begun: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -471,6 +486,10 @@ def _emulation(out: _Families, scrape: Scrape) -> None:
         out.add("orbitmesh_emulation_ticks_late_total", (), reading.ticks_late)
     for sid, count in sorted((reading.restarts or {}).items()):
         out.add("orbitmesh_satellite_restarts_total", (sid,), count)
+    for kind, count in sorted((reading.faults_active or {}).items()):
+        out.add("orbitmesh_active_faults", (kind,), count)
+    for kind, count in sorted((reading.faults_begun or {}).items()):
+        out.add("orbitmesh_faults_total", (kind,), count)
 
 
 def _satellite(out: _Families, reading: SatelliteReading) -> None:

@@ -41,7 +41,7 @@ from orbitmesh.node.host import HostStatus
 from orbitmesh.node.power import PowerState
 from orbitmesh.node.thermal import ThermalState
 from orbitmesh.orchestrator.faultplan import FaultPlan, SatelliteFault
-from orbitmesh.orchestrator.faults import FaultError
+from orbitmesh.orchestrator.faults import FAULT_KINDS, FaultError
 from orbitmesh.orchestrator.geometry import GeometryEngine
 from orbitmesh.orchestrator.launch import node_configs
 from orbitmesh.orchestrator.placement import (
@@ -810,6 +810,25 @@ class Emulation:
             for e in events
         ]
 
+    def _fault_counts(self) -> dict[str, dict[str, int]]:
+        """Faults in effect now and begun so far, by kind (every kind listed)."""
+        assert self.clock is not None
+        now_s = self.clock.offset_s()
+        active: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        begun: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        if self.faults is not None:
+            for event in self.faults.events:
+                if event.start_s <= now_s:
+                    begun[event.kind] += 1
+                    active[event.kind] += event.active(now_s)
+        else:  # a replay: its satellite faults as applied
+            for fault in self.fault_log:
+                if fault.edge == "start":
+                    begun[fault.kind] += 1
+            for label in self.down_by_fault.values():
+                active[label.split()[1]] += 1
+        return {"faults_active": active, "faults_begun": begun}
+
     def fault_status(self) -> dict[str, Any]:
         """The faults active now and those begun so far, by kind."""
         assert self.clock is not None
@@ -891,6 +910,7 @@ class Emulation:
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
             "restarts": {sid: self.restarts.get(sid, 0) for sid in self.addresses},
+            **self._fault_counts(),
             "satellites_down": sorted(self.down),
             "satellites": dict(self.addresses),
             "ground_stations": dict(self.station_addresses),

@@ -160,7 +160,7 @@ def _by_host(
         for station in reply.stations:
             st[station.name] = _station_row(
                 station.name, station.address, station.link_stats, station.visible
-            )
+            ) | {"faults": list(station.active_faults)}
         for row in vitals_rows(reply.vitals):
             if row.serving:
                 sats[row.satellite_id] = _vitals_row(row, satellites.get(row.satellite_id, ""))
@@ -228,6 +228,10 @@ def render_status(status: dict[str, Any], extra: dict[str, Any] | None = None) -
             "ticks       "
             + " | ".join(f"{k} {v}" for k, v in extra.items() if not isinstance(v, dict | list))
         )
+    faults = sorted({f for st in status["stations"] for f in st.get("faults", ())})
+    if faults:
+        shown = ", ".join(faults[:4]) + (f", and {len(faults) - 4} more" if len(faults) > 4 else "")
+        lines.append(f"faults      {len(faults)} active: {shown}")
     lines.append(_fidelity_line(status["stations"]))
     lines.append("")
     header = (

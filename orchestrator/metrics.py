@@ -267,6 +267,8 @@ class EmulationCollector:
             ticks_published=int(counters["ticks_published"]),
             ticks_late=int(counters["ticks_late"]),
             restarts={str(k): int(v) for k, v in (counters.get("restarts") or {}).items()},
+            faults_active=counters.get("faults_active"),
+            faults_begun=counters.get("faults_begun"),
         )
 
     def _channel(self, address: str) -> grpc.Channel:

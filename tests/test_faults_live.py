@@ -17,6 +17,7 @@ from orbitmesh.ground.errors import CallFailed, LinkDown, NodeDown, StationDown
 from orbitmesh.node.models import load_digits_split
 from orbitmesh.orchestrator.actor import Orchestrator
 from orbitmesh.orchestrator.emulation import EmulationOptions
+from orbitmesh.orchestrator.live import collect_status, render_status
 from orbitmesh.orchestrator.trace import TraceReader
 
 pytestmark = pytest.mark.slow
@@ -96,6 +97,18 @@ def test_scheduled_and_injected_faults(ray_local: Any, tmp_path: Path) -> None:
                 f"fault[1] station-down {STATION}",
             ]
             assert faults["satellites_down"] == {SAT: f"fault[0] reboot {SAT}"}
+            # What `orbitmesh status` reads from the hosts, and the metrics' counters.
+            table = collect_status(orchestrator.endpoints)
+            assert {f for st in table["stations"] for f in st["faults"]} == set(faults["active"])
+            assert "faults      2 active: fault[0] reboot" in render_status(table)
+            counters = orchestrator.counters()
+            assert counters["faults_active"] == {
+                "reboot": 1,
+                "fail": 0,
+                "isl-down": 0,
+                "station-down": 1,
+                "weather": 0,
+            }
             # Both end at 22 s: the satellite serves again (cold: a fresh server).
             _wait_sim(orchestrator, 23.0)
             deadline = time.monotonic() + 20

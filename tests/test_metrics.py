@@ -101,6 +101,7 @@ UNITLESS = (
     "_in_flight",
     "_limit",
     "_factor",
+    "_faults",
 )
 #: Units that are not base units, anywhere in a name.
 NOT_BASE = re.compile(
@@ -300,7 +301,13 @@ def test_status_replies_become_metric_families() -> None:
         stations=[StationReading("gs", stats, visible, len(routes.routes))],
         satellites=[SatelliteReading("s-1", status())],
         emulation=EmulationReading(
-            sim_time_s=12.5, speed=2.0, ticks_published=20, ticks_late=1, restarts={"s-1": 2}
+            sim_time_s=12.5,
+            speed=2.0,
+            ticks_published=20,
+            ticks_late=1,
+            restarts={"s-1": 2},
+            faults_active={"reboot": 1, "weather": 0},
+            faults_begun={"reboot": 3, "weather": 1},
         ),
         orchestrator_up=True,
         duration_s=0.01,
@@ -354,6 +361,9 @@ def test_status_replies_become_metric_families() -> None:
     assert m[key("orbitmesh_emulation_ticks_published_total")] == 20
     assert m[key("orbitmesh_emulation_ticks_late_total")] == 1
     assert m[key("orbitmesh_satellite_restarts_total", **sat)] == 2
+    assert m[key("orbitmesh_active_faults", kind="reboot")] == 1
+    assert m[key("orbitmesh_active_faults", kind="weather")] == 0
+    assert m[key("orbitmesh_faults_total", kind="reboot")] == 3
     # Every family in the exposition is declared once, with its help text, in METRICS.
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for spec in METRICS.values():
