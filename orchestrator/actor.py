@@ -16,6 +16,7 @@ from orbitmesh.orchestrator.emulation import (
 __all__ = [
     "ORCHESTRATOR_NAME",
     "ORCHESTRATOR_NAMESPACE",
+    "EmulationFailed",
     "Orchestrator",
     "OrchestratorLost",
     "kill_hosts",
@@ -73,6 +74,19 @@ class OrchestratorLost(RuntimeError):
     """The orchestrator died and could not be replaced."""
 
 
+class EmulationFailed(RuntimeError):
+    """The emulation could not start; the message is the first line of why (from
+    whichever actor failed)."""
+
+
+def _root_cause(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while isinstance(cause, ray.exceptions.RayTaskError) and cause.cause is not None:
+        cause = cause.cause
+    text = str(cause or exc).strip()
+    return text.splitlines()[0] if text else type(cause or exc).__name__
+
+
 class Orchestrator:
     """Handle to a running emulation (its orchestrator actor).
 
@@ -121,6 +135,10 @@ class Orchestrator:
         handle = remote.options(**actor_options).remote(scenario, options)
         try:
             endpoints: dict[str, Any] = ray.get(handle.start.remote(), timeout=timeout_s)
+        except ray.exceptions.RayTaskError as exc:
+            ray.kill(handle)
+            kill_hosts(options.run_id)
+            raise EmulationFailed(_root_cause(exc)) from exc
         except BaseException:
             ray.kill(handle)
             kill_hosts(options.run_id)

@@ -301,6 +301,7 @@ def _with_emulation(
     token_file: Path | None = None,
 ) -> int:
     from orbitmesh.ground.errors import OrbitmeshError
+    from orbitmesh.orchestrator.actor import EmulationFailed
 
     try:
         per_host = (
@@ -321,6 +322,9 @@ def _with_emulation(
     except (ValueError, OrbitmeshError) as exc:
         print(f"orbitmesh: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except EmulationFailed as exc:
+        print(f"orbitmesh: the emulation did not start: {exc}", file=sys.stderr)
+        return 1
 
 
 def _crossings(result: LoadTestResult) -> None:

@@ -235,7 +235,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ray.exceptions import GetTimeoutError, RayActorError
 
     from orbitmesh.ground.endpoints import Endpoints, write_endpoints
-    from orbitmesh.orchestrator.actor import Orchestrator, OrchestratorLost
+    from orbitmesh.orchestrator.actor import EmulationFailed, Orchestrator, OrchestratorLost
     from orbitmesh.orchestrator.emulation import EmulationOptions
     from orbitmesh.orchestrator.live import collect_status, render_status
     from orbitmesh.orchestrator.local_ray import start_ray
@@ -300,7 +300,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     start_ray(args.address)
     started = time.monotonic()
-    orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
+    try:
+        orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
+    except EmulationFailed as exc:
+        print(f"orbitmesh: the emulation did not start: {exc}", file=sys.stderr)
+        if metrics is not None:
+            metrics.close()
+        import ray
+
+        ray.shutdown()
+        return 1
     doc = orchestrator.endpoints
     if metrics is not None:
         metrics.collector.watch(doc, orchestrator=orchestrator)

@@ -93,6 +93,10 @@ class FaultError(ValueError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple[type[FaultError], tuple[list[str]]]:
+        # Pickled as its problems (`orbitmesh fault` gets it through Ray), not its message.
+        return type(self), (self.problems,)
+
 
 # --------------------------------------------------------------------------- durations
 

@@ -251,6 +251,42 @@ def _check_models(scenario: Scenario, chk: Checker) -> None:
             chk.problem(f"{model.field_path}.path", f"cannot be served: {_one_line(exc)}")
 
 
+#: The built-in models' files are smaller than this (tests/test_preflight.py checks it):
+#: the bound on their weights' bits where the file is not opened.
+BUILTIN_MODEL_MAX_BYTES = 128 * 2**10
+
+
+def _check_radiation(scenario: Scenario, duration_s: float | None, chk: Checker) -> None:
+    """A satellite draws its upsets for the whole run when it starts, at most
+    ``MAX_EVENTS`` per track: refuse a ``rate_scale`` that would pass it. The expected
+    count over a Walker shell's orbit-average rate, with the weights of the largest model
+    (bounded by its file's bits) and a factor of two for a track that lingers in the SAA."""
+    from orbitmesh.node.radiation import MAX_EVENTS, orbit_average_rate
+
+    params = scenario.radiation
+    if not params.enabled or not scenario.shells:
+        return
+    sizes = [Path(m.path).stat().st_size for m in scenario.nodes.models if Path(m.path).is_file()]
+    weight_bits = 8 * max([BUILTIN_MODEL_MAX_BYTES, *sizes])
+    run_s = scenario.time.duration_s if duration_s is None else duration_s
+    worst = 0.0
+    for shell in scenario.shells:
+        per_bit_day = orbit_average_rate(
+            params,
+            params.upsets_per_bit_day,
+            altitude_km=shell.altitude_km,
+            inclination_deg=shell.inclination_deg,
+        )
+        worst = max(worst, per_bit_day * params.rate_scale * weight_bits * run_s / 86_400.0)
+    if math.isfinite(worst) and 2.0 * worst <= MAX_EVENTS:
+        return
+    chk.problem(
+        "radiation.rate_scale",
+        f"would draw about {worst:.3g} weight upsets on one satellite over the run (at most "
+        f"{MAX_EVENTS // 2:,} expected); lower rate_scale or the run's length",
+    )
+
+
 def _is_tensor_specs(value: Any) -> bool:
     from orbitmesh.protos.tensors import TensorSpec
 
@@ -397,6 +433,8 @@ def _preflight(
     chk = Checker(scenario.source)
     time_ok = _overridden_time(scenario, speed, duration_s, chk)
     _check_models(scenario, chk)
+    if time_ok:
+        _check_radiation(scenario, duration_s, chk)
     if scenario.nodes.app is not None:
         _check_app(scenario.nodes.app, chk)
     if not time_ok:  # the memory depends on the run's length: known once it is right

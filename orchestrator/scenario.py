@@ -61,6 +61,10 @@ class ScenarioError(Exception):
         self.problems = [_printable(line) for line in problems]
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[list[str]]]:
+        # Pickled as its problems (Ray carries it between processes), not as its message.
+        return type(self), (self.problems,)
+
 
 def _printable(line: str) -> str:
     """One printable line: a key spelled with a newline or another control character

@@ -125,3 +125,19 @@ def test_orchestrator_gateway_and_satellite_host_killed_mid_load(
         for a in ray.util.list_named_actors(all_namespaces=True)
         if a["name"].startswith(orchestrator.options.run_id)
     ]
+
+
+def test_an_emulation_that_cannot_start_says_why_in_one_line(
+    ray_local: Any, tmp_path: Path
+) -> None:
+    from orbitmesh.orchestrator.actor import EmulationFailed
+
+    with pytest.raises(EmulationFailed) as failed:
+        Orchestrator.launch(str(tmp_path / "gone.toml"), EmulationOptions(), name=None)
+    assert "\n" not in str(failed.value) and "gone.toml" in str(failed.value)
+    # Nothing of it is left behind.
+    assert not [
+        a
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["namespace"] == "orbitmesh" and "host" in a["name"]
+    ]

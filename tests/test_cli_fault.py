@@ -79,3 +79,14 @@ def test_validate_refuses_a_fault_on_a_station_the_scenario_lacks(
     assert capsys.readouterr().err.strip().splitlines() == [
         f"{path}: fault[0].targets[0]: no ground station named 'paris'"
     ]
+
+
+def test_problems_survive_the_trip_between_processes() -> None:
+    import pickle
+
+    from orbitmesh.orchestrator.faults import FaultError
+    from orbitmesh.orchestrator.scenario import ScenarioError
+
+    for cls in (FaultError, ScenarioError):
+        error = pickle.loads(pickle.dumps(cls(["a: one", "b: two"])))
+        assert type(error) is cls and error.problems == ["a: one", "b: two"]

@@ -506,3 +506,22 @@ def test_overrides_from_up_are_checked_as_the_run_will_use_them(tmp_path: Path) 
         "skyfield-data ships, a day inside each end): at most "
         f"{10_063 * 86_400 + 12 * 3_600} s after time.start, got 10000000000",
     ]
+
+
+def test_the_built_in_models_fit_the_radiation_bound() -> None:
+    from orbitmesh.node.models import BUILTIN_MODELS, ensure_model
+    from orbitmesh.orchestrator.preflight import BUILTIN_MODEL_MAX_BYTES
+
+    for name in BUILTIN_MODELS:
+        assert ensure_model(name).path.stat().st_size < BUILTIN_MODEL_MAX_BYTES
+
+
+def test_a_radiation_rate_a_satellite_could_not_draw_is_refused(tmp_path: Path) -> None:
+    """At the default SRAM rate (4.04e-7 per bit-day, about that at 550 km), 1 Mbit of
+    weights for an hour draws about 0.02 upsets: a rate_scale of 1e9 asks for ~2e7, past
+    the 5e6 a satellite may expect."""
+    text = SCENARIO + "\n[radiation]\nenabled = true\nrate_scale = 1e9\n"
+    problems = preflight(load_scenario(write(tmp_path, text)), available_bytes=math.inf)
+    assert len(problems) == 1 and ": radiation.rate_scale: would draw about" in problems[0]
+    fine = SCENARIO + "\n[radiation]\nenabled = true\nrate_scale = 1e5\n"
+    assert preflight(load_scenario(write(tmp_path, fine)), available_bytes=math.inf) == []
