@@ -145,3 +145,18 @@ def test_scheduled_and_injected_faults(ray_local: Any, tmp_path: Path) -> None:
     assert any(len(t.cut_a) for t in ticks)
     edges = [(f["satellite"], f["edge"], f["reset"]) for f in reader.satellite_faults]
     assert edges[:2] == [(SAT, "start", "cold"), (SAT, "end", "cold")]
+
+    # A replay applies them again: the same station down, the same satellite rebooting.
+    replay = Orchestrator.launch(
+        str(tmp_path / "faults.toml"),
+        EmulationOptions(duration_s=60, replay=trace),
+        name=None,
+    )
+    try:
+        with Client.connect(replay.endpoints["ground_stations"]) as client:
+            _wait_sim(replay, 11.0)
+            with pytest.raises(StationDown):
+                client.infer(STATION, "digits", X)
+            assert replay.status()["faults"]["satellites_down"] == {SAT: f"fault[0] reboot {SAT}"}
+    finally:
+        replay.stop()
