@@ -18,6 +18,7 @@ __all__ = [
     "CpuSteal",
     "bare_grpc_round_trips_ms",
     "bare_ray_actors",
+    "grpc_floor",
     "timer_lateness_ms",
     "uss_mib",
 ]
@@ -105,3 +106,24 @@ def timer_lateness_ms(runs: int, wait_s: float = 0.01) -> list[float]:
         return late
 
     return asyncio.run(measure())
+
+
+def grpc_floor() -> dict[str, float]:
+    """The empty gRPC round trip back to back and after a 50 ms idle pause (what a
+    request to a quiet process pays), printed and returned as figures."""
+    import numpy as np
+
+    back = bare_grpc_round_trips_ms(300)
+    paused = bare_grpc_round_trips_ms(100, idle_s=0.05)
+    figures = {
+        "floor_grpc_ms_p50": float(np.percentile(back, 50)),
+        "floor_grpc_after_pause_ms_p50": float(np.percentile(paused, 50)),
+        "floor_grpc_after_pause_ms_p99": float(np.percentile(paused, 99)),
+    }
+    print(
+        f"floor: empty gRPC round trip p50 {figures['floor_grpc_ms_p50']:.2f} ms back to back, "
+        f"{figures['floor_grpc_after_pause_ms_p50']:.2f} ms after 50 ms idle "
+        f"(p99 {figures['floor_grpc_after_pause_ms_p99']:.2f})",
+        flush=True,
+    )
+    return figures

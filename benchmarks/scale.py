@@ -50,7 +50,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks.machine import CpuSteal, bare_grpc_round_trips_ms, bare_ray_actors  # noqa: E402
+from benchmarks.machine import CpuSteal, bare_ray_actors, grpc_floor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ORBITMESH = [sys.executable, "-m", "orbitmesh.orchestrator.cli"]
@@ -223,19 +223,7 @@ def main() -> int:
     figures: dict[str, Any] = {}
     folder = Path(tempfile.mkdtemp(prefix="orbitmesh-scale-"))
 
-    back = bare_grpc_round_trips_ms(300)
-    paused = bare_grpc_round_trips_ms(100, idle_s=0.05)
-    figures |= {
-        "floor_grpc_ms_p50": float(np.percentile(back, 50)),
-        "floor_grpc_after_pause_ms_p50": float(np.percentile(paused, 50)),
-        "floor_grpc_after_pause_ms_p99": float(np.percentile(paused, 99)),
-    }
-    print(
-        f"floor: empty gRPC round trip p50 {figures['floor_grpc_ms_p50']:.2f} ms back to back, "
-        f"{figures['floor_grpc_after_pause_ms_p50']:.2f} ms after 50 ms idle "
-        f"(p99 {figures['floor_grpc_after_pause_ms_p99']:.2f})",
-        flush=True,
-    )
+    figures |= grpc_floor()
 
     sizes: dict[int, tuple[float, float, float]] = {}  # satellites -> (start s, rss, pss)
     with orbitmesh_up("starlink-shell1", folder) as up:

@@ -64,7 +64,7 @@ from typing import Any, Final  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks.machine import CpuSteal, bare_grpc_round_trips_ms  # noqa: E402
+from benchmarks.machine import CpuSteal, grpc_floor  # noqa: E402
 from benchmarks.scale import ORBITAL_CAUSES, descendants, memory_mib  # noqa: E402
 from orbitmesh.protos.contract import Cause  # noqa: E402
 
@@ -481,19 +481,7 @@ def main() -> int:
 
     steal = CpuSteal()
     figures: dict[str, Any] = {}
-    back = bare_grpc_round_trips_ms(300)
-    paused = bare_grpc_round_trips_ms(100, idle_s=0.05)
-    figures |= {
-        "floor_grpc_ms_p50": float(np.percentile(back, 50)),
-        "floor_grpc_after_pause_ms_p50": float(np.percentile(paused, 50)),
-        "floor_grpc_after_pause_ms_p99": float(np.percentile(paused, 99)),
-    }
-    print(
-        f"floor: empty gRPC round trip p50 {figures['floor_grpc_ms_p50']:.2f} ms back to back, "
-        f"{figures['floor_grpc_after_pause_ms_p50']:.2f} ms after 50 ms idle "
-        f"(p99 {figures['floor_grpc_after_pause_ms_p99']:.2f})",
-        flush=True,
-    )
+    figures |= grpc_floor()
 
     import ray
 

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orbitmesh.orchestrator.cli_run import EXIT_USAGE
+
 __all__ = ["add_fault_command", "cmd_fault", "fault_entry"]
 
-EXIT_USAGE = 2
 _KINDS = ("reboot", "fail", "isl-down", "station-down", "weather")
 
 

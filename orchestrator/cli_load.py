@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orbitmesh.orchestrator.cli_run import (
+    SECURITY_DESTS,
     MetricsPortBusy,
     _scenario_ref,
     add_metrics_option,
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["add_load_commands"]
 
 EXIT_USAGE = 2
-#: The security options' destinations (cli_run.add_security_options).
-_SECURITY_ARGS = ("tls_cert", "tls_key", "tls_ca", "tls_client_ca", "token_file", "insecure")
 
 
 @contextmanager
@@ -229,7 +228,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"orbitmesh: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    elif any(getattr(args, option) for option in _SECURITY_ARGS):
+    elif any(getattr(args, option) for option in SECURITY_DESTS):
         print(
             "orbitmesh: --tls-*, --token-file, --insecure: only with a scenario (a running "
             "emulation's endpoints file says how to reach it)",

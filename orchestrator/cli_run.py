@@ -78,6 +78,10 @@ def add_metrics_option(p: Any) -> None:
     )
 
 
+#: The destinations of the options add_security_options adds.
+SECURITY_DESTS = ("tls_cert", "tls_key", "tls_ca", "tls_client_ca", "token_file", "insecure")
+
+
 def add_security_options(p: Any) -> None:
     """TLS and the bearer token of every server (docs/security.md)."""
     p.add_argument(

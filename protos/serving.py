@@ -420,40 +420,35 @@ class _Bearer(
         return continuation(self._details(details), requests)
 
 
-def _aio_details(details: Any, pair: tuple[str, str]) -> Any:
-    return details._replace(metadata=grpc.aio.Metadata(*(details.metadata or ()), pair))
+class _AioBearer:
+    """Adds the bearer token to a call's metadata. grpc.aio files each interceptor under
+    one kind of call only, so each kind below is a class of its own."""
 
-
-class _AioBearerUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     def __init__(self, pair: tuple[str, str]) -> None:
         self._pair = pair
 
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=grpc.aio.Metadata(*(details.metadata or ()), self._pair))
+
+
+class _AioBearerUnaryUnary(_AioBearer, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_aio_details(details, self._pair), request)
+        return await continuation(self._details(details), request)
 
 
-class _AioBearerUnaryStream(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
-    def __init__(self, pair: tuple[str, str]) -> None:
-        self._pair = pair
-
+class _AioBearerUnaryStream(_AioBearer, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_aio_details(details, self._pair), request)
+        return await continuation(self._details(details), request)
 
 
-class _AioBearerStreamUnary(grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
-    def __init__(self, pair: tuple[str, str]) -> None:
-        self._pair = pair
-
+class _AioBearerStreamUnary(_AioBearer, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_aio_details(details, self._pair), requests)
+        return await continuation(self._details(details), requests)
 
 
-class _AioBearerStreamStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
-    def __init__(self, pair: tuple[str, str]) -> None:
-        self._pair = pair
-
+class _AioBearerStreamStream(_AioBearer, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_aio_details(details, self._pair), requests)
+        return await continuation(self._details(details), requests)
 
 
 def channel_to(
