@@ -18,6 +18,7 @@ __all__ = [
     "CpuSteal",
     "bare_grpc_round_trips_ms",
     "bare_ray_actors",
+    "cpu_probe_ms",
     "grpc_floor",
     "timer_lateness_ms",
     "uss_mib",
@@ -52,6 +53,21 @@ class CpuSteal:
         total, stolen = _cpu_ticks()
         elapsed = total - self._start[0]
         return 100.0 * (stolen - self._start[1]) / elapsed if elapsed else 0.0
+
+
+def cpu_probe_ms(runs: int = 7) -> float:
+    """Median time to sort a million random floats with numpy: the day's speed of one
+    core, for compute-bound figures (the geometry and route benchmarks): 7 ms on the
+    project's VM on 2026-12-06."""
+    import numpy as np
+
+    data = np.random.default_rng(0).random(1_000_000)
+    took = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        np.sort(data)
+        took.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(took))
 
 
 def bare_ray_actors(count: int) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from orbitmesh.links.datapath import DataPathClient
 from orbitmesh.links.fleet import FleetStatus
 from orbitmesh.links.linkstate import TickLinks, Topology
 from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.shortest import warm_up
 from orbitmesh.links.timing import in_slices, quiet_garbage_collector
 from orbitmesh.protos.orbitmesh.v1 import host_pb2
 from orbitmesh.protos.serving import start_host_server
@@ -82,6 +83,8 @@ class GatewayHost:
         )
         for gateway in gateways[1:]:
             gateway.rpc_credit_s = gateways[0].rpc_credit_s
+        # Every request searches routes: load the compiled searches before the first.
+        await asyncio.to_thread(warm_up)
         bind = self.config.gateways[0].host
         servicer = _HostServicer(self)
         self._server, self.address = await start_on(

@@ -2,12 +2,13 @@
 
 A gateway needs the routes from its station, and a satellite forwarding a pipeline
 stage the routes from itself, only for the ticks in which it has traffic. Each is one
-Dijkstra search (scipy's) over that tick's graph, exact, about 0.3 ms for Starlink
-shell 1 (1,584 satellites), done on first use and kept while the tick is recent.
+exact Dijkstra search (:mod:`orbitmesh.links.shortest`) over that tick's graph, about
+0.1 ms for Starlink shell 1 (1,584 satellites), done on first use and kept while the
+tick is recent.
 
-Nodes are the satellites in catalog order; a station searching is one extra node whose
-links go up to the satellites it sees (ground links are directed up, so a path never
-passes through a station). Delays are one-way milliseconds.
+Nodes are the satellites in catalog order; a station's search starts from the
+satellites it sees at their ground-link delays (ground links go up only, so a path
+never passes through a station). Delays are one-way milliseconds.
 """
 
 from __future__ import annotations
@@ -17,68 +18,38 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from orbitmesh.links.linkstate import Route, TickLinks, Topology
+from orbitmesh.links.shortest import NO_PREDECESSOR, SEEDED, LinkCsr, search_many
 
 __all__ = ["RouteFinder", "RouteSet"]
 
 #: Ticks whose graphs and searches are kept: the current one, the next (a reply leaving
 #: after a tick boundary) and a little slack for late lookups.
 _KEEP_TICKS = 4
-_NO_PREDECESSOR = -9999  # scipy's marker
 
 
 class _TickGraph:
-    """One tick's laser-link graph in CSR form, built once for every search of the tick."""
+    """One tick's laser-link graph, built once for every search of the tick."""
 
     def __init__(self, topology: Topology, tick: TickLinks) -> None:
-        n = topology.n_satellites
-        rows = np.concatenate([tick.isl_a, tick.isl_b]).astype(np.int64)
-        cols = np.concatenate([tick.isl_b, tick.isl_a]).astype(np.int64)
-        delay = np.concatenate([tick.isl_delay_ms, tick.isl_delay_ms])
-        order = np.lexsort((cols, rows))
-        self.data = np.ascontiguousarray(delay[order])
-        self.indices = cols[order].astype(np.int32)
-        self.indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
-        self.n = n
+        self.n = topology.n_satellites
         self.tick = tick
-        self._satellites_only: csr_matrix | None = None
-        self._with_stations: csr_matrix | None = None
-        #: Node of each station (by station number) in with_stations().
-        self.station_node: dict[int, int] = {}
+        self.csr = LinkCsr.of_links(self.n, tick.isl_a, tick.isl_b)
+        self.entry_ms = self.csr.entry_delays(tick.isl_delay_ms)
 
     def isl_delay_ms(self, a: int, b: int) -> float:
-        lo, hi = int(self.indptr[a]), int(self.indptr[a + 1])
-        k = lo + int(np.searchsorted(self.indices[lo:hi], b))
-        return float(self.data[k])
+        return float(self.tick.isl_delay_ms[self.csr.link_between(a, b)])
 
-    def satellites_only(self) -> csr_matrix:
-        if self._satellites_only is None:
-            self._satellites_only = csr_matrix(
-                (self.data, self.indices, self.indptr), shape=(self.n, self.n)
-            )
-        return self._satellites_only
-
-    def with_stations(self) -> csr_matrix:
-        """The graph plus one node per station of the tick (index n + k for the k-th of
-        ``tick.ground``'s stations), linked up to the satellites it sees. Built once per
-        tick for every station's search."""
-        if self._with_stations is None:
-            g = self.tick.ground
-            stations = np.unique(g.station)
-            self.station_node = {int(s): self.n + k for k, s in enumerate(stations.tolist())}
-            # Ground links come sorted by station: each station's row is contiguous, but
-            # CSR wants each row's columns ascending.
-            order = np.lexsort((g.satellite, g.station))
-            counts = np.searchsorted(g.station[order], stations, side="right")
-            data = np.concatenate([self.data, g.delay_ms[order]])
-            indices = np.concatenate([self.indices, g.satellite[order].astype(np.int32)])
-            indptr = np.concatenate([self.indptr, self.indptr[-1] + counts.astype(np.int32)])
-            size = self.n + len(stations)
-            self._with_stations = csr_matrix((data, indices, indptr), shape=(size, size))
-        return self._with_stations
+    def search(
+        self, seed_node: NDArray[np.int32], seed_ms: NDArray[np.float64], limit_ms: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
+        """One search (on this thread: a data path answers many small questions)."""
+        start = np.array([0, len(seed_node)], dtype=np.int64)
+        dist, pred = search_many(
+            self.csr, self.entry_ms, start, seed_node, seed_ms, limit_ms=limit_ms, threads=1
+        )
+        return dist[0], pred[0]
 
 
 class RouteSet(Mapping[str, Route]):
@@ -96,7 +67,6 @@ class RouteSet(Mapping[str, Route]):
         topology: Topology,
         graph: _TickGraph,
         source: str,
-        source_node: int,
         distance_ms: NDArray[np.float64],
         predecessors: NDArray[np.int32],
         ground: tuple[NDArray[np.int32], NDArray[np.float64]] | None,
@@ -109,7 +79,6 @@ class RouteSet(Mapping[str, Route]):
         #: it shows as unreachable here though it may not be.
         self.within_ms = within_ms
         self._graph = graph
-        self._source_node = source_node
         self._distance = distance_ms
         self._pred = predecessors
         #: Ground links of a station source (satellite, delay), for the first hop.
@@ -143,26 +112,24 @@ class RouteSet(Mapping[str, Route]):
         topo, pred = self.topology, self._pred
         nodes = [target]
         node = target
-        while node != self._source_node:
-            node = int(pred[node])
-            if node == _NO_PREDECESSOR:  # cannot happen for a finite delay
+        while (before := int(pred[node])) != SEEDED:
+            if before == NO_PREDECESSOR:  # cannot happen for a finite delay
                 raise RuntimeError(f"broken predecessor chain to {topo.satellite_ids[target]}")
-            nodes.append(node)
-        nodes.reverse()
+            nodes.append(before)
+            node = before
+        nodes.reverse()  # first satellite (a satellite source: itself) .. target
         hops: list[str] = [self.source]
         delays: list[float] = []
         rates: list[float] = []
-        first = 1
         ground_loss = 0.0
         if self._ground is not None:  # station -> first satellite
             sats, ground_ms = self._ground
-            k = int(np.flatnonzero(sats == nodes[1])[0])
-            hops.append(topo.satellite_ids[nodes[1]])
+            k = int(np.flatnonzero(sats == nodes[0])[0])
+            hops.append(topo.satellite_ids[nodes[0]])
             delays.append(float(ground_ms[k]))
             rate_factor, ground_loss = self._graph.tick.weather_of(topo.station_number[self.source])
             rates.append(topo.gsl_rate_mbps * rate_factor)
-            first = 2
-        for i in range(first, len(nodes)):
+        for i in range(1, len(nodes)):
             a, b = nodes[i - 1], nodes[i]
             hops.append(topo.satellite_ids[b])
             delays.append(self._graph.isl_delay_ms(a, b))
@@ -232,27 +199,17 @@ class RouteFinder:
         sats = tick.ground.satellite[span]
         ground_ms = tick.ground.delay_ms[span]
         if len(sats) == 0:
-            node = graph.n
-            distance = np.full(graph.n + 1, np.inf)
-            pred = np.full(graph.n + 1, _NO_PREDECESSOR, dtype=np.int32)
+            distance = np.full(graph.n, np.inf)
+            pred = np.full(graph.n, NO_PREDECESSOR, dtype=np.int32)
         else:
-            matrix = graph.with_stations()
-            node = graph.station_node[number]
-            distance, pred = dijkstra(
-                matrix,
-                directed=True,
-                indices=node,
-                return_predecessors=True,
-                limit=self._limit(within_ms),
-            )
+            distance, pred = graph.search(sats, ground_ms, self._limit(within_ms))
             self.searches += 1
         found = RouteSet(
             self.topology,
             graph,
             station,
-            node,
             distance,
-            pred.astype(np.int32),
+            pred,
             (sats, ground_ms),
             within_ms=within_ms,
         )
@@ -266,17 +223,9 @@ class RouteFinder:
         if found is not None:
             return found
         node = self.topology.satellite_number[satellite_id]
-        distance, pred = dijkstra(
-            graph.satellites_only(),
-            directed=True,
-            indices=node,
-            return_predecessors=True,
-            limit=self._limit(),
-        )
+        distance, pred = graph.search(np.array([node], dtype=np.int32), np.zeros(1), self._limit())
         self.searches += 1
-        found = RouteSet(
-            self.topology, graph, satellite_id, node, distance, pred.astype(np.int32), None
-        )
+        found = RouteSet(self.topology, graph, satellite_id, distance, pred, None)
         self._searches[key] = found
         return found
 

@@ -27,6 +27,7 @@ from orbitmesh.links.datapath import DataPathClient, DataPathServer, RemoteError
 from orbitmesh.links.fleet import FleetStatus
 from orbitmesh.links.linkstate import TickLinks, Topology
 from orbitmesh.links.linkview import LinkView
+from orbitmesh.links.shortest import warm_up
 from orbitmesh.links.timing import in_slices, quiet_garbage_collector, sleep_until
 from orbitmesh.node.runtime import LoadedModel
 from orbitmesh.node.server import NodeConfig, SatelliteServer, release_startup_memory
@@ -92,6 +93,8 @@ class SatelliteHost:
         self._server: Any = None
         #: Where this host's own ``orbitmesh.v1.Host`` service answers.
         self.address: str | None = None
+        #: Loading the compiled route searches in the background (see start()).
+        self._warm: asyncio.Future[None] | None = None
 
     @property
     def host_id(self) -> str:
@@ -115,6 +118,9 @@ class SatelliteHost:
             lambda port: self._listener.start(bind, port), ports.datapath if ports else 0
         )
         self.datapath_address = advertised_address(bind, datapath_port)
+        # A satellite searches routes only to forward (pipelines, apps): load the compiled
+        # searches beside serving rather than on the first forward.
+        self._warm = asyncio.get_running_loop().run_in_executor(None, warm_up)
         # Once per process, after the last member started (not once per satellite).
         release_startup_memory()
         quiet_garbage_collector(collect=False)

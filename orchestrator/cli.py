@@ -39,6 +39,8 @@ EMULATOR_MODULES = frozenset(
     {
         "ray",
         "scipy",
+        "numba",
+        "threadpoolctl",
         "sgp4",
         "skyfield",
         "skyfield_data",
@@ -197,7 +199,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         )
         size = build_catalog(scenario).size
         stations = len(scenario.ground_stations)
-        print(f"{name:18s} {size:6,d} satellites  {stations:3d} stations  {shells}")
+        print(f"{name:18s} {size:9,d} satellites  {stations:3d} stations  {shells}")
     return 0
 
 

@@ -173,7 +173,7 @@ class GeometryEngine:
         mark = self._lap("isl", mark)
         table = None
         if routes:
-            graph = self.graph.matrix(isl, ground, candidate_ms)
+            graph = self.graph.of_tick(isl, ground, candidate_ms)
             mark = self._lap("graph", mark)
             table = self.graph.routes_from(graph, self._station_nodes, links.route_horizon_ms)
             self._lap("routes", mark)
@@ -242,5 +242,5 @@ class GeometryEngine:
     def satellite_routes(self, tick: Tick, sources: NDArray[np.intp] | None = None) -> RouteTable:
         """Shortest paths between satellites (by default from every compute satellite)."""
         src = self.catalog.compute_indices if sources is None else sources
-        graph = self.graph.matrix(tick.isl, tick.ground)
+        graph = self.graph.of_tick(tick.isl, tick.ground)
         return self.graph.routes_from(graph, np.asarray(src), self.scenario.links.route_horizon_ms)

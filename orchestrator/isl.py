@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
@@ -77,12 +78,70 @@ def plus_grid_pairs(catalog: SatelliteCatalog) -> NDArray[np.int32]:
     return PlusGrid(catalog).pairs
 
 
+@njit(nogil=True, cache=True)
+def _length_km(
+    ax: float, ay: float, az: float, bx: float, by: float, bz: float, range_km: float
+) -> float:
+    """Length of the link a-b seen from a, or inf: out of range or out of sight (see
+    :func:`_clears`); NaN ends (no position) give inf too. Scalars only: a compiled
+    call that takes arrays pays reference counting, which cost more than the
+    arithmetic here (85 ms against 15 ms for 2 million links)."""
+    dx = bx - ax
+    dy = by - ay
+    dz = bz - az
+    d2 = dx * dx + dy * dy + dz * dz
+    dist = float(np.sqrt(d2))
+    if not dist <= range_km:
+        return np.inf
+    a2 = ax * ax + ay * ay + az * az
+    a_dot_d = ax * dx + ay * dy + az * dz
+    t = -a_dot_d / d2 if d2 > 0.0 else 0.0
+    t = min(max(t, 0.0), 1.0)
+    if not a2 + t * (2.0 * a_dot_d + t * d2) >= LOS_RADIUS_KM**2:
+        return np.inf
+    return dist
+
+
+@njit(nogil=True, cache=True)
+def _shell_lengths(
+    p: NDArray[np.float64],
+    valid: NDArray[np.bool_],
+    start: int,
+    planes: int,
+    per_plane: int,
+    phasing: int,
+    delta: bool,
+    range_km: float,
+    out: NDArray[np.float64],
+) -> int:
+    """One shell's candidates in :func:`_shell_pairs` order into ``out``; returns how
+    many were written."""
+    k = 0
+    for plane in range(planes + planes - 1 + (1 if delta else 0)):
+        for s in range(per_plane):
+            if plane < planes:  # in-plane ring
+                a = start + plane * per_plane + s
+                b = start + plane * per_plane + (s + 1) % per_plane
+            elif plane < 2 * planes - 1:  # cross-plane, same slot
+                a = start + (plane - planes) * per_plane + s
+                b = a + per_plane
+            else:  # the seam: last plane to the first, same phase
+                a = start + (planes - 1) * per_plane + s
+                b = start + (s + phasing) % per_plane
+            if valid[a] and valid[b]:
+                out[k] = _length_km(p[a, 0], p[a, 1], p[a, 2], p[b, 0], p[b, 1], p[b, 2], range_km)
+            else:
+                out[k] = np.inf
+            k += 1
+    return k
+
+
 class PlusGrid:
     """The +grid candidates of a catalog and a fast way to measure them each tick.
 
     For shells of at least 3 x 3 the candidates are laid out shell by shell as in-plane,
-    cross-plane and seam blocks, so that link vectors come from shifted views of the
-    position array instead of a gather per link (the gather dominates at 10^6 links).
+    cross-plane and seam blocks, so that one compiled pass measures them from the
+    position array without a gather per link (the gather dominates at 10^6 links).
     """
 
     def __init__(self, catalog: SatelliteCatalog) -> None:
@@ -97,25 +156,6 @@ class PlusGrid:
             # Tiny shells (two slots or two planes) produce each link twice; keep one.
             self.pairs = np.unique(np.sort(pairs, axis=1), axis=0).astype(np.int32)
 
-    def _vectors(
-        self, positions_km: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """(start point, link vector) of every candidate, in ``pairs`` order."""
-        starts: list[NDArray[np.float64]] = []
-        vectors: list[NDArray[np.float64]] = []
-        for shell, start in self.shells:
-            grid = positions_km[start : start + shell.size].reshape(
-                shell.planes, shell.sats_per_plane, 3
-            )
-            starts.append(grid.reshape(-1, 3))
-            vectors.append((np.roll(grid, -1, axis=1) - grid).reshape(-1, 3))
-            starts.append(grid[:-1].reshape(-1, 3))
-            vectors.append((grid[1:] - grid[:-1]).reshape(-1, 3))
-            if _is_delta(shell):
-                starts.append(grid[-1])
-                vectors.append(np.roll(grid[0], -shell.phasing, axis=0) - grid[-1])
-        return np.concatenate(starts), np.concatenate(vectors)
-
     def candidate_distances_km(
         self,
         positions_km: NDArray[np.float64],
@@ -125,8 +165,23 @@ class PlusGrid:
         """Length of each candidate link, or inf where it is out of sight or out of range."""
         if not self.structured or len(self.pairs) == 0:
             return candidate_distances_km(self.pairs, positions_km, range_km, valid)
-        pa, d = self._vectors(positions_km)
-        return _measure(pa, d, range_km, self.pairs, valid)
+        positions = np.ascontiguousarray(positions_km, dtype=np.float64)
+        ok = np.ones(len(positions), dtype=bool) if valid is None else valid
+        out = np.empty(len(self.pairs))
+        k = 0
+        for shell, start in self.shells:
+            k += _shell_lengths(
+                positions,
+                ok,
+                start,
+                shell.planes,
+                shell.sats_per_plane,
+                shell.phasing,
+                _is_delta(shell),
+                float(range_km),
+                out[k:],
+            )
+        return out
 
 
 def clears_earth(a_km: NDArray[np.float64], b_km: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -178,10 +233,34 @@ def _measure(
     return np.where(keep, dist, np.inf)
 
 
+@njit(nogil=True, cache=True)
+def _usable(
+    pairs: NDArray[np.int32], candidate_km: NDArray[np.float64]
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]:
+    count = 0
+    for k in range(candidate_km.shape[0]):
+        if np.isfinite(candidate_km[k]):
+            count += 1
+    a = np.empty(count, dtype=np.int32)
+    b = np.empty(count, dtype=np.int32)
+    dist = np.empty(count, dtype=np.float64)
+    j = 0
+    for k in range(candidate_km.shape[0]):
+        if np.isfinite(candidate_km[k]):
+            a[j] = pairs[k, 0]
+            b[j] = pairs[k, 1]
+            dist[j] = candidate_km[k]
+            j += 1
+    return a, b, dist
+
+
 def usable_links(pairs: NDArray[np.int32], candidate_km: NDArray[np.float64]) -> IslLinks:
     """The candidate pairs with a finite length (see candidate_distances_km)."""
-    keep = np.isfinite(candidate_km)
-    return IslLinks(pairs[keep, 0], pairs[keep, 1], candidate_km[keep])
+    a, b, dist = _usable(
+        np.ascontiguousarray(pairs, dtype=np.int32),
+        np.ascontiguousarray(candidate_km, dtype=np.float64),
+    )
+    return IslLinks(a, b, dist)
 
 
 def nearest_links(

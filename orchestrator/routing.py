@@ -1,13 +1,13 @@
-"""Shortest paths over the link graph of one instant (scipy.sparse.csgraph).
+"""Shortest paths over the link graph of one instant (links/shortest.py's searches).
 
-Nodes are the N satellites followed by the M ground stations. Ground links are directed
-station -> satellite only, so a path never passes *through* a ground station: stations
-originate and terminate traffic, satellites relay. Links are symmetric, so the path
-from a satellite down to a station is the reverse of the path up.
+Nodes are the N satellites; a ground station is a search's source outside the graph,
+seeded with the satellites it sees at their ground-link delays, so a path never passes
+*through* a station: stations originate and terminate traffic, satellites relay. Links
+are symmetric, so the path from a satellite down to a station is the reverse of the
+path up.
 
-The inter-satellite part of the graph is laid out once: for a fixed topology such as
-``plus-grid`` the sparse structure never changes and a tick only writes link delays into
-it (unusable links get an infinite delay). Only the station rows are rebuilt per tick.
+The inter-satellite graph's structure is laid out once when the topology is fixed (the
++grid): a tick only supplies one delay per candidate link (inf where unusable).
 """
 
 from __future__ import annotations
@@ -18,45 +18,31 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
+from orbitmesh.links.shortest import NO_PREDECESSOR, SEEDED, LinkCsr, Method, search_many
 from orbitmesh.orchestrator.isl import IslLinks
 from orbitmesh.orchestrator.visibility import GroundLinks
 
-__all__ = ["LinkGraph", "RouteTable", "StaticIslLayout"]
-
-NO_PREDECESSOR = -9999  # scipy's marker for "no predecessor"
+__all__ = ["LinkGraph", "RouteTable", "TickGraph"]
 
 
-class StaticIslLayout:
-    """CSR layout of a fixed set of candidate inter-satellite links (both directions)."""
+@dataclass(frozen=True)
+class TickGraph:
+    """The link graph of one instant: laser-link structure and delays, ground links."""
 
-    def __init__(self, n_sats: int, pairs: NDArray[np.int32]) -> None:
-        self.n_sats = n_sats
-        self.pairs = pairs
-        rows = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.int64)
-        cols = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.int64)
-        order = np.lexsort((cols, rows))
-        self.indices = cols[order].astype(np.int32)
-        self.indptr = np.searchsorted(rows[order], np.arange(n_sats + 1)).astype(np.int32)
-        # slot[k] = position in the CSR data of directed entry k (k < E: a->b, else b->a).
-        self.slot = np.empty(len(order), dtype=np.int64)
-        self.slot[order] = np.arange(len(order))
-        self.data = np.full(len(order), np.inf)
-
-    def fill(self, candidate_delay_ms: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Write per-candidate delays (inf = unusable) into the CSR data array."""
-        self.data[self.slot] = np.concatenate([candidate_delay_ms, candidate_delay_ms])
-        return self.data
+    csr: LinkCsr
+    entry_ms: NDArray[np.float64]  # per CSR entry (inf: link down)
+    ground: GroundLinks
 
 
 @dataclass(frozen=True)
 class RouteTable:
-    """Shortest paths from a set of source nodes, with everything needed to read routes.
+    """Shortest paths from a set of sources, with everything needed to read routes.
 
-    ``delay_ms[i, v]`` is the path delay from ``sources[i]`` to node ``v`` (inf when
-    unreachable); ``predecessors`` is scipy's predecessor matrix over the same nodes.
+    Sources are node numbers: a satellite's catalog index, or ``n_sats + j`` for ground
+    station ``j``. ``delay_ms[i, v]`` is the path delay from ``sources[i]`` to satellite
+    ``v`` (inf when unreachable); ``predecessors[i, v]`` the satellite before ``v`` on
+    that path (``SEEDED`` for the first satellite of the path).
     """
 
     sources: NDArray[np.int32]
@@ -69,7 +55,8 @@ class RouteTable:
     horizon_ms: float | None = None
 
     def path(self, row: int, target: int) -> list[int]:
-        """Node indices from the source to ``target`` inclusive; [] when unreachable."""
+        """Node numbers from the source to satellite ``target`` inclusive; [] when
+        unreachable."""
         source = int(self.sources[row])
         if target == source:
             return [source]
@@ -78,11 +65,13 @@ class RouteTable:
         pred = self.predecessors[row]
         out = [target]
         node = target
-        while node != source:
-            node = int(pred[node])
-            if node == NO_PREDECESSOR:  # cannot happen for a finite delay; keep honest
+        while (before := int(pred[node])) != SEEDED:
+            if before == NO_PREDECESSOR:  # cannot happen for a finite delay; keep honest
                 return []
-            out.append(node)
+            out.append(before)
+            node = before
+        if source >= self.n_sats:  # a station: the ground link before the first satellite
+            out.append(source)
         out.reverse()
         return out
 
@@ -97,19 +86,22 @@ class RouteTable:
     def hop_counts(self, row: int, targets: NDArray[np.intp]) -> NDArray[np.int32]:
         """Number of links on each route (-1 unreachable), vectorised by pointer jumping."""
         pred = self.predecessors[row]
-        source = int(self.sources[row])
         node = targets.astype(np.int64).copy()
-        hops = np.where(np.isfinite(self.delay_ms[row, targets]), 0, -1).astype(np.int32)
-        active = (hops == 0) & (node != source)
+        reached = np.isfinite(self.delay_ms[row, targets])
+        # Satellites on the path: one per jump until the seeded one.
+        on_path = np.where(reached, 1, 0).astype(np.int32)
+        active = reached & (pred[node] != SEEDED)
         while active.any():
-            hops[active] += 1
+            on_path[active] += 1
             node[active] = pred[node[active]]
-            active &= node != source
-        return hops
+            active &= pred[node] != SEEDED
+        from_station = int(self.sources[row]) >= self.n_sats
+        hops = on_path if from_station else on_path - 1
+        return np.where(reached, hops, -1).astype(np.int32)
 
 
 class LinkGraph:
-    """Builds the per-tick sparse graph and runs the shortest-path searches."""
+    """Builds the per-tick link graph and runs the shortest-path searches."""
 
     def __init__(
         self,
@@ -119,75 +111,90 @@ class LinkGraph:
         gsl_bandwidth_mbps: float,
         isl_bandwidth_mbps: float,
         static_pairs: NDArray[np.int32] | None = None,
+        method: Method | None = None,
+        threads: int | None = None,
     ) -> None:
         self.n_sats = n_sats
         self.n_stations = n_stations
-        self.n_nodes = n_sats + n_stations
         self.gsl_bandwidth_mbps = gsl_bandwidth_mbps
         self.isl_bandwidth_mbps = isl_bandwidth_mbps
-        self.layout = StaticIslLayout(n_sats, static_pairs) if static_pairs is not None else None
+        self.static = (
+            LinkCsr.of_links(n_sats, static_pairs[:, 0], static_pairs[:, 1])
+            if static_pairs is not None
+            else None
+        )
+        #: The searches' queue (None: buckets where they fit) and threads (None: every
+        #: core), for tests and benchmarks.
+        self.method = method
+        self.threads = threads
 
-    def _isl_part(
-        self, isl: IslLinks, candidate_delay_ms: NDArray[np.float64] | None
-    ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]:
-        if self.layout is not None and candidate_delay_ms is not None:
-            return self.layout.fill(candidate_delay_ms), self.layout.indices, self.layout.indptr
-        rows = np.concatenate([isl.a, isl.b])
-        cols = np.concatenate([isl.b, isl.a])
-        delay = np.concatenate([isl.delay_ms, isl.delay_ms])
-        order = np.lexsort((cols, rows))
-        indptr = np.searchsorted(rows[order], np.arange(self.n_sats + 1)).astype(np.int32)
-        return delay[order], cols[order].astype(np.int32), indptr
-
-    def matrix(
+    def of_tick(
         self,
         isl: IslLinks,
         ground: GroundLinks,
         candidate_delay_ms: NDArray[np.float64] | None = None,
-    ) -> csr_matrix:
-        """The directed graph of one instant, delays in milliseconds.
+    ) -> TickGraph:
+        """The graph of one instant, delays in milliseconds.
 
         ``candidate_delay_ms`` (one value per static candidate pair, inf if unusable)
         lets a static layout skip rebuilding the inter-satellite structure.
         """
-        data, indices, indptr = self._isl_part(isl, candidate_delay_ms)
-        # Station rows: GroundLinks are sorted by station, so each row is contiguous.
-        counts = np.bincount(ground.station, minlength=self.n_stations)
-        station_ptr = indptr[-1] + np.concatenate([[0], np.cumsum(counts)])
-        all_data = np.concatenate([data, ground.delay_ms])
-        all_indices = np.concatenate([indices, ground.satellite.astype(np.int32)])
-        all_ptr = np.concatenate([indptr, station_ptr[1:].astype(np.int32)])
-        return csr_matrix((all_data, all_indices, all_ptr), shape=(self.n_nodes, self.n_nodes))
+        if self.static is not None and candidate_delay_ms is not None:
+            return TickGraph(self.static, self.static.entry_delays(candidate_delay_ms), ground)
+        csr = LinkCsr.of_links(self.n_sats, isl.a, isl.b)
+        return TickGraph(csr, csr.entry_delays(isl.delay_ms), ground)
+
+    def _seeds(
+        self, graph: TickGraph, sources: NDArray[np.int32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+        """Each source's starting satellites and delays (a station: what it sees)."""
+        g = graph.ground
+        first = np.searchsorted(g.station, np.arange(self.n_stations + 1)).astype(np.int64)
+        station = sources >= self.n_sats
+        j = np.where(station, sources - self.n_sats, 0)
+        lo = np.where(station, first[j], 0)
+        count = np.where(station, first[j + 1] - lo, 1)
+        start = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+        # Position of every seed within its source's run, then what it points at.
+        within = np.arange(start[-1]) - np.repeat(start[:-1], count)
+        from_station = np.repeat(station, count)
+        ground_k = np.repeat(lo, count) + within
+        ground_k = np.where(from_station, ground_k, 0)
+        nodes = np.where(
+            from_station,
+            g.satellite[ground_k] if len(g) else 0,
+            np.repeat(sources, count),
+        ).astype(np.int32)
+        delays = np.where(from_station, g.delay_ms[ground_k] if len(g) else 0.0, 0.0)
+        return start, nodes, delays
 
     def routes_from(
         self,
-        graph: csr_matrix,
+        graph: TickGraph,
         sources: NDArray[np.integer[Any]],
         horizon_ms: float | None = None,
     ) -> RouteTable:
-        """Shortest paths from each source node to every node (within ``horizon_ms``)."""
-        sources32 = np.asarray(sources, dtype=np.int32)
-        if len(sources32) == 0:
-            empty = np.empty((0, self.n_nodes))
-            return RouteTable(
-                sources32,
-                empty,
-                empty.astype(np.int32),
-                self.n_sats,
-                self.gsl_bandwidth_mbps,
-                self.isl_bandwidth_mbps,
-            )
-        delay, pred = dijkstra(
-            graph,
-            directed=True,
-            indices=sources32,
-            return_predecessors=True,
-            limit=np.inf if horizon_ms is None else horizon_ms,
+        """Shortest paths from each source node to every satellite (within
+        ``horizon_ms``)."""
+        sources32 = np.asarray(sources, dtype=np.int32).reshape(-1)
+        nodes_total = self.n_sats + self.n_stations
+        if len(sources32) and (sources32.min() < 0 or sources32.max() >= nodes_total):
+            raise ValueError(f"sources must lie in 0..{nodes_total - 1}")
+        start, nodes, delays = self._seeds(graph, sources32)
+        dist, pred = search_many(
+            graph.csr,
+            graph.entry_ms,
+            start,
+            nodes,
+            delays,
+            limit_ms=np.inf if horizon_ms is None else horizon_ms,
+            method=self.method,
+            threads=self.threads,
         )
         return RouteTable(
             sources=sources32,
-            delay_ms=np.atleast_2d(delay),
-            predecessors=np.atleast_2d(pred).astype(np.int32, copy=False),
+            delay_ms=dist,
+            predecessors=pred,
             n_sats=self.n_sats,
             gsl_bandwidth_mbps=self.gsl_bandwidth_mbps,
             isl_bandwidth_mbps=self.isl_bandwidth_mbps,

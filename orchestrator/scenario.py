@@ -49,7 +49,13 @@ IslTopology = Literal["plus-grid", "nearest", "none"]
 ISL_TOPOLOGIES: tuple[IslTopology, ...] = ("plus-grid", "nearest", "none")
 
 #: Built-in scenarios, loadable by name (files in orchestrator/builtin/).
-BUILTIN_SCENARIOS: tuple[str, ...] = ("demo", "starlink-shell1", "kuiper-630", "iridium")
+BUILTIN_SCENARIOS: tuple[str, ...] = (
+    "demo",
+    "starlink-shell1",
+    "kuiper-630",
+    "iridium",
+    "spacex-odc",
+)
 #: Built-in ground-station lists usable from ``[[ground_station_set]]``.
 BUILTIN_STATION_LISTS: tuple[str, ...] = ("metros",)
 

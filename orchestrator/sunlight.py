@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 from skyfield.api import Loader
 from skyfield.sgp4lib import TEME
@@ -86,19 +87,39 @@ def sun_itrs_km(t: Time) -> NDArray[np.float64]:
     return np.asarray(np.einsum("tij,tj->ti", teme_to_itrs_matrices(t), teme), dtype=np.float64)
 
 
+@njit(nogil=True, cache=True)
+def _sunlit(
+    positions_km: NDArray[np.float64], sun_km: NDArray[np.float64], out: NDArray[np.bool_]
+) -> None:
+    """positions (T, N, 3), Sun (T, 3) -> out (T, N); see :func:`sunlit`."""
+    for t in range(positions_km.shape[0]):
+        sx, sy, sz = sun_km[t, 0], sun_km[t, 1], sun_km[t, 2]
+        s2 = sx * sx + sy * sy + sz * sz
+        for i in range(positions_km.shape[1]):
+            x, y, z = positions_km[t, i, 0], positions_km[t, i, 1], positions_km[t, i, 2]
+            r2 = x * x + y * y + z * z
+            s_dot_r = x * sx + y * sy + z * sz
+            to_sun_km = np.sqrt(s2 - 2.0 * s_dot_r + r2)
+            minus_b = 2.0 * (r2 - s_dot_r) / to_sun_km
+            disc = minus_b * minus_b - 4.0 * (r2 - SHADOW_RADIUS_KM**2)
+            # No intersection (or NaN: an invalid position) or the Earth entirely
+            # behind the satellite: lit.
+            out[t, i] = not (disc >= 0.0 and (minus_b + np.sqrt(disc)) / 2.0 > 0.0)
+
+
 def sunlit(positions_km: NDArray[np.float64], sun_km: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """Sunlit flags for positions (..., N, 3) given the Sun (..., 3) in the same frame."""
-    # skyfield's quadratic, written with dot products so that no (N, 3) temporaries are
-    # needed: the line runs from the satellite r towards the Sun s, the sphere is the
-    # Earth seen from r (centre -r).
-    r2 = np.einsum("...i,...i->...", positions_km, positions_km)
-    s_dot_r = np.einsum("...i,...i->...", positions_km, sun_km[..., None, :])
-    s2 = np.einsum("...i,...i->...", sun_km, sun_km)[..., None]
-    to_sun_km = np.sqrt(s2 - 2.0 * s_dot_r + r2)
-    minus_b = 2.0 * (r2 - s_dot_r) / to_sun_km
-    c = r2 - SHADOW_RADIUS_KM**2
-    disc = minus_b * minus_b - 4.0 * c
-    with np.errstate(invalid="ignore"):
-        far = (minus_b + np.sqrt(disc)) / 2.0
-    # No intersection (NaN) or the Earth entirely behind the satellite: lit.
-    return np.asarray(np.nan_to_num(far) <= 0)
+    """Sunlit flags for positions (..., N, 3) given the Sun (..., 3) in the same frame.
+
+    skyfield's quadratic, written with dot products: the line runs from the satellite r
+    towards the Sun s, the sphere is the Earth seen from r (centre -r); the far root
+    ahead of the satellite means the Earth is in the way.
+    """
+    positions = np.asarray(positions_km, dtype=np.float64)
+    lead = positions.shape[:-2]
+    n = positions.shape[-2]
+    sun = np.broadcast_to(np.asarray(sun_km, dtype=np.float64), (*lead, 3))
+    flat_pos = np.ascontiguousarray(positions.reshape(-1, n, 3))
+    flat_sun = np.ascontiguousarray(sun.reshape(-1, 3))
+    out = np.empty(flat_pos.shape[:2], dtype=np.bool_)
+    _sunlit(flat_pos, flat_sun, out)
+    return out.reshape(*lead, n)

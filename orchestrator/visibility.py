@@ -1,8 +1,9 @@
 """Ground-station to satellite geometry: elevation, azimuth, slant range, light delay.
 
-A coarse cone test (one matrix product over all stations and satellites) picks the few
+A coarse cone test (one dot product per station and satellite) picks the few
 satellites that can possibly be above a station's mask; exact topocentric angles are
-computed only for those. That keeps a tick linear in satellites even for a million.
+computed only for those, in the same compiled pass. That keeps a tick linear in
+satellites even for a million.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from orbitmesh.constants import C_KM_PER_S, WGS84_A_KM
@@ -20,8 +22,6 @@ from orbitmesh.orchestrator.scenario import GroundStationSpec
 
 __all__ = ["GroundLinks", "StationSet"]
 
-#: Satellites are processed in chunks of this many rows to bound temporary memory.
-_CHUNK = 262_144
 #: Cone cosines are computed for altitude ceilings in steps of this.
 _CONE_STEP_KM = 25.0
 _CONES_KEPT = 64
@@ -48,6 +48,53 @@ class GroundLinks:
         return len(self.station)
 
 
+@njit(nogil=True, cache=True)
+def _in_view(
+    positions_km: NDArray[np.float64],
+    valid: NDArray[np.bool_],
+    station_unit: NDArray[np.float64],
+    station_km: NDArray[np.float64],
+    enu: NDArray[np.float64],
+    cone_cos: NDArray[np.float64],
+    sin_mask: NDArray[np.float64],
+    out_station: NDArray[np.int32],
+    out_satellite: NDArray[np.int32],
+    out_local: NDArray[np.float64],
+    out_range_km: NDArray[np.float64],
+) -> int:
+    """Pairs above the mask, satellite by satellite; returns how many there are (only
+    the first ``len(out_station)`` are written: call again with room if more)."""
+    count = 0
+    room = out_station.shape[0]
+    for i in range(positions_km.shape[0]):
+        if not valid[i]:
+            continue
+        x, y, z = positions_km[i, 0], positions_km[i, 1], positions_km[i, 2]
+        norm = np.sqrt(x * x + y * y + z * z)
+        for j in range(station_unit.shape[0]):
+            # cos(angle) * |r| >= cone_cos * |r|: no normalising of the satellite.
+            if x * station_unit[j, 0] + y * station_unit[j, 1] + z * station_unit[j, 2] < (
+                norm * cone_cos[j]
+            ):
+                continue
+            rx = x - station_km[j, 0]
+            ry = y - station_km[j, 1]
+            rz = z - station_km[j, 2]
+            rng = np.sqrt(rx * rx + ry * ry + rz * rz)
+            up = enu[j, 2, 0] * rx + enu[j, 2, 1] * ry + enu[j, 2, 2] * rz
+            if not up >= rng * sin_mask[j]:
+                continue
+            if count < room:
+                out_station[count] = j
+                out_satellite[count] = i
+                out_local[count, 0] = enu[j, 0, 0] * rx + enu[j, 0, 1] * ry + enu[j, 0, 2] * rz
+                out_local[count, 1] = enu[j, 1, 0] * rx + enu[j, 1, 1] * ry + enu[j, 1, 2] * rz
+                out_local[count, 2] = up
+                out_range_km[count] = rng
+            count += 1
+    return count
+
+
 class StationSet:
     """The ground stations of a scenario, with their fixed Earth-fixed geometry."""
 
@@ -66,6 +113,8 @@ class StationSet:
         #: Cone cosines by altitude ceiling (km): the highest satellite barely changes
         #: from tick to tick, and the cones cost a Python loop over the stations.
         self._cones: dict[float, NDArray[np.float64]] = {}
+        #: Output room for the pairs in view (grown as needed).
+        self._room = 1024
 
     def cone_cosines(self, max_altitude_km: float) -> NDArray[np.float64]:
         """Cosine of the widest geocentric angle at which a satellite no higher than
@@ -103,29 +152,24 @@ class StationSet:
                 if len(self._cones) > _CONES_KEPT:
                     self._cones.clear()
                 cone_cos = self._cones[ceiling_km] = self.cone_cosines(ceiling_km)
-        station_unit = self._unit
-        stations: list[NDArray[np.int32]] = []
-        sats: list[NDArray[np.int32]] = []
-        for lo in range(0, len(positions_km), _CHUNK):
-            chunk = positions_km[lo : lo + _CHUNK]
-            # cos(angle) * |r| >= cone_cos * |r|  avoids normalising every satellite.
-            norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk))
-            dots = chunk @ station_unit.T
-            with np.errstate(invalid="ignore"):
-                sat_i, st_i = np.nonzero(dots >= norms[:, None] * cone_cos[None, :])
-            stations.append(st_i.astype(np.int32))
-            sats.append((sat_i + lo).astype(np.int32))
-        st = np.concatenate(stations)
-        sat = np.concatenate(sats)
-        if valid is not None:
-            keep = valid[sat]
-            st, sat = st[keep], sat[keep]
-        rel = positions_km[sat] - self.itrs_km[st]
-        local = np.einsum("kij,kj->ki", self.enu[st], rel)  # east, north, up
-        rng = np.sqrt(np.einsum("ij,ij->i", rel, rel))
-        above = local[:, 2] >= rng * self._sin_mask[st]
-        st, sat, local, rng = st[above], sat[above], local[above], rng[above]
-        order = np.lexsort((sat, st))
+        ok = np.ones(len(positions_km), dtype=bool) if valid is None else valid
+        positions = np.ascontiguousarray(positions_km, dtype=np.float64)
+        while True:
+            room = self._room
+            st = np.empty(room, dtype=np.int32)
+            sat = np.empty(room, dtype=np.int32)
+            local = np.empty((room, 3))
+            rng = np.empty(room)
+            count = _in_view(
+                positions, ok, self._unit, self.itrs_km, self.enu, cone_cos, self._sin_mask,
+                st, sat, local, rng,
+            )  # fmt: skip
+            # Room for the next tick: links change slowly, keep some slack.
+            self._room = max(1024, count + count // 4)
+            if count <= room:
+                break
+        # Satellite order within each station, stations in order.
+        order = np.argsort(st[:count], kind="stable")
         st, sat, local, rng = st[order], sat[order], local[order], rng[order]
         elevation = np.degrees(np.arcsin(np.clip(local[:, 2] / rng, -1.0, 1.0)))
         azimuth = np.degrees(np.arctan2(local[:, 0], local[:, 1])) % 360.0
@@ -134,6 +178,8 @@ class StationSet:
     def elevation_deg(self, station: int, positions_km: NDArray[np.float64]) -> NDArray[np.float64]:
         """Elevation of positions (..., 3) seen from one station, without any mask."""
         rel = positions_km - self.itrs_km[station]
-        up = rel @ self.enu[station][2]
+        # einsum, not BLAS: BLAS's worker threads spin after a call and take the cores
+        # from the route searches (orchestrator/orbits.py, _single_threaded_blas).
+        up = np.einsum("...j,j->...", rel, self.enu[station][2])
         sin_el = np.clip(up / np.linalg.norm(rel, axis=-1), -1.0, 1.0)
         return np.asarray(np.degrees(np.arcsin(sin_el)), dtype=np.float64)

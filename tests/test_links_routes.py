@@ -185,7 +185,7 @@ def test_routes_on_random_graphs_equal_networkx() -> None:
             st, sat, np.zeros(len(st)), np.zeros(len(st)), rng.uniform(500, 2000, len(st))
         )
         graph = LinkGraph(n, m, gsl_bandwidth_mbps=100.0, isl_bandwidth_mbps=1000.0)
-        table = graph.routes_from(graph.matrix(isl, ground), np.arange(n, n + m))
+        table = graph.routes_from(graph.of_tick(isl, ground), np.arange(n, n + m))
         g = _networkx_graph(isl, ground, n)
         for j in range(m):
             ref = nx.single_source_dijkstra_path_length(g, n + j) if n + j in g else {}
@@ -211,7 +211,7 @@ def test_static_layout_gives_the_same_routes_as_a_rebuilt_graph(
         gsl_bandwidth_mbps=1.0,
         isl_bandwidth_mbps=1.0,
     )
-    table = plain.routes_from(plain.matrix(tick.isl, tick.ground), tick.routes.sources)
+    table = plain.routes_from(plain.of_tick(tick.isl, tick.ground), tick.routes.sources)
     np.testing.assert_array_equal(table.delay_ms, tick.routes.delay_ms)
 
 

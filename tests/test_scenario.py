@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from orbitmesh.orchestrator.catalog import SatelliteCatalog, build_catalog
@@ -359,13 +360,13 @@ def test_missing_file_that_is_not_a_builtin(tmp_path: Path) -> None:
         load_scenario(missing)
     assert info.value.problems == [
         f"{missing}: no such scenario file, and not a built-in scenario "
-        "(demo, starlink-shell1, kuiper-630, iridium)"
+        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc)"
     ]
     with pytest.raises(ScenarioError) as info:
         load_scenario("no-such-builtin")
     assert info.value.problems == [
         "no-such-builtin: no such scenario file, and not a built-in scenario "
-        "(demo, starlink-shell1, kuiper-630, iridium)"
+        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc)"
     ]
 
 
@@ -963,8 +964,14 @@ def test_compute_unknown_key(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- built-in scenarios
 
 
-def test_the_four_builtins_are_listed() -> None:
-    assert set(BUILTIN_SCENARIOS) == {"demo", "starlink-shell1", "kuiper-630", "iridium"}
+def test_the_five_builtins_are_listed() -> None:
+    assert set(BUILTIN_SCENARIOS) == {
+        "demo",
+        "starlink-shell1",
+        "kuiper-630",
+        "iridium",
+        "spacex-odc",
+    }
 
 
 @pytest.mark.parametrize("name", BUILTIN_SCENARIOS)
@@ -982,6 +989,36 @@ def test_builtin_scenario_loads_and_builds(name: str) -> None:
         assert catalog.size == walker
     assert len(set(catalog.ids)) == catalog.size
     assert int(catalog.compute.sum()) >= 1
+
+
+def test_spacex_odc_spans_the_filed_envelope_with_sun_synchronous_shells() -> None:
+    """A million satellites between 500 and 2,000 km (SAT-LOA-20260108-00016), 1,000 of
+    them computing; the sun-synchronous shells' nodes turn with the mean Sun, checked
+    with sgp4's own propagation of one satellite of each over a day."""
+    from sgp4.api import SatrecArray
+
+    scenario = load_scenario("spacex-odc")
+    catalog = build_catalog(scenario)
+    assert catalog.size == 1_000_000
+    assert int(catalog.compute.sum()) == 1_000
+    assert all(500 <= s.altitude_km <= 2_000 for s in scenario.shells)
+    assert 10 <= len(scenario.ground_stations) <= 20
+    sun_deg_per_day = 360.0 / 365.2422
+    for shell in scenario.shells:
+        first = next(b for b in catalog.walker if b.shell.name == shell.name)
+        sat = first.elements_satrec(0.0, 0.0)
+        _, r, v = SatrecArray([sat]).sgp4(
+            np.array([sat.jdsatepoch, sat.jdsatepoch + 1.0]),
+            np.array([sat.jdsatepochF, sat.jdsatepochF]),
+        )
+        # The orbit normal's right ascension: where the node points, a day apart.
+        normal = np.cross(r[0], v[0])
+        node_deg = np.degrees(np.arctan2(normal[:, 0], -normal[:, 1]))
+        drift = (node_deg[1] - node_deg[0] + 180.0) % 360.0 - 180.0
+        if shell.inclination_deg > 90.0:
+            assert drift == pytest.approx(sun_deg_per_day, abs=0.01), shell.name
+        else:
+            assert drift < -1.0, shell.name  # prograde 30 deg shells regress fast
 
 
 def test_starlink_shell1_ids() -> None:
@@ -1024,7 +1061,7 @@ def test_cli_validate_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert out.out == ""
     assert out.err == (
         f"{missing}: no such scenario file, and not a built-in scenario "
-        "(demo, starlink-shell1, kuiper-630, iridium)\n"
+        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc)\n"
     )
 
     bad = write(tmp_path, HEAD + TIME + shell(sats_per_plane="0"), name="bad.toml")
