@@ -12,7 +12,7 @@ import ray
 from orbitmesh.ground.host import GatewayHost, GatewayHostConfig
 from orbitmesh.hosting import HostPorts, HostStarted
 from orbitmesh.links.fleet import FleetStatus
-from orbitmesh.links.linkstate import TickLinks
+from orbitmesh.links.linkstate import StationPart, TickLinks
 from orbitmesh.links.rejoin import Rejoin
 
 __all__ = ["GatewayHostActor", "GatewayIncarnation"]
@@ -77,7 +77,11 @@ class _GatewayHostBody:
         if not self._started.done():
             self._started.set_result(await host.start(rejoin.ports))
 
-    async def publish(self, ticks: list[TickLinks]) -> None:
+    async def publish(self, ticks: list[TickLinks], parts: list[StationPart] | None = None) -> None:
+        """New ticks; with ``parts``, the shared laser-link ticks and this host's
+        stations' part of each (the laser links travel once for every host)."""
+        if parts is not None:
+            ticks = [t.with_station_part(p) for t, p in zip(ticks, parts, strict=True)]
         self._host.publish(ticks)
 
     async def set_clock(self, clock: Any) -> None:

@@ -70,7 +70,7 @@ from orbitmesh.protos.serving import (
 from orbitmesh.protos.statistics import ModelStats, histogram_message, statistics_message
 from orbitmesh.protos.tensors import parse_infer_request
 
-__all__ = ["ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
+__all__ = ["NEAR_SEARCH_MS", "ChannelPool", "GatewayConfig", "GatewayServer", "StationServicer"]
 
 _log = logging.getLogger(__name__)
 
@@ -223,6 +223,8 @@ class GatewayServer:
         self.datapath = datapath if datapath is not None else DataPathClient(self.credentials)
         self.links = LinkModel(config.link_params, usage_window_s=LINK_USAGE_WINDOW_S)
         self.stats = _Stats()
+        #: Wall time of the last request (its host searches routes ahead while recent).
+        self.last_request_wall = 0.0
         #: Requests of this gateway in flight to each compute satellite (compute order).
         self._outstanding = np.zeros(0, dtype=np.int64)
         #: Latest inference time seen from each satellite, ms (nan: none yet).
@@ -482,6 +484,7 @@ class GatewayServer:
 
     async def _model_infer(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         arrived = time.time()
+        self.last_request_wall = arrived
         stats = self.stats
         stats.requests += 1
         stats.in_flight += 1
@@ -802,14 +805,15 @@ class StationServicer:
     ) -> ground_station_pb2.VisibleSatellites:
         return self.visible_message()
 
-    def visible_message(self) -> ground_station_pb2.VisibleSatellites:
+    def visible_message(self, limit: int | None = None) -> ground_station_pb2.VisibleSatellites:
+        """What the station sees now, highest first (``limit``: only the highest)."""
         now, tick = self._now()
         reply = ground_station_pb2.VisibleSatellites()
         finder = self.gateway.view.finder
         if tick is not None and finder is not None:
             make = ground_station_pb2.VisibleSatellite
             ids, elevation, azimuth, range_km, delay = finder.visible_columns(
-                tick, self.gateway.station
+                tick, self.gateway.station, limit
             )
             reply.satellites.extend(
                 make(satellite_id=s, elevation_deg=e, azimuth_deg=a, range_km=r, delay_ms=d)

@@ -114,6 +114,19 @@ METRICS: Final[dict[str, MetricSpec]] = _specs(
         "Geometry ticks published after their simulated time had begun.",
     ),
     MetricSpec(
+        "orbitmesh_emulation_tick_publish_seconds",
+        "gauge",
+        ("phase",),
+        "Orchestrator seconds per published tick, last batch: compute (geometry and faults, "
+        "worker thread) or send (handing to Ray, event loop).",
+    ),
+    MetricSpec(
+        "orbitmesh_emulation_tick_publish_bytes",
+        "gauge",
+        (),
+        "Bytes of link state handed to Ray per published tick, all receivers, last batch.",
+    ),
+    MetricSpec(
         "orbitmesh_satellite_restarts_total",
         "counter",
         _S,
@@ -392,6 +405,8 @@ class EmulationReading:
     speed: float
     ticks_published: int | None = None
     ticks_late: int | None = None
+    #: Per published tick, last batch: compute_ms, send_ms, mb (see Emulation).
+    publish_cost: Mapping[str, float] | None = None
     restarts: Mapping[str, int] | None = None
     #: Faults in effect now and begun so far, by kind.
     faults_active: Mapping[str, int] | None = None
@@ -484,6 +499,11 @@ def _emulation(out: _Families, scrape: Scrape) -> None:
         out.add("orbitmesh_emulation_ticks_published_total", (), reading.ticks_published)
     if reading.ticks_late is not None:
         out.add("orbitmesh_emulation_ticks_late_total", (), reading.ticks_late)
+    if reading.publish_cost is not None:
+        cost = reading.publish_cost
+        for phase in ("compute", "send"):
+            out.add("orbitmesh_emulation_tick_publish_seconds", (phase,), cost[f"{phase}_ms"] / 1e3)
+        out.add("orbitmesh_emulation_tick_publish_bytes", (), cost["mb"] * 2**20)
     for sid, count in sorted((reading.restarts or {}).items()):
         out.add("orbitmesh_satellite_restarts_total", (sid,), count)
     for kind, count in sorted((reading.faults_active or {}).items()):

@@ -24,9 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "KEEP_S",
     "LinkTimeline",
     "Route",
     "StationLinks",
+    "StationPart",
     "TickLinks",
     "Topology",
 ]
@@ -119,6 +121,12 @@ class Topology:
 
 _EMPTY = slice(0, 0)
 
+#: Simulated seconds a receiver keeps a tick after it ended. Requests look up the tick
+#: holding now (and, for a reply, the next); older ones serve only late lookups. Kept
+#: ticks hold their link state in Ray's object store (32 MB a tick for a million
+#: satellites), so they are kept briefly.
+KEEP_S = 30.0
+
 
 @dataclass(frozen=True, eq=False)
 class StationLinks:
@@ -164,6 +172,27 @@ class StationLinks:
     def __len__(self) -> int:
         return len(self.station)
 
+    @property
+    def nbytes(self) -> int:
+        arrays = (
+            self.station,
+            self.satellite,
+            self.elevation_deg,
+            self.azimuth_deg,
+            self.range_km,
+            self.delay_ms,
+        )
+        return sum(a.nbytes for a in arrays)
+
+
+@dataclass(frozen=True, eq=False)
+class StationPart:
+    """The part of a tick that concerns some stations (see TickLinks.station_part)."""
+
+    ground: StationLinks
+    stations_down: tuple[int, ...] = ()
+    weather: tuple[tuple[int, float, float], ...] = ()
+
 
 @dataclass(frozen=True, eq=False)
 class TickLinks:
@@ -200,13 +229,36 @@ class TickLinks:
     def end_s(self) -> float:
         return self.offset_s + self.step_s
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of array data this tick carries (what publishing it moves)."""
+        arrays = (
+            self.isl_a,
+            self.isl_b,
+            self.isl_delay_ms,
+            self.cut_a,
+            self.cut_b,
+            self.cut_delay_ms,
+        )
+        return sum(a.nbytes for a in arrays) + self.ground.nbytes
+
     def for_stations(self, stations: Sequence[int]) -> TickLinks:
+        return self.with_station_part(self.station_part(stations))
+
+    def station_part(self, stations: Sequence[int]) -> StationPart:
+        """What this tick says of ``stations`` only (a gateway host's share)."""
         mine = set(stations)
-        return replace(
-            self,
+        return StationPart(
             ground=self.ground.only(stations),
             stations_down=tuple(s for s in self.stations_down if s in mine),
             weather=tuple(w for w in self.weather if w[0] in mine),
+        )
+
+    def with_station_part(self, part: StationPart) -> TickLinks:
+        """This tick's laser links with ``part`` for its stations: a gateway host gets
+        the laser links every host shares (published once) and its own part beside."""
+        return replace(
+            self, ground=part.ground, stations_down=part.stations_down, weather=part.weather
         )
 
     def weather_of(self, station: int) -> tuple[float, float]:
@@ -254,7 +306,7 @@ class LinkTimeline:
     path never waits for geometry) and says it was *late*; callers count that.
     """
 
-    def __init__(self, keep_s: float = 120.0) -> None:
+    def __init__(self, keep_s: float = KEEP_S) -> None:
         self.keep_s = keep_s
         self._starts: list[float] = []
         self._ticks: list[TickLinks] = []

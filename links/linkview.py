@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from orbitmesh.links.fleet import FleetStatus
-from orbitmesh.links.linkstate import LinkTimeline, TickLinks, Topology
+from orbitmesh.links.linkstate import KEEP_S, LinkTimeline, TickLinks, Topology
 from orbitmesh.links.routes import RouteFinder, RouteSet
 
 __all__ = ["LinkView"]
 
 
 class LinkView:
-    def __init__(self, topology: Topology | None = None, keep_s: float = 120.0) -> None:
+    def __init__(self, topology: Topology | None = None, keep_s: float = KEEP_S) -> None:
         self.topology = topology
         self.timeline = LinkTimeline(keep_s=keep_s)
         self.finder = RouteFinder(topology) if topology is not None else None

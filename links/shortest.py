@@ -85,13 +85,10 @@ class LinkCsr:
             raise ValueError("one far end per link")
         if len(a) and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
             raise ValueError(f"link ends must lie in 0..{n - 1}")
-        rows = np.concatenate([a, b])
-        # Stable: link order within a row, so that the structure is deterministic.
-        order = np.argsort(rows, kind="stable")
-        indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int64)
-        cols = np.concatenate([b, a])[order].astype(np.int32)
-        edge_link = (order % max(1, len(a))).astype(np.int64)
-        return cls(n, len(a), indptr, cols, edge_link)
+        indptr, indices, edge_link = _kernels().csr_of_links(
+            n, a.astype(np.int32), b.astype(np.int32)
+        )
+        return cls(n, len(a), indptr, indices, edge_link)
 
     def entry_delays(self, link_ms: NDArray[np.float64]) -> NDArray[np.float64]:
         """Per-link delays laid out per CSR entry (what the searches read)."""

@@ -13,7 +13,37 @@ from numpy.typing import NDArray
 
 from orbitmesh.links.shortest import NO_PREDECESSOR, SEEDED
 
-__all__ = ["search_range"]
+__all__ = ["csr_of_links", "search_range"]
+
+
+@njit(nogil=True, cache=True)
+def csr_of_links(
+    n: int, a: NDArray[np.int32], b: NDArray[np.int32]
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
+    """(indptr, indices, edge_link) of undirected links a[i]-b[i]: a counting sort by
+    row, links in order within a row (the a-ends first, then the b-ends). Two passes
+    over the links, against 0.3 s for numpy's stable argsort of 4 million entries."""
+    links = a.shape[0]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(links):
+        indptr[a[i] + 1] += 1
+        indptr[b[i] + 1] += 1
+    for v in range(n):
+        indptr[v + 1] += indptr[v]
+    fill = indptr[:-1].copy()
+    indices = np.empty(2 * links, dtype=np.int32)
+    edge_link = np.empty(2 * links, dtype=np.int64)
+    for i in range(links):
+        k = fill[a[i]]
+        indices[k] = b[i]
+        edge_link[k] = i
+        fill[a[i]] = k + 1
+    for i in range(links):
+        k = fill[b[i]]
+        indices[k] = a[i]
+        edge_link[k] = i
+        fill[b[i]] = k + 1
+    return indptr, indices, edge_link
 
 
 @njit(nogil=True, cache=True)

@@ -64,7 +64,10 @@ def _emulation(
         security=security,
     )
     print(f"starting {scenario} on {'Ray at ' + address if address else 'local Ray'} ...")
-    start_ray(address)
+    from orbitmesh.orchestrator.preflight import object_store_bytes
+    from orbitmesh.orchestrator.scenario import load_scenario
+
+    start_ray(address, object_store_bytes=object_store_bytes(load_scenario(scenario)))
     orchestrator = None
     try:
         orchestrator = Orchestrator.launch(_scenario_ref(scenario), options, name=None)

@@ -21,6 +21,11 @@ __all__ = ["add_run_commands"]
 EXIT_USAGE = 2
 
 
+def _publish_line(cost: dict[str, float]) -> str:
+    """Publication per tick of the last batch: geometry + hand-off to Ray, and size."""
+    return f"{cost['compute_ms']:.1f} + {cost['send_ms']:.1f} ({cost['mb']:.1f} MB)"
+
+
 def _scenario_ref(text: str) -> str:
     """A scenario path made absolute (the orchestrator runs in another process)."""
     path = Path(text).expanduser()
@@ -243,6 +248,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from orbitmesh.orchestrator.emulation import EmulationOptions
     from orbitmesh.orchestrator.live import collect_status, render_status
     from orbitmesh.orchestrator.local_ray import start_ray
+    from orbitmesh.orchestrator.preflight import object_store_bytes
     from orbitmesh.orchestrator.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)  # bad input stops here, before Ray starts
@@ -302,7 +308,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"{'Ray at ' + args.address if args.address else 'local Ray'} ...",
         flush=True,
     )
-    start_ray(args.address)
+    start_ray(args.address, object_store_bytes=object_store_bytes(scenario))
     started = time.monotonic()
     try:
         orchestrator = Orchestrator.launch(_scenario_ref(args.scenario), options)
@@ -384,6 +390,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                     {
                         "published": status["ticks_published"],
                         "late": status["ticks_late"],
+                        "publish ms/tick": _publish_line(status["publish_cost"]),
                         "restarts": sum(status["restarts"].values()),
                         "gateway restarts": sum(status["gateway_restarts"].values()),
                         "orchestrator restarts": orchestrator.replacements,

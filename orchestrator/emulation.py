@@ -184,6 +184,10 @@ class Emulation:
         self.resumed = False
         self.ticks_published = 0
         self.ticks_late = 0
+        #: What publishing costs, per tick of the last batch: geometry and faults (ms of
+        #: the worker thread), handing to Ray (ms of the event loop), bytes put in Ray's
+        #: object store for all receivers.
+        self.publish_cost: dict[str, float] = {"compute_ms": 0.0, "send_ms": 0.0, "mb": 0.0}
         self._next_tick = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -480,7 +484,9 @@ class Emulation:
                 len(indices) < size and self._tick_offset(self._next_tick + len(indices)) <= horizon
             ):
                 indices.append(self._next_tick + len(indices))
+            began = time.perf_counter()
             raw, computed = await loop.run_in_executor(None, self._compute_many, indices)
+            computed_at = time.perf_counter()
             now_s = self.clock.offset_s()
             for tick in computed:
                 if tick.offset_s < now_s:
@@ -491,21 +497,32 @@ class Emulation:
             self.ticks_published += len(indices)
             self._window = [t for t in self._window if t.end_s >= now_s] + computed
             self._raw_window = [t for t in self._raw_window if t.end_s >= now_s] + raw
-            self._send(computed)
+            sent_mb = self._send(computed)
+            per_tick = 1.0 / len(indices)
+            self.publish_cost = {
+                "compute_ms": (computed_at - began) * 1e3 * per_tick,
+                "send_ms": (time.perf_counter() - computed_at) * 1e3 * per_tick,
+                "mb": sent_mb * per_tick,
+            }
 
-    def _send(self, ticks: list[TickLinks]) -> None:
+    def _send(self, ticks: list[TickLinks]) -> float:
         """One call per host: laser links to all, each gateway host its stations' ground
-        links."""
+        links. Returns the megabytes handed to Ray."""
         topo = self.topology
         assert topo is not None
-        if self.sat_hosts:
-            # The same links for every satellite host: serialised once.
-            shared = ray.put([t.for_stations(()) for t in ticks])
-            for host in self.sat_hosts.values():
-                host.handle.publish.remote(shared)
+        # The laser links are the same for every host: serialised once (a million
+        # satellites: 32 MB a tick); a gateway host gets its stations' part beside.
+        theirs = [t.for_stations(()) for t in ticks]
+        shared = ray.put(theirs)
+        sent = sum(t.nbytes for t in theirs)
+        for host in self.sat_hosts.values():
+            host.handle.publish.remote(shared)
         for gw in self.gw_hosts.values():
             mine = [topo.station_number[name] for name in gw.stations]
-            gw.handle.publish.remote([t.for_stations(mine) for t in ticks])
+            parts = [t.station_part(mine) for t in ticks]
+            sent += sum(p.ground.nbytes for p in parts)
+            gw.handle.publish.remote(shared, parts)
+        return sent / 2**20
 
     async def _tick_loop(self) -> None:
         assert self.clock is not None and self.scenario is not None
@@ -896,6 +913,7 @@ class Emulation:
             "resumed": self.resumed,
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
+            "publish_cost": dict(self.publish_cost),
             "stations": [s for batch in station_stats if isinstance(batch, list) for s in batch],
         }
 
@@ -909,6 +927,7 @@ class Emulation:
             "duration_s": self.end_s,
             "ticks_published": self.ticks_published,
             "ticks_late": self.ticks_late,
+            "publish_cost": dict(self.publish_cost),
             "restarts": {sid: self.restarts.get(sid, 0) for sid in self.addresses},
             **self._fault_counts(),
             "satellites_down": sorted(self.down),

@@ -45,13 +45,19 @@ def _station(
     return _station_row(name, address, stats, visible)
 
 
-def _station_row(name: str, address: str, stats: Any, visible: Any) -> dict[str, Any]:
+def _station_row(
+    name: str, address: str, stats: Any, visible: Any, in_view: int | None = None
+) -> dict[str, Any]:
+    """``visible`` may list only the highest satellites; ``in_view`` counts them all
+    (default: as many as listed)."""
+    ids = [v.satellite_id for v in visible.satellites]
     return {
         "name": name,
         "address": address,
         "up": True,
         "sim_time": visible.sim_time.ToDatetime().isoformat() + "Z",
-        "visible": [v.satellite_id for v in visible.satellites],
+        "visible": ids,
+        "in_view": len(ids) if in_view is None else in_view,
         "requests": stats.request_count,
         "succeeded": stats.succeeded_count,
         "failed": dict(stats.failed_by_cause),
@@ -159,7 +165,11 @@ def _by_host(
             continue
         for station in reply.stations:
             st[station.name] = _station_row(
-                station.name, station.address, station.link_stats, station.visible
+                station.name,
+                station.address,
+                station.link_stats,
+                station.visible,
+                station.visible_count,
             ) | {"faults": list(station.active_faults)}
         for row in vitals_rows(reply.vitals):
             if row.serving:
@@ -247,7 +257,7 @@ def render_status(status: dict[str, Any], extra: dict[str, Any] | None = None) -
         failed = _counts(Counter(st["failed"])) or "0"
         lag = f"{st['lag_p50_ms']:.1f}/{st['lag_p99_ms']:.1f}" if st.get("lag_samples") else "-"
         lines.append(
-            f"{st['name']:<16} {len(st['visible']):>7} {st['requests']:>9,} {st['succeeded']:>9,} "
+            f"{st['name']:<16} {st['in_view']:>7,} {st['requests']:>9,} {st['succeeded']:>9,} "
             f"{failed:>24} {st['in_flight']:>6} {st['handovers']:>9} {lag:>15}"
         )
     return "\n".join(lines)

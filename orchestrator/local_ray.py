@@ -38,8 +38,14 @@ def ray_address(address: str | None, environ: Mapping[str, str] = os.environ) ->
     return address or environ.get("RAY_ADDRESS") or None
 
 
-def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Join the Ray cluster at ``address`` or ``RAY_ADDRESS``, or start a private local one.
+def start_ray(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    object_store_bytes: int = OBJECT_STORE_BYTES,
+) -> None:
+    """Join the Ray cluster at ``address`` or ``RAY_ADDRESS``, or start a private local one
+    (with ``object_store_bytes`` of object store: preflight.object_store_bytes).
 
     Always ``address="local"`` for the local case, so that a stale cluster file never
     makes this join (or hang on) a cluster that is not ours.
@@ -71,7 +77,7 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> Non
             num_cpus=num_cpus,
             include_dashboard=False,
             log_to_driver=False,
-            object_store_memory=OBJECT_STORE_BYTES,
+            object_store_memory=object_store_bytes,
             # Satellites are processes with num_cpus=0: let Ray start several at once
             # (its default is one per CPU, which makes 100 satellites take minutes).
             _system_config={

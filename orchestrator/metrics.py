@@ -266,6 +266,7 @@ class EmulationCollector:
             speed=float(counters["speed"]),
             ticks_published=int(counters["ticks_published"]),
             ticks_late=int(counters["ticks_late"]),
+            publish_cost=counters.get("publish_cost"),
             restarts={str(k): int(v) for k, v in (counters.get("restarts") or {}).items()},
             faults_active=counters.get("faults_active"),
             faults_begun=counters.get("faults_begun"),

@@ -83,6 +83,14 @@ CONTACT_PAIR_SAMPLE_BYTES = 76
 TRACK_SAMPLE_BYTES = 320
 #: How far past the run's end ``node_configs`` (orchestrator/launch.py) samples tracks.
 _TRACK_PAST_END_S = 60.0
+#: Ray's object store of a local ``up`` carries the published link state: 32 B per
+#: satellite and tick for a +grid (two links of 16 B) and the ground links beside, for the
+#: batch on its way and the ticks hosts keep (links/linkstate.py KEEP_S). 48 B per
+#: satellite and tick, 64 ticks; never less than local_ray.py's default.
+LINK_STATE_SATELLITE_TICK_BYTES = 48
+LINK_STATE_TICKS = 64
+#: The object store the fit above was measured with (local_ray.py's default).
+OBJECT_STORE_BYTES_IN_FIT = 200 * MIB
 #: A process that has imported the geometry (numpy, scipy, skyfield, SGP4, the Sun
 #: ephemeris): 85 MiB peak RSS here.
 PROCESS_BYTES = 90 * MIB
@@ -148,6 +156,15 @@ def _tle_count(scenario: Scenario) -> int:
         with contextlib.suppress(TleError):
             count += len(read_tle_file(spec.path))
     return count
+
+
+def object_store_bytes(scenario: Scenario) -> int:
+    """Ray's object store for a local emulation of ``scenario`` (see above)."""
+    from orbitmesh.orchestrator.local_ray import OBJECT_STORE_BYTES
+
+    satellites = sum(shell.size for shell in scenario.shells) + _tle_count(scenario)
+    link_state = LINK_STATE_SATELLITE_TICK_BYTES * LINK_STATE_TICKS * satellites
+    return max(OBJECT_STORE_BYTES, link_state)
 
 
 def memory_need(
@@ -223,6 +240,10 @@ def memory_need(
             (
                 f"the models in {placement.satellite_hosts:,} hosts",
                 model_bytes * placement.satellite_hosts,
+            ),
+            (
+                "Ray's object store for the link state",
+                object_store_bytes(scenario) - OBJECT_STORE_BYTES_IN_FIT,
             ),
         )
     )

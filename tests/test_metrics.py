@@ -305,6 +305,7 @@ def test_status_replies_become_metric_families() -> None:
             speed=2.0,
             ticks_published=20,
             ticks_late=1,
+            publish_cost={"compute_ms": 150.0, "send_ms": 20.0, "mb": 32.0},
             restarts={"s-1": 2},
             faults_active={"reboot": 1, "weather": 0},
             faults_begun={"reboot": 3, "weather": 1},
@@ -360,6 +361,9 @@ def test_status_replies_become_metric_families() -> None:
     assert m[key("orbitmesh_emulation_speed_factor")] == 2.0
     assert m[key("orbitmesh_emulation_ticks_published_total")] == 20
     assert m[key("orbitmesh_emulation_ticks_late_total")] == 1
+    assert m[key("orbitmesh_emulation_tick_publish_seconds", phase="compute")] == 0.15
+    assert m[key("orbitmesh_emulation_tick_publish_seconds", phase="send")] == 0.02
+    assert m[key("orbitmesh_emulation_tick_publish_bytes")] == 32 * 2**20
     assert m[key("orbitmesh_satellite_restarts_total", **sat)] == 2
     assert m[key("orbitmesh_active_faults", kind="reboot")] == 1
     assert m[key("orbitmesh_active_faults", kind="weather")] == 0

@@ -31,6 +31,7 @@ from orbitmesh.orchestrator.preflight import (
     UP_GEOMETRY_PAIR_BYTES,
     UP_GEOMETRY_SATELLITE_BYTES,
     memory_need,
+    object_store_bytes,
     preflight,
 )
 from orbitmesh.orchestrator.scenario import load_scenario
@@ -416,6 +417,8 @@ def test_the_estimate_by_hand(tmp_path: Path) -> None:
         "the geometry of 6 satellites and 1 stations": 6 * 2_900 + 6 * 32,
         "their tracks over 3,660 s": 320 * 6 * 367,
         "the models in 3 hosts": 0,
+        # 48 B x 64 ticks x 6 satellites is under the 200 MiB Ray gets anyway.
+        "Ray's object store for the link state": 0,
     }
     # The constants the hand figures above spell out.
     assert int(0.106 * MIB) == COMPUTE_SATELLITE_BYTES
@@ -430,6 +433,14 @@ def test_the_estimate_by_hand(tmp_path: Path) -> None:
         "and 1 stations 1 MiB; their tracks over 3,660 s 1 MiB), more than the 512 MiB "
         "available on this machine"
     ]
+
+
+def test_a_million_satellites_get_an_object_store_for_their_link_state() -> None:
+    scenario = load_scenario("spacex-odc")
+    # 48 B per satellite and tick, 64 ticks: 3,072,000,000 B, beyond the default 200 MiB.
+    assert object_store_bytes(scenario) == 48 * 64 * 1_000_000
+    need = dict(memory_need(scenario, "up", cpus=2).parts)
+    assert need["Ray's object store for the link state"] == 48 * 64 * 1_000_000 - 200 * MIB
 
 
 def test_a_model_costs_its_size_in_every_satellite_host(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from orbitmesh.protos.orbitmesh.v1 import satellite_pb2 as protos_dot_orbitmesh_
 from orbitmesh.protos.orbitmesh.v1 import types_pb2 as protos_dot_orbitmesh_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _orbitmesh_pool.POOL.AddSerializedFile(b'\n\x1eprotos/orbitmesh/v1/host.proto\x12\x0corbitmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a(protos/orbitmesh/v1/ground_station.proto\x1a#protos/orbitmesh/v1/satellite.proto\x1a\x1fprotos/orbitmesh/v1/types.proto\"\x1f\n\x0eMembersRequest\x12\r\n\x05\x62rief\x18\x01 \x01(\x08\"\xbc\x01\n\x0bHostMembers\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x31\n\nsatellites\x18\x03 \x03(\x0b\x32\x1d.orbitmesh.v1.SatelliteStatus\x12-\n\x08stations\x18\x04 \x03(\x0b\x32\x1b.orbitmesh.v1.StationStatus\x12-\n\x06vitals\x18\x05 \x01(\x0b\x32\x1d.orbitmesh.v1.SatelliteVitals\"\xcf\x01\n\rStationStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x30\n\nlink_stats\x18\x03 \x01(\x0b\x32\x1c.orbitmesh.v1.LinkStatsReply\x12\x30\n\x07visible\x18\x04 \x01(\x0b\x32\x1f.orbitmesh.v1.VisibleSatellites\x12$\n\x1creachable_compute_satellites\x18\x05 \x01(\r\x12\x15\n\ractive_faults\x18\x06 \x03(\t\"\xc3\x04\n\x0fSatelliteVitals\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsatellite_ids\x18\x02 \x03(\t\x12\x0e\n\x06sunlit\x18\x03 \x03(\x08\x12\x12\n\nbattery_wh\x18\x04 \x03(\x01\x12\x17\n\x0fstate_of_charge\x18\x05 \x03(\x01\x12\x15\n\rtemperature_c\x18\x06 \x03(\x01\x12-\n\x0bpower_state\x18\x07 \x03(\x0e\x32\x18.orbitmesh.v1.PowerState\x12\x31\n\rthermal_state\x18\x08 \x03(\x0e\x32\x1a.orbitmesh.v1.ThermalState\x12\x13\n\x0bqueue_depth\x18\t \x03(\r\x12\x14\n\x0cserved_count\x18\n \x03(\x04\x12K\n\x10refused_by_cause\x18\x0b \x03(\x0b\x32\x31.orbitmesh.v1.SatelliteVitals.RefusedByCauseEntry\x12\x0f\n\x07serving\x18\x0c \x03(\x08\x12\x1a\n\x12weight_upset_count\x18\r \x03(\x04\x12\x1a\n\x12output_upset_count\x18\x0e \x03(\x04\x12\x15\n\rlatchup_count\x18\x0f \x03(\x04\x12\x10\n\x08\x64ose_rad\x18\x10 \x03(\x01\x1aK\n\x13RefusedByCauseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.orbitmesh.v1.Counts:\x02\x38\x01\"\x18\n\x06\x43ounts\x12\x0e\n\x06values\x18\x01 \x03(\x04\x32J\n\x04Host\x12\x42\n\x07Members\x12\x1c.orbitmesh.v1.MembersRequest\x1a\x19.orbitmesh.v1.HostMembersb\x06proto3')
+DESCRIPTOR = _orbitmesh_pool.POOL.AddSerializedFile(b'\n\x1eprotos/orbitmesh/v1/host.proto\x12\x0corbitmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a(protos/orbitmesh/v1/ground_station.proto\x1a#protos/orbitmesh/v1/satellite.proto\x1a\x1fprotos/orbitmesh/v1/types.proto\"\x1f\n\x0eMembersRequest\x12\r\n\x05\x62rief\x18\x01 \x01(\x08\"\xbc\x01\n\x0bHostMembers\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x31\n\nsatellites\x18\x03 \x03(\x0b\x32\x1d.orbitmesh.v1.SatelliteStatus\x12-\n\x08stations\x18\x04 \x03(\x0b\x32\x1b.orbitmesh.v1.StationStatus\x12-\n\x06vitals\x18\x05 \x01(\x0b\x32\x1d.orbitmesh.v1.SatelliteVitals\"\xe6\x01\n\rStationStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x30\n\nlink_stats\x18\x03 \x01(\x0b\x32\x1c.orbitmesh.v1.LinkStatsReply\x12\x30\n\x07visible\x18\x04 \x01(\x0b\x32\x1f.orbitmesh.v1.VisibleSatellites\x12$\n\x1creachable_compute_satellites\x18\x05 \x01(\r\x12\x15\n\ractive_faults\x18\x06 \x03(\t\x12\x15\n\rvisible_count\x18\x07 \x01(\r\"\xc3\x04\n\x0fSatelliteVitals\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsatellite_ids\x18\x02 \x03(\t\x12\x0e\n\x06sunlit\x18\x03 \x03(\x08\x12\x12\n\nbattery_wh\x18\x04 \x03(\x01\x12\x17\n\x0fstate_of_charge\x18\x05 \x03(\x01\x12\x15\n\rtemperature_c\x18\x06 \x03(\x01\x12-\n\x0bpower_state\x18\x07 \x03(\x0e\x32\x18.orbitmesh.v1.PowerState\x12\x31\n\rthermal_state\x18\x08 \x03(\x0e\x32\x1a.orbitmesh.v1.ThermalState\x12\x13\n\x0bqueue_depth\x18\t \x03(\r\x12\x14\n\x0cserved_count\x18\n \x03(\x04\x12K\n\x10refused_by_cause\x18\x0b \x03(\x0b\x32\x31.orbitmesh.v1.SatelliteVitals.RefusedByCauseEntry\x12\x0f\n\x07serving\x18\x0c \x03(\x08\x12\x1a\n\x12weight_upset_count\x18\r \x03(\x04\x12\x1a\n\x12output_upset_count\x18\x0e \x03(\x04\x12\x15\n\rlatchup_count\x18\x0f \x03(\x04\x12\x10\n\x08\x64ose_rad\x18\x10 \x03(\x01\x1aK\n\x13RefusedByCauseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.orbitmesh.v1.Counts:\x02\x38\x01\"\x18\n\x06\x43ounts\x12\x0e\n\x06values\x18\x01 \x03(\x04\x32J\n\x04Host\x12\x42\n\x07Members\x12\x1c.orbitmesh.v1.MembersRequest\x1a\x19.orbitmesh.v1.HostMembersb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,13 +43,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HOSTMEMBERS']._serialized_start=227
   _globals['_HOSTMEMBERS']._serialized_end=415
   _globals['_STATIONSTATUS']._serialized_start=418
-  _globals['_STATIONSTATUS']._serialized_end=625
-  _globals['_SATELLITEVITALS']._serialized_start=628
-  _globals['_SATELLITEVITALS']._serialized_end=1207
-  _globals['_SATELLITEVITALS_REFUSEDBYCAUSEENTRY']._serialized_start=1132
-  _globals['_SATELLITEVITALS_REFUSEDBYCAUSEENTRY']._serialized_end=1207
-  _globals['_COUNTS']._serialized_start=1209
-  _globals['_COUNTS']._serialized_end=1233
-  _globals['_HOST']._serialized_start=1235
-  _globals['_HOST']._serialized_end=1309
+  _globals['_STATIONSTATUS']._serialized_end=648
+  _globals['_SATELLITEVITALS']._serialized_start=651
+  _globals['_SATELLITEVITALS']._serialized_end=1230
+  _globals['_SATELLITEVITALS_REFUSEDBYCAUSEENTRY']._serialized_start=1155
+  _globals['_SATELLITEVITALS_REFUSEDBYCAUSEENTRY']._serialized_end=1230
+  _globals['_COUNTS']._serialized_start=1232
+  _globals['_COUNTS']._serialized_end=1256
+  _globals['_HOST']._serialized_start=1258
+  _globals['_HOST']._serialized_end=1332
 # @@protoc_insertion_point(module_scope)

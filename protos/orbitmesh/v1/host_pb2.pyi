@@ -33,20 +33,22 @@ class HostMembers(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., pid: _Optional[int] = ..., satellites: _Optional[_Iterable[_Union[_satellite_pb2.SatelliteStatus, _Mapping]]] = ..., stations: _Optional[_Iterable[_Union[StationStatus, _Mapping]]] = ..., vitals: _Optional[_Union[SatelliteVitals, _Mapping]] = ...) -> None: ...
 
 class StationStatus(_message.Message):
-    __slots__ = ("name", "address", "link_stats", "visible", "reachable_compute_satellites", "active_faults")
+    __slots__ = ("name", "address", "link_stats", "visible", "reachable_compute_satellites", "active_faults", "visible_count")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     LINK_STATS_FIELD_NUMBER: _ClassVar[int]
     VISIBLE_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_COMPUTE_SATELLITES_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FAULTS_FIELD_NUMBER: _ClassVar[int]
+    VISIBLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     link_stats: _ground_station_pb2.LinkStatsReply
     visible: _ground_station_pb2.VisibleSatellites
     reachable_compute_satellites: int
     active_faults: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., link_stats: _Optional[_Union[_ground_station_pb2.LinkStatsReply, _Mapping]] = ..., visible: _Optional[_Union[_ground_station_pb2.VisibleSatellites, _Mapping]] = ..., reachable_compute_satellites: _Optional[int] = ..., active_faults: _Optional[_Iterable[str]] = ...) -> None: ...
+    visible_count: int
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., link_stats: _Optional[_Union[_ground_station_pb2.LinkStatsReply, _Mapping]] = ..., visible: _Optional[_Union[_ground_station_pb2.VisibleSatellites, _Mapping]] = ..., reachable_compute_satellites: _Optional[int] = ..., active_faults: _Optional[_Iterable[str]] = ..., visible_count: _Optional[int] = ...) -> None: ...
 
 class SatelliteVitals(_message.Message):
     __slots__ = ("sim_time", "satellite_ids", "sunlit", "battery_wh", "state_of_charge", "temperature_c", "power_state", "thermal_state", "queue_depth", "served_count", "refused_by_cause", "serving", "weight_upset_count", "output_upset_count", "latchup_count", "dose_rad")
