@@ -20,6 +20,7 @@ __all__ = [
     "bare_ray_actors",
     "cpu_probe_ms",
     "grpc_floor",
+    "own_mib",
     "timer_lateness_ms",
     "uss_mib",
 ]
@@ -32,6 +33,30 @@ def uss_mib(pid: int) -> float:
         for line in f:
             if line.startswith(("Private_Clean:", "Private_Dirty:")):
                 total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
+#: Ray's shared object store as it appears in a process's memory map.
+OBJECT_STORE_MAPPING = "/dev/shm/plasma"
+
+
+def own_mib(pid: int) -> float:
+    """Memory only this process holds outside Ray's object store: its private pages
+    (Private_Clean + Private_Dirty) in every mapping but the store's. RSS also counts the
+    store's shared pages a process has touched, which grows with every object read or
+    written until the whole store has been touched once: not the process's own."""
+    total_kib = 0
+    outside = True
+    try:
+        with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+            for line in f:
+                head = line.split(maxsplit=6)
+                if len(head) >= 5 and "-" in head[0] and ":" in head[3]:  # a mapping's line
+                    outside = not (len(head) >= 6 and head[5].startswith(OBJECT_STORE_MAPPING))
+                elif outside and line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total_kib += int(line.split()[1])
+    except OSError:
+        return 0.0
     return total_kib / 1024
 
 

@@ -1,6 +1,12 @@
-"""Soak: the demo emulation under steady load for minutes, every process's memory watched.
+"""Soak: an emulation under steady load for minutes, every process's memory watched.
 
     python benchmarks/soak.py [--minutes 10] [--rps 160] [--faults] [--sample-s 30]
+    python benchmarks/soak.py --scenario spacex-odc --rps 20 --warmup-s 30   # 10^6 satellites
+
+The scenario is ``demo`` unless ``--scenario`` names another (a built-in name or a file).
+The run also reports the orchestrator's ticks: how many were published late (after their
+simulated time had begun) and what publishing cost per tick (geometry, handing to Ray,
+megabytes).
 
 1. The machine's floor, in the same run (benchmarks/machine.py): an empty gRPC round trip
    between two plain processes before the load, and the CPU time the hypervisor took
@@ -14,7 +20,8 @@
    ``--warmup-s``, then ``--minutes`` measured. The default, 160 rps, is 80% of the
    highest rate benchmarks/load.py sustained through the demo (200 rps, 2026-12-01,
    docs/performance.md).
-4. Every ``--sample-s``, and as the measured phase begins and ends, the RSS and PSS of
+4. Every ``--sample-s``, and as the measured phase begins and ends, the RSS, PSS and own
+   memory (benchmarks/machine.py ``own_mib``: private pages outside Ray's object store) of
    every process of the run, found by walking the process tree below this one: this
    process (the load generator), the load test's observer and floor probe, the
    orchestrator, every host (pids from the endpoints document's ``hosts``), and Ray's
@@ -22,13 +29,17 @@
    workers). The samples are taken by a thread of this process; reading /proc costs it
    a few milliseconds every ``--sample-s``.
 
-Per process: RSS while the emulation idled before the load, at the start and end of the
-measured phase, the growth per minute (a least-squares slope over the measured phase's
-samples) and whether it is flat: grown by no more than 5% of its start over the measured
-phase, by that slope. The emulation's processes (Ray's own, the orchestrator, the hosts)
-are judged; the load test's own are reported beside them and not judged: they keep what
-the load test reports by design (the generator one record per request, whose growth is
-also given per 1,000 requests; the observer every poll). Then the accounting:
+Per process: RSS while the emulation idled before the load and at the start and end of
+the measured phase; its own memory at the start and end, the growth of that per minute (a
+least-squares slope over the measured phase's samples) and whether it is flat: grown by no
+more than 5% of its start over the measured phase, by that slope. Own memory rather than
+RSS: RSS counts the pages of Ray's shared object store a process has touched, which rises
+with every tick read or written until the whole store has been touched once (a million
+satellites: 32 MB of link state a tick through a 3 GB store), whatever the process keeps.
+The emulation's processes (Ray's own, the orchestrator, the hosts) are judged; the load
+test's own are reported beside them and not judged: they keep what the load test reports
+by design (the generator one record per request, whose growth is also given per 1,000
+requests; the observer every poll). Then the accounting:
 issued = warm-up + sent, sent = succeeded + failed + cancelled, every finished request
 under one station and under one satellite or none, and every failure with a cause the
 run explains (what orbits do; with ``--faults``, also ``node-down``, ``link-down``,
@@ -64,7 +75,7 @@ from typing import Any, Final  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks.machine import CpuSteal, grpc_floor  # noqa: E402
+from benchmarks.machine import CpuSteal, grpc_floor, own_mib  # noqa: E402
 from benchmarks.scale import ORBITAL_CAUSES, descendants, memory_mib  # noqa: E402
 from orbitmesh.protos.contract import Cause  # noqa: E402
 
@@ -131,7 +142,7 @@ def role(pid: int, cmdline: str, known: Mapping[int, str]) -> str:
 class Sample:
     t_s: float  # since the sampler started
     tag: str  # "idle", "start", "end" or "" (periodic)
-    mib: dict[int, tuple[float, float]]  # pid -> (RSS, PSS)
+    mib: dict[int, tuple[float, float, float]]  # pid -> (RSS, PSS, own: machine.own_mib)
 
 
 class Sampler:
@@ -154,11 +165,11 @@ class Sampler:
 
     def take(self, tag: str = "") -> Sample:
         """One sample now (from the sampler's thread, or before it starts)."""
-        mib: dict[int, tuple[float, float]] = {}
+        mib: dict[int, tuple[float, float, float]] = {}
         for pid in descendants(self._root):
             rss, pss = memory_mib([pid])
             if rss > 0:  # 0: it ended while the tree was walked
-                mib[pid] = (rss, pss)
+                mib[pid] = (rss, pss, own_mib(pid))
                 if pid not in self.cmdlines:
                     self.cmdlines[pid] = command_line(pid)
         sample = Sample(time.monotonic() - self._t0, tag, mib)
@@ -167,7 +178,8 @@ class Sampler:
         what_now = what.get(tag, tag)
         print(
             f"  memory at {sample.t_s / 60:5.1f} min: {len(mib)} processes, "
-            f"{sum(rss for rss, _ in mib.values()):,.0f} MiB RSS summed"
+            f"{sum(m[0] for m in mib.values()):,.0f} MiB RSS summed, "
+            f"{sum(m[2] for m in mib.values()):,.0f} MiB own"
             + (f" ({what_now})" if what_now else ""),
             flush=True,
         )
@@ -217,17 +229,21 @@ class Trend:
     end_rss: float
     start_pss: float
     end_pss: float
+    start_own: float
+    end_own: float
     rss_mib_per_min: float | None  # least-squares slope; None with fewer than two samples
     pss_mib_per_min: float | None
+    own_mib_per_min: float | None
     span_min: float
     judged: bool
 
     @property
     def growth_share(self) -> float | None:
-        """Growth over the measured phase by the slope, as a share of the start."""
-        if self.rss_mib_per_min is None or self.start_rss <= 0:
+        """Growth of the process's own memory (machine.own_mib: private, outside Ray's
+        object store) over the measured phase by the slope, as a share of the start."""
+        if self.own_mib_per_min is None or self.start_own <= 0:
             return None
-        return self.rss_mib_per_min * self.span_min / self.start_rss
+        return self.own_mib_per_min * self.span_min / self.start_own
 
     @property
     def flat(self) -> bool | None:
@@ -242,8 +258,11 @@ class Trend:
             "end_rss_mib": self.end_rss,
             "start_pss_mib": self.start_pss,
             "end_pss_mib": self.end_pss,
+            "start_own_mib": self.start_own,
+            "end_own_mib": self.end_own,
             "rss_mib_per_min": self.rss_mib_per_min,
             "pss_mib_per_min": self.pss_mib_per_min,
+            "own_mib_per_min": self.own_mib_per_min,
             "growth_percent": None if self.growth_share is None else 100 * self.growth_share,
             "flat": self.flat,
             "judged": self.judged,
@@ -279,8 +298,11 @@ def trends(samples: Sequence[Sample], roles: Mapping[int, str]) -> list[Trend]:
                 end_rss=points[-1][1],
                 start_pss=points[0][2],
                 end_pss=points[-1][2],
+                start_own=points[0][3],
+                end_own=points[-1][3],
                 rss_mib_per_min=slope_per_min(t, [p[1] for p in points]),
                 pss_mib_per_min=slope_per_min(t, [p[2] for p in points]),
+                own_mib_per_min=slope_per_min(t, [p[3] for p in points]),
                 span_min=(t[-1] - t[0]) / 60.0,
                 judged=name not in LOAD_TEST_ROLES,
             )
@@ -292,10 +314,11 @@ def write_samples(path: Path, samples: Sequence[Sample], roles: Mapping[int, str
     """Every sample, one row per process: the figures behind the table."""
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["t_s", "tag", "pid", "role", "rss_mib", "pss_mib"])
+        out.writerow(["t_s", "tag", "pid", "role", "rss_mib", "pss_mib", "own_mib"])
         for s in samples:
-            for pid, (rss, pss) in sorted(s.mib.items()):
-                out.writerow([f"{s.t_s:.1f}", s.tag, pid, roles[pid], f"{rss:.2f}", f"{pss:.2f}"])
+            for pid, (rss, pss, own) in sorted(s.mib.items()):
+                row = [f"{s.t_s:.1f}", s.tag, pid, roles[pid]]
+                out.writerow([*row, f"{rss:.2f}", f"{pss:.2f}", f"{own:.2f}"])
 
 
 def unique_names(trend_list: Sequence[Trend]) -> list[str]:
@@ -450,6 +473,9 @@ def main() -> int:
     parser.add_argument("--sample-s", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--faults", action="store_true", help="run a fault schedule too")
     parser.add_argument(
+        "--scenario", default="demo", help="built-in name or file (default demo; --faults: demo)"
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -471,7 +497,10 @@ def main() -> int:
     folder = args.out or Path(tempfile.mkdtemp(prefix="orbitmesh-soak-"))
     folder.mkdir(parents=True, exist_ok=True)
     measured_s = 60.0 * args.minutes
-    scenario = "demo"
+    scenario = args.scenario
+    if args.faults and scenario != "demo":
+        print("soak.py: --faults runs the demo's fault schedule: drop --scenario", file=sys.stderr)
+        return 2
     if args.faults:
         try:
             scenario = str(faulted_demo(folder, args.warmup_s, measured_s))
@@ -491,8 +520,10 @@ def main() -> int:
     from orbitmesh.orchestrator.actor import Orchestrator
     from orbitmesh.orchestrator.emulation import EmulationOptions
     from orbitmesh.orchestrator.local_ray import start_ray
+    from orbitmesh.orchestrator.preflight import object_store_bytes
+    from orbitmesh.orchestrator.scenario import load_scenario
 
-    start_ray()
+    start_ray(object_store_bytes=object_store_bytes(load_scenario(scenario)))
     run_s = args.warmup_s + measured_s + RUN_MARGIN_S
     orchestrator = Orchestrator.launch(scenario, EmulationOptions(duration_s=run_s), name=None)
     sampler = Sampler(os.getpid(), args.sample_s)
@@ -503,7 +534,7 @@ def main() -> int:
         known |= {int(h["pid"]): host for host, h in doc["hosts"].items() if h.get("pid")}
         stations = list(doc["ground_stations"])
         print(
-            f"{'demo with faults' if args.faults else 'demo'}: {len(doc['satellites'])} "
+            f"{'demo with faults' if args.faults else args.scenario}: {len(doc['satellites'])} "
             f"compute satellites, {len(stations)} stations, {len(doc['hosts'])} hosts; "
             f"{args.rps:g} rps for {args.warmup_s:g} s of warm-up and {args.minutes:g} min",
             flush=True,
@@ -553,23 +584,24 @@ def main() -> int:
     requests_per_min = 60.0 * args.rps
     print(
         f"{'process':<26} {'idle':>7} {'start':>7} {'end':>7} {'MiB/min':>8} "
-        f"{'growth':>7}  PSS start/end   flat (RSS in MiB, measured phase)"
+        f"{'growth':>7}  own start/end  flat (RSS, then own memory: private, outside Ray's "
+        "object store; MiB, measured phase)"
     )
     for name, t in zip(names, found, strict=True):
-        slope = "-" if t.rss_mib_per_min is None else f"{t.rss_mib_per_min:+.2f}"
+        slope = "-" if t.own_mib_per_min is None else f"{t.own_mib_per_min:+.2f}"
         growth = "-" if t.growth_share is None else f"{100 * t.growth_share:+.1f}%"
         verdict = {True: "yes", False: "NO", None: "-"}[t.flat]
         if not t.judged:
             per_k = (
-                f", {1e3 * t.rss_mib_per_min / requests_per_min:.2f} MiB per 1,000 requests"
-                if t.rss_mib_per_min is not None and t.role == DRIVER
+                f", {1e3 * t.own_mib_per_min / requests_per_min:.2f} MiB per 1,000 requests"
+                if t.own_mib_per_min is not None and t.role == DRIVER
                 else ""
             )
             verdict = f"not judged ({verdict}{per_k})"
         idle = "-" if t.idle_rss is None else f"{t.idle_rss:.1f}"
         print(
             f"{name:<26} {idle:>7} {t.start_rss:>7.1f} {t.end_rss:>7.1f} {slope:>8} "
-            f"{growth:>7}  {t.start_pss:6.1f}/{t.end_pss:6.1f}   {verdict}"
+            f"{growth:>7}  {t.start_own:6.1f}/{t.end_own:6.1f}  {verdict}"
         )
     ends = [s for s in sampler.samples if s.tag in ("start", "end")]
     came_or_went = [
@@ -596,6 +628,13 @@ def main() -> int:
         f"error p50 {fidelity['error_ms']['p50']} ms, p99 {fidelity['error_ms']['p99']} ms "
         f"(floor of the same run p99 {fidelity['floor_ms']['p99']} ms)"
     )
+    cost = status.get("publish_cost") or {}
+    print(
+        f"ticks: {status.get('ticks_published', 0):,} published, "
+        f"{status.get('ticks_late', 0):,} late; publishing per tick (last batch): "
+        f"geometry {cost.get('compute_ms', 0):.1f} ms, to Ray {cost.get('send_ms', 0):.1f} ms, "
+        f"{cost.get('mb', 0):.1f} MB"
+    )
     faults = status.get("faults", {})
     if args.faults:
         print(f"faults begun during the run: {faults.get('begun') or 'none'}")
@@ -613,8 +652,14 @@ def main() -> int:
     )
     gcs = next((t for t in found if t.role == "gcs_server"), None)
     figures |= {
+        "scenario": args.scenario,
         "faults": args.faults,
         "minutes": args.minutes,
+        "ticks_published": status.get("ticks_published"),
+        "ticks_late": status.get("ticks_late"),
+        "publish_compute_ms_per_tick": cost.get("compute_ms"),
+        "publish_send_ms_per_tick": cost.get("send_ms"),
+        "publish_mb_per_tick": cost.get("mb"),
         "target_rps": args.rps,
         "achieved_rps": summary["rps"],
         "requests_issued": acc["issued"],

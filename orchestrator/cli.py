@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from orbitmesh import __version__
 from orbitmesh.orchestrator.cli_fault import add_fault_command
@@ -105,6 +105,21 @@ def _warn_stale_tles(catalog: Any, when: datetime) -> None:
         )
 
 
+def _open_output(path: Path) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("w", encoding="utf-8")
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    from orbitmesh.orchestrator.render import GEOMETRY_SECTIONS
+
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in names if s not in GEOMETRY_SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"not a list of {', '.join(GEOMETRY_SECTIONS)}: {text!r}")
+    return names
+
+
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -126,7 +141,12 @@ def _check_span(when: datetime, duration_s: float, options: dict[str, str]) -> N
 
 
 def cmd_geometry(args: argparse.Namespace) -> int:
-    from orbitmesh.orchestrator.render import geometry_json, geometry_table
+    from orbitmesh.orchestrator.progress import ProgressBar
+    from orbitmesh.orchestrator.render import (
+        GEOMETRY_SECTIONS,
+        geometry_table,
+        write_geometry_json,
+    )
 
     scenario = load_scenario(args.scenario)
     if args.at is not None:
@@ -135,9 +155,24 @@ def cmd_geometry(args: argparse.Namespace) -> int:
     when = args.at if args.at is not None else engine.start
     tick = engine.tick(when)
     if args.json:
+        sections = GEOMETRY_SECTIONS if args.sections is None else args.sections
         sat_routes = engine.satellite_routes(tick) if args.satellite_routes else None
-        doc = geometry_json(engine, tick, satellite_routes=sat_routes)
-        _write(json.dumps(doc, indent=None if args.compact else 1), args.output)
+        out = sys.stdout if args.output is None else _open_output(args.output)
+        try:
+            with ProgressBar("geometry", unit="items") as bar:
+                write_geometry_json(
+                    out,
+                    engine,
+                    tick,
+                    satellite_routes=sat_routes,
+                    sections=sections,
+                    compact=args.compact,
+                    progress=bar,
+                )
+        finally:
+            if out is not sys.stdout:
+                out.close()
+                print(f"wrote {args.output}", file=sys.stderr)
     else:
         _write(geometry_table(engine, tick, max_rows=args.max_rows), args.output)
     return 0
@@ -222,7 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--at", type=_time_arg, help="instant (ISO 8601, UTC); default: the scenario start"
     )
     p.add_argument("--json", action="store_true", help="print the JSON document instead of tables")
-    p.add_argument("--compact", action="store_true", help="with --json: no indentation")
+    p.add_argument("--compact", action="store_true", help="with --json: no line breaks")
+    p.add_argument(
+        "--sections",
+        type=_sections,
+        help="with --json: only these lists (comma-separated: satellites, ground_stations, "
+        "isl, routes, satellite_routes; default all)",
+    )
     p.add_argument(
         "--satellite-routes",
         action="store_true",

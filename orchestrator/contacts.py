@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from orbitmesh.orchestrator.geometry import GeometryEngine
@@ -30,6 +31,43 @@ NEAR_MISS_DEG = 3.0
 _BISECTION_ROUNDS = 24  # a 10 s bracket shrinks to 0.6 microseconds
 _GOLDEN_ROUNDS = 40
 _CHUNK_SAMPLES = 64
+#: Memory a chunk of the coarse pass may take: per station/satellite pair and sample, the
+#: elevation sine and the masks and brackets derived from it (preflight.py's
+#: CONTACT_PAIR_SAMPLE_BYTES); a million satellites over 16 stations get one new sample a
+#: chunk.
+CHUNK_BYTES = 2 * 2**30
+
+
+def chunk_samples(n_sats: int, n_stations: int) -> int:
+    """New coarse samples per chunk (two more are carried over from the chunk before)."""
+    from orbitmesh.orchestrator.preflight import CONTACT_PAIR_SAMPLE_BYTES
+
+    per_sample = CONTACT_PAIR_SAMPLE_BYTES * max(1, n_sats * n_stations)
+    return int(min(_CHUNK_SAMPLES, max(1, CHUNK_BYTES // per_sample - 2)))
+
+
+@njit(nogil=True, cache=True)
+def _sin_elevations(
+    positions_km: NDArray[np.float64],
+    valid: NDArray[np.bool_],
+    station_km: NDArray[np.float64],
+    up: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """Sine of every satellite's elevation from every station, (T, M, N); -2 where the
+    satellite has no position. One pass, no (T, M, N, 3) temporaries."""
+    for t in range(positions_km.shape[0]):
+        for m in range(station_km.shape[0]):
+            sx, sy, sz = station_km[m, 0], station_km[m, 1], station_km[m, 2]
+            ux, uy, uz = up[m, 0], up[m, 1], up[m, 2]
+            for n in range(positions_km.shape[1]):
+                if not valid[t, n]:
+                    out[t, m, n] = -2.0
+                    continue
+                rx = positions_km[t, n, 0] - sx
+                ry = positions_km[t, n, 1] - sy
+                rz = positions_km[t, n, 2] - sz
+                out[t, m, n] = (rx * ux + ry * uy + rz * uz) / np.sqrt(rx * rx + ry * ry + rz * rz)
 
 
 @dataclass(frozen=True)
@@ -61,7 +99,9 @@ class _Evaluator:
     ) -> NDArray[np.float64]:
         if len(sat) == 0:
             return np.empty(0)
-        pos = self.engine.propagator.itrs_km_pairs(sat, times_at(self.engine.start, offset_s))
+        pos = self.engine.propagator.itrs_km_pairs(
+            sat, times_at(self.engine.start, offset_s), shifted=True
+        )
         rel = pos - self.origin[station]
         out = np.einsum("ij,ij->i", rel, self.up[station]) / np.linalg.norm(rel, axis=1)
         return np.asarray(np.nan_to_num(out, nan=-2.0), dtype=np.float64)
@@ -148,12 +188,16 @@ def find_contacts(
     open_at_end: NDArray[np.bool_] | None = None
     prev: NDArray[np.float64] | None = None  # the last two samples of the previous chunk
 
-    for lo in range(0, len(grid), _CHUNK_SAMPLES):
-        idx = np.arange(lo, min(lo + _CHUNK_SAMPLES, len(grid)))
+    chunk = chunk_samples(n, m)
+    station_km = np.ascontiguousarray(stations.itrs_km, dtype=np.float64)
+    up_unit = np.ascontiguousarray(up, dtype=np.float64)
+    for lo in range(0, len(grid), chunk):
+        idx = np.arange(lo, min(lo + chunk, len(grid)))
         pos, valid = engine.positions(grid[idx])
-        rel = pos[:, None, :, :] - stations.itrs_km[None, :, None, :]  # (T, M, N, 3)
-        s = np.einsum("tmnk,mk->tmn", rel, up) / np.linalg.norm(rel, axis=-1)
-        s = np.where(valid[:, None, :], s, -2.0)
+        s = np.empty((len(idx), m, n))
+        _sin_elevations(
+            np.ascontiguousarray(pos), np.ascontiguousarray(valid), station_km, up_unit, s
+        )
         if prev is not None:
             s = np.concatenate([prev, s])
             idx = np.concatenate([idx[:1] - len(prev) + np.arange(len(prev)), idx])

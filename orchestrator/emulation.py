@@ -322,9 +322,14 @@ class Emulation:
                 self.options.record, scenario.name, engine.stations.names, list(engine.catalog.ids)
             )
         await self._poll_status()
-        self.clock = SimClock(
-            start=scenario.time.start, speed=speed, wall0=time.time() + _CLOCK_LEAD_S
-        )
+        # Time 0 waits until the first ticks can be ready: one tick is timed (and
+        # thrown away) to see how long the first batch takes to compute. A million
+        # satellites need a quarter of a second a tick, ten ticks before time 0.
+        began = time.perf_counter()
+        await asyncio.get_running_loop().run_in_executor(None, self._compute_many, [0])
+        first = math.ceil(self.options.ahead_s / scenario.time.step_s) + 1
+        lead_s = max(_CLOCK_LEAD_S, 1.5 * first * (time.perf_counter() - began))
+        self.clock = SimClock(start=scenario.time.start, speed=speed, wall0=time.time() + lead_s)
         await asyncio.gather(
             *(h.handle.set_clock.remote(self.clock) for h in self.sat_hosts.values()),
             *(h.handle.set_clock.remote(self.clock) for h in self.gw_hosts.values()),

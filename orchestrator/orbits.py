@@ -166,6 +166,9 @@ class _ShellPart:
             anomalies = 2.0 * np.pi * distinct / block.size
             self.gather = inverse.astype(np.intp)
         self.array = SatrecArray([block.elements_satrec(0.0, float(m)) for m in anomalies])
+        self._shifted_reference = block.elements_satrec(0.0, 0.0)
+        self._lattice = lattice
+        self._raan = raan
 
     def _reference(self, ref: NDArray[np.float64]) -> NDArray[np.float64]:
         """Reference positions (3, M) to gather from, for one instant's SGP4 output."""
@@ -209,6 +212,30 @@ class _ShellPart:
             )
         # One reference failing fails the shell.
         valid[:] = (errors == 0).all(axis=0)[:, None]
+
+    def teme_pairs(
+        self, offset: NDArray[np.intp], whole: NDArray[np.float64], fraction: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """TEME position (K, 3) of the shell's satellite ``offset[k]`` at ``(whole,
+        fraction)[k]``, from one reference satellite (anomaly 0, node 0).
+
+        With no drag SGP4's mean elements move linearly (mean anomaly plus perigee at
+        ``mdot + argpdot``, node at ``nodedot`` per minute) and a circular orbit's
+        position depends only on the argument of latitude and the node; so a satellite
+        with anomaly M is the reference ``tau = M / (mdot + argpdot)`` minutes later,
+        turned about z by its node less ``nodedot * tau``. Agrees with the satellite's
+        own record to 4 cm (measured over Starlink shell 1: the last digits of SGP4's
+        angle reductions); NaN where SGP4 fails.
+        """
+        ref = self._shifted_reference
+        m = 2.0 * np.pi * self._lattice[offset] / self.block.size
+        tau_min = m / (ref.mdot + ref.argpdot)
+        errors, r, _v = ref.sgp4_array(whole, fraction + tau_min / 1440.0)
+        r[errors != 0] = np.nan
+        plane = offset // self.block.shell.sats_per_plane
+        turn = self._raan[plane] - ref.nodedot * tau_min
+        c, s = np.cos(turn), np.sin(turn)
+        return np.stack([c * r[:, 0] - s * r[:, 1], s * r[:, 0] + c * r[:, 1], r[:, 2]], axis=1)
 
 
 def _near_earth(block: WalkerBlock) -> bool:
@@ -278,16 +305,30 @@ class Propagator:
         """
         return self._positions(t, teme_to_itrs_matrices(t))
 
-    def itrs_km_pairs(self, sat_index: NDArray[np.intp], t: Time) -> NDArray[np.float64]:
+    def itrs_km_pairs(
+        self, sat_index: NDArray[np.intp], t: Time, *, shifted: bool = False
+    ) -> NDArray[np.float64]:
         """ITRS position (K, 3) of satellite ``sat_index[k]`` at time ``t[k]``.
 
         For refining events of many different satellites at many different instants;
-        NaN where SGP4 fails.
+        NaN where SGP4 fails. One SGP4 record per distinct satellite; with ``shifted``,
+        satellites of near-Earth Walker shells come from one reference satellite per
+        shell instead (:meth:`_ShellPart.teme_pairs`: within 0.1 m of their own record,
+        tested), which a million satellites need: records cost 20-50 us each to make.
         """
         whole, fraction = sgp4_julian_dates(t)
         sat_index = np.asarray(sat_index)
         teme = np.empty((len(sat_index), 3))
-        order = np.argsort(sat_index, kind="stable")
+        rest = np.ones(len(sat_index), dtype=bool)
+        if shifted:
+            for part in self._shells:
+                offset = sat_index - part.block.start
+                mine = np.flatnonzero((offset >= 0) & (offset < part.block.size))
+                if len(mine):
+                    teme[mine] = part.teme_pairs(offset[mine], whole[mine], fraction[mine])
+                    rest[mine] = False
+        left = np.flatnonzero(rest)
+        order = left[np.argsort(sat_index[left], kind="stable")]
         uniq, first = np.unique(sat_index[order], return_index=True)
         bounds = np.append(first, len(order))
         for j, sat in enumerate(uniq.tolist()):

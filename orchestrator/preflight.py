@@ -194,9 +194,9 @@ def memory_need(
             )
         )
     if command == "contacts":
-        from orbitmesh.orchestrator.contacts import _CHUNK_SAMPLES, COARSE_STEP_S
+        from orbitmesh.orchestrator.contacts import COARSE_STEP_S, chunk_samples
 
-        samples = min(_CHUNK_SAMPLES, math.ceil(duration / COARSE_STEP_S) + 1)
+        samples = min(chunk_samples(satellites, stations), math.ceil(duration / COARSE_STEP_S) + 1)
         return MemoryNeed(
             (
                 ("this process", PROCESS_BYTES),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -47,35 +48,32 @@ def _route_entries(
     rows: Sequence[int],
     targets: np.ndarray,
     source_names: Sequence[str],
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     ids = engine.catalog.ids
-    out: list[dict[str, Any]] = []
     for row, source_name in zip(rows, source_names, strict=True):
         for target in targets.tolist():
             delay = table.delay_ms[row, target]
             if not math.isfinite(delay) or target == table.sources[row]:
                 continue
             path = table.path(row, target)
-            out.append(
-                {
-                    "source": source_name,
-                    "satellite": ids[target],
-                    "delay_ms": _r(delay),
-                    "hops": [ids[v] for v in path if v < table.n_sats],
-                    "bottleneck_mbps": _r(table.bottleneck_mbps(path), 3),
-                }
-            )
-    return out
+            yield {
+                "source": source_name,
+                "satellite": ids[target],
+                "delay_ms": _r(delay),
+                "hops": [ids[v] for v in path if v < table.n_sats],
+                "bottleneck_mbps": _r(table.bottleneck_mbps(path), 3),
+            }
 
 
-def geometry_json(
-    engine: GeometryEngine, tick: Tick, *, satellite_routes: RouteTable | None = None
-) -> dict[str, Any]:
-    """The documented ``orbitmesh geometry --json`` document for one tick."""
+#: The lists of ``orbitmesh geometry --json``, in document order (``--sections`` picks).
+GEOMETRY_SECTIONS = ("satellites", "ground_stations", "isl", "routes", "satellite_routes")
+
+
+def _satellite_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
     cat = engine.catalog
     lat, lon, alt = tick.geodetic()
-    satellites = [
-        {
+    for i in range(cat.size):
+        yield {
             "id": cat.ids[i],
             "name": cat.names[i],
             "lat_deg": _r(lat[i]),
@@ -86,10 +84,11 @@ def geometry_json(
             "compute": bool(cat.compute[i]),
             "valid": bool(tick.valid[i]),
         }
-        for i in range(cat.size)
-    ]
+
+
+def _station_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
+    cat = engine.catalog
     g = tick.ground
-    stations = []
     bounds = np.searchsorted(g.station, np.arange(engine.stations.size + 1))
     for j, spec in enumerate(engine.stations.specs):
         sl = slice(bounds[j], bounds[j + 1])
@@ -111,41 +110,104 @@ def geometry_json(
             )
         ]
         visible.sort(key=lambda v: -v["elevation_deg"])
-        stations.append(
-            {
-                "name": spec.name,
-                "lat_deg": spec.lat_deg,
-                "lon_deg": spec.lon_deg,
-                "alt_m": spec.alt_m,
-                "min_elevation_deg": spec.min_elevation_deg,
-                "visible": visible,
-            }
-        )
-    routes: list[dict[str, Any]] = []
+        yield {
+            "name": spec.name,
+            "lat_deg": spec.lat_deg,
+            "lon_deg": spec.lon_deg,
+            "alt_m": spec.alt_m,
+            "min_elevation_deg": spec.min_elevation_deg,
+            "visible": visible,
+        }
+
+
+def _isl_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
+    ids = engine.catalog.ids
+    isl = tick.isl
+    for a, b, d, t in zip(isl.a, isl.b, isl.distance_km, isl.delay_ms, strict=True):
+        yield {"a": ids[a], "b": ids[b], "distance_km": _r(d, 3), "delay_ms": _r(t)}
+
+
+def geometry_sections(
+    engine: GeometryEngine, tick: Tick, *, satellite_routes: RouteTable | None = None
+) -> dict[str, tuple[int, Iterator[dict[str, Any]]]]:
+    """Each list of the document: its length (an upper bound for routes) and its items,
+    produced one at a time (a million satellites make a document of hundreds of MB)."""
+    cat = engine.catalog
+    n_compute = len(cat.compute_indices)
+    sections: dict[str, tuple[int, Iterator[dict[str, Any]]]] = {
+        "satellites": (cat.size, _satellite_items(engine, tick)),
+        "ground_stations": (engine.stations.size, _station_items(engine, tick)),
+        "isl": (len(tick.isl), _isl_items(engine, tick)),
+    }
+    routes: Iterator[dict[str, Any]] = iter(())
     if tick.routes is not None:
         names = list(engine.stations.names)
         entries = _route_entries(engine, tick.routes, range(len(names)), cat.compute_indices, names)
-        routes = [{"ground_station": e.pop("source"), **e} for e in entries]
-    doc: dict[str, Any] = {
-        "time": iso(tick.time, millis=tick.time.microsecond != 0),
-        "scenario": engine.scenario.name,
-        "satellites": satellites,
-        "ground_stations": stations,
-        "isl": [
-            {"a": cat.ids[a], "b": cat.ids[b], "distance_km": _r(d, 3), "delay_ms": _r(t)}
-            for a, b, d, t in zip(
-                tick.isl.a, tick.isl.b, tick.isl.distance_km, tick.isl.delay_ms, strict=True
-            )
-        ],
-        "routes": routes,
-    }
+        routes = ({"ground_station": e.pop("source"), **e} for e in entries)
+    sections["routes"] = (engine.stations.size * n_compute, routes)
     if satellite_routes is not None:
         src_names = [cat.ids[s] for s in satellite_routes.sources]
         entries = _route_entries(
             engine, satellite_routes, range(len(src_names)), cat.compute_indices, src_names
         )
-        doc["satellite_routes"] = [{"from_satellite": e.pop("source"), **e} for e in entries]
-    return doc
+        sections["satellite_routes"] = (
+            len(src_names) * n_compute,
+            ({"from_satellite": e.pop("source"), **e} for e in entries),
+        )
+    return sections
+
+
+def _head(engine: GeometryEngine, tick: Tick) -> dict[str, Any]:
+    return {
+        "time": iso(tick.time, millis=tick.time.microsecond != 0),
+        "scenario": engine.scenario.name,
+    }
+
+
+def geometry_json(
+    engine: GeometryEngine, tick: Tick, *, satellite_routes: RouteTable | None = None
+) -> dict[str, Any]:
+    """The documented ``orbitmesh geometry --json`` document for one tick, in memory."""
+    sections = geometry_sections(engine, tick, satellite_routes=satellite_routes)
+    return _head(engine, tick) | {name: list(items) for name, (_, items) in sections.items()}
+
+
+def write_geometry_json(
+    out: TextIO,
+    engine: GeometryEngine,
+    tick: Tick,
+    *,
+    satellite_routes: RouteTable | None = None,
+    sections: Sequence[str] = GEOMETRY_SECTIONS,
+    compact: bool = False,
+    progress: Callable[[float, float], None] | None = None,
+) -> None:
+    """The same document as :func:`geometry_json` (only the lists in ``sections``),
+    written item by item: memory stays that of one item whatever the constellation.
+    One item per line unless ``compact``."""
+    parts = {
+        k: v
+        for k, v in geometry_sections(engine, tick, satellite_routes=satellite_routes).items()
+        if k in sections
+    }
+    total = sum(count for count, _ in parts.values())
+    done = 0
+    sep, item_sep = (",", ",") if compact else (",\n", ",\n ")
+    head = _head(engine, tick)
+    out.write("{" + sep.join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in head.items()))
+    for name, (_count, items) in parts.items():
+        out.write(f"{sep}{json.dumps(name)}:[")
+        first = True
+        for item in items:
+            out.write(("" if first else item_sep) + json.dumps(item, separators=(",", ":")))
+            first = False
+            done += 1
+            if progress is not None and done % 1024 == 0:
+                progress(done, total)
+        out.write("]")
+    out.write("}\n")
+    if progress is not None:
+        progress(total, total)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
@@ -184,6 +246,8 @@ def geometry_table(
         "",
         "Satellites",
     ]
+    # Only the rows shown are formatted: a million satellites would take seconds.
+    shown = cat.size if max_rows <= 0 else min(cat.size, max_rows)
     rows = [
         [
             cat.ids[i],
@@ -194,9 +258,13 @@ def geometry_table(
             "yes" if tick.sunlit[i] else "no",
             "yes" if cat.compute[i] else "",
         ]
-        for i in range(cat.size)
+        for i in range(shown)
     ]
-    rows, more = _clip(rows, max_rows)
+    more = (
+        f"... {cat.size - shown:,} more rows (use --max-rows 0 for all, or --json)"
+        if shown < cat.size
+        else None
+    )
     lines += _table(
         ["id", "name", "lat_deg", "lon_deg", "alt_km", "sunlit", "compute"], rows, "llrrrll"
     )

@@ -76,6 +76,37 @@ def test_geometry_satellite_routes_and_table(capsys: pytest.CaptureFixture[str])
     assert "more rows" in out
 
 
+def test_geometry_json_is_streamed_as_the_same_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The streamed writer and the in-memory document agree item for item; --sections
+    keeps only the lists asked for; a bad list is one line and exit status 2."""
+    from orbitmesh.orchestrator import GeometryEngine, load_scenario
+    from orbitmesh.orchestrator.render import geometry_json
+
+    engine = GeometryEngine(load_scenario("demo"))
+    tick = engine.tick(600.0)
+    whole = geometry_json(engine, tick, satellite_routes=engine.satellite_routes(tick))
+    for compact in ([], ["--compact"]):
+        out_file = tmp_path / f"g{len(compact)}.json"
+        at = ["--at", "2026-03-20T12:10:00Z"]
+        args = ["geometry", "demo", *at, "--json", "--satellite-routes", *compact]
+        status, _, err = run([*args, "-o", str(out_file)], capsys)
+        assert status == 0 and "wrote" in err
+        text = out_file.read_text()
+        assert json.loads(text) == whole
+        assert (text.count("\n") == 1) == bool(compact)
+    status, out, _ = run(
+        ["geometry", "demo", "--json", "--sections", "ground_stations,routes"], capsys
+    )
+    assert status == 0
+    assert set(json.loads(out)) == {"time", "scenario", "ground_stations", "routes"}
+    with pytest.raises(SystemExit) as info:
+        run(["geometry", "demo", "--json", "--sections", "stations"], capsys)
+    assert info.value.code == 2
+    assert "--sections: not a list of satellites" in capsys.readouterr().err
+
+
 def test_contacts_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(["contacts", "demo", "--duration", "1200", "--format", "json"], capsys)
     assert status == 0
