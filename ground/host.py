@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,8 @@ class GatewayHostConfig:
     gateways: tuple[GatewayConfig, ...]
     topology: Topology | None = None
 
+
+_log = logging.getLogger(__name__)
 
 #: How often a gateway host looks for routes to search ahead (wall seconds), and how long
 #: after its last request a station stops being searched ahead.
@@ -159,9 +162,12 @@ class GatewayHost:
             ticks = [t for t in (current, upcoming) if t is not None and t.tick not in done]
             if not ticks or self.view.finder is None:
                 continue
-            await loop.run_in_executor(
-                self._ahead_pool, self.view.finder.prepare, ticks, busy, NEAR_SEARCH_MS
-            )
+            try:
+                await loop.run_in_executor(
+                    self._ahead_pool, self.view.finder.prepare, ticks, busy, NEAR_SEARCH_MS
+                )
+            except Exception:  # the requests search for themselves: never stop serving
+                _log.exception("searching routes ahead failed")
             # Stations that became busy since are searched on their first request.
             done = {t.tick for t in ticks} | {d for d in done if d >= current.tick}
 
