@@ -409,7 +409,7 @@ def test_the_estimate_by_hand(tmp_path: Path) -> None:
     need = memory_need(scenario, "up", cpus=2)
     # "auto" on 2 CPUs: 4 satellite hosts at most, so ceil(6 / 4) = 2 satellites a host
     # in 3 hosts, and 1 gateway host: 4 hosts against the fit's 6.
-    fixed = 970 * MIB - 2 * 60 * MIB
+    fixed = 1_230 * MIB - 2 * 105 * MIB
     # 6 satellites, 1 station: 6 pairs; tracks every 10 s over 3600 + 60 s: 367 samples.
     assert dict(need.parts) == {
         "Ray, the orchestrator and 4 host processes": fixed,
@@ -427,9 +427,9 @@ def test_the_estimate_by_hand(tmp_path: Path) -> None:
     assert TRACK_SAMPLE_BYTES == 320
     assert preflight(scenario, available_bytes=math.inf) == []
     assert preflight(scenario, available_bytes=0.5 * GIB) == [
-        # 850 MiB + (666,894 + 17,592 + 704,640) B = 851.3 MiB, shown rounded up
-        f"{scenario.source}: needs about 852 MiB of memory to run (Ray, the orchestrator and "
-        "4 host processes 850 MiB; 6 compute satellites 1 MiB; the geometry of 6 satellites "
+        # 1,020 MiB + (666,894 + 17,592 + 704,640) B = 1,021.3 MiB, shown rounded up
+        f"{scenario.source}: needs about 1,022 MiB of memory to run (Ray, the orchestrator and "
+        "4 host processes 1,020 MiB; 6 compute satellites 1 MiB; the geometry of 6 satellites "
         "and 1 stations 1 MiB; their tracks over 3,660 s 1 MiB), more than the 512 MiB "
         "available on this machine"
     ]
