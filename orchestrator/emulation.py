@@ -68,9 +68,6 @@ RUN_NAMESPACE = "orbitmesh"
 #: (computed first, published last) back for less (a tick takes 3-7 ms here).
 _PUBLISH_BATCH_MIN, _PUBLISH_BATCH_MAX = 10, 50
 _PUBLISH_BATCH_WALL_S = 0.25
-#: A tick that takes longer than this to compute is published as it falls due, not in
-#: batches (see _tick_loop).
-_HEAVY_TICK_MS = 50.0
 #: Where simulated time stands while the emulation starts (far before time 0).
 _NOT_STARTED_S = 1e7
 #: Simulated time 0 comes this long after every actor has been given the clock.
@@ -537,14 +534,9 @@ class Emulation:
         step_wall = self.scenario.time.step_s / self.clock.speed
         while not self._stopping and self._tick_offset(self._next_tick) <= self.end_s:
             # Refill once half the lead is used up: fewer, larger publications keep the
-            # data path's processes undisturbed most of the time. Ticks that take long to
-            # compute (a million satellites: a quarter of a second) are published as they
-            # fall due instead, so that the work is spread evenly, not in bursts.
+            # data path's processes undisturbed most of the time.
             known_s = self._tick_offset(self._next_tick) - self.clock.offset_s()
-            heavy = self.publish_cost["compute_ms"] > _HEAVY_TICK_MS
-            if known_s <= (
-                self._ahead_s - self.scenario.time.step_s if heavy else self._ahead_s / 2
-            ):
+            if known_s <= self._ahead_s / 2:
                 await self._publish_due()
             await asyncio.sleep(max(0.05, min(step_wall, 0.5)))
 
