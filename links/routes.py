@@ -21,7 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orbitmesh.links.linkstate import Route, TickLinks, Topology
-from orbitmesh.links.shortest import NO_PREDECESSOR, SEEDED, LinkCsr, search_many
+from orbitmesh.links.shortest import (
+    NO_PREDECESSOR,
+    SEEDED,
+    EntryDelays,
+    LinkCsr,
+    search_many,
+)
 
 __all__ = ["RouteFinder", "RouteSet"]
 
@@ -54,7 +60,8 @@ class _TickGraph:
             if same and previous is not None
             else LinkCsr.of_links(self.n, tick.isl_a, tick.isl_b)
         )
-        self.entry_ms = self.csr.entry_delays(tick.isl_delay_ms)
+        #: Checked once here for every search of the tick.
+        self.entry_ms = EntryDelays.of(self.csr.entry_delays(tick.isl_delay_ms))
 
     def isl_delay_ms(self, a: int, b: int) -> float:
         return float(self.tick.isl_delay_ms[self.csr.link_between(a, b)])

@@ -292,11 +292,6 @@ class Propagator:
             out[~valid] = np.nan
         return out, valid
 
-    def teme_km(self, t: Time) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-        """TEME positions (T, N, 3) in km and validity (T, N); NaN where invalid."""
-        count = len(sgp4_julian_dates(t)[0])
-        return self._positions(t, np.broadcast_to(np.eye(3), (count, 3, 3)))
-
     def itrs_km(self, t: Time) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
         """ITRS positions (T, N, 3) in km and a validity mask (T, N).
 
