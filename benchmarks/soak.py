@@ -76,7 +76,7 @@ from typing import Any, Final  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.machine import CpuSteal, grpc_floor, own_mib  # noqa: E402
-from benchmarks.scale import ORBITAL_CAUSES, descendants, memory_mib  # noqa: E402
+from benchmarks.scale import ORBITAL_CAUSES, cpu_s, descendants, memory_mib  # noqa: E402
 from orbitmesh.protos.contract import Cause  # noqa: E402
 
 #: The highest rate benchmarks/load.py sustained through the demo (docs/performance.md,
@@ -143,6 +143,7 @@ class Sample:
     t_s: float  # since the sampler started
     tag: str  # "idle", "start", "end" or "" (periodic)
     mib: dict[int, tuple[float, float, float]]  # pid -> (RSS, PSS, own: machine.own_mib)
+    cpu_s: dict[int, float]  # pid -> CPU seconds (user + system) used since it started
 
 
 class Sampler:
@@ -166,13 +167,15 @@ class Sampler:
     def take(self, tag: str = "") -> Sample:
         """One sample now (from the sampler's thread, or before it starts)."""
         mib: dict[int, tuple[float, float, float]] = {}
+        cpu: dict[int, float] = {}
         for pid in descendants(self._root):
             rss, pss = memory_mib([pid])
             if rss > 0:  # 0: it ended while the tree was walked
                 mib[pid] = (rss, pss, own_mib(pid))
+                cpu[pid] = cpu_s([pid])
                 if pid not in self.cmdlines:
                     self.cmdlines[pid] = command_line(pid)
-        sample = Sample(time.monotonic() - self._t0, tag, mib)
+        sample = Sample(time.monotonic() - self._t0, tag, mib, cpu)
         self.samples.append(sample)
         what = {"idle": "idle, before the load", "start": "measured phase begins", "end": "ends"}
         what_now = what.get(tag, tag)
@@ -236,6 +239,8 @@ class Trend:
     own_mib_per_min: float | None
     span_min: float
     judged: bool
+    #: CPU used over the measured phase, as a share of one core (None: one sample).
+    cpu_percent: float | None = None
 
     @property
     def growth_share(self) -> float | None:
@@ -266,6 +271,7 @@ class Trend:
             "growth_percent": None if self.growth_share is None else 100 * self.growth_share,
             "flat": self.flat,
             "judged": self.judged,
+            "cpu_percent": self.cpu_percent,
         }
 
 
@@ -289,6 +295,9 @@ def trends(samples: Sequence[Sample], roles: Mapping[int, str]) -> list[Trend]:
         points = [(s.t_s, *s.mib[pid]) for s in window if pid in s.mib]
         t = [p[0] for p in points]
         name = roles[pid]
+        used = [(s.t_s, s.cpu_s[pid]) for s in window if pid in s.cpu_s]
+        span_s = used[-1][0] - used[0][0] if used else 0.0
+        cpu_percent = 100.0 * (used[-1][1] - used[0][1]) / span_s if span_s > 0 else None
         out.append(
             Trend(
                 role=name,
@@ -305,6 +314,7 @@ def trends(samples: Sequence[Sample], roles: Mapping[int, str]) -> list[Trend]:
                 own_mib_per_min=slope_per_min(t, [p[3] for p in points]),
                 span_min=(t[-1] - t[0]) / 60.0,
                 judged=name not in LOAD_TEST_ROLES,
+                cpu_percent=cpu_percent,
             )
         )
     return out
@@ -584,8 +594,8 @@ def main() -> int:
     requests_per_min = 60.0 * args.rps
     print(
         f"{'process':<26} {'idle':>7} {'start':>7} {'end':>7} {'MiB/min':>8} "
-        f"{'growth':>7}  own start/end  flat (RSS, then own memory: private, outside Ray's "
-        "object store; MiB, measured phase)"
+        f"{'growth':>7}  own start/end   CPU  flat (RSS, then own memory: private, outside "
+        "Ray's object store; MiB; CPU: % of a core; measured phase)"
     )
     for name, t in zip(names, found, strict=True):
         slope = "-" if t.own_mib_per_min is None else f"{t.own_mib_per_min:+.2f}"
@@ -599,9 +609,10 @@ def main() -> int:
             )
             verdict = f"not judged ({verdict}{per_k})"
         idle = "-" if t.idle_rss is None else f"{t.idle_rss:.1f}"
+        cpu = "-" if t.cpu_percent is None else f"{t.cpu_percent:.1f}%"
         print(
             f"{name:<26} {idle:>7} {t.start_rss:>7.1f} {t.end_rss:>7.1f} {slope:>8} "
-            f"{growth:>7}  {t.start_own:6.1f}/{t.end_own:6.1f}  {verdict}"
+            f"{growth:>7}  {t.start_own:6.1f}/{t.end_own:6.1f} {cpu:>6}  {verdict}"
         )
     ends = [s for s in sampler.samples if s.tag in ("start", "end")]
     came_or_went = [

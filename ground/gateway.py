@@ -36,6 +36,7 @@ from orbitmesh.links.datapath import DataPathClient, RemoteError
 from orbitmesh.links.linkstate import Route, TickLinks
 from orbitmesh.links.linkview import LinkView
 from orbitmesh.links.model import LinkModel, LinkParams, Transfer
+from orbitmesh.links.reach import SearchReach
 from orbitmesh.links.routes import RouteFinder, RouteSet
 from orbitmesh.links.timing import sleep_until
 from orbitmesh.protos.contract import (
@@ -225,6 +226,8 @@ class GatewayServer:
         self.stats = _Stats()
         #: Wall time of the last request (its host searches routes ahead while recent).
         self.last_request_wall = 0.0
+        #: How far this station's first route search reaches (links/reach.py).
+        self.reach = SearchReach(NEAR_SEARCH_MS)
         #: Requests of this gateway in flight to each compute satellite (compute order).
         self._outstanding = np.zeros(0, dtype=np.int64)
         #: Latest inference time seen from each satellite, ms (nan: none yet).
@@ -344,13 +347,31 @@ class GatewayServer:
             return None, None
         return tick, self.view.from_station(tick, self.config.station)
 
-    def _route(self, tick: TickLinks, target: str) -> Route | None:
-        """The route to ``target`` at ``tick``: from a search up to NEAR_SEARCH_MS, and
-        only when that does not reach it from a search of every route."""
-        for within_ms in (NEAR_SEARCH_MS, None):
-            routes = self.view.from_station(tick, self.config.station, within_ms=within_ms)
+    async def _routes(self, tick: TickLinks, within_ms: float | None) -> RouteSet | None:
+        """The routes from this station at ``tick`` up to ``within_ms``: read if searched
+        already (by the host's search ahead, most often), else searched in a worker
+        thread. At a million satellites a search takes 2-150 ms; on the event loop it
+        would hold up every request of the host, not only this one."""
+        finder = self.view.finder
+        if finder is None:
+            return None
+        found = finder.finished(tick, self.config.station, within_ms)
+        if found is not None:
+            return found
+        return await asyncio.to_thread(
+            finder.from_station, tick, self.config.station, within_ms=within_ms
+        )
+
+    async def _route(self, tick: TickLinks, target: str) -> Route | None:
+        """The route to ``target`` at ``tick``: from a search up to the station's learned
+        reach, and only when that does not reach it from farther searches."""
+        now = time.monotonic()
+        for within_ms in self.reach.limits(now):
+            routes = await self._routes(tick, within_ms)
             route = routes.get(target) if routes is not None else None
             if route is not None or routes is None or routes.within_ms is None:
+                if route is not None:
+                    self.reach.needed(route.delay_ms, now)
                 return route
         return None
 
@@ -550,7 +571,7 @@ class GatewayServer:
         else:
             self.model_stats.failed(model, took_s=took_s)
 
-    def _pick(self, request: pb.ModelInferRequest, start_s: float) -> tuple[int, Route]:
+    async def _pick(self, request: pb.ModelInferRequest, start_s: float) -> tuple[int, Route]:
         """The satellite (its place in the fleet) and the route up to it; a refusal a
         fault caused says so (``station-down``, ``link-down``)."""
         tick = self._tick(start_s)
@@ -564,7 +585,7 @@ class GatewayServer:
                 f"station {self.config.station} is down ({_faults_of(tick, 'station-down')})",
             )
         try:
-            return self._pick_at(tick, request)
+            return await self._pick_at(tick, request)
         except Refused as refused:
             if (
                 refused.cause is Cause.NO_CONTACT
@@ -593,12 +614,12 @@ class GatewayServer:
             return target in routes
         return bool((fleet.carriers(request.model_name) & fleet.up & routes.reachable()).any())
 
-    def _pick_at(self, tick: TickLinks, request: pb.ModelInferRequest) -> tuple[int, Route]:
+    async def _pick_at(self, tick: TickLinks, request: pb.ModelInferRequest) -> tuple[int, Route]:
         fleet = self.view.fleet
         params = request.parameters
         target = string_param(params, Param.SATELLITE)
         if target is not None:
-            route = self._route(tick, target) if target in fleet.index else None
+            route = await self._route(tick, target) if target in fleet.index else None
             i = pinned(
                 fleet,
                 target,
@@ -610,10 +631,11 @@ class GatewayServer:
             return i, route
         policy = policy_named(string_param(params, Param.POLICY), self.config.default_policy)
         outstanding, inference_ms = self._counters()
-        # Most requests are settled by the satellites within NEAR_SEARCH_MS; the rest
-        # search every route (choose_satellite says when it cannot be sure).
-        for within_ms in (NEAR_SEARCH_MS, None):
-            routes = self.view.from_station(tick, self.config.station, within_ms=within_ms)
+        # Most requests are settled by the satellites within the station's learned reach;
+        # the rest search farther (choose_satellite says when it cannot be sure).
+        now = time.monotonic()
+        for within_ms in self.reach.limits(now):
+            routes = await self._routes(tick, within_ms)
             if routes is None:
                 raise Refused(Cause.NO_CONTACT, f"station {self.config.station} has no routes")
             choice = choose_satellite(
@@ -627,6 +649,8 @@ class GatewayServer:
             )
             if choice.certain:
                 break
+        if choice.reach_ms is not None:
+            self.reach.needed(choice.reach_ms, now)
         if choice.index is None:
             raise refusal(
                 choice, request.model_name, within=f"in contact with station {self.config.station}"
@@ -645,7 +669,7 @@ class GatewayServer:
         pipeline = string_param(request.parameters, Param.PIPELINE)
         if pipeline is not None:
             data = _first_stage(request, parse_pipeline(pipeline))
-        index, route = self._pick(request, self.clock.offset_s(arrived))
+        index, route = await self._pick(request, self.clock.offset_s(arrived))
         fleet = self.view.fleet
         target = fleet.satellite_ids[index]
         uplink = plan_uplink(
@@ -699,12 +723,13 @@ class GatewayServer:
                 compute_s=p[Param.INFERENCE_MS].double_param / 1e3,
             )
         back_tick = self._tick(self.clock.offset_s(received))
+        back = await self._route(back_tick, sender) if back_tick is not None else None
         settled = settle(
             self.links,
             self.clock,
             route=route,
             up=uplink.transfer,
-            back=self._route(back_tick, sender) if back_tick is not None else None,
+            back=back,
             sender=sender,
             station=self.config.station,
             arrived=arrived,

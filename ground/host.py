@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orbitmesh.clock import SimClock
-from orbitmesh.ground.gateway import NEAR_SEARCH_MS, ChannelPool, GatewayConfig, GatewayServer
+from orbitmesh.ground.gateway import ChannelPool, GatewayConfig, GatewayServer
 from orbitmesh.hosting import HostPorts, port_of, start_on
 from orbitmesh.links.datapath import DataPathClient
 from orbitmesh.links.fleet import FleetStatus
@@ -163,8 +163,10 @@ class GatewayHost:
             if not ticks or self.view.finder is None:
                 continue
             try:
+                now_s = time.monotonic()
+                limits = {name: self.members[name].reach.limit_ms(now_s) for name in busy}
                 await loop.run_in_executor(
-                    self._ahead_pool, self.view.finder.prepare, ticks, busy, NEAR_SEARCH_MS
+                    self._ahead_pool, self.view.finder.prepare, ticks, limits
                 )
             except Exception:  # the requests search for themselves: never stop serving
                 _log.exception("searching routes ahead failed")

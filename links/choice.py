@@ -51,6 +51,9 @@ class Choice:
     #: False when the delays stopped at a search limit and a satellite beyond it might
     #: be the better answer: search every route and choose again.
     certain: bool = True
+    #: The one-way search limit that makes this choice certain (half of what it
+    #: minimised); None: only a search of every route does (see links/reach.py).
+    reach_ms: float | None = None
 
 
 def choose_satellite(
@@ -124,7 +127,12 @@ def choose_satellite(
         key = float(predicted[best])
     if within_ms is not None:
         bounded = key <= 2.0 * within_ms
-    return Choice(int(candidates[best]), predicted_ms=float(predicted[best]), certain=bounded)
+    return Choice(
+        int(candidates[best]),
+        predicted_ms=float(predicted[best]),
+        certain=bounded,
+        reach_ms=key / 2.0 if math.isfinite(key) else None,
+    )
 
 
 def pinned(fleet: FleetStatus, satellite: str, route: Route | None, *, unreachable: str) -> int:

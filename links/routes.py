@@ -191,7 +191,8 @@ class RouteFinder:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self._graphs: OrderedDict[int, _TickGraph] = OrderedDict()
-        self._searches: dict[tuple[int, str, float | None], RouteSet] = {}
+        #: Finished searches by (tick, source), then by their limit (None: every route).
+        self._searches: dict[tuple[int, str], dict[float | None, RouteSet]] = {}
         self._running: dict[tuple[int, str, float | None], threading.Event] = {}
         self._lock = threading.Lock()
         #: Searches run since start (for tests and figures).
@@ -203,7 +204,15 @@ class RouteFinder:
             if graph is not None and graph.tick is tick:
                 return graph
             latest = next(reversed(self._graphs.values()), None) if self._graphs else None
-            graph = self._graphs[tick.tick] = _TickGraph(self.topology, tick, latest)
+        # Built outside the lock: at a million satellites a graph takes 30-50 ms, and a
+        # request reading the current tick's routes must not wait while a worker builds
+        # the next one (that wait held up a gateway's event loop once a tick).
+        built = _TickGraph(self.topology, tick, latest)
+        with self._lock:
+            graph = self._graphs.get(tick.tick)
+            if graph is not None and graph.tick is tick:  # another thread was first
+                return graph
+            graph = self._graphs[tick.tick] = built
             self._searches = {k: v for k, v in self._searches.items() if k[0] != tick.tick}
             while len(self._graphs) > _KEEP_TICKS:
                 old = min(self._graphs)  # the earliest tick, whatever order they came in
@@ -221,9 +230,7 @@ class RouteFinder:
         None after marking ``key`` as run by the caller."""
         while True:
             with self._lock:
-                found = self._searches.get(key)
-                if found is None and key[2] is not None:  # a full search answers too
-                    found = self._searches.get((key[0], key[1], None))
+                found = self._answering(key)
                 if found is not None:
                     return found
                 running = self._running.get(key)
@@ -232,12 +239,38 @@ class RouteFinder:
                     return None
             running.wait()
 
+    def _answering(self, key: tuple[int, str, float | None]) -> RouteSet | None:
+        """A finished search that answers ``key``: its own, or one that reached farther
+        (the routes within a smaller limit are the same). Under the lock."""
+        tick, source, within = key
+        done = self._searches.get((tick, source))
+        if not done:
+            return None
+        if within in done:
+            return done[within]
+        if None in done:
+            return done[None]
+        farther = [w for w in done if w is not None and within is not None and w > within]
+        return done[max(farther)] if farther else None
+
+    def finished(
+        self, tick: TickLinks, source: str, within_ms: float | None = None
+    ) -> RouteSet | None:
+        """The routes from ``source`` at ``tick`` if a finished search answers them, else
+        None; never searches nor waits (an event loop asks before handing a search to a
+        thread)."""
+        with self._lock:
+            graph = self._graphs.get(tick.tick)
+            if graph is None or graph.tick is not tick:
+                return None
+            return self._answering((tick.tick, source, within_ms))
+
     def _done(self, key: tuple[int, str, float | None], found: RouteSet | None) -> None:
         with self._lock:
             if found is not None:
                 self.searches += 1
                 if key[0] in self._graphs:  # not a tick forgotten meanwhile
-                    self._searches[key] = found
+                    self._searches.setdefault(key[:2], {})[key[2]] = found
             event = self._running.pop(key, None)
         if event is not None:
             event.set()
@@ -292,13 +325,12 @@ class RouteFinder:
             self._done(key, found)
         return found
 
-    def prepare(
-        self, ticks: Iterable[TickLinks], stations: Iterable[str], within_ms: float | None
-    ) -> None:
-        """Search ahead: the routes from each station at each tick, so that requests
-        meet them finished (for a worker thread: searches release the GIL)."""
+    def prepare(self, ticks: Iterable[TickLinks], stations: Mapping[str, float | None]) -> None:
+        """Search ahead: the routes from each station (up to its one-way delay limit,
+        None: every route) at each tick, so that requests meet them finished (for a
+        worker thread: searches release the GIL)."""
         for tick in ticks:
-            for station in stations:
+            for station, within_ms in stations.items():
                 self.from_station(tick, station, within_ms=within_ms)
 
     def visible_columns(

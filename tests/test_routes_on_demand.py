@@ -323,6 +323,31 @@ def test_a_limited_search_is_exact_inside_its_limit_and_reused_by_nothing_wider(
     assert finder.searches == 2
 
 
+def test_a_limited_question_is_answered_by_a_search_that_reached_farther(
+    walker_engine: GeometryEngine,
+) -> None:
+    topo = topology(walker_engine)
+    tick = tick_links(walker_engine, walker_engine.tick(300.0, routes=False), 0)
+    finder = RouteFinder(topo)
+    assert finder.finished(tick, "munich", 40.0) is None  # a look, not a search
+    wide = finder.from_station(tick, "munich", within_ms=40.0)
+    assert finder.from_station(tick, "munich", within_ms=25.0) is wide
+    assert finder.finished(tick, "munich", 25.0) is wide
+    assert finder.finished(tick, "munich", 41.0) is None
+    assert finder.finished(tick, "munich") is None
+    assert finder.searches == 1
+    # A farther question is searched anew; then the farthest answers the rest.
+    wider = finder.from_station(tick, "munich", within_ms=60.0)
+    assert wider is not wide and finder.searches == 2
+    assert finder.from_station(tick, "munich", within_ms=50.0) is wider
+    # Every route is a question no limited search answers.
+    full = finder.from_station(tick, "munich")
+    assert full.within_ms is None and finder.searches == 3
+    # Searches ahead take each station's own limit.
+    finder.prepare([tick], {"munich": 10.0, "sydney": 15.0})
+    assert finder.searches == 4  # munich's 10 ms was answered by the full search
+
+
 def test_a_choice_within_a_search_limit_says_when_it_is_sure() -> None:
     fleet = _fleet(_sat("a"), _sat("b", queue_depth=3), _sat("c"))
     # Searched up to 10 ms: c (12 ms away) shows as unreachable.
@@ -342,6 +367,11 @@ def test_a_choice_within_a_search_limit_says_when_it_is_sure() -> None:
     assert nothing.reason == "no-contact" and not nothing.certain
     # Reasons that do not depend on routes are sure whatever the limit.
     assert choose_satellite(near, fleet, "other", within_ms=10.0).certain
+    # The limit each choice needed: half of what it minimised; none for the policies
+    # that only a search of every route makes sure.
+    assert choose_satellite(near, fleet, "m", Policy.NEAREST, within_ms=10.0).reach_ms == 3.0
+    assert choose_satellite(near, fleet, "m", within_ms=10.0).reach_ms == 4.5  # (8 + 1) / 2
+    assert choose_satellite(near, fleet, "m", Policy.LEAST_LOADED).reach_ms is None
 
 
 def test_a_pinned_satellite_is_refused_by_cause() -> None:
