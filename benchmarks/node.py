@@ -13,6 +13,12 @@ Figures (all on local Ray, actors with num_cpus=0, the client in this process):
   asyncio gRPC clients);
 - unique memory (USS) per actor idle and after load, with the digits model loaded;
 - time to start N satellite actors;
+- minilm (when installed, see docs/node.md): in-process latency at batch 1 and 8 and
+  sentences per second at batch 8, one thread;
+- the emulation error of ``--profile-satellites`` satellites (100) under open-loop load
+  (``--profile-rps``), timed by the H100 profile and by the host itself, in the same run:
+  measured round trip less the reply's modelled queue + inference time, and the share of
+  inferences the host finished after the profile's modelled finish (late);
 - the platform's floor in the same run: N empty Ray actors started the same way (their
   start-up time and memory are Ray's own share), and the CPU time the hypervisor took
   (steal), which slows every figure here on a shared virtual machine.
@@ -42,13 +48,16 @@ import ray  # noqa: E402
 
 from benchmarks.machine import CpuSteal, bare_ray_actors, uss_mib  # noqa: E402
 from orbitmesh.clock import SimClock  # noqa: E402
+from orbitmesh.node.accelerator import BUILTIN_ACCELERATORS, Accelerator  # noqa: E402
 from orbitmesh.node.actor import SatelliteHostActor  # noqa: E402
 from orbitmesh.node.models import ensure_model, make_session  # noqa: E402
+from orbitmesh.node.runtime import ModelRuntime  # noqa: E402
 from orbitmesh.node.server import NodeConfig  # noqa: E402
 from orbitmesh.orchestrator import GeometryEngine, load_scenario  # noqa: E402
 from orbitmesh.orchestrator.launch import node_configs  # noqa: E402
 from orbitmesh.orchestrator.local_ray import start_ray  # noqa: E402
 from orbitmesh.orchestrator.placement import host_configs  # noqa: E402
+from orbitmesh.protos.contract import Param  # noqa: E402
 from orbitmesh.protos.inference import grpc_service_pb2 as pb  # noqa: E402
 from orbitmesh.protos.inference import grpc_service_pb2_grpc as pbg  # noqa: E402
 
@@ -121,6 +130,118 @@ async def closed_loop(
     return done
 
 
+def minilm_figures(runs: int) -> dict[str, float]:
+    """In-process minilm latency (batch 1 and 8) and rate; empty when not installed."""
+    try:
+        card = ensure_model("minilm")
+    except Exception as exc:  # the extra or the weights package missing
+        print(f"minilm: not measured ({str(exc).splitlines()[0]})")
+        return {}
+    model = ModelRuntime({"minilm": card.path}).models["minilm"]
+    sentences = [
+        b"A satellite passes over the ground station every ninety minutes.",
+        b"Solar panels charge the battery while the spacecraft is in sunlight.",
+        b"The laser link between two satellites carries a hundred gigabits.",
+        b"Radiation in the South Atlantic Anomaly flips bits in memory.",
+    ] * 2
+    figures: dict[str, float] = {}
+    for batch in (1, 8):
+        text = np.array(sentences[:batch], dtype=object)
+        for _ in range(5):
+            model.run({"text": text}, None)
+        took = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            model.run({"text": text}, None)
+            took.append(time.perf_counter() - t)
+        p50, p99 = percentiles_ms(took)
+        figures |= {f"minilm_batch{batch}_ms_p50": p50, f"minilm_batch{batch}_ms_p99": p99}
+    rate = 8 / (figures["minilm_batch8_ms_p50"] / 1e3)
+    figures["minilm_sentences_per_s"] = rate
+    print(
+        f"in-process minilm (one thread): batch 1 p50 {figures['minilm_batch1_ms_p50']:.1f} ms, "
+        f"batch 8 p50 {figures['minilm_batch8_ms_p50']:.1f} ms ({rate:.0f} sentences/s)"
+    )
+    return figures
+
+
+def with_profile(config: NodeConfig, accelerator: Accelerator | None) -> NodeConfig:
+    """``config`` timed by ``accelerator`` (None: the host), on a bus that can feed it."""
+    if accelerator is None:
+        return config
+    power = dataclasses.replace(
+        config.power,
+        compute_w=accelerator.active_w,
+        compute_idle_w=accelerator.idle_w,
+        solar_w=2_000.0,
+        battery_wh=10_000.0,
+    )
+    return dataclasses.replace(config, power=power, accelerator=accelerator)
+
+
+async def open_loop(
+    addresses: list[str], model: str, x: np.ndarray, rps: float, seconds: float
+) -> tuple[list[float], int]:
+    """Requests at ``rps`` round-robin over ``addresses``; each success's emulation error
+    (ms: round trip less the reply's modelled queue + inference time; speed 1) and how
+    many were late."""
+    channels = [grpc.aio.insecure_channel(a) for a in addresses]
+    stubs = [pbg.GRPCInferenceServiceStub(c) for c in channels]
+    req = request(model, x)
+    errors: list[float] = []
+    late = 0
+
+    async def one(stub: Any) -> None:
+        nonlocal late
+        t = time.perf_counter()
+        reply = await stub.ModelInfer(req)
+        took_ms = (time.perf_counter() - t) * 1e3
+        p = reply.parameters
+        modelled = p[Param.QUEUE_MS].double_param + p[Param.INFERENCE_MS].double_param
+        errors.append(took_ms - modelled)
+        late += Param.LATE_MS in p
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rps * seconds)):
+        delay = start + i / rps - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(stubs[i % len(stubs)])))
+    await asyncio.gather(*tasks)
+    for c in channels:
+        await c.close()
+    return errors, late
+
+
+def profile_comparison(
+    pool: list[NodeConfig], x: np.ndarray, satellites: int, rps: float, seconds: float
+) -> dict[str, float]:
+    """The emulation error under load, timed by the H100 profile and by the host."""
+    figures: dict[str, float] = {}
+    chosen = [digits_only(c) for c in pool[:satellites]]
+    for label, accelerator in (("host", None), ("h100", BUILTIN_ACCELERATORS["h100"])):
+        configs = [with_profile(c, accelerator) for c in chosen]
+        hosts = SatelliteHostActor.create_many(host_configs(configs, 50), timeout_s=600)
+        addresses = [a for h in hosts for a in h.addresses.values()]
+        asyncio.run(open_loop(addresses, "digits", x, rps, 2.0))  # warm-up
+        errors, late = asyncio.run(open_loop(addresses, "digits", x, rps, seconds))
+        e50, e99 = (float(v) for v in np.percentile(errors, [50, 99]))
+        figures |= {
+            f"{label}_profile_error_ms_p50": e50,
+            f"{label}_profile_error_ms_p99": e99,
+            f"{label}_profile_late_share": late / len(errors),
+        }
+        print(
+            f"{len(addresses)} satellites timed by {label}, digits at {rps:.0f} rps: emulation "
+            f"error p50 {e50:.2f} ms p99 {e99:.2f} ms; late {late:,} of {len(errors):,}"
+        )
+        for h in hosts:
+            h.kill()
+        time.sleep(2.0)
+    return figures
+
+
 def digits_only(config: NodeConfig) -> NodeConfig:
     node = dataclasses.replace(config.node, builtin_models=("digits",))
     return dataclasses.replace(config, node=node, models={"digits": config.models["digits"]})
@@ -138,6 +259,12 @@ def main() -> int:
     parser.add_argument(
         "--parallel", type=int, default=4, help="satellites in the several-at-once run"
     )
+    parser.add_argument(
+        "--profile-satellites", type=int, default=100, help="satellites in the profile run"
+    )
+    parser.add_argument(
+        "--profile-rps", type=float, default=200.0, help="request rate of the profile run"
+    )
     args = parser.parse_args()
 
     steal = CpuSteal()
@@ -153,6 +280,8 @@ def main() -> int:
         f"in-process ONNX Runtime, batch 1: digits p50 {p50:.3f} ms p99 {p99:.3f} ms; "
         f"digits-cnn p50 {cnn50:.3f} ms p99 {cnn99:.3f} ms"
     )
+
+    figures |= minilm_figures(min(args.runs, 50))
 
     engine = GeometryEngine(load_scenario("demo"))
     clock = SimClock.starting_now(engine.start, 1.0)
@@ -199,6 +328,14 @@ def main() -> int:
     )
     for sat in [one, *several]:
         sat.kill()
+
+    profile_pool = [
+        dataclasses.replace(base, satellite_id=f"profile-{i}")
+        for i in range(args.profile_satellites)
+    ]
+    figures |= profile_comparison(
+        profile_pool, x1, args.profile_satellites, args.profile_rps, args.seconds
+    )
 
     configs = [dataclasses.replace(base, satellite_id=f"bench-{i}") for i in range(args.actors)]
     t0 = time.perf_counter()

@@ -13,12 +13,14 @@ so that the gateway's own overheads are absorbed instead of added.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,9 +209,20 @@ class GatewayServer:
         view: LinkView | None = None,
         channels: ChannelPool | None = None,
         datapath: DataPathClient | None = None,
+        searches: ThreadPoolExecutor | None = None,
     ) -> None:
         self.config = config
         self.clock = config.clock
+        #: The thread its requests' route searches run in (its host's, shared by every
+        #: station of the host). One thread, not one per call: at a million satellites a
+        #: search allocates 12 MB, and each new thread gets its own malloc arena, which
+        #: kept the host's memory growing.
+        self._owns_searches = searches is None
+        self.searches = (
+            searches
+            if searches is not None
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="routes-now")
+        )
         self.view = view if view is not None else LinkView()
         self._owns_channels = channels is None
         #: What its own calls present (to satellites, to itself).
@@ -327,6 +340,8 @@ class GatewayServer:
             await self.channels.close()
         if self._owns_datapath:
             await self.datapath.close()
+        if self._owns_searches:
+            self.searches.shutdown(wait=False)
         self._server = None
 
     def tidy(self, now_s: float) -> None:
@@ -358,8 +373,9 @@ class GatewayServer:
         found = finder.finished(tick, self.config.station, within_ms)
         if found is not None:
             return found
-        return await asyncio.to_thread(
-            finder.from_station, tick, self.config.station, within_ms=within_ms
+        return await asyncio.get_running_loop().run_in_executor(
+            self.searches,
+            functools.partial(finder.from_station, tick, self.config.station, within_ms=within_ms),
         )
 
     async def _route(self, tick: TickLinks, target: str) -> Route | None:

@@ -62,9 +62,16 @@ class GatewayHost:
         credentials = None if self.security is None else self.security.credentials()
         self.channels = ChannelPool(max(g.max_message_bytes for g in config.gateways), credentials)
         self.datapath = DataPathClient(credentials)
+        #: Route searches a request needs and nobody searched ahead (one thread for all
+        #: the host's stations, see GatewayServer.searches).
+        self._search_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routes-now")
         self.members = {
             g.station: GatewayServer(
-                g, view=self.view, channels=self.channels, datapath=self.datapath
+                g,
+                view=self.view,
+                channels=self.channels,
+                datapath=self.datapath,
+                searches=self._search_pool,
             )
             for g in config.gateways
         }
@@ -180,6 +187,7 @@ class GatewayHost:
                 await self._ahead
             self._ahead = None
         self._ahead_pool.shutdown(wait=False)
+        self._search_pool.shutdown(wait=False)
         await asyncio.gather(*(g.stop(grace_s) for g in self.members.values()))
         await self.channels.close()
         await self.datapath.close()

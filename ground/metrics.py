@@ -234,6 +234,20 @@ METRICS: Final[dict[str, MetricSpec]] = _specs(
         _S,
         "Time each served inference spent queued and running on the satellite, simulated seconds.",
     ),
+    MetricSpec(
+        "orbitmesh_satellite_late_inferences_total",
+        "counter",
+        _S,
+        "Inferences whose outputs came after the emulated accelerator's modelled finish "
+        "(the host was slower than the hardware emulated; always 0 without a profile).",
+    ),
+    MetricSpec(
+        "orbitmesh_satellite_late_by_seconds",
+        "histogram",
+        _S,
+        "How long after the emulated accelerator's modelled finish each late inference's "
+        "outputs came, simulated seconds.",
+    ),
     # ---- per satellite, radiation ([radiation]; 0 in a run without it)
     MetricSpec(
         "orbitmesh_satellite_weight_upsets_total",
@@ -549,6 +563,9 @@ def _satellite(out: _Families, reading: SatelliteReading) -> None:
         out.histogram(
             "orbitmesh_satellite_inference_duration_seconds", (sid,), status.inference_latency
         )
+    out.add("orbitmesh_satellite_late_inferences_total", (sid,), status.late_inferences)
+    # Present (empty) while nothing was late, like the counters below.
+    out.histogram("orbitmesh_satellite_late_by_seconds", (sid,), status.late_by)
     # Present (at 0) in a run without radiation too, like the causes: rates exist from
     # the first scrape, and dashboards need no second query shape.
     radiation = status.radiation

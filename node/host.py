@@ -12,6 +12,7 @@ satellite). One satellite per host is the same code with one member.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -29,12 +30,15 @@ from orbitmesh.links.linkstate import TickLinks, Topology
 from orbitmesh.links.linkview import LinkView
 from orbitmesh.links.shortest import warm_up
 from orbitmesh.links.timing import in_slices, quiet_garbage_collector, sleep_until
+from orbitmesh.node.models.onnx_session import providers_for
 from orbitmesh.node.runtime import LoadedModel
 from orbitmesh.node.server import NodeConfig, SatelliteServer, release_startup_memory
 from orbitmesh.node.servicer import vitals_message
 from orbitmesh.node.state import NodeSnapshot, VitalsTable
 from orbitmesh.protos.orbitmesh.v1 import host_pb2
 from orbitmesh.protos.serving import advertised_address, start_host_server
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["VITALS_MAX_AGE_S", "HostConfig", "HostStatus", "SatelliteHost"]
 
@@ -78,6 +82,8 @@ class SatelliteHost:
         self.configs = {c.satellite_id: c for c in config.satellites}
         self.view = LinkView(config.topology)
         self.sessions: dict[tuple[str, Path], LoadedModel] = {}
+        #: Where its sessions run, said at start-up (``[node] execution_provider``).
+        self.execution = ""
         #: The run's security (every member has the same; None: plaintext).
         self.security = config.satellites[0].security if config.satellites else None
         credentials = None if self.security is None else self.security.credentials()
@@ -121,10 +127,29 @@ class SatelliteHost:
         # A satellite searches routes only to forward (pipelines, apps): load the compiled
         # searches beside serving rather than on the first forward.
         self._warm = asyncio.get_running_loop().run_in_executor(None, warm_up)
+        self.execution = self._report_execution()
         # Once per process, after the last member started (not once per satellite).
         release_startup_memory()
         quiet_garbage_collector(collect=False)
         return dict(zip(self.members, addresses, strict=True))
+
+    def _report_execution(self) -> str:
+        """Where this host's sessions run, said once at start-up: the provider asked
+        for, and the one ONNX Runtime gave (a CUDA session without a device runs on the
+        CPU)."""
+        wanted = self.config.satellites[0].node.execution_provider
+        _, note = providers_for(wanted)
+        used = sorted(
+            {
+                model.session.get_providers()[0]
+                for member in self.members.values()
+                for model in member.runtime.models.values()
+            }
+        )
+        line = f"host {self.config.host_id}: {note}; sessions on {', '.join(used) or 'none'}"
+        fell_back = wanted == "cuda" and "CUDAExecutionProvider" not in used
+        _log.log(logging.WARNING if fell_back else logging.INFO, line)
+        return line
 
     def ports(self) -> HostPorts:
         """Where this host's servers listen (a restarted host binds them again)."""

@@ -9,6 +9,7 @@ in the satellite's own copy of it, and an output upset flips a bit of the next o
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy.typing as npt
 
+from orbitmesh.links.timing import sleep_until
+from orbitmesh.node.accelerator import Accelerator
 from orbitmesh.node.runtime import LoadedModel, with_upset_weights
 from orbitmesh.node.state import NodeState
 from orbitmesh.node.upsets import OutputFlip, WeightUpset, flip_outputs
@@ -40,6 +43,9 @@ class Timing:
     output_flips: tuple[OutputFlip, ...] = ()
     #: Weight upsets in effect in the model it ran (0: clean weights).
     weight_upsets: int = 0
+    #: Simulated seconds the outputs came after the emulated accelerator's modelled
+    #: finish (the host was slower than the hardware emulated; 0: on time, or no profile).
+    late_s: float = 0.0
 
 
 class _CostModel:
@@ -73,15 +79,36 @@ def _run_timed(
     return outputs, time.thread_time() - start
 
 
+@functools.cache
+def _flops_per_item(path: str) -> float | None:
+    """The model's FLOPs per batch item, counted once per file per process (None: its
+    graph holds an operation the count does not know)."""
+    from orbitmesh.node.models.opcount import flops_per_item
+
+    try:
+        return flops_per_item(path)
+    except ValueError:
+        return None
+
+
 def _batch_size(feeds: dict[str, npt.NDArray[Any]]) -> int:
     first = next(iter(feeds.values()), None)
     return int(first.shape[0]) if first is not None and first.ndim > 0 else 1
 
 
 class InferenceCore:
-    def __init__(self, state: NodeState, *, satellite_id: str, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        state: NodeState,
+        *,
+        satellite_id: str,
+        max_concurrency: int,
+        accelerator: Accelerator | None = None,
+    ) -> None:
         self.state = state
         self.satellite_id = satellite_id
+        #: The hardware emulated (None: the host's own time, node/accelerator.py).
+        self.accelerator = accelerator
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="infer")
         self._slots = asyncio.Condition()
         self._cost = _CostModel()
@@ -126,6 +153,10 @@ class InferenceCore:
             self.state.abandon()
             raise
         started = time.monotonic()
+        if self.accelerator is not None:
+            return await self._run_modelled(
+                self.accelerator, model, feeds, requested, arrived, started, admitted, weight_upsets
+            )
         try:
             batch = _batch_size(feeds)
             if self._cost.expected_s(model.name, batch) < INLINE_LIMIT_S:
@@ -171,6 +202,93 @@ class InferenceCore:
         await self._release()
         if admitted:
             self.state.rejoin()
+        return outputs, timing
+
+    def modelled_s(self, accelerator: Accelerator, model: LoadedModel, batch: int) -> float:
+        """Simulated seconds ``batch`` items of ``model`` take on ``accelerator``."""
+        flops = None
+        if model.name not in accelerator.latency_ms:
+            flops = _flops_per_item(str(model.path))
+        return accelerator.inference_s(model.name, batch, flops)
+
+    async def _run_modelled(
+        self,
+        accelerator: Accelerator,
+        model: LoadedModel,
+        feeds: dict[str, npt.NDArray[Any]],
+        requested: list[str] | None,
+        arrived: float,
+        started: float,
+        admitted: bool,
+        weight_upsets: int,
+    ) -> tuple[dict[str, npt.NDArray[Any]], Timing]:
+        """One inference timed by the emulated accelerator: the host computes the outputs
+        meanwhile; the accelerator is busy (energy, heat, its concurrency slot) for the
+        modelled time alone, and the outputs leave at the modelled finish or, when the
+        host is slower than the hardware emulated, when the host is done: late, and
+        counted so."""
+        speed = self.state.clock_speed
+        batch = _batch_size(feeds)
+        try:
+            # A hot accelerator runs slower, as in the host's own timing.
+            busy_s = self.modelled_s(accelerator, model, batch) * self.state.throttle_factor()
+        except BaseException:
+            self.state.finish(served=False)
+            await self._release()
+            if admitted:
+                self.state.rejoin()
+            raise
+        wall_start = time.time() - (time.monotonic() - started)
+        finish_wall = wall_start + busy_s / speed
+
+        def work() -> tuple[dict[str, npt.NDArray[Any]], float, float]:
+            # When the outputs existed, not when the loop saw them: that is what is late.
+            outputs, compute_s = _run_timed(model, feeds, requested)
+            return outputs, compute_s, time.time()
+
+        host: asyncio.Future[tuple[dict[str, npt.NDArray[Any]], float, float]]
+        if self._cost.expected_s(model.name, batch) < INLINE_LIMIT_S:
+            # As in the host's own timing: cheaper inline than through a thread.
+            host = asyncio.get_running_loop().create_future()
+            try:
+                host.set_result(work())
+            except Exception as exc:  # delivered where the outputs are awaited
+                host.set_exception(exc)
+        else:
+            host = asyncio.get_running_loop().run_in_executor(self._executor, work)
+        queue_s = (started - arrived) * speed
+        done = False
+        late_s = 0.0
+        try:
+            try:
+                await sleep_until(finish_wall)
+            finally:
+                # The accelerator is free at its modelled finish; the request keeps its
+                # queue place until its outputs exist.
+                self.state.finish(served=False, hold=True)
+                await self._release()
+            outputs, compute_s, ready_wall = await host
+            self._cost.observe(model.name, batch, compute_s)
+            late_s = max(0.0, ready_wall - finish_wall) * speed
+            done = True
+        finally:
+            self.state.release(
+                served=done and not admitted, latency_s=queue_s + busy_s, late_s=late_s
+            )
+            if admitted:
+                self.state.rejoin()
+        flips: list[OutputFlip] = []
+        if self.state.radiation is not None:
+            outputs, flips = self._with_output_upsets(outputs)
+        timing = Timing(
+            queue_s=queue_s,
+            busy_s=busy_s,
+            compute_energy_wh=self.state.battery.params.compute_w * busy_s / 3600.0,
+            output_flips=tuple(flips),
+            weight_upsets=weight_upsets,
+            late_s=late_s,
+        )
+        self.stats.executed(model.name, batch=batch, queue_s=queue_s, compute_s=busy_s)
         return outputs, timing
 
     async def _with_weights(self, model: LoadedModel) -> tuple[LoadedModel, int]:

@@ -92,6 +92,9 @@ class PowerParams:
     #: Inference accelerator while busy: NVIDIA Jetson Orin NX, "power configurable
     #: between 10W and 25W" (NVIDIA Jetson Orin NX series datasheet); the 25 W mode.
     compute_w: float = 25.0
+    #: Inference accelerator while powered but idle (0: switched off between inferences,
+    #: as the Jetson default assumes; an accelerator profile sets it, node/accelerator.py).
+    compute_idle_w: float = 0.0
     #: Downlink transmitter while transmitting: engineering estimate for an S-band
     #: CubeSat transmitter (DC input of order 10 W for about 2 W of RF).
     radio_w: float = 10.0
@@ -109,7 +112,7 @@ class PowerParams:
                 f"must be greater than reserve_soc ({exact_number(self.reserve_soc)}), "
                 f"got {exact_number(self.recover_soc)}",
             )
-        for name in ("solar_w", "base_load_w", "compute_w", "radio_w"):
+        for name in ("solar_w", "base_load_w", "compute_w", "compute_idle_w", "radio_w"):
             check.non_negative(name, getattr(self, name))
         return check.problems
 
@@ -150,9 +153,11 @@ class Segment:
         """Mean electrical load over the segment."""
         if self.duration_s == 0.0:
             return params.base_load_w
+        busy = self.compute_s / self.duration_s
         return (
             params.base_load_w
-            + params.compute_w * (self.compute_s / self.duration_s)
+            + params.compute_w * busy
+            + params.compute_idle_w * (1.0 - busy)
             + params.radio_w * (self.radio_s / self.duration_s)
         )
 
@@ -299,7 +304,10 @@ class Battery:
         hours = segment.duration_s / SECONDS_PER_HOUR
         solar_wh = p.solar_w * hours if segment.sunlit else 0.0
         base_wh = p.base_load_w * hours
-        compute_wh = p.compute_w * segment.compute_s / SECONDS_PER_HOUR
+        idle_s = max(0.0, segment.duration_s - segment.compute_s)
+        compute_wh = (
+            p.compute_w * segment.compute_s + p.compute_idle_w * idle_s
+        ) / SECONDS_PER_HOUR
         radio_wh = p.radio_w * segment.radio_s / SECONDS_PER_HOUR
         start_wh = self._energy_wh
         # Net power is constant, so the charge is monotone and linear in the segment: the

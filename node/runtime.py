@@ -15,6 +15,13 @@ import numpy.typing as npt
 
 from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.models.onnx_session import make_session
+from orbitmesh.node.models.text_input import (
+    MASK_INPUT,
+    TEXT_INPUT,
+    TOKEN_INPUT,
+    TextTokenizer,
+    is_text_model,
+)
 from orbitmesh.node.radiation import RadiationParams
 from orbitmesh.node.upsets import (
     SatelliteRadiation,
@@ -41,20 +48,30 @@ class ModelLoadError(RuntimeError):
     """A model file that ONNX Runtime cannot open or whose tensors the protocol cannot carry."""
 
 
+#: Turns the inputs clients send into the session's (text into token ids).
+Preprocess = Callable[[Mapping[str, npt.NDArray[Any]]], dict[str, npt.NDArray[Any]]]
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     name: str
     path: Path
     session: Any  # onnxruntime.InferenceSession
-    inputs: dict[str, TensorSpec]  # model order
+    inputs: dict[str, TensorSpec]  # what clients send, model order
     outputs: dict[str, TensorSpec]  # model order
+    #: None: clients' inputs go to the session as they are. A text model's file asks
+    #: for its tokenizer (node/models/text_input.py): then ``inputs`` is ``text``
+    #: (BYTES [-1]) while the session takes ``input_ids`` and ``attention_mask``.
+    preprocess: Preprocess | None = None
 
     def run(
-        self, feeds: Mapping[str, npt.NDArray[Any]], outputs: Sequence[str] | None
+        self, feeds: Mapping[str, npt.NDArray[Any]], outputs: Sequence[str] | None = None
     ) -> dict[str, npt.NDArray[Any]]:
-        """One inference; runs in a worker thread (ONNX Runtime releases the GIL)."""
+        """One inference; runs in a worker thread (ONNX Runtime releases the GIL).
+        A text model's tokenizer raises TensorError for text that is not UTF-8."""
         names = list(outputs) if outputs else list(self.outputs)
-        values = self.session.run(names, dict(feeds))
+        session_feeds = dict(feeds) if self.preprocess is None else self.preprocess(feeds)
+        values = self.session.run(names, session_feeds)
         return {name: np.asarray(value) for name, value in zip(names, values, strict=True)}
 
 
@@ -70,21 +87,23 @@ class ModelRuntime:
         self,
         paths: Mapping[str, Path | str],
         shared: dict[tuple[str, Path], LoadedModel] | None = None,
+        *,
+        provider: str = "cpu",
     ) -> None:
         self.models: dict[str, LoadedModel] = {}
         for name, path in paths.items():
             key = (name, Path(path))
             loaded = shared.get(key) if shared is not None else None
             if loaded is None:
-                loaded = self._load(name, Path(path))
+                loaded = self._load(name, Path(path), provider)
                 if shared is not None:
                     shared[key] = loaded
             self.models[name] = loaded
 
     @staticmethod
-    def _load(name: str, path: Path) -> LoadedModel:
+    def _load(name: str, path: Path, provider: str = "cpu") -> LoadedModel:
         try:
-            session = make_session(path)
+            session = make_session(path, provider=provider)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(
                 f"model {name!r} ({path}): ONNX Runtime cannot load it: {exc}"
@@ -92,9 +111,22 @@ class ModelRuntime:
         try:
             inputs = onnx_specs(session.get_inputs())
             outputs = onnx_specs(session.get_outputs())
-        except ValueError as exc:
+            tokenizer = _text_tokenizer(session, inputs)
+        except (ValueError, ImportError) as exc:
             raise ModelLoadError(f"model {name!r} ({path}): {exc}") from exc
-        return LoadedModel(name=name, path=path, session=session, inputs=inputs, outputs=outputs)
+        if tokenizer is None:
+            return LoadedModel(
+                name=name, path=path, session=session, inputs=inputs, outputs=outputs
+            )
+        text = TensorSpec(TEXT_INPUT, "BYTES", (-1,))
+        return LoadedModel(
+            name=name,
+            path=path,
+            session=session,
+            inputs={TEXT_INPUT: text},
+            outputs=outputs,
+            preprocess=tokenizer,
+        )
 
     def get(self, name: str) -> LoadedModel | None:
         return self.models.get(name)
@@ -102,6 +134,26 @@ class ModelRuntime:
     @property
     def names(self) -> list[str]:
         return list(self.models)
+
+
+def _text_tokenizer(session: Any, inputs: Mapping[str, TensorSpec]) -> TextTokenizer | None:
+    """The tokenizer a text model's file carries; None for any other model (nothing
+    is imported for those). ValueError for a text model whose graph does not take
+    token ids, ImportError (naming what to install) without the tokenizers package."""
+    metadata = session.get_modelmeta().custom_metadata_map
+    if not is_text_model(metadata):
+        return None
+    wanted = {
+        TOKEN_INPUT: TensorSpec(TOKEN_INPUT, "INT64", (-1, -1)),
+        MASK_INPUT: TensorSpec(MASK_INPUT, "INT64", (-1, -1)),
+    }
+    if dict(inputs) != wanted:
+        shown = ", ".join(f"{s.name} {s.datatype} {list(s.shape)}" for s in inputs.values())
+        raise ValueError(
+            f"a text model's graph must take {TOKEN_INPUT} and {MASK_INPUT} "
+            f"(INT64 [-1, -1]), not {shown}"
+        )
+    return TextTokenizer.from_metadata(metadata)  # errors are prefixed with the name
 
 
 # --------------------------------------------------------------------------- upset weights

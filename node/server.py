@@ -17,6 +17,7 @@ from orbitmesh.clock import SimClock
 from orbitmesh.links.datapath import DataPathClient
 from orbitmesh.links.linkview import LinkView
 from orbitmesh.links.model import LinkParams
+from orbitmesh.node.accelerator import HOST, Accelerator
 from orbitmesh.node.app import AppSpec, SatelliteContext, load_app
 from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.node.forwarding import Forwarder
@@ -76,6 +77,9 @@ class NodeConfig:
     security: Security | None = None
     #: Upsets, latch-ups and dose (``[radiation]``; disabled by default: nothing drawn).
     radiation: RadiationParams = field(default_factory=RadiationParams)
+    #: The hardware its inferences are timed by (None: the host's own time); its power
+    #: is already in ``power`` (compute_w, compute_idle_w).
+    accelerator: Accelerator | None = None
 
 
 class SatelliteServer:
@@ -104,7 +108,9 @@ class SatelliteServer:
             else DataPathClient(None if security is None else security.credentials())
         )
         self.runtime = ModelRuntime(
-            {name: Path(path) for name, path in config.models.items()}, sessions
+            {name: Path(path) for name, path in config.models.items()},
+            sessions,
+            provider=config.node.execution_provider,
         )
         self.state = NodeState(
             config.satellite_id,
@@ -133,6 +139,7 @@ class SatelliteServer:
             self.state,
             satellite_id=config.satellite_id,
             max_concurrency=config.node.max_concurrency,
+            accelerator=config.accelerator,
         )
         self.forwarder = Forwarder(
             config.satellite_id,
@@ -162,6 +169,7 @@ class SatelliteServer:
             name=config.name,
             start=config.clock.start,
             models=self._inference.model_names,
+            accelerator=HOST if config.accelerator is None else config.accelerator.name,
         )
 
     async def start(self, port: int | None = None) -> str:

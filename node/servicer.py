@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from orbitmesh.links.datapath import RemoteError
+from orbitmesh.node.accelerator import HOST
 from orbitmesh.node.app import SatelliteApp
 from orbitmesh.node.forwarding import Forwarder
 from orbitmesh.node.inference import InferenceCore, Timing
@@ -369,6 +370,8 @@ class InferenceServicer:
         params[Param.QUEUE_MS].double_param = timing.queue_s * 1e3
         params[Param.INFERENCE_MS].double_param = timing.busy_s * 1e3
         params[Param.COMPUTE_ENERGY_WH].double_param = timing.compute_energy_wh
+        if timing.late_s > 0.0:
+            params[Param.LATE_MS].double_param = timing.late_s * 1e3
         params[Param.STAGES].string_param = f"{self.satellite_id}:{request.model_name}"
         if report and not self._is_app(request.model_name):
             # An app's own outputs are not a model's: what its inferences carried is
@@ -444,6 +447,8 @@ class InferenceServicer:
         params[Param.ISL_MS].double_param += transfer.total_ms
         params[Param.INFERENCE_MS].double_param += timing.busy_s * 1e3
         params[Param.COMPUTE_ENERGY_WH].double_param += timing.compute_energy_wh
+        if timing.late_s > 0.0:
+            params[Param.LATE_MS].double_param += timing.late_s * 1e3
         params[Param.SATELLITE].string_param = self.satellite_id
         if report:
             # This stage's flips first: the list follows the stages' order.
@@ -467,16 +472,27 @@ class TelemetryServicer:
     """``orbitmesh.v1.Satellite``: status now, or a stream of it."""
 
     def __init__(
-        self, state: NodeState, *, name: str, start: datetime, models: Sequence[str]
+        self,
+        state: NodeState,
+        *,
+        name: str,
+        start: datetime,
+        models: Sequence[str],
+        accelerator: str = HOST,
     ) -> None:
         self.state = state
         self.name = name
         self.start = start
         self.models = list(models)
+        self.accelerator = accelerator
 
     def status(self) -> satellite_pb2.SatelliteStatus:
         return status_message(
-            self.state.snapshot(), name=self.name, start=self.start, models=self.models
+            self.state.snapshot(),
+            name=self.name,
+            start=self.start,
+            models=self.models,
+            accelerator=self.accelerator,
         )
 
     async def Status(  # noqa: N802
@@ -523,7 +539,12 @@ def vitals_message(
 
 
 def status_message(
-    snap: NodeSnapshot, *, name: str, start: datetime, models: Sequence[str]
+    snap: NodeSnapshot,
+    *,
+    name: str,
+    start: datetime,
+    models: Sequence[str],
+    accelerator: str = HOST,
 ) -> satellite_pb2.SatelliteStatus:
     ledger = snap.ledger
     status = satellite_pb2.SatelliteStatus(
@@ -557,7 +578,10 @@ def status_message(
             unmet_wh=ledger.unmet_wh,
         ),
         models=list(models),
+        accelerator=accelerator,
+        late_inferences=snap.late,
     )
+    status.late_by.CopyFrom(histogram_message(snap.late_by))
     status.sim_time.FromDatetime(start + timedelta(seconds=snap.offset_s))
     for cause, count in snap.refused.items():
         status.refused.by_cause[cause] = count

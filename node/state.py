@@ -57,6 +57,10 @@ class NodeSnapshot:
     latency: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
     #: Upsets, latch-ups and dose so far; None when the run has no radiation.
     radiation: UpsetCounts | None = None
+    #: Inferences whose reply left after the emulated accelerator's modelled finish,
+    #: and by how much (simulated seconds).
+    late: int = 0
+    late_by: HistogramSnapshot = field(default_factory=HistogramSnapshot.empty)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Vitals:
     served: int
     refused: dict[str, int]
     radiation: UpsetCounts | None = None
+    #: Inferences later than the emulated accelerator's modelled finish.
+    late: int = 0
 
 
 _POWER_ORDER = tuple(PowerState)
@@ -100,6 +106,8 @@ class VitalsTable:
     queue_capacity: NDArray[np.int64]
     running: NDArray[np.int64]
     served: NDArray[np.int64]
+    #: Inferences later than the emulated accelerator's modelled finish.
+    late: NDArray[np.int64]
     #: Refusals by cause, one count per satellite.
     refused: dict[str, NDArray[np.int64]]
     #: Radiation so far (0 where a satellite has none): upsets of weights and outputs,
@@ -126,6 +134,7 @@ class VitalsTable:
             queue_capacity=np.array([v.queue_capacity for v in rows], dtype=np.int64),
             running=np.array([v.running for v in rows], dtype=np.int64),
             served=np.array([v.served for v in rows], dtype=np.int64),
+            late=np.array([v.late for v in rows], dtype=np.int64),
             refused={
                 c: np.array([v.refused.get(c, 0) for v in rows], dtype=np.int64) for c in causes
             },
@@ -151,6 +160,7 @@ class VitalsTable:
             queue_capacity=int(self.queue_capacity[i]),
             running=int(self.running[i]),
             served=int(self.served[i]),
+            late=int(self.late[i]),
             refused={c: int(n[i]) for c, n in self.refused.items() if n[i]},
             radiation=UpsetCounts(
                 offset_s=float(self.offset_s[i]),
@@ -176,6 +186,13 @@ def _counts(vitals: Vitals) -> UpsetCounts:
 class _Activity:
     running: int = 0
     waiting: int = 0
+    #: Done on the emulated accelerator, the reply waiting for the host to finish the
+    #: real computation (node/inference.py): still holds a queue place.
+    behind: int = 0
+    #: Inferences whose real computation ended after the modelled finish, and by how
+    #: much (simulated seconds).
+    late: int = 0
+    late_by: Histogram = field(default_factory=Histogram)
     radio_backlog_s: float = 0.0  # simulated seconds of transmission still to book
     served: int = 0
     refused: Counter[str] = field(default_factory=Counter)
@@ -260,7 +277,7 @@ class NodeState:
             cause = Cause.POWER
         elif not self.heat.admission()[0]:
             cause = Cause.THERMAL
-        elif self._activity.running + self._activity.waiting >= self.queue_depth:
+        elif self.queued() >= self.queue_depth:
             cause = Cause.QUEUE
         if cause is None:
             self._activity.waiting += 1
@@ -295,15 +312,38 @@ class NodeState:
         """A queued request left before running (cancelled by its client)."""
         self._activity.waiting -= 1
 
-    def finish(self, *, served: bool = True, latency_s: float = 0.0) -> None:
+    def queued(self) -> int:
+        """Requests holding a queue place: waiting, running, or done on the emulated
+        accelerator while the host still computes their outputs."""
+        act = self._activity
+        return act.running + act.waiting + act.behind
+
+    def finish(self, *, served: bool = True, latency_s: float = 0.0, hold: bool = False) -> None:
         """An inference stops running (the accelerator is idle from now if it was alone).
 
         ``latency_s``: simulated seconds the served request spent queued and running.
+        ``hold``: the emulated accelerator is done but the host is not; the request keeps
+        its queue place until :meth:`release` (nothing is counted served yet).
         """
         self.advance()
         self._activity.running -= 1
+        if hold:
+            self._activity.behind += 1
+        elif served:
+            self._served(latency_s)
+
+    def release(self, *, served: bool, latency_s: float = 0.0, late_s: float = 0.0) -> None:
+        """A request held after its modelled finish is done; ``late_s``: simulated seconds
+        its reply left after the modelled finish (0: on time)."""
+        self._activity.behind -= 1
+        if late_s > 0.0:
+            self.count_late(late_s)
         if served:
             self._served(latency_s)
+
+    def count_late(self, late_s: float) -> None:
+        self._activity.late += 1
+        self._activity.late_by.observe(late_s)
 
     def rejoin(self) -> None:
         """A request that ran one of several inferences (a user app) queues again."""
@@ -352,12 +392,13 @@ class NodeState:
             temperature_c=self.heat.temperature_c,
             power_state=self.battery.state,
             thermal_state=self.heat.state,
-            queue_depth=act.running + act.waiting,
+            queue_depth=self.queued(),
             queue_capacity=self.queue_depth,
             running=act.running,
             served=act.served,
             refused=dict(act.refused),
             radiation=None if self.radiation is None else self.radiation.counts(now),
+            late=act.late,
         )
 
     def _on_track(self, offset_s: float) -> float:
@@ -392,4 +433,6 @@ class NodeState:
             ledger=self.battery.ledger,
             latency=self._activity.latency.snapshot(),
             radiation=v.radiation,
+            late=v.late,
+            late_by=self._activity.late_by.snapshot(),
         )

@@ -43,7 +43,8 @@ def node_configs(
     configs = []
     for i, eph in zip(chosen, ephemerides, strict=True):
         sid = catalog.ids[i]
-        power, thermal = nodes.params_for(catalog.shell_name(i), sid)
+        shell = catalog.shell_name(i)
+        power, thermal = nodes.params_for(shell, sid)
         names = catalog.models_for(i, nodes.node.builtin_models)
         configs.append(
             NodeConfig(
@@ -63,6 +64,7 @@ def node_configs(
                 ),
                 security=security,
                 radiation=scenario.radiation,
+                accelerator=nodes.accelerator_for(shell, sid),
             )
         )
     return configs

@@ -9,6 +9,8 @@ Scenario tables read here::
     [shell.power]        per-shell overrides (sub-tables of a [[shell]] entry)
     [shell.thermal]
     [[satellite]]        per-satellite overrides: id = "...", then [satellite.power] ...
+    [[accelerator]]      users' own accelerator profiles (node/accelerator.py); [node],
+                         a [[shell]] and a [[satellite]] name one with accelerator = "..."
 
 A satellite's parameters are the defaults, then its shell's overrides, then its own.
 """
@@ -19,12 +21,14 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from orbitmesh.checking import Checker
+from orbitmesh.node.accelerator import BUILTIN_ACCELERATORS, HOST, Accelerator
 from orbitmesh.node.app import AppSpec
 from orbitmesh.node.power import PowerParams
 from orbitmesh.node.spec import BUILTIN_MODEL_NAMES, NodeSpec
@@ -40,12 +44,29 @@ __all__ = [
     "parse_node_profile",
 ]
 
-NODE_KEYS = ("queue_depth", "max_concurrency", "max_message_mb", "builtin_models")
+NODE_KEYS = (
+    "queue_depth",
+    "max_concurrency",
+    "max_message_mb",
+    "builtin_models",
+    "accelerator",
+    "execution_provider",
+)
 MODEL_KEYS = ("name", "path", "satellites")
-SATELLITE_KEYS = ("id", "power", "thermal")
+SATELLITE_KEYS = ("id", "power", "thermal", "accelerator")
 APP_KEYS = ("entry", "path", "config")
+ACCELERATOR_KEYS = (
+    "name",
+    "active_w",
+    "idle_w",
+    "peak_tflops",
+    "latency_ms",
+    "launch_ms",
+    "source",
+)
+EXECUTION_PROVIDERS = ("cpu", "cuda")
 #: Keys a [[shell]] entry may carry besides its orbit.
-SHELL_PROFILE_KEYS = ("power", "thermal")
+SHELL_PROFILE_KEYS = ("power", "thermal", "accelerator")
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,8 @@ class Override:
     power: Mapping[str, float]
     thermal: Mapping[str, float]
     field_path: str
+    #: The accelerator it emulates (None: as the layer below says).
+    accelerator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,15 +100,33 @@ class NodeProfile:
     shell_overrides: tuple[Override, ...] = ()
     satellite_overrides: tuple[Override, ...] = ()
     app: AppSpec | None = None
+    #: Accelerator profiles by name: the built-ins and the scenario's own.
+    accelerators: Mapping[str, Accelerator] = field(default_factory=lambda: BUILTIN_ACCELERATORS)
+
+    def _layers(self, shell: str | None, satellite_id: str) -> list[Override]:
+        layers = [o for o in self.shell_overrides if o.target == shell]
+        return layers + [o for o in self.satellite_overrides if o.target == satellite_id]
+
+    def accelerator_for(self, shell: str | None, satellite_id: str) -> Accelerator | None:
+        """The profile a satellite emulates: [node]'s, then its shell's, then its own
+        (None: the host's own time)."""
+        name = self.node.accelerator
+        for layer in self._layers(shell, satellite_id):
+            name = layer.accelerator or name
+        return None if name == HOST else self.accelerators[name]
 
     def params_for(self, shell: str | None, satellite_id: str) -> tuple[PowerParams, ThermalParams]:
-        """Defaults, then the shell's overrides, then the satellite's own."""
+        """Defaults, then the shell's overrides, then the satellite's own; an accelerator
+        profile's watts replace ``compute_w`` (busy) and ``compute_idle_w``."""
         power, thermal = self.power, self.thermal
-        layers = [o for o in self.shell_overrides if o.target == shell]
-        layers += [o for o in self.satellite_overrides if o.target == satellite_id]
-        for layer in layers:
+        for layer in self._layers(shell, satellite_id):
             power = dataclasses.replace(power, **layer.power)
             thermal = dataclasses.replace(thermal, **layer.thermal)
+        accelerator = self.accelerator_for(shell, satellite_id)
+        if accelerator is not None:
+            power = dataclasses.replace(
+                power, compute_w=accelerator.active_w, compute_idle_w=accelerator.idle_w
+            )
         return power, thermal
 
     def model_masks(
@@ -213,11 +254,66 @@ def _parse_node_spec(raw: Any, chk: Checker) -> NodeSpec | None:
                 builtins = None
             else:
                 builtins = tuple(dict.fromkeys(raw_list))
-    if depth is None or conc is None or size is None or builtins is None:
+    accelerator = chk.get(table, "accelerator", "node", chk.string, default.accelerator)
+    provider = chk.get(table, "execution_provider", "node", chk.string, default.execution_provider)
+    if provider is not None and provider not in EXECUTION_PROVIDERS:
+        known = ", ".join(EXECUTION_PROVIDERS)
+        chk.problem("node.execution_provider", f"must be one of {known}, got {provider!r}")
+        provider = None
+    if (
+        depth is None
+        or conc is None
+        or size is None
+        or builtins is None
+        or accelerator is None
+        or provider is None
+    ):
         return None
     return NodeSpec(
-        queue_depth=depth, max_concurrency=conc, max_message_mb=size, builtin_models=builtins
+        queue_depth=depth,
+        max_concurrency=conc,
+        max_message_mb=size,
+        builtin_models=builtins,
+        accelerator=accelerator,
+        execution_provider=provider,
     )
+
+
+def _parse_accelerator(table: Mapping[str, Any], path: str, chk: Checker) -> Accelerator | None:
+    chk.unknown_keys(table, ACCELERATOR_KEYS, path)
+    name = chk.get(table, "name", path, chk.string)
+    if name is not None and (name == HOST or name in BUILTIN_ACCELERATORS):
+        chk.problem(f"{path}.name", f"{name!r} is a built-in accelerator; choose another name")
+        name = None
+    numbers: dict[str, float] = {}
+    ok = True
+    for key in ("active_w", "idle_w", "peak_tflops"):
+        number = chk.get(table, key, path, chk.number)
+        ok &= number is not None
+        if number is not None:
+            numbers[key] = number
+    launch = chk.get(table, "launch_ms", path, chk.number, 0.0)
+    source = chk.get(table, "source", path, chk.string, "")
+    latency: dict[str, float] = {}
+    raw = table.get("latency_ms", {})
+    latency_table = chk.table(raw, f"{path}.latency_ms")
+    if latency_table is None:
+        ok = False
+    else:
+        for model, value in latency_table.items():
+            number = chk.number(value, f"{path}.latency_ms.{model}")
+            ok &= number is not None
+            if number is not None:
+                latency[model] = number
+    if name is None or not ok or launch is None or source is None:
+        return None
+    accelerator = Accelerator(
+        name=name, latency_ms=latency, launch_ms=launch, source=source, **numbers
+    )
+    problems = accelerator.validate(path)
+    for where, message in problems:
+        chk.problem(where, message)
+    return None if problems else accelerator
 
 
 def _parse_model(
@@ -255,9 +351,18 @@ def _override(
         if "thermal" in table
         else {}
     )
-    if power is None or thermal is None:
+    accelerator = (
+        chk.string(table["accelerator"], f"{path}.accelerator") if "accelerator" in table else ""
+    )
+    if power is None or thermal is None or accelerator is None:
         return None
-    return Override(target=target, power=power, thermal=thermal, field_path=path)
+    return Override(
+        target=target,
+        power=power,
+        thermal=thermal,
+        field_path=path,
+        accelerator=accelerator or None,
+    )
 
 
 def _parse_app(raw: Any, base_dir: Path, chk: Checker) -> AppSpec | None:
@@ -346,6 +451,29 @@ def parse_node_profile(
         if override is not None:
             satellite_overrides.append(override)
 
+    tables = chk.array_of_tables(data.get("accelerator", []), "accelerator")
+    own = [
+        a
+        for i, t in enumerate(tables)
+        if (a := _parse_accelerator(t, f"accelerator[{i}]", chk)) is not None
+    ]
+    own_names = [a.name for a in own]
+    for dup in sorted({n for n in own_names if own_names.count(n) > 1}):
+        chk.problem("accelerator", f"name {dup!r} is used more than once")
+    accelerators = {**BUILTIN_ACCELERATORS, **{a.name: a for a in own}}
+    # A name whose own [[accelerator]] table had a problem was told of already.
+    told = {t.get("name") for t in tables}
+    named = [("node.accelerator", node.accelerator if node is not None else HOST)]
+    named += [
+        (f"{o.field_path}.accelerator", o.accelerator)
+        for o in (*shell_overrides, *satellite_overrides)
+        if o.accelerator is not None
+    ]
+    for where, name in named:
+        if name != HOST and name not in accelerators and name not in told:
+            known = ", ".join([HOST, *accelerators])
+            chk.problem(where, f"unknown accelerator {name!r} (known: {known})")
+
     app = _parse_app(data["app"], base_dir, chk) if "app" in data else None
     if power is None or thermal is None or node is None or ("app" in data and app is None):
         return None
@@ -357,4 +485,5 @@ def parse_node_profile(
         shell_overrides=tuple(shell_overrides),
         satellite_overrides=tuple(satellite_overrides),
         app=app,
+        accelerators=MappingProxyType(accelerators),
     )

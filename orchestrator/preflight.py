@@ -272,11 +272,24 @@ def _check_models(scenario: Scenario, chk: Checker) -> None:
             ModelRuntime({model.name: model.path})
         except ModelLoadError as exc:
             chk.problem(f"{model.field_path}.path", f"cannot be served: {_one_line(exc)}")
+    if "minilm" in scenario.nodes.node.builtin_models:
+        from orbitmesh.node.models.minilm_files import require_minilm_packages
+        from orbitmesh.node.models.text_input import MissingPackage
+
+        try:
+            require_minilm_packages("minilm")
+        except MissingPackage as exc:
+            chk.problem("node.builtin_models", _one_line(exc))
 
 
-#: The built-in models' files are smaller than this (tests/test_preflight.py checks it):
-#: the bound on their weights' bits where the file is not opened.
-BUILTIN_MODEL_MAX_BYTES = 128 * 2**10
+#: Each built-in model's file is smaller than this (tests/test_preflight.py checks it):
+#: the bound on its weights' bits where the file is not opened. minilm holds 22.7 M
+#: float32 weights (87 MiB).
+BUILTIN_MODEL_MAX_BYTES: dict[str, int] = {
+    "digits": 128 * 2**10,
+    "digits-cnn": 128 * 2**10,
+    "minilm": 96 * 2**20,
+}
 
 
 def _check_radiation(scenario: Scenario, duration_s: float | None, chk: Checker) -> None:
@@ -290,7 +303,8 @@ def _check_radiation(scenario: Scenario, duration_s: float | None, chk: Checker)
     if not params.enabled or not scenario.shells:
         return
     sizes = [Path(m.path).stat().st_size for m in scenario.nodes.models if Path(m.path).is_file()]
-    weight_bits = 8 * max([BUILTIN_MODEL_MAX_BYTES, *sizes])
+    builtin = [BUILTIN_MODEL_MAX_BYTES[name] for name in scenario.nodes.node.builtin_models]
+    weight_bits = 8 * max([*builtin, *sizes], default=0)
     run_s = scenario.time.duration_s if duration_s is None else duration_s
     worst = 0.0
     for shell in scenario.shells:

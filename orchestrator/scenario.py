@@ -327,6 +327,7 @@ _TOP_KEYS = (
     "model",
     "satellite",
     "app",
+    "accelerator",
     "placement",
     "fault",
     "faults",

@@ -121,6 +121,9 @@ class Param:
     COMPUTE_ENERGY_WH: Final = "orbitmesh.compute_energy_wh"
     STAGES: Final = "orbitmesh.stages"
     ISL_MS: Final = "orbitmesh.isl_ms"
+    #: How late the outputs came after the emulated accelerator's modelled finish (the
+    #: host was slower than the hardware emulated); absent when on time.
+    LATE_MS: Final = "orbitmesh.late_ms"
     # Replies to a request with REPORT_UPSETS true.
     UPSETS: Final = "orbitmesh.upsets"  # JSON list of {"output", "index", "bit"} flipped
     WEIGHT_UPSETS: Final = "orbitmesh.weight_upsets"  # weight upsets in the model it ran

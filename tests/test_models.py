@@ -37,6 +37,7 @@ from orbitmesh.node.models.cnn_numpy import (
 )
 from orbitmesh.node.models.digits_cnn import params_from_onnx
 from orbitmesh.node.models.digits_linear import train_pipeline
+from orbitmesh.node.models.registry import TRAINED_MODELS
 
 ACCURACY_FLOOR = {"digits": 0.9, "digits-cnn": 0.95}
 INPUT_SHAPE = {"digits": ("batch", 64), "digits-cnn": ("batch", 1, 8, 8)}
@@ -44,12 +45,17 @@ INPUT_SHAPE = {"digits": ("batch", 64), "digits-cnn": ("batch", 1, 8, 8)}
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("model-cache")
+    # Shared with tests/test_minilm.py (the same name under pytest's base temp folder),
+    # so the command-line test below finds MiniLM built once per session.
+    directory = tmp_path_factory.getbasetemp() / "shared-model-cache"
+    directory.mkdir(exist_ok=True)
+    return directory
 
 
 @pytest.fixture(scope="session")
 def cards(model_cache: Path) -> dict[str, ModelCard]:
-    return {name: ensure_model(name, model_cache) for name in BUILTIN_MODELS}
+    """The models trained and scored here; minilm, pre-trained, has tests/test_minilm.py."""
+    return {name: ensure_model(name, model_cache) for name in TRAINED_MODELS}
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +79,8 @@ def sha256_of(path: Path) -> str:
 
 
 def test_builtin_names() -> None:
-    assert BUILTIN_MODELS == ("digits", "digits-cnn")
+    assert BUILTIN_MODELS == ("digits", "digits-cnn", "minilm")
+    assert TRAINED_MODELS == ("digits", "digits-cnn")
 
 
 def test_split_is_fixed_and_stratified(split: DigitsSplit) -> None:
@@ -90,7 +97,7 @@ def test_split_is_fixed_and_stratified(split: DigitsSplit) -> None:
     np.testing.assert_array_equal(again.y_test, split.y_test)
 
 
-@pytest.mark.parametrize("name", BUILTIN_MODELS)
+@pytest.mark.parametrize("name", TRAINED_MODELS)
 def test_card_describes_the_file(cards: dict[str, ModelCard], name: str) -> None:
     card = cards[name]
     assert card.name == name
@@ -98,15 +105,18 @@ def test_card_describes_the_file(cards: dict[str, ModelCard], name: str) -> None
     assert card.sha256 == sha256_of(card.path)
     assert card.size_bytes == card.path.stat().st_size
     assert card.inputs == (TensorSpec("input", "float32", INPUT_SHAPE[name]),)
+    assert card.served_inputs == card.inputs  # no preprocessing
     assert card.outputs == (
         TensorSpec("label", "int64", ("batch",)),
         TensorSpec("probabilities", "float32", ("batch", 10)),
     )
     assert card.held_out_samples == 450
+    assert card.split is not None and card.held_out_accuracy is not None
     assert card.split["test_size"] == 0.25
     assert card.split["random_state"] == 0
-    assert card.training_seconds > 0
+    assert card.training_seconds is not None and card.training_seconds > 0
     assert {"scikit-learn", "onnx", "onnxruntime"} <= card.versions.keys()
+    assert card.sources == {}  # nothing published was read
     on_disk = json.loads(card.path.with_suffix(".json").read_text())
     assert ModelCard.from_json(on_disk, card.path.parent) == card
     # The graph's own declared inputs agree with the card.
@@ -115,7 +125,7 @@ def test_card_describes_the_file(cards: dict[str, ModelCard], name: str) -> None
     assert [o.name for o in graph.output] == ["label", "probabilities"]
 
 
-@pytest.mark.parametrize("name", BUILTIN_MODELS)
+@pytest.mark.parametrize("name", TRAINED_MODELS)
 def test_held_out_accuracy(cards: dict[str, ModelCard], split: DigitsSplit, name: str) -> None:
     label, probabilities = run(cards[name], split.x_test)
     accuracy = float(np.mean(label == split.y_test))
@@ -175,7 +185,7 @@ def test_cnn_gradients_match_finite_differences(split: DigitsSplit) -> None:
 
 
 @pytest.mark.parametrize("batch", [1, 17])
-@pytest.mark.parametrize("name", BUILTIN_MODELS)
+@pytest.mark.parametrize("name", TRAINED_MODELS)
 def test_dynamic_batch(
     cards: dict[str, ModelCard], split: DigitsSplit, name: str, batch: int
 ) -> None:
@@ -277,7 +287,7 @@ def test_concurrent_first_use_builds_once(tmp_path: Path) -> None:
 
 
 def test_unknown_model(tmp_path: Path) -> None:
-    with pytest.raises(KeyError, match=r"unknown model 'resnet50'.*digits, digits-cnn"):
+    with pytest.raises(KeyError, match=r"unknown model 'resnet50'.*digits, digits-cnn, minilm"):
         ensure_model("resnet50", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -311,5 +321,9 @@ def test_cli_prints_a_line_per_model(model_cache: Path, cards: dict[str, ModelCa
     lines = result.stdout.splitlines()
     for name in BUILTIN_MODELS:
         (line,) = [x for x in lines if x.startswith(f"{name} ")]
-        assert f"accuracy {cards[name].held_out_accuracy:.4f}" in line
-        assert "us/inference" in line
+        if name in cards:
+            assert f"accuracy {cards[name].held_out_accuracy:.4f}" in line
+            assert "us/inference" in line
+        elif "not built: " not in line:  # minilm, where the text extra and weights are
+            assert "text -> embedding [batch, 384]" in line
+            assert "us/inference" in line

@@ -33,11 +33,12 @@ HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
 ALLOWED_TOP = (
     "name, time, shell, tle, ground_station, ground_station_set, links, compute, "
-    "power, thermal, node, model, satellite, app, placement, fault, faults, radiation"
+    "power, thermal, node, model, satellite, app, accelerator, placement, fault, faults, "
+    "radiation"
 )
 ALLOWED_SHELL = (
     "name, altitude_km, inclination_deg, planes, sats_per_plane, phasing, raan_spread_deg, "
-    "raan_offset_deg, power, thermal"
+    "raan_offset_deg, power, thermal, accelerator"
 )
 ALLOWED_STATION = "name, lat_deg, lon_deg, alt_m, min_elevation_deg"
 ALLOWED_LINKS = (

@@ -75,12 +75,17 @@ def assess(
     errors_ms: Sequence[float],
     floor_round_trips_ms: Sequence[float] | None,
     late_tick_lookups: int | None,
+    *,
+    late_inferences_ms: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The ``fidelity`` object of summary.json (figures rounded to 3 decimals).
 
     ``errors_ms``: the measured successes' emulation errors; ``floor_round_trips_ms``:
     the probes' round trips (None or empty: not measured); ``late_tick_lookups``: the
-    stations' count over the measured phase (None: not read).
+    stations' count over the measured phase (None: not read); ``late_inferences_ms``:
+    how late (simulated ms) each measured success's outputs came after its satellite's
+    emulated accelerator finished, for those late only (a host slower than the hardware
+    emulated cannot be faithful).
     """
     floor = floor_figures(floor_round_trips_ms or ())
     failed: list[str] = []
@@ -112,9 +117,19 @@ def assess(
             f"{late_tick_lookups:,} late tick lookup{plural}: the orchestrator fell behind "
             "the clock"
         )
+    late: dict[str, Any] = {"count": len(late_inferences_ms), "p50_ms": None, "max_ms": None}
+    if late_inferences_ms:
+        late_ms = np.asarray(late_inferences_ms, dtype=float)
+        late |= {"p50_ms": _r(np.percentile(late_ms, 50)), "max_ms": _r(late_ms.max())}
+        plural = "s" if len(late_ms) != 1 else ""
+        failed.append(
+            f"{len(late_ms):,} inference{plural} late: the host was slower than the emulated "
+            f"accelerator (by up to {late_ms.max():.1f} ms)"
+        )
     return {
         "error_ms": error,
         "count": len(errors_ms),
+        "late_inferences": late,
         "floor_ms": floor,
         "late_tick_lookups": late_tick_lookups,
         "bound_ms": bound,

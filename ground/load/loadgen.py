@@ -458,6 +458,8 @@ def _read_reply(record: Finished, reply: bytes) -> None:
         record.modelled_ms = None
     if Param.ENERGY_WH in params:
         record.energy_wh = params[Param.ENERGY_WH].double_param
+    if Param.LATE_MS in params:
+        record.late_ms = params[Param.LATE_MS].double_param
     record.handover = Param.HANDOVER in params and params[Param.HANDOVER].bool_param
 
 

@@ -120,6 +120,9 @@ class Finished:
     energy_wh: float = 0.0
     handover: bool = False
     details: str = ""  # the error message
+    #: Simulated ms the satellite's outputs came after its emulated accelerator's
+    #: modelled finish (0: on time, or no accelerator profile).
+    late_ms: float = 0.0
 
     @property
     def latency_s(self) -> float:
@@ -420,7 +423,10 @@ def summarize(
         "energy_wh": sum(energy),
         "energy_wh_per_inference": (sum(energy) / len(energy)) if energy else None,
         "fidelity": assess(
-            _errors_ms(ok, float(meta["speed"])), floor_round_trips_ms, late_tick_lookups
+            _errors_ms(ok, float(meta["speed"])),
+            floor_round_trips_ms,
+            late_tick_lookups,
+            late_inferences_ms=[r.late_ms for r in ok if r.late_ms > 0.0],
         ),
     }
     return doc

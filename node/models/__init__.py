@@ -1,4 +1,4 @@
-"""Built-in ONNX models for compute satellites, trained locally and cached (no downloads).
+"""Built-in ONNX models for compute satellites, built locally and cached (no downloads).
 
 - ``digits``: logistic regression on sklearn's bundled 8x8 digits, exported with skl2onnx.
   Input ``input`` float32 [batch, 64], pixels 0..16.
@@ -6,6 +6,10 @@
   Input ``input`` float32 [batch, 1, 8, 8], pixels 0..16.
 
 Both output ``label`` (int64 [batch]) and ``probabilities`` (float32 [batch, 10]).
+
+- ``minilm``: all-MiniLM-L6-v2 sentence embeddings, pre-trained (its weights come from an
+  installed package, see minilm_files.py), written with onnx.helper. Served as text
+  [batch] in, ``embedding`` float32 [batch, 384] out (text_input.py tokenises).
 ``ensure_model(name)`` builds a model on first use and returns its card (path, tensors,
 held-out accuracy, sha256); ``make_session(card.path)`` opens it for inference.
 ``python -m orbitmesh.node.models`` builds all of them and prints accuracy, size and latency.

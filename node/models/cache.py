@@ -5,6 +5,9 @@ files are replaced atomically, the ``.onnx`` before its card, so a reader sees e
 complete entry or one whose hash does not match. Builders take an exclusive ``flock`` on
 ``<name>.lock`` and look again before building, so a model is built once, not once per
 process.
+
+A recipe that trains (the digits models) is fitted on the digits split and scored on
+its held-out part; one that assembles a published model (``minilm``) is neither.
 """
 
 from __future__ import annotations
@@ -19,17 +22,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from orbitmesh.node.models.card import ModelCard, TensorSpec
-from orbitmesh.node.models.dataset import SPLIT, load_digits_split
-from orbitmesh.node.models.recipe import Recipe
+from orbitmesh.node.models.dataset import SPLIT, DigitsSplit, load_digits_split
+from orbitmesh.node.models.recipe import BuiltModel, Recipe
 from orbitmesh.node.models.registry import recipe_for
 from orbitmesh.node.models.scoring import held_out_accuracy
 
 __all__ = ["CACHE_ENV_VAR", "default_cache_dir", "ensure_model"]
 
 CACHE_ENV_VAR = "ORBITMESH_MODEL_CACHE"
-_RECORDED_PACKAGES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
 
 
 def default_cache_dir() -> Path:
@@ -43,7 +46,8 @@ def default_cache_dir() -> Path:
 def ensure_model(name: str, cache_dir: Path | None = None) -> ModelCard:
     """The card of built-in model ``name``, building and caching it first if needed.
 
-    Raises KeyError for a name that is not in BUILTIN_MODELS.
+    Raises KeyError for a name that is not in BUILTIN_MODELS, and ImportError (one line
+    naming what to install) when a package the model needs is missing.
     """
     recipe = recipe_for(name)
     directory = cache_dir if cache_dir is not None else default_cache_dir()
@@ -79,13 +83,23 @@ def _cached_card(recipe: Recipe, directory: Path) -> ModelCard | None:
 def _build(recipe: Recipe, directory: Path) -> ModelCard:
     import onnx
 
+    from orbitmesh.node.models.text_input import TEXT_INPUT, is_text_model
+
     _remove_leftovers(directory, recipe.name)
-    split = load_digits_split()
-    built = recipe.build(split)
+    split: DigitsSplit | None = None
+    if recipe.train is not None:
+        split = load_digits_split()
+        built = recipe.train(split)
+    else:
+        assert recipe.assemble is not None  # Recipe checks it has one of the two
+        built = recipe.assemble()
     model = onnx.load_model_from_string(built.onnx_bytes)
     inputs = tuple(_tensor_spec(v) for v in model.graph.input)
     outputs = tuple(_tensor_spec(v) for v in model.graph.output)
-    accuracy = held_out_accuracy(built.onnx_bytes, inputs[0], split.x_test, split.y_test)
+    served = inputs
+    if is_text_model({p.key: p.value for p in model.metadata_props}):
+        served = (TensorSpec(name=TEXT_INPUT, dtype="object", shape=("batch",)),)
+    accuracy, samples, scored_on = _score(built, inputs, split)
     path = directory / f"{recipe.name}.onnx"
     card = ModelCard(
         name=recipe.name,
@@ -96,19 +110,34 @@ def _build(recipe: Recipe, directory: Path) -> ModelCard:
         size_bytes=len(built.onnx_bytes),
         inputs=inputs,
         outputs=outputs,
+        served_inputs=served,
         held_out_accuracy=accuracy,
-        held_out_samples=len(split.y_test),
-        split=dict(SPLIT),
+        held_out_samples=samples,
+        split=scored_on,
         seed=built.seed,
-        training_seconds=round(built.training_seconds, 3),
+        training_seconds=(
+            None if built.training_seconds is None else round(built.training_seconds, 3)
+        ),
         opsets={op.domain: op.version for op in model.opset_import},
-        versions={p: metadata.version(p) for p in _RECORDED_PACKAGES},
+        versions={p: metadata.version(p) for p in recipe.packages},
+        sources=dict(built.sources),
         # Microseconds tell two builds apart, so a reader can see whether one was redone.
         created_utc=datetime.now(UTC).isoformat(timespec="microseconds"),
     )
     _write_atomic(path, built.onnx_bytes)
     _write_atomic(_card_path(directory, recipe.name), card.dumps().encode("utf-8"))
     return card
+
+
+def _score(
+    built: BuiltModel, inputs: tuple[TensorSpec, ...], split: DigitsSplit | None
+) -> tuple[float | None, int | None, dict[str, Any] | None]:
+    """(held-out accuracy, samples, split) for a model trained on ``split``; Nones for
+    a pre-trained one, which has no split to score on."""
+    if split is None:
+        return None, None, None
+    accuracy = held_out_accuracy(built.onnx_bytes, inputs[0], split.x_test, split.y_test)
+    return accuracy, len(split.y_test), dict(SPLIT)
 
 
 def _tensor_spec(value: object) -> TensorSpec:

@@ -1,20 +1,26 @@
 """Model cards: what a cached model is, how well it scored, and how to check its file.
 
 A card is written as JSON beside its ``.onnx`` file, after the file, so a card that exists
-and whose sha256 matches the file marks a complete cache entry.
+and whose sha256 matches the file marks a complete cache entry. A pre-trained model
+(``minilm``) has no split, score, seed or training time (null in JSON); it names the
+published files it was built from instead (``sources``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["CARD_FORMAT", "ModelCard", "TensorSpec"]
 
+_T = TypeVar("_T")
+
 #: Bumped when the card's JSON layout changes; older cards are then rebuilt.
-CARD_FORMAT = 1
+#: 2: ``served_inputs`` and ``sources``; the training and scoring fields may be null.
+CARD_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class TensorSpec:
     """One graph input or output; a string dimension (``"batch"``) is dynamic."""
 
     name: str
-    dtype: str  # numpy dtype name: "float32", "int64"
+    dtype: str  # numpy dtype name: "float32", "int64"; "object" for UTF-8 bytes (text)
     shape: tuple[int | str, ...]
 
     def to_json(self) -> dict[str, Any]:
@@ -42,15 +48,18 @@ class ModelCard:
     path: Path  # the .onnx file; the card stores only its name, so a cache can move
     sha256: str
     size_bytes: int
-    inputs: tuple[TensorSpec, ...]
+    inputs: tuple[TensorSpec, ...]  # the graph's
     outputs: tuple[TensorSpec, ...]
-    held_out_accuracy: float
-    held_out_samples: int
-    split: dict[str, Any]
-    seed: int
-    training_seconds: float
+    #: What clients send: the graph's inputs, or text for a model that tokenises first.
+    served_inputs: tuple[TensorSpec, ...]
+    held_out_accuracy: float | None  # None: a pre-trained model, not scored here
+    held_out_samples: int | None
+    split: dict[str, Any] | None
+    seed: int | None
+    training_seconds: float | None
     opsets: dict[str, int]  # domain ("" is the default ONNX domain) -> version
     versions: dict[str, str]  # package -> version used to train, export and score
+    sources: dict[str, str]  # published file -> where it came from, with its sha256
     created_utc: str
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +73,7 @@ class ModelCard:
             "size_bytes": self.size_bytes,
             "inputs": [t.to_json() for t in self.inputs],
             "outputs": [t.to_json() for t in self.outputs],
+            "served_inputs": [t.to_json() for t in self.served_inputs],
             "held_out_accuracy": self.held_out_accuracy,
             "held_out_samples": self.held_out_samples,
             "split": self.split,
@@ -71,6 +81,7 @@ class ModelCard:
             "training_seconds": self.training_seconds,
             "opsets": self.opsets,
             "versions": self.versions,
+            "sources": self.sources,
             "created_utc": self.created_utc,
         }
 
@@ -91,12 +102,18 @@ class ModelCard:
             size_bytes=int(data["size_bytes"]),
             inputs=tuple(TensorSpec.from_json(t) for t in data["inputs"]),
             outputs=tuple(TensorSpec.from_json(t) for t in data["outputs"]),
-            held_out_accuracy=float(data["held_out_accuracy"]),
-            held_out_samples=int(data["held_out_samples"]),
-            split=dict(data["split"]),
-            seed=int(data["seed"]),
-            training_seconds=float(data["training_seconds"]),
+            served_inputs=tuple(TensorSpec.from_json(t) for t in data["served_inputs"]),
+            held_out_accuracy=_optional(float, data["held_out_accuracy"]),
+            held_out_samples=_optional(int, data["held_out_samples"]),
+            split=_optional(dict, data["split"]),
+            seed=_optional(int, data["seed"]),
+            training_seconds=_optional(float, data["training_seconds"]),
             opsets={str(k): int(v) for k, v in data["opsets"].items()},
             versions={str(k): str(v) for k, v in data["versions"].items()},
+            sources={str(k): str(v) for k, v in data["sources"].items()},
             created_utc=str(data["created_utc"]),
         )
+
+
+def _optional(kind: Callable[[Any], _T], value: Any) -> _T | None:
+    return None if value is None else kind(value)

@@ -21,7 +21,7 @@ class WatchStatusRequest(_message.Message):
     def __init__(self, min_interval_ms: _Optional[int] = ...) -> None: ...
 
 class SatelliteStatus(_message.Message):
-    __slots__ = ("satellite_id", "name", "sim_time", "position", "position_itrs", "sunlit", "battery_wh", "battery_capacity_wh", "state_of_charge", "temperature_c", "power_state", "queue_depth", "queue_capacity", "served_count", "refused", "energy", "models", "thermal_state", "running", "concurrency_limit", "inference_latency", "radiation")
+    __slots__ = ("satellite_id", "name", "sim_time", "position", "position_itrs", "sunlit", "battery_wh", "battery_capacity_wh", "state_of_charge", "temperature_c", "power_state", "queue_depth", "queue_capacity", "served_count", "refused", "energy", "models", "thermal_state", "running", "concurrency_limit", "inference_latency", "radiation", "accelerator", "late_inferences", "late_by")
     SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SIM_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,9 @@ class SatelliteStatus(_message.Message):
     CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     INFERENCE_LATENCY_FIELD_NUMBER: _ClassVar[int]
     RADIATION_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_FIELD_NUMBER: _ClassVar[int]
+    LATE_INFERENCES_FIELD_NUMBER: _ClassVar[int]
+    LATE_BY_FIELD_NUMBER: _ClassVar[int]
     satellite_id: str
     name: str
     sim_time: _timestamp_pb2.Timestamp
@@ -66,4 +69,7 @@ class SatelliteStatus(_message.Message):
     concurrency_limit: int
     inference_latency: _types_pb2.Histogram
     radiation: _types_pb2.RadiationCounts
-    def __init__(self, satellite_id: _Optional[str] = ..., name: _Optional[str] = ..., sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., position: _Optional[_Union[_types_pb2.GeodeticPosition, _Mapping]] = ..., position_itrs: _Optional[_Union[_types_pb2.Vector3Km, _Mapping]] = ..., sunlit: _Optional[bool] = ..., battery_wh: _Optional[float] = ..., battery_capacity_wh: _Optional[float] = ..., state_of_charge: _Optional[float] = ..., temperature_c: _Optional[float] = ..., power_state: _Optional[_Union[_types_pb2.PowerState, str]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., served_count: _Optional[int] = ..., refused: _Optional[_Union[_types_pb2.RefusalCounts, _Mapping]] = ..., energy: _Optional[_Union[_types_pb2.EnergyLedger, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., thermal_state: _Optional[_Union[_types_pb2.ThermalState, str]] = ..., running: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., inference_latency: _Optional[_Union[_types_pb2.Histogram, _Mapping]] = ..., radiation: _Optional[_Union[_types_pb2.RadiationCounts, _Mapping]] = ...) -> None: ...
+    accelerator: str
+    late_inferences: int
+    late_by: _types_pb2.Histogram
+    def __init__(self, satellite_id: _Optional[str] = ..., name: _Optional[str] = ..., sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., position: _Optional[_Union[_types_pb2.GeodeticPosition, _Mapping]] = ..., position_itrs: _Optional[_Union[_types_pb2.Vector3Km, _Mapping]] = ..., sunlit: _Optional[bool] = ..., battery_wh: _Optional[float] = ..., battery_capacity_wh: _Optional[float] = ..., state_of_charge: _Optional[float] = ..., temperature_c: _Optional[float] = ..., power_state: _Optional[_Union[_types_pb2.PowerState, str]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., served_count: _Optional[int] = ..., refused: _Optional[_Union[_types_pb2.RefusalCounts, _Mapping]] = ..., energy: _Optional[_Union[_types_pb2.EnergyLedger, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., thermal_state: _Optional[_Union[_types_pb2.ThermalState, str]] = ..., running: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., inference_latency: _Optional[_Union[_types_pb2.Histogram, _Mapping]] = ..., radiation: _Optional[_Union[_types_pb2.RadiationCounts, _Mapping]] = ..., accelerator: _Optional[str] = ..., late_inferences: _Optional[int] = ..., late_by: _Optional[_Union[_types_pb2.Histogram, _Mapping]] = ...) -> None: ...
