@@ -911,6 +911,7 @@ class Emulation:
             "thermal_states": dict(thermal),
             "sunlit": sum(1 for v in vitals if v.sunlit),
             "served": sum(v.served for v in vitals),
+            "late_inferences": sum(v.late for v in vitals),
             "refused": dict(refused),
             "restarts": dict(self.restarts),
             "gateway_restarts": dict(self.gateway_restarts),
@@ -956,6 +957,7 @@ class Emulation:
                 "sunlit": v.sunlit,
                 "queue_depth": v.queue_depth,
                 "served": v.served,
+                "late_inferences": v.late,
                 "refused": dict(v.refused),
                 "down": sid in self.down,
             }

@@ -130,7 +130,7 @@ path = "m.onnx"
             "[power]\nvolts = 28\n",
             [
                 "power.volts: unknown key (allowed: battery_wh, initial_soc, reserve_soc, "
-                "recover_soc, solar_w, base_load_w, compute_w, radio_w)"
+                "recover_soc, solar_w, base_load_w, compute_w, compute_idle_w, radio_w)"
             ],
         ),
         ("[power]\nsolar_w = 'lots'\n", ["power.solar_w: must be a number, got the string 'lots'"]),
@@ -146,7 +146,10 @@ path = "m.onnx"
         ("[node]\nmax_message_mb = 0\n", ["node.max_message_mb: must be within (0, 1024], got 0"]),
         (
             "[node]\nbuiltin_models = ['resnet']\n",
-            ["node.builtin_models: unknown built-in model 'resnet' (known: digits, digits-cnn)"],
+            [
+                "node.builtin_models: unknown built-in model 'resnet' "
+                "(known: digits, digits-cnn, minilm)"
+            ],
         ),
         (
             "[[model]]\nname = 'digits'\npath = 'x.onnx'\n",
@@ -163,7 +166,7 @@ path = "m.onnx"
         ),
         (
             "[[satellite]]\nid = 'a-0-0'\ncolour = 1\n",
-            ["satellite[0].colour: unknown key (allowed: id, power, thermal)"],
+            ["satellite[0].colour: unknown key (allowed: id, power, thermal, accelerator)"],
         ),
         # Layers that are fine alone but clash when combined for one satellite.
         (

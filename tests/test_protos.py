@@ -249,6 +249,11 @@ def full_status() -> satellite_pb2.SatelliteStatus:
             weight_upsets_in_effect=2,
             latched_up=True,
         ),
+        accelerator="h100",
+        late_inferences=4,
+        late_by=types_pb2.Histogram(
+            upper_bounds_s=[0.001, 0.01], cumulative_counts=[1, 4], count=4, sum_s=0.02
+        ),
     )
     status.sim_time.FromDatetime(datetime(2026, 3, 20, 12, 0, 0, 250_000, tzinfo=UTC))
     status.refused.by_cause["power"] = 7
