@@ -88,6 +88,12 @@ class Checker:
             return None
         return float(value)
 
+    def boolean(self, value: Any, path: str) -> bool | None:
+        if not isinstance(value, bool):
+            self.problem(path, f"must be true or false, got {describe(value)}")
+            return None
+        return value
+
     def integer(self, value: Any, path: str) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(path, f"must be an integer, got {describe(value)}")

@@ -24,5 +24,11 @@ ISL_ATMOSPHERE_KM: Final = 80.0
 #: so that mean motions we derive for Walker shells round-trip through SGP4.
 WGS72_MU_KM3_PER_S2: Final = 398_600.8
 WGS72_RADIUS_KM: Final = 6378.135
+#: Earth's second zonal harmonic in SGP4's WGS72 constants (sgp4.earth_gravity.wgs72.j2),
+#: which sets the nodal drift our sun-synchronous shells must match.
+WGS72_J2: Final = 0.001082616
+#: The mean Sun's motion in right ascension: once around in a tropical year
+#: (365.2422 days), the rate a sun-synchronous orbit's node must turn at.
+SUN_SYNCHRONOUS_DEG_PER_DAY: Final = 360.0 / 365.2422
 
 SECONDS_PER_DAY: Final = 86_400.0

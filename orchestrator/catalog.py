@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 
@@ -211,6 +211,19 @@ def _select_tles(scenario: Scenario, problems: list[str]) -> list[TleRecord]:
     return chosen
 
 
+def _with_node_at_ltan(shell: ShellSpec, epoch: datetime) -> ShellSpec:
+    """A sun-synchronous shell with a local time of the node: its first plane's node
+    placed at that local time at the epoch (the shell as given otherwise)."""
+    if shell.ltan_h is None:
+        return shell
+    # Here, not at the top: the Sun's ephemeris is read only by scenarios that need it.
+    from orbitmesh.orchestrator.sunlight import sun_teme_ra_deg
+    from orbitmesh.orchestrator.sunsync import node_raan_deg
+
+    sun_ra = sun_teme_ra_deg(_TIMESCALE.from_datetime(epoch))
+    return replace(shell, raan_offset_deg=node_raan_deg(sun_ra, shell.ltan_h))
+
+
 def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     """Expand shells and read TLE files. Raises ScenarioError listing every problem."""
     problems: list[str] = []
@@ -221,7 +234,8 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     planes: list[NDArray[np.int32]] = []
     slots: list[NDArray[np.int32]] = []
     whole_jd, fraction = _sgp4_epoch(scenario.time.start)
-    for k, shell in enumerate(scenario.shells):
+    shells = [_with_node_at_ltan(shell, scenario.time.start) for shell in scenario.shells]
+    for k, shell in enumerate(shells):
         blocks.append(
             WalkerBlock(
                 shell=shell, start=len(ids), epoch_whole_jd=whole_jd, epoch_fraction=fraction

@@ -22,6 +22,7 @@ from orbitmesh.orchestrator.faults import FaultSpec, parse_faults
 from orbitmesh.orchestrator.node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
 from orbitmesh.orchestrator.placement import PlacementSpec, parse_placement
 from orbitmesh.orchestrator.selection import Selection, parse_selection
+from orbitmesh.orchestrator.sunsync import ltan_hours, sun_synchronous_inclination_deg
 
 __all__ = [
     "BUILTIN_SCENARIOS",
@@ -100,6 +101,11 @@ class ShellSpec:
     phasing: int
     raan_spread_deg: float
     raan_offset_deg: float = 0.0
+    #: Inclination set by the J2 nodal rate so that the node turns with the Sun.
+    sun_synchronous: bool = False
+    #: Local time of the first plane's ascending node at the epoch (hours), or None:
+    #: the node is at raan_offset_deg (orchestrator/sunsync.py).
+    ltan_h: float | None = None
 
     @property
     def size(self) -> int:
@@ -343,6 +349,8 @@ _SHELL_KEYS = (
     "phasing",
     "raan_spread_deg",
     "raan_offset_deg",
+    "sun_synchronous",
+    "ltan",
     *SHELL_PROFILE_KEYS,
 )
 _TLE_KEYS = ("path", "names")
@@ -406,9 +414,52 @@ def _parse_shell(table: Mapping[str, Any], path: str, chk: Checker) -> ShellSpec
         MIN_ALTITUDE_KM,
         MAX_ALTITUDE_KM,
     )
-    inclination = chk.within(
-        chk.get(table, "inclination_deg", path, chk.number), f"{path}.inclination_deg", 0, 180
-    )
+    sun_synchronous = chk.get(table, "sun_synchronous", path, chk.boolean, False)
+    inclination: float | None = None
+    if sun_synchronous and "inclination_deg" in table:
+        chk.problem(
+            f"{path}.inclination_deg",
+            "a sun-synchronous shell's inclination follows from its altitude: "
+            "give inclination_deg or sun_synchronous = true, not both",
+        )
+    elif sun_synchronous:
+        if altitude is not None:
+            try:
+                inclination = sun_synchronous_inclination_deg(altitude)
+            except ValueError as exc:
+                chk.problem(f"{path}.sun_synchronous", str(exc))
+    else:
+        inclination = chk.within(
+            chk.get(table, "inclination_deg", path, chk.number),
+            f"{path}.inclination_deg",
+            0,
+            180,
+        )
+    ltan_h: float | None = None
+    ltan_ok = True
+    if "ltan" in table:
+        text = chk.string(table["ltan"], f"{path}.ltan")
+        if text is None:
+            ltan_ok = False
+        elif not sun_synchronous:
+            chk.problem(
+                f"{path}.ltan",
+                "a local time of the node holds only for a sun-synchronous shell: "
+                "add sun_synchronous = true",
+            )
+            ltan_ok = False
+        elif "raan_offset_deg" in table:
+            chk.problem(
+                f"{path}.raan_offset_deg",
+                "ltan places the first plane's node: give ltan or raan_offset_deg, not both",
+            )
+            ltan_ok = False
+        else:
+            try:
+                ltan_h = ltan_hours(text)
+            except ValueError as exc:
+                chk.problem(f"{path}.ltan", str(exc))
+                ltan_ok = False
     planes = chk.get(table, "planes", path, chk.integer)
     per_plane = chk.get(table, "sats_per_plane", path, chk.integer)
     phasing = chk.get(table, "phasing", path, chk.integer, 0)
@@ -447,6 +498,8 @@ def _parse_shell(table: Mapping[str, Any], path: str, chk: Checker) -> ShellSpec
         or phasing is None
         or spread is None
         or offset is None
+        or sun_synchronous is None
+        or not ltan_ok
     ):
         return None
     return ShellSpec(
@@ -458,6 +511,8 @@ def _parse_shell(table: Mapping[str, Any], path: str, chk: Checker) -> ShellSpec
         phasing=phasing,
         raan_spread_deg=spread,
         raan_offset_deg=offset,
+        sun_synchronous=bool(sun_synchronous),
+        ltan_h=ltan_h,
     )
 
 

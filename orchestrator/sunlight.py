@@ -22,7 +22,7 @@ from skyfield.timelib import Time
 
 from orbitmesh.orchestrator.orbits import teme_to_itrs_matrices, timescale
 
-__all__ = ["SHADOW_RADIUS_KM", "SUN_GRID_S", "sun_itrs_km", "sunlit"]
+__all__ = ["SHADOW_RADIUS_KM", "SUN_GRID_S", "sun_itrs_km", "sun_teme_ra_deg", "sunlit"]
 
 #: skyfield's ERAD (IERS 2010 equatorial radius), used so that both verdicts match.
 SHADOW_RADIUS_KM = 6378.1366
@@ -67,6 +67,14 @@ def _sun_teme_samples(indices: NDArray[np.int64]) -> NDArray[np.float64]:
             for key, row in zip(missing, xyz.reshape(-1, 3), strict=True):
                 _sun_teme_km[key] = row
         return np.stack([_sun_teme_km[int(k)] for k in indices])
+
+
+def sun_teme_ra_deg(t: Time) -> float:
+    """The Sun's right ascension in SGP4's TEME frame (deg, [0, 360)) at one instant: the
+    angle a sun-synchronous node's local time is counted from (orchestrator/sunsync.py)."""
+    eph = _ephemeris()
+    x, y, _ = np.asarray((eph["sun"] - eph["earth"]).at(t).frame_xyz(TEME).km, dtype=float)
+    return float(np.degrees(np.arctan2(y, x)) % 360.0)
 
 
 def sun_itrs_km(t: Time) -> NDArray[np.float64]:

@@ -38,7 +38,7 @@ ALLOWED_TOP = (
 )
 ALLOWED_SHELL = (
     "name, altitude_km, inclination_deg, planes, sats_per_plane, phasing, raan_spread_deg, "
-    "raan_offset_deg, power, thermal, accelerator"
+    "raan_offset_deg, sun_synchronous, ltan, power, thermal, accelerator"
 )
 ALLOWED_STATION = "name, lat_deg, lon_deg, alt_m, min_elevation_deg"
 ALLOWED_LINKS = (
