@@ -1,19 +1,21 @@
-"""The satellites of a scenario: Walker shells expanded to elements, TLE sets read.
+"""The satellites of a scenario: Walker shells expanded to elements, TLE and OMM files read.
 
 Walker satellite ``<shell>-<plane>-<slot>`` of shell i:T/P/F sits in plane ``p`` with
 right ascension ``offset + p * spread / P`` and mean anomaly
 ``slot * 360 / S + p * F * 360 / T`` (S = T / P), on a circular orbit whose epoch is the
-scenario start. TLE satellites keep their own elements and epoch.
+scenario start. TLE and OMM satellites keep their own elements and epoch.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,9 +23,10 @@ from sgp4.api import WGS72, Satrec
 from skyfield.api import load as _skyfield_load
 
 from orbitmesh.constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
-from orbitmesh.orchestrator.scenario import Scenario, ScenarioError, ShellSpec
+from orbitmesh.orchestrator.omm import OmmError, read_omm_file
+from orbitmesh.orchestrator.scenario import Scenario, ScenarioError, ShellSpec, TleSourceSpec
 from orbitmesh.orchestrator.selection import selection_mask
-from orbitmesh.orchestrator.tle import TleError, TleRecord, catalog_number, read_tle_file
+from orbitmesh.orchestrator.tle import TleError, catalog_number, read_tle_file
 
 __all__ = ["SatelliteCatalog", "WalkerBlock", "build_catalog", "kozai_mean_motion_rad_per_min"]
 
@@ -98,8 +101,9 @@ class SatelliteCatalog:
     """Static facts about every satellite, in the order used by all per-tick arrays.
 
     Walker shells come first (one contiguous block each, plane-major), then TLE
-    satellites. Walker satellites carry no SGP4 record until one is asked for: the
-    propagator exploits their shared elements instead (see orbits.py).
+    satellites: those of TLE files, then those of OMM files ("TLE" below means both).
+    Walker satellites carry no SGP4 record until one is asked for: the propagator
+    exploits their shared elements instead (see orbits.py).
     """
 
     ids: tuple[str, ...]
@@ -183,18 +187,34 @@ def kozai_mean_motion_rad_per_min(altitude_km: float) -> float:
     return math.sqrt(WGS72_MU_KM3_PER_S2 / a_km**3) * 60.0
 
 
-def _select_tles(scenario: Scenario, problems: list[str]) -> list[TleRecord]:
-    chosen: list[TleRecord] = []
-    for spec in scenario.tles:
+class _ElementSet(Protocol):
+    """A satellite read from a file: a TleRecord or an OmmRecord."""
+
+    @property
+    def catalog_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def satrec(self) -> Satrec: ...
+
+
+def _select_tles(scenario: Scenario, problems: list[str]) -> list[_ElementSet]:
+    readers: list[tuple[TleSourceSpec, Callable[[Path], Sequence[_ElementSet]]]] = [
+        *((spec, read_tle_file) for spec in scenario.tles),
+        *((spec, read_omm_file) for spec in scenario.omm),
+    ]
+    chosen: list[_ElementSet] = []
+    for spec, read in readers:
         try:
-            records = read_tle_file(spec.path)
-        except TleError as exc:
+            records = read(spec.path)
+        except (TleError, OmmError) as exc:
             problems.extend(f"{scenario.source}: {spec.field_path}.path: {p}" for p in exc.problems)
             continue
         if spec.names is None:
             chosen.extend(records)
             continue
-        by_key: dict[str, TleRecord] = {}
+        by_key: dict[str, _ElementSet] = {}
         for rec in records:
             by_key.setdefault(rec.name, rec)
             by_key.setdefault(rec.catalog_id, rec)
@@ -225,7 +245,8 @@ def _with_node_at_ltan(shell: ShellSpec, epoch: datetime) -> ShellSpec:
 
 
 def build_catalog(scenario: Scenario) -> SatelliteCatalog:
-    """Expand shells and read TLE files. Raises ScenarioError listing every problem."""
+    """Expand shells and read TLE and OMM files. Raises ScenarioError listing every
+    problem."""
     problems: list[str] = []
     ids: list[str] = []
     names: list[str] = []

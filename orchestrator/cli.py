@@ -217,7 +217,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"{scenario.source}: ok: {catalog.size:,} satellites "
         f"({int(catalog.compute.sum()):,} compute) in {len(scenario.shells)} shell(s) and "
-        f"{len(scenario.tles)} TLE file(s), {len(scenario.ground_stations)} ground stations, "
+        f"{len(scenario.tles)} TLE file(s)"
+        + (f" and {len(scenario.omm)} OMM file(s)" if scenario.omm else "")
+        + f", {len(scenario.ground_stations)} ground stations, "
         f"isl {scenario.links.isl}, {scenario.time.duration_s:g} s from {start}"
     )
     return 0

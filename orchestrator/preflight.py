@@ -147,16 +147,19 @@ def _selected(selection: Selection, satellites: int) -> int:
 
 
 def _tle_count(scenario: Scenario) -> int:
-    """TLE satellites (a file that does not read counts none: the catalog reports it)."""
+    """TLE and OMM satellites (a file that does not read counts none: the catalog
+    reports it)."""
+    from orbitmesh.orchestrator.omm import OmmError, read_omm_file
     from orbitmesh.orchestrator.tle import TleError, read_tle_file
 
     count = 0
-    for spec in scenario.tles:
-        if spec.names is not None:
-            count += len(spec.names)
-            continue
-        with contextlib.suppress(TleError):
-            count += len(read_tle_file(spec.path))
+    for specs, read in ((scenario.tles, read_tle_file), (scenario.omm, read_omm_file)):
+        for spec in specs:
+            if spec.names is not None:
+                count += len(spec.names)
+                continue
+            with contextlib.suppress(TleError, OmmError):
+                count += len(read(spec.path))
     return count
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "EphemerisSpan",
     "GroundStationSpec",
     "LinksSpec",
+    "OmmSourceSpec",
     "Scenario",
     "ScenarioError",
     "ShellSpec",
@@ -119,6 +120,10 @@ class TleSourceSpec:
     field_path: str  # where in the scenario this came from, for error messages
 
 
+#: An ``[[omm]]`` entry holds the same facts as a ``[[tle]]`` one: a file and a filter.
+OmmSourceSpec = TleSourceSpec
+
+
 @dataclass(frozen=True)
 class GroundStationSpec:
     name: str
@@ -156,6 +161,8 @@ class Scenario:
     time: TimeSpec
     shells: tuple[ShellSpec, ...]
     tles: tuple[TleSourceSpec, ...]
+    #: OMM files (docs/scenarios.md); their satellites follow the TLE files'.
+    omm: tuple[OmmSourceSpec, ...]
     ground_stations: tuple[GroundStationSpec, ...]
     links: LinksSpec = field(default_factory=LinksSpec)
     compute: ComputeSpec = field(default_factory=ComputeSpec)
@@ -323,6 +330,7 @@ _TOP_KEYS = (
     "time",
     "shell",
     "tle",
+    "omm",
     "ground_station",
     "ground_station_set",
     "links",
@@ -354,6 +362,7 @@ _SHELL_KEYS = (
     *SHELL_PROFILE_KEYS,
 )
 _TLE_KEYS = ("path", "names")
+_OMM_KEYS = ("path", "names")
 _STATION_KEYS = ("name", "lat_deg", "lon_deg", "alt_m", "min_elevation_deg")
 _STATION_SET_KEYS = ("builtin", "count", "min_elevation_deg", "alt_m")
 _LINK_KEYS = (
@@ -517,9 +526,13 @@ def _parse_shell(table: Mapping[str, Any], path: str, chk: Checker) -> ShellSpec
 
 
 def _parse_tle_source(
-    table: Mapping[str, Any], path: str, base_dir: Path, chk: Checker
+    table: Mapping[str, Any],
+    path: str,
+    base_dir: Path,
+    chk: Checker,
+    keys: Sequence[str] = _TLE_KEYS,
 ) -> TleSourceSpec | None:
-    chk.unknown_keys(table, _TLE_KEYS, path)
+    chk.unknown_keys(table, keys, path)
     rel = chk.get(table, "path", path, chk.string)
     file: Path | None = None
     if rel is not None:
@@ -549,6 +562,14 @@ def _parse_tle_source(
     if file is None:
         return None
     return TleSourceSpec(path=file, names=names, field_path=path)
+
+
+def _parse_omm_source(
+    table: Mapping[str, Any], path: str, base_dir: Path, chk: Checker
+) -> OmmSourceSpec | None:
+    """Read as a ``[[tle]]`` entry; the file's extension picks its format when the catalog
+    reads it (orchestrator/omm.py), with the problems of its contents."""
+    return _parse_tle_source(table, path, base_dir, chk, _OMM_KEYS)
 
 
 def _parse_station(table: Mapping[str, Any], path: str, chk: Checker) -> GroundStationSpec | None:
@@ -720,8 +741,13 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         for i, t in enumerate(chk.array_of_tables(data.get("tle", []), "tle"))
         if (tle_source := _parse_tle_source(t, f"tle[{i}]", base_dir, chk)) is not None
     ]
-    if "shell" not in data and "tle" not in data:
-        chk.problem("", "defines no satellites: add a [[shell]] or a [[tle]] section")
+    omm = [
+        omm_source
+        for i, t in enumerate(chk.array_of_tables(data.get("omm", []), "omm"))
+        if (omm_source := _parse_omm_source(t, f"omm[{i}]", base_dir, chk)) is not None
+    ]
+    if "shell" not in data and "tle" not in data and "omm" not in data:
+        chk.problem("", "defines no satellites: add a [[shell]], [[tle]] or [[omm]] section")
 
     stations = [
         station
@@ -768,6 +794,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         time=time,
         shells=tuple(shells),
         tles=tuple(tles),
+        omm=tuple(omm),
         ground_stations=tuple(stations),
         links=links,
         compute=compute,

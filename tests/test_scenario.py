@@ -32,7 +32,7 @@ from orbitmesh.orchestrator.scenario import (
 HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
 ALLOWED_TOP = (
-    "name, time, shell, tle, ground_station, ground_station_set, links, compute, "
+    "name, time, shell, tle, omm, ground_station, ground_station_set, links, compute, "
     "power, thermal, node, model, satellite, app, accelerator, placement, fault, faults, "
     "radiation"
 )
@@ -294,7 +294,7 @@ def test_all_problems_of_a_file_are_reported_together(tmp_path: Path) -> None:
         ),
         pytest.param(
             HEAD + TIME,
-            ["defines no satellites: add a [[shell]] or a [[tle]] section"],
+            ["defines no satellites: add a [[shell]], [[tle]] or [[omm]] section"],
             id="no-satellites",
         ),
         pytest.param(
