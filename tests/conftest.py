@@ -143,6 +143,21 @@ def make_scenario(extra: Mapping[str, Any] | None = None, base_dir: Path = REPO)
     return parse_scenario(data, "test.toml", base_dir)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile every numba kernel once, before any test starts a host or an emulation.
+
+    numba caches compiled kernels on disk beside the sources; in a fresh clone there are
+    none yet, and every host process of the first emulations (and the satellite hosts
+    tests run in this process) would compile them at once, in the background, starving
+    the timing-sensitive tests beside them of CPU. One geometry tick with routes runs
+    every kernel; later processes load them from the cache."""
+    from orbitmesh.links.shortest import warm_up
+
+    warm_up()
+    GeometryEngine(make_scenario()).tick(0.0)
+
+
 @pytest.fixture(scope="session")
 def ts() -> Timescale:
     return timescale()
