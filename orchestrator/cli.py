@@ -93,6 +93,14 @@ def _engine(scenario: Scenario, command: Command, duration_s: float | None = Non
     return GeometryEngine(scenario, catalog)
 
 
+def warn_power(scenario: Scenario) -> None:
+    """Say where an accelerator profile cannot run through an eclipse on its bus."""
+    outside = [None] if scenario.tles or scenario.omm else []
+    shells = [shell.name for shell in scenario.shells] + outside
+    for line in scenario.nodes.power_warnings(shells):
+        print(f"orbitmesh: warning: {line}", file=sys.stderr)
+
+
 def _warn_stale_tles(catalog: Any, when: datetime) -> None:
     ages = catalog.tle_age_days(when)
     stale = ages > STALE_TLE_DAYS
@@ -213,6 +221,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     catalog = checked_catalog(scenario, command="up")
     _warn_stale_tles(catalog, scenario.time.start)
+    warn_power(scenario)
     start = scenario.time.start.isoformat().replace("+00:00", "Z")
     print(
         f"{scenario.source}: ok: {catalog.size:,} satellites "

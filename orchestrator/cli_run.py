@@ -238,6 +238,9 @@ def check_startable(
     )
     if problems:
         raise ScenarioError(problems)
+    from orbitmesh.orchestrator.cli import warn_power
+
+    warn_power(scenario)
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ A satellite's parameters are the defaults, then its shell's overrides, then its 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,9 @@ ACCELERATOR_KEYS = (
     "source",
 )
 EXECUTION_PROVIDERS = ("cpu", "cuda")
+#: The longest eclipse of a low Earth orbit, minutes (about 36 at 550 km: PowerParams'
+#: own orbit check, node/power.py).
+LONGEST_LEO_ECLIPSE_MIN = 36.0
 #: Keys a [[shell]] entry may carry besides its orbit.
 SHELL_PROFILE_KEYS = ("power", "thermal", "accelerator")
 
@@ -114,6 +118,30 @@ class NodeProfile:
         for layer in self._layers(shell, satellite_id):
             name = layer.accelerator or name
         return None if name == HOST else self.accelerators[name]
+
+    def power_warnings(self, shells: Sequence[str | None]) -> list[str]:
+        """One line for each shell (None: satellites outside shells) whose accelerator
+        cannot run flat out through one eclipse on its battery (a data-centre
+        accelerator on the CubeSat [power] defaults drains it in minutes): not wrong,
+        but the run will refuse work for power where the user may not expect it."""
+        lines = []
+        for shell in dict.fromkeys(shells):
+            accelerator = self.accelerator_for(shell, "")
+            if accelerator is None:
+                continue
+            power, _ = self.params_for(shell, "")
+            usable_wh = power.battery_wh * (power.initial_soc - power.reserve_soc)
+            draw_w = power.base_load_w + power.compute_w
+            minutes = 60.0 * usable_wh / draw_w if draw_w > 0 else math.inf
+            if minutes < LONGEST_LEO_ECLIPSE_MIN:
+                where = f"shell {shell}" if shell else "satellites outside shells"
+                lines.append(
+                    f"{where}: accelerator {accelerator.name} draws {draw_w:g} W with the bus "
+                    f"at full compute, and the battery's {usable_wh:g} Wh above reserve last "
+                    f"{minutes:.1f} min of it (an eclipse lasts up to "
+                    f"{LONGEST_LEO_ECLIPSE_MIN:g}): set [power] battery_wh and solar_w for it"
+                )
+        return lines
 
     def params_for(self, shell: str | None, satellite_id: str) -> tuple[PowerParams, ThermalParams]:
         """Defaults, then the shell's overrides, then the satellite's own; an accelerator

@@ -451,3 +451,33 @@ def test_sessions_on_the_gpu_answer_as_on_the_cpu(models: dict[str, str]) -> Non
     gpu_session = make_session(models["heavy"], provider="cuda")
     assert gpu_session.get_providers()[0] == "CUDAExecutionProvider"
     np.testing.assert_allclose(gpu_session.run(None, {"x": x})[0], cpu, rtol=1e-3, atol=1e-4)
+
+
+def test_an_accelerator_that_drains_its_bus_in_one_eclipse_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orbitmesh.orchestrator.cli import main as cli_main
+
+    # The CubeSat defaults: 92 Wh, 0.9 -> 0.3 of it usable (55.2 Wh); an H100 with the
+    # 10 W bus draws 710 W: 4.7 minutes, against eclipses of up to 36.
+    h100 = scenario({"node": {"accelerator": "h100"}})
+    (line,) = h100.nodes.power_warnings(["s1"])
+    assert line.startswith("shell s1: accelerator h100 draws 710 W") and "4.7 min" in line
+    # A Jetson (25 W + 10 W: 95 minutes) and an H100 on a bus sized for it say nothing.
+    assert scenario({"node": {"accelerator": "jetson-orin"}}).nodes.power_warnings(["s1"]) == []
+    sized = scenario({"node": {"accelerator": "h100"}, "power": {"battery_wh": 2_000.0}})
+    assert sized.nodes.power_warnings(["s1"]) == []
+    assert scenario({}).nodes.power_warnings(["s1"]) == []  # the host's own time
+    # `orbitmesh validate` says it on stderr and still passes.
+    examples = Path(__file__).parent.parent / "examples"
+    path = tmp_path / "h100.toml"
+    path.write_text(
+        (examples / "semantic-search.toml")
+        .read_text()
+        .replace('accelerator = "jetson-orin"', 'accelerator = "h100"')
+        .replace('path = "."', f'path = "{examples}"'),
+        encoding="utf-8",
+    )
+    assert cli_main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "orbitmesh: warning: shell shell1: accelerator h100 draws 710 W" in err
