@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from orbitmesh.checking import ParamChecker, ParamProblem
+
 __all__ = ["BUILTIN_ACCELERATORS", "HOST", "Accelerator"]
 
 #: The name that means "no profile: the host's own speed".
@@ -49,27 +51,20 @@ class Accelerator:
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency_ms", MappingProxyType(dict(self.latency_ms)))
 
-    def validate(self, path: str) -> list[tuple[str, str]]:
-        """Every problem as (field path, message)."""
-        problems: list[tuple[str, str]] = []
-
-        def finite(key: str, value: float, *, positive: bool) -> None:
-            ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-            if not ok:
-                sign = "positive" if positive else "non-negative"
-                problems.append((f"{path}.{key}", f"must be a finite {sign} number, got {value}"))
-
-        finite("active_w", self.active_w, positive=False)
-        finite("idle_w", self.idle_w, positive=False)
-        finite("peak_tflops", self.peak_tflops, positive=True)
-        finite("launch_ms", self.launch_ms, positive=False)
+    def validate(self, path: str) -> list[ParamProblem]:
+        """Every problem, each with its field path under ``path``."""
+        check = ParamChecker(path)
+        check.non_negative("active_w", self.active_w)
+        check.non_negative("idle_w", self.idle_w)
+        check.positive("peak_tflops", self.peak_tflops)
+        check.non_negative("launch_ms", self.launch_ms)
         if math.isfinite(self.idle_w) and self.idle_w > self.active_w:
-            problems.append(
-                (f"{path}.idle_w", f"must not exceed active_w ({self.active_w}), got {self.idle_w}")
+            check.problem(
+                "idle_w", f"must not exceed active_w ({self.active_w}), got {self.idle_w}"
             )
         for model, ms in self.latency_ms.items():
-            finite(f"latency_ms.{model}", ms, positive=True)
-        return problems
+            check.positive(f"latency_ms.{model}", ms)
+        return check.problems
 
     def inference_s(self, model: str, batch: int, flops_per_item: float | None) -> float:
         """Modelled seconds for one batch of ``batch`` items of ``model``.

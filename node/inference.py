@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -183,10 +184,7 @@ class InferenceCore:
                 # energy) for the extra time.
                 await asyncio.sleep((factor - 1.0) * ran_s)
         except BaseException:
-            self.state.finish(served=False)
-            await self._release()
-            if admitted:
-                self.state.rejoin()
+            await self._abandon(admitted)
             raise
         busy_s = time.monotonic() - started
         flips: list[OutputFlip] = []
@@ -208,6 +206,16 @@ class InferenceCore:
         if admitted:
             self.state.rejoin()
         return outputs, timing
+
+    def prepare(self, models: Iterable[LoadedModel]) -> None:
+        """Count, now, the operations of every model the accelerator has no latency for:
+        at the first request it would cost an ONNX import and a shape inference (seconds
+        for minilm) on the event loop. Counted once per model file and process."""
+        if self.accelerator is None:
+            return
+        for model in models:
+            if model.name not in self.accelerator.latency_ms:
+                _flops_per_item(str(model.path))
 
     def modelled_s(self, accelerator: Accelerator, model: LoadedModel, batch: int) -> float:
         """Simulated seconds ``batch`` items of ``model`` take on ``accelerator``."""
@@ -238,10 +246,7 @@ class InferenceCore:
             # A hot accelerator runs slower, as in the host's own timing.
             busy_s = self.modelled_s(accelerator, model, batch) * self.state.throttle_factor()
         except BaseException:
-            self.state.finish(served=False)
-            await self._release()
-            if admitted:
-                self.state.rejoin()
+            await self._abandon(admitted)
             raise
         wall_start = time.time() - (time.monotonic() - started)
         finish_wall = wall_start + busy_s / speed
@@ -332,6 +337,14 @@ class InferenceCore:
         if not events:
             return outputs, []
         return flip_outputs(outputs, events)
+
+    async def _abandon(self, admitted: bool) -> None:
+        """A running inference failed: the accelerator is free, the slot released, and
+        an app's request (``admitted``) queues again."""
+        self.state.finish(served=False)
+        await self._release()
+        if admitted:
+            self.state.rejoin()
 
     async def _release(self) -> None:
         async with self._slots:

@@ -141,6 +141,7 @@ class SatelliteServer:
             max_concurrency=config.node.max_concurrency,
             accelerator=config.accelerator,
         )
+        self.core.prepare(self.runtime.models.values())
         self.forwarder = Forwarder(
             config.satellite_id,
             clock=config.clock,

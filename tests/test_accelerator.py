@@ -83,10 +83,6 @@ def test_a_profile_says_what_is_wrong_by_field() -> None:
 # --------------------------------------------------------------------------- the tables
 
 
-def scenario(extra: dict[str, Any]) -> Any:
-    return make_scenario(extra)
-
-
 def shells_with(accelerator: str) -> list[dict[str, Any]]:
     return [
         {
@@ -102,7 +98,7 @@ def shells_with(accelerator: str) -> list[dict[str, Any]]:
 
 
 def test_node_shell_and_satellite_layers_pick_the_profile_and_its_watts() -> None:
-    s = scenario(
+    s = make_scenario(
         {
             "node": {"accelerator": "h100"},
             "accelerator": [
@@ -127,7 +123,7 @@ def test_node_shell_and_satellite_layers_pick_the_profile_and_its_watts() -> Non
     shell = nodes.accelerator_for("s1", "s1-0-1")
     assert shell is BUILTIN_ACCELERATORS["jetson-orin"]
     assert nodes.accelerator_for(None, "other") is BUILTIN_ACCELERATORS["h100"]
-    host = scenario({})
+    host = make_scenario({})
     assert host.nodes.accelerator_for("s1", "s1-0-0") is None
     assert host.nodes.params_for("s1", "s1-0-0")[0] == PowerParams()
 
@@ -162,7 +158,7 @@ def test_node_shell_and_satellite_layers_pick_the_profile_and_its_watts() -> Non
 )
 def test_bad_tables_are_refused_with_their_field(extra: dict[str, Any], message: str) -> None:
     with pytest.raises(ScenarioError, match=re.escape(message)):
-        scenario(extra)
+        make_scenario(extra)
 
 
 # --------------------------------------------------------------------------- satellites
@@ -460,14 +456,15 @@ def test_an_accelerator_that_drains_its_bus_in_one_eclipse_is_warned_of(
 
     # The CubeSat defaults: 92 Wh, 0.9 -> 0.3 of it usable (55.2 Wh); an H100 with the
     # 10 W bus draws 710 W: 4.7 minutes, against eclipses of up to 36.
-    h100 = scenario({"node": {"accelerator": "h100"}})
+    h100 = make_scenario({"node": {"accelerator": "h100"}})
     (line,) = h100.nodes.power_warnings(["s1"])
     assert line.startswith("shell s1: accelerator h100 draws 710 W") and "4.7 min" in line
     # A Jetson (25 W + 10 W: 95 minutes) and an H100 on a bus sized for it say nothing.
-    assert scenario({"node": {"accelerator": "jetson-orin"}}).nodes.power_warnings(["s1"]) == []
-    sized = scenario({"node": {"accelerator": "h100"}, "power": {"battery_wh": 2_000.0}})
+    jetson = make_scenario({"node": {"accelerator": "jetson-orin"}})
+    assert jetson.nodes.power_warnings(["s1"]) == []
+    sized = make_scenario({"node": {"accelerator": "h100"}, "power": {"battery_wh": 2_000.0}})
     assert sized.nodes.power_warnings(["s1"]) == []
-    assert scenario({}).nodes.power_warnings(["s1"]) == []  # the host's own time
+    assert make_scenario({}).nodes.power_warnings(["s1"]) == []  # the host's own time
     # `orbitmesh validate` says it on stderr and still passes.
     examples = Path(__file__).parent.parent / "examples"
     path = tmp_path / "h100.toml"
