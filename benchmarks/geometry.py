@@ -7,6 +7,7 @@ and shortest routes from every ground station to every satellite.
     python benchmarks/geometry.py                          # the standard sizes, one process each
     python benchmarks/geometry.py --satellites 1584 --stations 100
     python benchmarks/geometry.py --satellites 1000000 --stations 10 --ticks 5
+    python benchmarks/geometry.py --satellites 1584 --stations 100 --terminals 10000
 
 Constellations: 1,584 is Starlink shell 1 (72 x 22); 4,408 is Starlink's first-generation
 filing (five shells); other sizes are one Walker delta shell of about sqrt(N) planes at
@@ -92,11 +93,24 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def scenario_for(n_sats: int, n_stations: int, horizon_ms: float | None = None) -> Scenario:
+def scenario_for(
+    n_sats: int, n_stations: int, horizon_ms: float | None = None, terminals: int = 0
+) -> Scenario:
     """The benchmark constellation of ``n_sats`` (see the module's docstring) with the
-    ``n_stations`` most populous metros, +grid links, every satellite computing."""
+    ``n_stations`` most populous metros, +grid links, every satellite computing, and
+    ``terminals`` phones walking anywhere between 53 deg south and north."""
+    moving = [
+        {
+            "name": "phones",
+            "kind": "phone",
+            "count": terminals,
+            "region": {"lat_deg": [-53.0, 53.0], "lon_deg": [-180.0, 180.0]},
+            "moving_fraction": 1.0,
+        }
+    ]
     return parse_scenario(
         {
+            "terminal": moving if terminals else [],
             "name": f"bench-{n_sats}",
             "time": {"start": "2026-03-20T12:00:00Z", "duration_s": 3600},
             "shell": shells_for(n_sats),
@@ -113,18 +127,25 @@ def scenario_for(n_sats: int, n_stations: int, horizon_ms: float | None = None) 
 
 
 def run_one(
-    n_sats: int, n_stations: int, ticks: int, warmup: int, horizon_ms: float | None = None
+    n_sats: int,
+    n_stations: int,
+    ticks: int,
+    warmup: int,
+    horizon_ms: float | None = None,
+    terminals: int = 0,
 ) -> dict[str, Any]:
     steal = CpuSteal()
     probe = cpu_probe_ms()
     t0 = time.perf_counter()
-    scenario = scenario_for(n_sats, n_stations, horizon_ms)
+    scenario = scenario_for(n_sats, n_stations, horizon_ms, terminals)
     engine = GeometryEngine(scenario)
     setup_s = time.perf_counter() - t0
     assert engine.catalog.size == n_sats, engine.catalog.size
     horizon = "all routes" if horizon_ms is None else f"routes within {horizon_ms:g} ms"
+    moving = f", {terminals:,} moving terminals" if terminals else ""
     print(
-        f"{n_sats:,} satellites, {n_stations} stations, {horizon}: engine ready in {setup_s:.2f} s",
+        f"{n_sats:,} satellites, {n_stations} stations{moving}, {horizon}: "
+        f"engine ready in {setup_s:.2f} s",
         flush=True,
     )
 
@@ -153,7 +174,7 @@ def run_one(
     rest = sum(v for k, v in phases.items() if k != "routes")
     target, target_rest = TARGETS_MS.get((n_sats, n_stations), (None, None))
     verdicts = []
-    if target is not None and horizon_ms is None:
+    if target is not None and horizon_ms is None and not terminals:
         verdicts.append(f"tick <= {target:g} ms: {'met' if p50 <= target else 'MISSED'}")
         if target_rest is not None:
             met = "met" if rest <= target_rest else "MISSED"
@@ -166,6 +187,7 @@ def run_one(
     return {
         "satellites": n_sats,
         "stations": n_stations,
+        "terminals": terminals,
         "route_horizon_ms": horizon_ms,
         "ticks": ticks,
         "setup_s": round(setup_s, 3),
@@ -194,6 +216,12 @@ def main() -> int:
     )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument(
+        "--terminals",
+        type=int,
+        default=0,
+        help="add this many walking phones (direct-to-device terminals), routes from each",
+    )
+    parser.add_argument(
         "--horizon-ms",
         type=float,
         help="compute only routes up to this delay (links.route_horizon_ms)",
@@ -202,7 +230,16 @@ def main() -> int:
     if args.satellites is not None:
         ticks = args.ticks or (50 if args.satellites <= 10_000 else 10)
         print(
-            json.dumps(run_one(args.satellites, args.stations, ticks, args.warmup, args.horizon_ms))
+            json.dumps(
+                run_one(
+                    args.satellites,
+                    args.stations,
+                    ticks,
+                    args.warmup,
+                    args.horizon_ms,
+                    args.terminals,
+                )
+            )
         )
         return 0
     # One process per size, so that each peak RSS is its own.

@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 from orbitmesh.constants import C_KM_PER_S  # noqa: E402
+from orbitmesh.links.linkstate import LinkRates  # noqa: E402
 from orbitmesh.links.shortest import search_threads  # noqa: E402
 from orbitmesh.orchestrator import GeometryEngine  # noqa: E402
 from orbitmesh.orchestrator.routing import LinkGraph  # noqa: E402
@@ -97,8 +98,7 @@ def _ours(method: str, threads: int | None) -> Candidate:
         graph = LinkGraph(
             case.n_sats,
             case.n_stations,
-            gsl_bandwidth_mbps=1.0,
-            isl_bandwidth_mbps=1.0,
+            rates=LinkRates(isl_mbps=1.0, gsl_mbps=1.0),
             method=method,  # type: ignore[arg-type]
             threads=threads,
         )

@@ -333,7 +333,7 @@ class _Base:
     @property
     def stations(self) -> Mapping[str, str]:
         """Ground-station name -> ``host:port``."""
-        return self.endpoints.ground_stations
+        return self.endpoints.gateways
 
     @property
     def closed(self) -> bool:
@@ -343,9 +343,9 @@ class _Base:
         if self._closed:
             raise OrbitmeshError(f"{type(self).__name__} is closed")
         try:
-            return self.endpoints.ground_stations[station]
+            return self.endpoints.gateways[station]
         except KeyError:
-            raise UnknownStation(station, self.endpoints.ground_stations) from None
+            raise UnknownStation(station, self.endpoints.gateways) from None
 
     def _tensors(
         self, model: str, inputs: Inputs, metadata: Any | None

@@ -8,7 +8,8 @@ A JSON object (default name ``orbitmesh-endpoints.json``)::
      "pid": 12345, "started_utc": "2026-03-20T12:00:00Z",
      "speed": 1.0, "sim_start": "2026-03-20T12:00:00Z"}
 
-``ground_stations`` and ``satellites`` are required; every other key is optional, and
+``ground_stations`` and ``satellites`` are required; every other key is optional
+(``terminals``, the same map for a scenario's direct-to-device terminals), and
 keys this module does not know are kept in :attr:`Endpoints.extra`. Addresses are
 ``host:port`` (IPv6 hosts in brackets: ``[::1]:50051``).
 
@@ -55,7 +56,16 @@ ENDPOINTS_ENV: Final = "ORBITMESH_ENDPOINTS"
 
 _ADDRESS_MAPS: Final = ("ground_stations", "satellites")
 _KNOWN_KEYS: Final = frozenset(
-    {*_ADDRESS_MAPS, "scenario", "pid", "started_utc", "speed", "sim_start", "security"}
+    {
+        *_ADDRESS_MAPS,
+        "terminals",
+        "scenario",
+        "pid",
+        "started_utc",
+        "speed",
+        "sim_start",
+        "security",
+    }
 )
 _SECURITY_FILES: Final = ("ca_file", "token_file", "cert_file", "key_file")
 
@@ -160,11 +170,13 @@ class Endpoints:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: What a client needs to call the servers (None: they are plaintext, no token).
     security: EndpointSecurity | None = None
+    #: Direct-to-device terminals' gateways (``[[terminal]]``), beside the stations'.
+    terminals: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [
             problem
-            for name in _ADDRESS_MAPS
+            for name in (*_ADDRESS_MAPS, "terminals")
             for problem in _address_map_problems(name, getattr(self, name))
         ]
         shadowed = sorted(_KNOWN_KEYS & set(self.extra))
@@ -172,8 +184,13 @@ class Endpoints:
             problems.append(f"extra: keys {shadowed} are fields of Endpoints")
         if problems:
             raise ValueError("; ".join(problems))
-        for name in (*_ADDRESS_MAPS, "extra"):
+        for name in (*_ADDRESS_MAPS, "terminals", "extra"):
             object.__setattr__(self, name, dict(getattr(self, name)))
+
+    @property
+    def gateways(self) -> dict[str, str]:
+        """Every gateway a client may send through: stations, then terminals."""
+        return {**self.ground_stations, **self.terminals}
 
     def to_json(self) -> dict[str, Any]:
         """The endpoints file's JSON object (optional fields that are None are left out)."""
@@ -182,6 +199,8 @@ class Endpoints:
             document["scenario"] = self.scenario
         document["ground_stations"] = dict(self.ground_stations)
         document["satellites"] = dict(self.satellites)
+        if self.terminals:
+            document["terminals"] = dict(self.terminals)
         if self.pid is not None:
             document["pid"] = self.pid
         if self.started_utc is not None:
@@ -214,6 +233,7 @@ class Endpoints:
         return cls(
             ground_stations=document["ground_stations"],
             satellites=document["satellites"],
+            terminals=document.get("terminals") or {},
             scenario=document.get("scenario"),
             pid=document.get("pid"),
             started_utc=_optional_time(document.get("started_utc")),
@@ -239,6 +259,8 @@ def _document_problems(document: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name}: missing (required)")
         else:
             problems.extend(_address_map_problems(name, document[name]))
+    if document.get("terminals") is not None:
+        problems.extend(_address_map_problems("terminals", document["terminals"]))
     scenario = document.get("scenario")
     if scenario is not None and not isinstance(scenario, str):
         problems.append(f"scenario: must be a string, not {type(scenario).__name__}")

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "KEEP_S",
+    "LinkRates",
     "LinkTimeline",
     "Route",
     "StationLinks",
@@ -80,6 +81,33 @@ class Route:
 
 
 @dataclass(frozen=True, eq=False)
+class LinkRates:
+    """How fast each link carries: one rate for laser links, one for ground links, and
+    the exceptions: a formation cluster's own links between its members, a terminal's
+    own radio (direct-to-device rates are megabits, not gigabits)."""
+
+    isl_mbps: float
+    gsl_mbps: float
+    #: Each satellite's cluster (index into ``cluster_mbps``, -1: none); None: no clusters.
+    cluster_of: NDArray[np.int32] | None = None
+    cluster_mbps: tuple[float, ...] = ()
+    #: One rate per station in station order; empty: ``gsl_mbps`` for every station.
+    station_mbps: tuple[float, ...] = ()
+
+    def isl(self, a: int, b: int) -> float:
+        """The laser link between satellites a and b."""
+        if self.cluster_of is not None:
+            k = int(self.cluster_of[a])
+            if k >= 0 and k == int(self.cluster_of[b]):
+                return self.cluster_mbps[k]
+        return self.isl_mbps
+
+    def gsl(self, station: int) -> float:
+        """A ground link of station number ``station``."""
+        return self.station_mbps[station] if self.station_mbps else self.gsl_mbps
+
+
+@dataclass(frozen=True, eq=False)
 class Topology:
     """What does not change during a run: who the nodes are and how fast links carry.
 
@@ -95,6 +123,20 @@ class Topology:
     gsl_rate_mbps: float
     #: Routes longer than this are not searched (None: every route). See LinksSpec.
     route_horizon_ms: float | None = None
+    #: Clusters' and terminals' own rates (LinkRates); the two rates above otherwise.
+    cluster_of: NDArray[np.int32] | None = None
+    cluster_rate_mbps: tuple[float, ...] = ()
+    station_rate_mbps: tuple[float, ...] = ()
+
+    @cached_property
+    def rates(self) -> LinkRates:
+        return LinkRates(
+            self.isl_rate_mbps,
+            self.gsl_rate_mbps,
+            self.cluster_of,
+            self.cluster_rate_mbps,
+            self.station_rate_mbps,
+        )
 
     @property
     def n_satellites(self) -> int:

@@ -151,13 +151,14 @@ class RouteSet(Mapping[str, Route]):
             k = int(np.flatnonzero(sats == nodes[0])[0])
             hops.append(topo.satellite_ids[nodes[0]])
             delays.append(float(ground_ms[k]))
-            rate_factor, ground_loss = self._graph.tick.weather_of(topo.station_number[self.source])
-            rates.append(topo.gsl_rate_mbps * rate_factor)
+            station = topo.station_number[self.source]
+            rate_factor, ground_loss = self._graph.tick.weather_of(station)
+            rates.append(topo.rates.gsl(station) * rate_factor)
         for i in range(1, len(nodes)):
             a, b = nodes[i - 1], nodes[i]
             hops.append(topo.satellite_ids[b])
             delays.append(self._graph.isl_delay_ms(a, b))
-            rates.append(topo.isl_rate_mbps)
+            rates.append(topo.rates.isl(a, b))
         # Weather adds loss on the ground link only.
         losses = (ground_loss,) + (0.0,) * (len(delays) - 1) if ground_loss else ()
         return Route(tuple(hops), tuple(delays), tuple(rates), losses)

@@ -1,4 +1,5 @@
-"""The satellites of a scenario: Walker shells expanded to elements, TLE and OMM files read.
+"""The satellites of a scenario: Walker shells expanded to elements, TLE and OMM files read,
+formation clusters' members given elements of their own (orchestrator/formation.py).
 
 Walker satellite ``<shell>-<plane>-<slot>`` of shell i:T/P/F sits in plane ``p`` with
 right ascension ``offset + p * spread / P`` and mean anomaly
@@ -23,6 +24,7 @@ from sgp4.api import WGS72, Satrec
 from skyfield.api import load as _skyfield_load
 
 from orbitmesh.constants import SECONDS_PER_DAY, WGS72_MU_KM3_PER_S2, WGS72_RADIUS_KM
+from orbitmesh.orchestrator.formation import ClusterSpec, member_elements
 from orbitmesh.orchestrator.omm import OmmError, read_omm_file
 from orbitmesh.orchestrator.scenario import Scenario, ScenarioError, ShellSpec, TleSourceSpec
 from orbitmesh.orchestrator.selection import selection_mask
@@ -101,8 +103,9 @@ class SatelliteCatalog:
     """Static facts about every satellite, in the order used by all per-tick arrays.
 
     Walker shells come first (one contiguous block each, plane-major), then TLE
-    satellites: those of TLE files, then those of OMM files ("TLE" below means both).
-    Walker satellites carry no SGP4 record until one is asked for: the propagator
+    satellites: those of TLE files, then those of OMM files, then the members of each
+    cluster in turn ("TLE" below means all three: satellites with element sets of their
+    own). Walker satellites carry no SGP4 record until one is asked for: the propagator
     exploits their shared elements instead (see orbits.py).
     """
 
@@ -117,6 +120,10 @@ class SatelliteCatalog:
     compute: NDArray[np.bool_]
     #: Satellites carrying each user model (always a subset of ``compute``).
     model_masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    #: Formation clusters, and each satellite's cluster (index into ``clusters``, -1 for
+    #: none; None when there are no clusters).
+    clusters: tuple[ClusterSpec, ...] = ()
+    cluster_index: NDArray[np.int32] | None = None
     _satrec_cache: dict[int, Satrec] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -154,10 +161,21 @@ class SatelliteCatalog:
             cached = self._satrec_cache[i] = block.satrec(i - block.start)
         return cached
 
+    @property
+    def cluster_start(self) -> int:
+        """Catalog index of the first cluster member (the size when there are none)."""
+        return self.size - sum(c.members for c in self.clusters)
+
+    def cluster_members(self, k: int) -> NDArray[np.intp]:
+        """Catalog indices of cluster ``k``'s members, in member order."""
+        start = self.cluster_start + sum(c.members for c in self.clusters[:k])
+        return np.arange(start, start + self.clusters[k].members, dtype=np.intp)
+
     def tle_age_days(self, when: datetime) -> NDArray[np.float64]:
-        """Days between each TLE satellite's epoch and ``when`` (absolute)."""
+        """Days between each file satellite's epoch (TLE or OMM) and ``when`` (absolute)."""
         whole, fraction = _sgp4_epoch(when)
-        epochs = np.array([s.jdsatepoch + s.jdsatepochF for s in self.tle_satrecs])
+        files = self.tle_satrecs[: len(self.tle_satrecs) - (self.size - self.cluster_start)]
+        epochs = np.array([s.jdsatepoch + s.jdsatepochF for s in files])
         return np.asarray(np.abs(whole + fraction - epochs), dtype=np.float64)
 
     def shell_name(self, i: int) -> str | None:
@@ -231,17 +249,21 @@ def _select_tles(scenario: Scenario, problems: list[str]) -> list[_ElementSet]:
     return chosen
 
 
+def _node_at_ltan_deg(ltan_h: float, epoch: datetime) -> float:
+    """The node's right ascension (deg) that holds local time ``ltan_h`` at the epoch."""
+    # Here, not at the top: the Sun's ephemeris is read only by scenarios that need it.
+    from orbitmesh.orchestrator.sunlight import sun_teme_ra_deg
+    from orbitmesh.orchestrator.sunsync import node_raan_deg
+
+    return node_raan_deg(sun_teme_ra_deg(_TIMESCALE.from_datetime(epoch)), ltan_h)
+
+
 def _with_node_at_ltan(shell: ShellSpec, epoch: datetime) -> ShellSpec:
     """A sun-synchronous shell with a local time of the node: its first plane's node
     placed at that local time at the epoch (the shell as given otherwise)."""
     if shell.ltan_h is None:
         return shell
-    # Here, not at the top: the Sun's ephemeris is read only by scenarios that need it.
-    from orbitmesh.orchestrator.sunlight import sun_teme_ra_deg
-    from orbitmesh.orchestrator.sunsync import node_raan_deg
-
-    sun_ra = sun_teme_ra_deg(_TIMESCALE.from_datetime(epoch))
-    return replace(shell, raan_offset_deg=node_raan_deg(sun_ra, shell.ltan_h))
+    return replace(shell, raan_offset_deg=_node_at_ltan_deg(shell.ltan_h, epoch))
 
 
 def build_catalog(scenario: Scenario) -> SatelliteCatalog:
@@ -279,13 +301,18 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
     for rec in tles:
         ids.append(rec.catalog_id)
         names.append(rec.name)
-    n_tle = len(tles)
-    shell_index.append(np.full(n_tle, -1, dtype=np.int32))
-    planes.append(np.full(n_tle, -1, dtype=np.int32))
-    slots.append(np.full(n_tle, -1, dtype=np.int32))
+    members = _cluster_members(scenario, whole_jd, fraction)
+    for cluster in scenario.clusters:
+        ids.extend(cluster.ids)
+        names.extend(cluster.ids)
+    n_members = len(members)
+    # Neither TLE satellites nor cluster members belong to a shell, plane or slot.
+    for outside in (shell_index, planes, slots):
+        outside.append(np.full(len(tles) + n_members, -1, dtype=np.int32))
 
-    # Walker ids are unique by construction (shell names are) and contain '-', which
-    # catalog numbers never do; only TLE selections can repeat an id.
+    # Walker and cluster ids are unique by construction (shell and cluster names are,
+    # together) and contain '-', which catalog numbers never do; only TLE selections can
+    # repeat an id.
     for sid, count in Counter(rec.catalog_id for rec in tles).items():
         if count > 1:
             problems.append(f"{scenario.source}: satellite id {sid!r} appears {count} times")
@@ -313,10 +340,38 @@ def build_catalog(scenario: Scenario) -> SatelliteCatalog:
         ids=tuple(ids),
         names=tuple(names),
         walker=tuple(blocks),
-        tle_satrecs=tuple(rec.satrec() for rec in tles),
+        tle_satrecs=(*(rec.satrec() for rec in tles), *members),
         shell_index=shell_of_index,
         plane=np.concatenate(planes),
         slot=np.concatenate(slots),
         compute=compute,
         model_masks={name: mask & compute for name, mask in model_masks.items()},
+        clusters=scenario.clusters,
+        cluster_index=(
+            np.concatenate(
+                [np.full(len(ids) - n_members, -1, dtype=np.int32)]
+                + [np.full(c.members, k, dtype=np.int32) for k, c in enumerate(scenario.clusters)]
+            )
+            if scenario.clusters
+            else None
+        ),
     )
+
+
+def _cluster_members(scenario: Scenario, whole_jd: float, fraction: float) -> list[Satrec]:
+    """Every cluster member's SGP4 record, epoch at the scenario start."""
+    out: list[Satrec] = []
+    for cluster in scenario.clusters:
+        raan_deg = (
+            cluster.raan_deg
+            if cluster.ltan_h is None
+            else _node_at_ltan_deg(cluster.ltan_h, scenario.time.start)
+        )
+        motion = kozai_mean_motion_rad_per_min(cluster.altitude_km)
+        for sat in member_elements(
+            cluster, raan_deg, whole_jd - _SGP4_EPOCH0_JD + fraction, motion
+        ):
+            # As for Walker shells: the exact split keeps propagation times precise.
+            sat.jdsatepoch, sat.jdsatepochF = whole_jd, fraction
+            out.append(sat)
+    return out

@@ -19,6 +19,7 @@ from orbitmesh import __version__
 from orbitmesh.orchestrator.cli_fault import add_fault_command
 from orbitmesh.orchestrator.cli_load import add_load_commands
 from orbitmesh.orchestrator.cli_run import add_run_commands
+from orbitmesh.orchestrator.formation import CLOSE_APPROACH_M, closest_approach_m
 from orbitmesh.orchestrator.preflight import Command, checked_catalog
 from orbitmesh.orchestrator.scenario import (
     BUILTIN_SCENARIOS,
@@ -94,11 +95,24 @@ def _engine(scenario: Scenario, command: Command, duration_s: float | None = Non
 
 
 def warn_power(scenario: Scenario) -> None:
-    """Say where an accelerator profile cannot run through an eclipse on its bus."""
-    outside = [None] if scenario.tles or scenario.omm else []
+    """Say where an accelerator profile cannot run through an eclipse on its bus, and
+    where a cluster's given offsets bring two members close."""
+    outside = [None] if scenario.tles or scenario.omm or scenario.clusters else []
     shells = [shell.name for shell in scenario.shells] + outside
     for line in scenario.nodes.power_warnings(shells):
         print(f"orbitmesh: warning: {line}", file=sys.stderr)
+    for k, cluster in enumerate(scenario.clusters):
+        # Only given offsets can collide: the lattices are passively safe by construction.
+        if cluster.layout != "offsets":
+            continue
+        closest_m, a, b = closest_approach_m(cluster)
+        if closest_m < CLOSE_APPROACH_M:
+            print(
+                f"orbitmesh: warning: cluster[{k}].offsets_m: members {a} and {b} come within "
+                f"{closest_m:.1f} m of each other each orbit (x0 cos u, y0 - 2 x0 sin u, "
+                "z0 cos u; docs/scenarios.md, formation clusters)",
+                file=sys.stderr,
+            )
 
 
 def _warn_stale_tles(catalog: Any, when: datetime) -> None:
@@ -228,8 +242,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"({int(catalog.compute.sum()):,} compute) in {len(scenario.shells)} shell(s) and "
         f"{len(scenario.tles)} TLE file(s)"
         + (f" and {len(scenario.omm)} OMM file(s)" if scenario.omm else "")
+        + (f" and {len(scenario.clusters)} cluster(s)" if scenario.clusters else "")
         + f", {len(scenario.ground_stations)} ground stations, "
-        f"isl {scenario.links.isl}, {scenario.time.duration_s:g} s from {start}"
+        + (f"{sum(t.size for t in scenario.terminals):,} terminals, " if scenario.terminals else "")
+        + f"isl {scenario.links.isl}, {scenario.time.duration_s:g} s from {start}"
     )
     return 0
 
@@ -240,8 +256,20 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     for name in BUILTIN_SCENARIOS:
         scenario = load_scenario(name)
         shells = ", ".join(
-            f"{s.name} {s.planes}x{s.sats_per_plane} {s.altitude_km:g} km {s.inclination_deg:g} deg"
-            for s in scenario.shells
+            [
+                f"{s.name} {s.planes}x{s.sats_per_plane} {s.altitude_km:g} km "
+                f"{s.inclination_deg:g} deg"
+                for s in scenario.shells
+            ]
+            + [
+                f"cluster {c.name} of {c.members} {c.altitude_km:g} km {c.inclination_deg:.2f} deg"
+                for c in scenario.clusters
+            ]
+            + (
+                [f"{sum(t.size for t in scenario.terminals):,} terminals"]
+                if scenario.terminals
+                else []
+            )
         )
         size = build_catalog(scenario).size
         stations = len(scenario.ground_stations)

@@ -94,6 +94,13 @@ def _emulation(
             ray.shutdown()
 
 
+def _names(names: list[str], shown: int = 8) -> str:
+    """Names for one line: the first few and how many more (a thousand phones)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f" and {len(names) - shown:,} more"
+
+
 def _options(args: argparse.Namespace, stations: list[str]) -> Any:
     from orbitmesh.ground.load.loadgen import LoadOptions
     from orbitmesh.ground.load.schedule import ScheduleKind
@@ -145,7 +152,15 @@ def _run(
     from orbitmesh.ground.errors import OrbitmeshError
     from orbitmesh.ground.load.loadtest import ProgressPrinter, format_summary, run_load_test
 
-    stations = args.stations.split(",") if args.stations else list(endpoints.ground_stations)
+    if args.stations:
+        stations = args.stations.split(",")
+    elif getattr(args, "terminals", False):
+        stations = list(endpoints.terminals)
+        if not stations:
+            print("orbitmesh: --terminals: the emulation has no terminals", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        stations = list(endpoints.ground_stations)
     try:
         options = _options(args, [s.strip() for s in stations if s.strip()])
         thresholds = _thresholds(args)
@@ -158,7 +173,7 @@ def _run(
         else f"{options.concurrency} callers (closed loop)"
     )
     print(
-        f"load: {options.model} through {', '.join(options.stations)}, {mode}, "
+        f"load: {options.model} through {_names(options.stations)}, {mode}, "
         f"{options.duration_s:g} s after {options.warmup_s:g} s warm-up",
         flush=True,
     )
@@ -370,6 +385,11 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
     p.add_argument("--steps", type=int, default=5, help="plateaus of --schedule step")
     p.add_argument("--rps-start", type=float, help="--schedule ramp: the starting rate (rps / 10)")
     p.add_argument("--stations", help="comma-separated ground stations to send through (all)")
+    p.add_argument(
+        "--terminals",
+        action="store_true",
+        help="send through the scenario's direct-to-device terminals instead of its stations",
+    )
     p.add_argument(
         "--policy",
         choices=("fastest", "nearest", "least-loaded", "power-aware"),

@@ -341,7 +341,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     publish(doc)
     print(
         f"{len(doc['satellites'])} satellites and {len(doc['ground_stations'])} ground "
-        f"stations serving after {time.monotonic() - started:.1f} s; endpoints in {endpoints_path}",
+        + (
+            f"stations and {len(doc['terminals']):,} terminals"
+            if doc.get("terminals")
+            else "stations"
+        )
+        + f" serving after {time.monotonic() - started:.1f} s; endpoints in {endpoints_path}",
         flush=True,
     )
     if doc.get("placement"):

@@ -55,11 +55,12 @@ def _sin_elevations(
     out: NDArray[np.float64],
 ) -> None:
     """Sine of every satellite's elevation from every station, (T, M, N); -2 where the
-    satellite has no position. One pass, no (T, M, N, 3) temporaries."""
+    satellite has no position. Stations' positions and up vectors are (T, M, 3): a
+    terminal moves. One pass, no (T, M, N, 3) temporaries."""
     for t in range(positions_km.shape[0]):
-        for m in range(station_km.shape[0]):
-            sx, sy, sz = station_km[m, 0], station_km[m, 1], station_km[m, 2]
-            ux, uy, uz = up[m, 0], up[m, 1], up[m, 2]
+        for m in range(station_km.shape[1]):
+            sx, sy, sz = station_km[t, m, 0], station_km[t, m, 1], station_km[t, m, 2]
+            ux, uy, uz = up[t, m, 0], up[t, m, 1], up[t, m, 2]
             for n in range(positions_km.shape[1]):
                 if not valid[t, n]:
                     out[t, m, n] = -2.0
@@ -91,8 +92,6 @@ class _Evaluator:
 
     def __init__(self, engine: GeometryEngine) -> None:
         self.engine = engine
-        self.up = engine.stations.enu[:, 2, :]
-        self.origin = engine.stations.itrs_km
 
     def sin_elevation(
         self, station: NDArray[np.intp], sat: NDArray[np.intp], offset_s: NDArray[np.float64]
@@ -102,8 +101,9 @@ class _Evaluator:
         pos = self.engine.propagator.itrs_km_pairs(
             sat, times_at(self.engine.start, offset_s), shifted=True
         )
-        rel = pos - self.origin[station]
-        out = np.einsum("ij,ij->i", rel, self.up[station]) / np.linalg.norm(rel, axis=1)
+        origin, up = self.engine.stations.frames_at(station, offset_s)
+        rel = pos - origin
+        out = np.einsum("ij,ij->i", rel, up) / np.linalg.norm(rel, axis=1)
         return np.asarray(np.nan_to_num(out, nan=-2.0), dtype=np.float64)
 
 
@@ -177,8 +177,6 @@ def find_contacts(
     grid = np.minimum(start_s + np.arange(steps + 1) * coarse_step_s, end_s)
     sin_mask = np.sin(np.radians(stations.mask_deg))
     near_sin = np.sin(np.radians(np.maximum(stations.mask_deg - NEAR_MISS_DEG, -90.0)))
-    up = stations.enu[:, 2, :]
-
     ev = _Evaluator(engine)
     # Event lists: (station, satellite, lo, hi) brackets.
     rises: list[NDArray[np.int64]] = []
@@ -189,11 +187,12 @@ def find_contacts(
     prev: NDArray[np.float64] | None = None  # the last two samples of the previous chunk
 
     chunk = chunk_samples(n, m)
-    station_km = np.ascontiguousarray(stations.itrs_km, dtype=np.float64)
-    up_unit = np.ascontiguousarray(up, dtype=np.float64)
     for lo in range(0, len(grid), chunk):
         idx = np.arange(lo, min(lo + chunk, len(grid)))
         pos, valid = engine.positions(grid[idx])
+        frames = [stations.frames(float(off)) for off in grid[idx]]
+        station_km = np.ascontiguousarray(np.stack([f[0] for f in frames]), dtype=np.float64)
+        up_unit = np.ascontiguousarray(np.stack([f[1][:, 2, :] for f in frames]))
         s = np.empty((len(idx), m, n))
         _sin_elevations(
             np.ascontiguousarray(pos), np.ascontiguousarray(valid), station_km, up_unit, s

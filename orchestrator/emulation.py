@@ -258,20 +258,27 @@ class Emulation:
             ),
         )
         link_params = LinkParams(loss_rate=scenario.links.loss_rate, seed=scenario.links.loss_seed)
+        # Terminals' gateways stand where each terminal starts; where it is at each tick
+        # is in the ground links the orchestrator publishes.
+        stations = engine.stations
+        places = [(g.lat_deg, g.lon_deg, g.alt_m) for g in scenario.ground_stations]
+        if stations.terminals is not None:
+            lat, lon, alt = stations.terminals.geodetic(0.0)
+            places += zip(lat.tolist(), lon.tolist(), alt.tolist(), strict=True)
         gateway_configs = [
             GatewayConfig(
-                station=spec.name,
-                lat_deg=spec.lat_deg,
-                lon_deg=spec.lon_deg,
-                alt_m=spec.alt_m,
-                min_elevation_deg=spec.min_elevation_deg,
+                station=name,
+                lat_deg=places[j][0],
+                lon_deg=places[j][1],
+                alt_m=places[j][2],
+                min_elevation_deg=float(stations.mask_deg[j]),
                 clock=clock,
                 link_params=link_params,
                 max_message_bytes=scenario.nodes.node.max_message_bytes,
                 host=self.options.host,
                 security=self.options.security,
             )
-            for spec in scenario.ground_stations
+            for j, name in enumerate(stations.names)
         ]
         spec: PlacementSpec = scenario.placement.with_overrides(
             self.options.satellites_per_host, self.options.stations_per_host
@@ -366,7 +373,9 @@ class Emulation:
         self.end_s = float(endpoints["duration_s"])
         self.placement = Placement(**endpoints["placement"])
         self.addresses = {sid: endpoints["satellites"][sid] for sid in topo.compute_ids}
-        self.station_addresses = dict(endpoints["ground_stations"])
+        self.station_addresses = dict(endpoints["ground_stations"]) | dict(
+            endpoints.get("terminals") or {}
+        )
         for host_id, info in endpoints["hosts"].items():
             handle: Any = ray.get_actor(
                 host_actor_name(self.options.run_id, host_id), namespace=RUN_NAMESPACE
@@ -403,12 +412,23 @@ class Emulation:
         ]
         return self.endpoints()
 
+    def _gateway_addresses(self) -> dict[str, dict[str, str]]:
+        """Stations' gateways, and terminals' where the scenario has any."""
+        assert self.scenario is not None
+        moving = {tid for spec in self.scenario.terminals for tid in spec.ids}
+        out = {
+            "ground_stations": {k: v for k, v in self.station_addresses.items() if k not in moving}
+        }
+        if moving:
+            out["terminals"] = {k: v for k, v in self.station_addresses.items() if k in moving}
+        return out
+
     def endpoints(self) -> dict[str, Any]:
         assert self.scenario is not None and self.clock is not None
         assert self.placement is not None
         return {
             "scenario": self.scenario.name,
-            "ground_stations": dict(self.station_addresses),
+            **self._gateway_addresses(),
             "satellites": dict(self.addresses),
             "speed": self.clock.speed,
             "sim_start": self.clock.start.isoformat().replace("+00:00", "Z"),
@@ -938,7 +958,7 @@ class Emulation:
             **self._fault_counts(),
             "satellites_down": sorted(self.down),
             "satellites": dict(self.addresses),
-            "ground_stations": dict(self.station_addresses),
+            **self._gateway_addresses(),
             "hosts": dict(self.host_addresses),
         }
 

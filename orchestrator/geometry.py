@@ -18,13 +18,22 @@ from numpy.typing import NDArray
 
 from orbitmesh.constants import C_KM_PER_S
 from orbitmesh.geodesy import itrs_to_geodetic
+from orbitmesh.links.linkstate import LinkRates
 from orbitmesh.node.ephemeris import Ephemeris
 from orbitmesh.orchestrator.catalog import SatelliteCatalog, build_catalog
-from orbitmesh.orchestrator.isl import IslLinks, PlusGrid, nearest_links, usable_links
+from orbitmesh.orchestrator.isl import (
+    ClusterLinks,
+    IslLinks,
+    PlusGrid,
+    merged_links,
+    nearest_links,
+    usable_links,
+)
 from orbitmesh.orchestrator.orbits import Propagator, times_at
 from orbitmesh.orchestrator.routing import LinkGraph, RouteTable
 from orbitmesh.orchestrator.scenario import Scenario
 from orbitmesh.orchestrator.sunlight import sun_itrs_km, sunlit
+from orbitmesh.orchestrator.terminals import TerminalTracks
 from orbitmesh.orchestrator.visibility import GroundLinks, StationSet
 
 __all__ = ["GeometryEngine", "Tick"]
@@ -69,21 +78,48 @@ class GeometryEngine:
     def __init__(self, scenario: Scenario, catalog: SatelliteCatalog | None = None) -> None:
         self.scenario = scenario
         self.catalog = catalog if catalog is not None else build_catalog(scenario)
-        self.stations = StationSet(scenario.ground_stations)
+        self.stations = StationSet(
+            scenario.ground_stations,
+            TerminalTracks(scenario.terminals) if scenario.terminals else None,
+        )
         self.propagator = Propagator(self.catalog)
         links = scenario.links
         self._grid = PlusGrid(self.catalog) if links.isl == "plus-grid" else None
-        self._pairs = self._grid.pairs if self._grid is not None else None
+        self._clusters = ClusterLinks(self.catalog) if self.catalog.clusters else None
+        self._pairs = (
+            None
+            if self._grid is None
+            else self._grid.pairs
+            if self._clusters is None
+            else np.concatenate([self._grid.pairs, self._clusters.pairs])
+        )
         self.graph = LinkGraph(
-            self.catalog.size,
-            self.stations.size,
-            gsl_bandwidth_mbps=links.gsl_bandwidth_mbps,
-            isl_bandwidth_mbps=links.isl_bandwidth_mbps,
-            static_pairs=self._pairs,
+            self.catalog.size, self.stations.size, rates=self.rates, static_pairs=self._pairs
         )
         self._station_nodes = np.arange(self.stations.size) + self.catalog.size
         #: Seconds spent per phase since the last clear(), for benchmarks and profiling.
         self.phase_s: dict[str, float] = {}
+
+    @property
+    def _station_mbps(self) -> tuple[float, ...]:
+        """Each ground node's link rate, where terminals bring their own (else none)."""
+        terminals = self.stations.terminals
+        if terminals is None:
+            return ()
+        fixed = (self.scenario.links.gsl_bandwidth_mbps,) * self.stations.n_fixed
+        return fixed + tuple(terminals.rate_mbps.tolist())
+
+    @property
+    def rates(self) -> LinkRates:
+        """Every link's rate: the scenario's two, clusters' and terminals' own."""
+        links, catalog = self.scenario.links, self.catalog
+        return LinkRates(
+            isl_mbps=links.isl_bandwidth_mbps,
+            gsl_mbps=links.gsl_bandwidth_mbps,
+            cluster_of=catalog.cluster_index,
+            cluster_mbps=tuple(c.link_mbps for c in catalog.clusters),
+            station_mbps=self._station_mbps,
+        )
 
     def _lap(self, phase: str, since: float) -> float:
         now = time.perf_counter()
@@ -158,18 +194,24 @@ class GeometryEngine:
         mark = time.perf_counter()
         lit = sunlit(pos, sun_km) & valid
         mark = self._lap("sunlit", mark)
-        ground = self.stations.links(pos, valid=valid)
+        ground = self.stations.links(pos, valid=valid, at_s=offset)
         mark = self._lap("visibility", mark)
         candidate_ms: NDArray[np.float64] | None = None
         if self._grid is not None and self._pairs is not None:
             candidate_km = self._grid.candidate_distances_km(pos, links.isl_range_km, valid)
+            if self._clusters is not None:
+                own_km = self._clusters.candidate_distances_km(pos, valid)
+                candidate_km = np.concatenate([candidate_km, own_km])
             isl = usable_links(self._pairs, candidate_km)
             candidate_ms = candidate_km / C_KM_PER_S * 1e3
-        elif links.isl == "nearest":
-            isl = nearest_links(pos, links.isl_neighbours, links.isl_range_km, valid)
         else:
-            empty = np.empty(0, dtype=np.int32)
-            isl = IslLinks(empty, empty, np.empty(0))
+            if links.isl == "nearest":
+                isl = nearest_links(pos, links.isl_neighbours, links.isl_range_km, valid)
+            else:
+                empty = np.empty(0, dtype=np.int32)
+                isl = IslLinks(empty, empty, np.empty(0))
+            if self._clusters is not None:
+                isl = merged_links(self._clusters.links(pos, valid), isl)
         mark = self._lap("isl", mark)
         table = None
         if routes:

@@ -4,6 +4,8 @@
 its plane and to the same slot in the next plane), so it is built once and each tick
 only decides which candidate links are usable. ``nearest`` links each satellite to its
 k nearest neighbours in sight and within range, recomputed every tick with a k-d tree.
+A formation cluster's members link to each other within the cluster's own range
+(:class:`ClusterLinks`), whatever the topology of the rest.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from orbitmesh.orchestrator.catalog import SatelliteCatalog
 from orbitmesh.orchestrator.scenario import ShellSpec
 
 __all__ = [
+    "ClusterLinks",
     "IslLinks",
     "PlusGrid",
     "candidate_distances_km",
     "clears_earth",
+    "merged_links",
     "nearest_links",
     "plus_grid_pairs",
     "usable_links",
@@ -207,7 +211,7 @@ def _clears(
 def candidate_distances_km(
     pairs: NDArray[np.int32],
     positions_km: NDArray[np.float64],
-    range_km: float,
+    range_km: float | NDArray[np.float64],
     valid: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Length of each candidate link, or inf where it is out of sight or out of range."""
@@ -218,7 +222,7 @@ def candidate_distances_km(
 def _measure(
     pa: NDArray[np.float64],
     d: NDArray[np.float64],
-    range_km: float,
+    range_km: float | NDArray[np.float64],
     pairs: NDArray[np.int32],
     valid: NDArray[np.bool_] | None,
 ) -> NDArray[np.float64]:
@@ -297,3 +301,44 @@ def nearest_links(
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     uniq, where = np.unique(np.stack([lo, hi], axis=1), axis=0, return_index=True)
     return IslLinks(uniq[:, 0].astype(np.int32), uniq[:, 1].astype(np.int32), dd[keep][where])
+
+
+class ClusterLinks:
+    """Every pair of a cluster's members is a candidate link, usable within the cluster's
+    ``link_range_m`` and in sight (always, a kilometre apart in orbit)."""
+
+    def __init__(self, catalog: SatelliteCatalog) -> None:
+        pairs: list[NDArray[np.int32]] = [np.empty((0, 2), dtype=np.int32)]
+        ranges: list[NDArray[np.float64]] = [np.empty(0)]
+        for k, cluster in enumerate(catalog.clusters):
+            members = catalog.cluster_members(k)
+            a, b = np.triu_indices(len(members), 1)
+            pairs.append(np.stack([members[a], members[b]], axis=1).astype(np.int32))
+            ranges.append(np.full(len(a), cluster.link_range_m / 1e3))
+        self.pairs = np.concatenate(pairs)
+        self.range_km = np.concatenate(ranges)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def candidate_distances_km(
+        self, positions_km: NDArray[np.float64], valid: NDArray[np.bool_] | None = None
+    ) -> NDArray[np.float64]:
+        """Length of each member pair, or inf where out of the cluster's range."""
+        return candidate_distances_km(self.pairs, positions_km, self.range_km, valid)
+
+    def links(
+        self, positions_km: NDArray[np.float64], valid: NDArray[np.bool_] | None = None
+    ) -> IslLinks:
+        return usable_links(self.pairs, self.candidate_distances_km(positions_km, valid))
+
+
+def merged_links(first: IslLinks, second: IslLinks) -> IslLinks:
+    """Both sets of links, each pair once (the first's length where both have it)."""
+    if len(second) == 0:
+        return first
+    a = np.concatenate([first.a, second.a])
+    b = np.concatenate([first.b, second.b])
+    dist = np.concatenate([first.distance_km, second.distance_km])
+    _, keep = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)
+    return IslLinks(a[keep], b[keep], dist[keep])

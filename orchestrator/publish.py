@@ -31,6 +31,9 @@ def topology(engine: GeometryEngine) -> Topology:
         isl_rate_mbps=links.isl_bandwidth_mbps,
         gsl_rate_mbps=links.gsl_bandwidth_mbps,
         route_horizon_ms=links.route_horizon_ms,
+        cluster_of=engine.rates.cluster_of,
+        cluster_rate_mbps=engine.rates.cluster_mbps,
+        station_rate_mbps=engine.rates.station_mbps,
     )
 
 

@@ -66,7 +66,14 @@ def _route_entries(
 
 
 #: The lists of ``orbitmesh geometry --json``, in document order (``--sections`` picks).
-GEOMETRY_SECTIONS = ("satellites", "ground_stations", "isl", "routes", "satellite_routes")
+GEOMETRY_SECTIONS = (
+    "satellites",
+    "ground_stations",
+    "terminals",
+    "isl",
+    "routes",
+    "satellite_routes",
+)
 
 
 def _satellite_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
@@ -86,38 +93,72 @@ def _satellite_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, A
         }
 
 
+def _visible(engine: GeometryEngine, tick: Tick, j: int, bounds: Any) -> list[dict[str, Any]]:
+    """What ground node ``j`` sees, highest first."""
+    cat, g = engine.catalog, tick.ground
+    sl = slice(bounds[j], bounds[j + 1])
+    visible = [
+        {
+            "satellite": cat.ids[s],
+            "elevation_deg": _r(e),
+            "azimuth_deg": _r(a),
+            "range_km": _r(r),
+            "delay_ms": _r(d),
+        }
+        for s, e, a, r, d in zip(
+            g.satellite[sl],
+            g.elevation_deg[sl],
+            g.azimuth_deg[sl],
+            g.range_km[sl],
+            g.delay_ms[sl],
+            strict=True,
+        )
+    ]
+    visible.sort(key=lambda v: -v["elevation_deg"])
+    return visible
+
+
 def _station_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
-    cat = engine.catalog
-    g = tick.ground
-    bounds = np.searchsorted(g.station, np.arange(engine.stations.size + 1))
+    bounds = np.searchsorted(tick.ground.station, np.arange(engine.stations.size + 1))
     for j, spec in enumerate(engine.stations.specs):
-        sl = slice(bounds[j], bounds[j + 1])
-        visible = [
-            {
-                "satellite": cat.ids[s],
-                "elevation_deg": _r(e),
-                "azimuth_deg": _r(a),
-                "range_km": _r(r),
-                "delay_ms": _r(d),
-            }
-            for s, e, a, r, d in zip(
-                g.satellite[sl],
-                g.elevation_deg[sl],
-                g.azimuth_deg[sl],
-                g.range_km[sl],
-                g.delay_ms[sl],
-                strict=True,
-            )
-        ]
-        visible.sort(key=lambda v: -v["elevation_deg"])
         yield {
             "name": spec.name,
             "lat_deg": spec.lat_deg,
             "lon_deg": spec.lon_deg,
             "alt_m": spec.alt_m,
             "min_elevation_deg": spec.min_elevation_deg,
-            "visible": visible,
+            "visible": _visible(engine, tick, j, bounds),
         }
+
+
+def _terminal_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
+    stations, terminals = engine.stations, engine.stations.terminals
+    if terminals is None:
+        return
+    bounds = np.searchsorted(tick.ground.station, np.arange(stations.size + 1))
+    lat, lon, alt = terminals.geodetic(tick.offset_s)
+    for k, name in enumerate(terminals.ids):
+        yield {
+            "name": name,
+            "kind": terminals.kind[k],
+            "lat_deg": _r(lat[k]),
+            "lon_deg": _r(lon[k]),
+            "alt_m": _r(alt[k], 3),
+            "moving": bool(terminals.moving[k]),
+            "min_elevation_deg": float(terminals.min_elevation_deg[k]),
+            "rate_mbps": float(terminals.rate_mbps[k]),
+            "visible": _visible(engine, tick, stations.n_fixed + k, bounds),
+        }
+
+
+def _terminal_words(engine: GeometryEngine, tick: Tick) -> str:
+    """The header's count of terminals and how many see a satellite ('' for none)."""
+    stations = engine.stations
+    count = stations.size - stations.n_fixed
+    if not count:
+        return ""
+    served = len(np.unique(tick.ground.station[tick.ground.station >= stations.n_fixed]))
+    return f"{count:,} terminals ({served:,} with a satellite in view), "
 
 
 def _isl_items(engine: GeometryEngine, tick: Tick) -> Iterator[dict[str, Any]]:
@@ -136,7 +177,11 @@ def geometry_sections(
     n_compute = len(cat.compute_indices)
     sections: dict[str, tuple[int, Iterator[dict[str, Any]]]] = {
         "satellites": (cat.size, _satellite_items(engine, tick)),
-        "ground_stations": (engine.stations.size, _station_items(engine, tick)),
+        "ground_stations": (engine.stations.n_fixed, _station_items(engine, tick)),
+        "terminals": (
+            engine.stations.size - engine.stations.n_fixed,
+            _terminal_items(engine, tick),
+        ),
         "isl": (len(tick.isl), _isl_items(engine, tick)),
     }
     routes: Iterator[dict[str, Any]] = iter(())
@@ -241,8 +286,9 @@ def geometry_table(
     lines = [
         f"{engine.scenario.name} at {iso(tick.time)}: {cat.size:,} satellites "
         f"({n_compute:,} compute, {int(tick.sunlit.sum()):,} sunlit), "
-        f"{engine.stations.size} ground stations, "
-        f"{len(tick.ground):,} ground links, {len(tick.isl):,} inter-satellite links",
+        f"{engine.stations.n_fixed} ground stations, "
+        + _terminal_words(engine, tick)
+        + f"{len(tick.ground):,} ground links, {len(tick.isl):,} inter-satellite links",
         "",
         "Satellites",
     ]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orbitmesh.links.linkstate import LinkRates
 from orbitmesh.links.shortest import NO_PREDECESSOR, SEEDED, LinkCsr, Method, search_many
 from orbitmesh.orchestrator.isl import IslLinks
 from orbitmesh.orchestrator.visibility import GroundLinks
@@ -49,8 +50,7 @@ class RouteTable:
     delay_ms: NDArray[np.float64]
     predecessors: NDArray[np.int32]
     n_sats: int
-    gsl_bandwidth_mbps: float
-    isl_bandwidth_mbps: float
+    rates: LinkRates
     #: Routes longer than this were not searched: inf means "beyond the horizon" too.
     horizon_ms: float | None = None
 
@@ -79,8 +79,10 @@ class RouteTable:
         """Smallest link rate along a path (inf for an empty or one-node path)."""
         rate = np.inf
         for u, v in itertools.pairwise(path):
-            is_ground = u >= self.n_sats or v >= self.n_sats
-            rate = min(rate, self.gsl_bandwidth_mbps if is_ground else self.isl_bandwidth_mbps)
+            if u >= self.n_sats or v >= self.n_sats:
+                rate = min(rate, self.rates.gsl(max(u, v) - self.n_sats))
+            else:
+                rate = min(rate, self.rates.isl(u, v))
         return float(rate)
 
     def hop_counts(self, row: int, targets: NDArray[np.intp]) -> NDArray[np.int32]:
@@ -108,16 +110,14 @@ class LinkGraph:
         n_sats: int,
         n_stations: int,
         *,
-        gsl_bandwidth_mbps: float,
-        isl_bandwidth_mbps: float,
+        rates: LinkRates,
         static_pairs: NDArray[np.int32] | None = None,
         method: Method | None = None,
         threads: int | None = None,
     ) -> None:
         self.n_sats = n_sats
         self.n_stations = n_stations
-        self.gsl_bandwidth_mbps = gsl_bandwidth_mbps
-        self.isl_bandwidth_mbps = isl_bandwidth_mbps
+        self.rates = rates
         self.static = (
             LinkCsr.of_links(n_sats, static_pairs[:, 0], static_pairs[:, 1])
             if static_pairs is not None
@@ -196,7 +196,6 @@ class LinkGraph:
             delay_ms=dist,
             predecessors=pred,
             n_sats=self.n_sats,
-            gsl_bandwidth_mbps=self.gsl_bandwidth_mbps,
-            isl_bandwidth_mbps=self.isl_bandwidth_mbps,
+            rates=self.rates,
             horizon_ms=horizon_ms,
         )

@@ -19,15 +19,18 @@ from typing import Any, Literal, NamedTuple
 from orbitmesh.checking import Checker, ParamProblem, describe, exact_number, id_text
 from orbitmesh.node.radiation import RadiationParams, parse_radiation
 from orbitmesh.orchestrator.faults import FaultSpec, parse_faults
+from orbitmesh.orchestrator.formation import ClusterSpec, parse_cluster
 from orbitmesh.orchestrator.node_profile import SHELL_PROFILE_KEYS, NodeProfile, parse_node_profile
 from orbitmesh.orchestrator.placement import PlacementSpec, parse_placement
 from orbitmesh.orchestrator.selection import Selection, parse_selection
-from orbitmesh.orchestrator.sunsync import ltan_hours, sun_synchronous_inclination_deg
+from orbitmesh.orchestrator.sunsync import parse_plane
+from orbitmesh.orchestrator.terminals import TerminalSpec, parse_terminal
 
 __all__ = [
     "BUILTIN_SCENARIOS",
     "MAX_TICKS_PER_WALL_S",
     "MIN_STEP_S",
+    "ClusterSpec",
     "ComputeSpec",
     "EphemerisSpan",
     "GroundStationSpec",
@@ -57,6 +60,8 @@ BUILTIN_SCENARIOS: tuple[str, ...] = (
     "kuiper-630",
     "iridium",
     "spacex-odc",
+    "suncatcher-81",
+    "d2d-kuiper",
 )
 #: Built-in ground-station lists usable from ``[[ground_station_set]]``.
 BUILTIN_STATION_LISTS: tuple[str, ...] = ("metros",)
@@ -175,6 +180,12 @@ class Scenario:
     fault_seed: int = 0
     #: ``[radiation]``: upsets, latch-ups and dose (disabled unless the table says so).
     radiation: RadiationParams = field(default_factory=RadiationParams)
+    #: ``[[cluster]]`` formations (orchestrator/formation.py); their members follow the
+    #: TLE and OMM satellites.
+    clusters: tuple[ClusterSpec, ...] = ()
+    #: ``[[terminal]]`` direct-to-device terminals (orchestrator/terminals.py): ground
+    #: nodes like stations, after them in every station order, that may move.
+    terminals: tuple[TerminalSpec, ...] = ()
 
 
 def _parse_time(value: Any, path: str, chk: Checker) -> datetime | None:
@@ -331,8 +342,10 @@ _TOP_KEYS = (
     "shell",
     "tle",
     "omm",
+    "cluster",
     "ground_station",
     "ground_station_set",
+    "terminal",
     "links",
     "compute",
     "power",
@@ -423,52 +436,8 @@ def _parse_shell(table: Mapping[str, Any], path: str, chk: Checker) -> ShellSpec
         MIN_ALTITUDE_KM,
         MAX_ALTITUDE_KM,
     )
-    sun_synchronous = chk.get(table, "sun_synchronous", path, chk.boolean, False)
-    inclination: float | None = None
-    if sun_synchronous and "inclination_deg" in table:
-        chk.problem(
-            f"{path}.inclination_deg",
-            "a sun-synchronous shell's inclination follows from its altitude: "
-            "give inclination_deg or sun_synchronous = true, not both",
-        )
-    elif sun_synchronous:
-        if altitude is not None:
-            try:
-                inclination = sun_synchronous_inclination_deg(altitude)
-            except ValueError as exc:
-                chk.problem(f"{path}.sun_synchronous", str(exc))
-    else:
-        inclination = chk.within(
-            chk.get(table, "inclination_deg", path, chk.number),
-            f"{path}.inclination_deg",
-            0,
-            180,
-        )
-    ltan_h: float | None = None
-    ltan_ok = True
-    if "ltan" in table:
-        text = chk.string(table["ltan"], f"{path}.ltan")
-        if text is None:
-            ltan_ok = False
-        elif not sun_synchronous:
-            chk.problem(
-                f"{path}.ltan",
-                "a local time of the node holds only for a sun-synchronous shell: "
-                "add sun_synchronous = true",
-            )
-            ltan_ok = False
-        elif "raan_offset_deg" in table:
-            chk.problem(
-                f"{path}.raan_offset_deg",
-                "ltan places the first plane's node: give ltan or raan_offset_deg, not both",
-            )
-            ltan_ok = False
-        else:
-            try:
-                ltan_h = ltan_hours(text)
-            except ValueError as exc:
-                chk.problem(f"{path}.ltan", str(exc))
-                ltan_ok = False
+    plane = parse_plane(table, path, chk, altitude, node_key="raan_offset_deg")
+    sun_synchronous, inclination, ltan_h, ltan_ok = plane
     planes = chk.get(table, "planes", path, chk.integer)
     per_plane = chk.get(table, "sats_per_plane", path, chk.integer)
     phasing = chk.get(table, "phasing", path, chk.integer, 0)
@@ -746,8 +715,15 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         for i, t in enumerate(chk.array_of_tables(data.get("omm", []), "omm"))
         if (omm_source := _parse_omm_source(t, f"omm[{i}]", base_dir, chk)) is not None
     ]
-    if "shell" not in data and "tle" not in data and "omm" not in data:
-        chk.problem("", "defines no satellites: add a [[shell]], [[tle]] or [[omm]] section")
+    clusters = [
+        cluster
+        for i, t in enumerate(chk.array_of_tables(data.get("cluster", []), "cluster"))
+        if (cluster := parse_cluster(t, f"cluster[{i}]", chk)) is not None
+    ]
+    if not any(key in data for key in ("shell", "tle", "omm", "cluster")):
+        chk.problem(
+            "", "defines no satellites: add a [[shell]], [[tle]], [[omm]] or [[cluster]] section"
+        )
 
     stations = [
         station
@@ -765,6 +741,21 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
     ):
         for dup in sorted({n for n in names if names.count(n) > 1}):
             chk.problem(kind, f"name {dup!r} is used more than once")
+    terminals = [
+        terminal
+        for i, t in enumerate(chk.array_of_tables(data.get("terminal", []), "terminal"))
+        if (terminal := parse_terminal(t, f"terminal[{i}]", chk)) is not None
+    ]
+    taken = {g.name for g in stations}
+    for terminal in terminals:
+        for tid in sorted(set(terminal.ids) & taken):
+            chk.problem("terminal", f"id {tid!r} is used more than once (stations and terminals)")
+        taken.update(terminal.ids)
+    cluster_names = [c.name for c in clusters]
+    for dup in sorted({n for n in cluster_names if cluster_names.count(n) > 1}):
+        chk.problem("cluster", f"name {dup!r} is used more than once")
+    for clash in sorted(set(cluster_names) & {s.name for s in shells}):
+        chk.problem("cluster", f"name {clash!r} is also a shell's (ids must tell them apart)")
 
     links = _parse_links(data["links"], chk) if "links" in data else LinksSpec()
     compute = _parse_compute(data["compute"], chk) if "compute" in data else ComputeSpec()
@@ -803,6 +794,8 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path) -> Scen
         faults=faults,
         fault_seed=fault_seed,
         radiation=radiation,
+        clusters=tuple(clusters),
+        terminals=tuple(terminals),
     )
 
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
+from orbitmesh.checking import Checker
 from orbitmesh.constants import (
     SECONDS_PER_DAY,
     SUN_SYNCHRONOUS_DEG_PER_DAY,
@@ -25,7 +28,13 @@ from orbitmesh.constants import (
     WGS72_RADIUS_KM,
 )
 
-__all__ = ["ltan_hours", "node_raan_deg", "sun_synchronous_inclination_deg"]
+__all__ = [
+    "PlaneChoice",
+    "ltan_hours",
+    "node_raan_deg",
+    "parse_plane",
+    "sun_synchronous_inclination_deg",
+]
 
 _LTAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -55,3 +64,73 @@ def node_raan_deg(sun_ra_deg: float, ltan_h: float) -> float:
     """The ascending node's right ascension (deg, [0, 360)) that holds local time
     ``ltan_h`` when the Sun stands at right ascension ``sun_ra_deg``."""
     return (sun_ra_deg + 15.0 * (ltan_h - 12.0)) % 360.0
+
+
+class PlaneChoice(NamedTuple):
+    """How a scenario table sets its orbit plane (None where a value has a problem)."""
+
+    sun_synchronous: bool | None
+    inclination_deg: float | None
+    ltan_h: float | None
+    ltan_ok: bool
+
+
+def parse_plane(
+    table: Mapping[str, Any],
+    path: str,
+    chk: Checker,
+    altitude_km: float | None,
+    *,
+    node_key: str,
+    what: str = "shell",
+) -> PlaneChoice:
+    """``inclination_deg``, or ``sun_synchronous = true`` with an optional ``ltan``, of a
+    ``[[shell]]`` or ``[[cluster]]`` table (``node_key`` names the table's other way of
+    placing the node, which ``ltan`` excludes)."""
+    sun_synchronous = chk.get(table, "sun_synchronous", path, chk.boolean, False)
+    inclination: float | None = None
+    if sun_synchronous and "inclination_deg" in table:
+        chk.problem(
+            f"{path}.inclination_deg",
+            f"a sun-synchronous {what}'s inclination follows from its altitude: "
+            "give inclination_deg or sun_synchronous = true, not both",
+        )
+    elif sun_synchronous:
+        if altitude_km is not None:
+            try:
+                inclination = sun_synchronous_inclination_deg(altitude_km)
+            except ValueError as exc:
+                chk.problem(f"{path}.sun_synchronous", str(exc))
+    else:
+        inclination = chk.within(
+            chk.get(table, "inclination_deg", path, chk.number),
+            f"{path}.inclination_deg",
+            0,
+            180,
+        )
+    ltan_h: float | None = None
+    ltan_ok = True
+    if "ltan" in table:
+        text = chk.string(table["ltan"], f"{path}.ltan")
+        if text is None:
+            ltan_ok = False
+        elif not sun_synchronous:
+            chk.problem(
+                f"{path}.ltan",
+                f"a local time of the node holds only for a sun-synchronous {what}: "
+                "add sun_synchronous = true",
+            )
+            ltan_ok = False
+        elif node_key in table:
+            chk.problem(
+                f"{path}.{node_key}",
+                f"ltan places the node: give ltan or {node_key}, not both",
+            )
+            ltan_ok = False
+        else:
+            try:
+                ltan_h = ltan_hours(text)
+            except ValueError as exc:
+                chk.problem(f"{path}.ltan", str(exc))
+                ltan_ok = False
+    return PlaneChoice(sun_synchronous, inclination, ltan_h, ltan_ok)

@@ -17,8 +17,9 @@ from numba import njit
 from numpy.typing import NDArray
 
 from orbitmesh.constants import C_KM_PER_S, WGS84_A_KM
-from orbitmesh.geodesy import enu_basis, geodetic_to_itrs_km
+from orbitmesh.geodesy import enu_basis, geodetic_to_itrs_km, itrs_to_geodetic
 from orbitmesh.orchestrator.scenario import GroundStationSpec
+from orbitmesh.orchestrator.terminals import TerminalTracks
 
 __all__ = ["GroundLinks", "StationSet"]
 
@@ -96,25 +97,71 @@ def _in_view(
 
 
 class StationSet:
-    """The ground stations of a scenario, with their fixed Earth-fixed geometry."""
+    """The ground nodes of a scenario: fixed stations, then terminals, which may move.
 
-    def __init__(self, stations: Sequence[GroundStationSpec]) -> None:
-        self.specs = tuple(stations)
-        self.names = tuple(s.name for s in stations)
-        self.size = len(stations)
+    ``itrs_km`` and ``enu`` hold every node's frame at the scenario start;
+    :meth:`frames` gives them at any instant (the fixed stations' never change).
+    """
+
+    def __init__(
+        self, stations: Sequence[GroundStationSpec], terminals: TerminalTracks | None = None
+    ) -> None:
+        self.specs = tuple(stations)  # the fixed stations only
+        self.terminals = terminals if terminals is not None and terminals.size else None
+        moving = self.terminals
+        self.names = tuple(s.name for s in stations) + (moving.ids if moving else ())
+        self.n_fixed = len(stations)
+        self.size = len(self.names)
         lat = np.array([s.lat_deg for s in stations], dtype=np.float64)
         lon = np.array([s.lon_deg for s in stations], dtype=np.float64)
         alt = np.array([s.alt_m for s in stations], dtype=np.float64)
-        self.mask_deg = np.array([s.min_elevation_deg for s in stations], dtype=np.float64)
+        mask = np.array([s.min_elevation_deg for s in stations], dtype=np.float64)
+        if moving is not None:
+            t_lat, t_lon, t_alt = moving.geodetic(0.0)
+            lat, lon = np.concatenate([lat, t_lat]), np.concatenate([lon, t_lon])
+            alt, mask = (
+                np.concatenate([alt, t_alt]),
+                np.concatenate([mask, moving.min_elevation_deg]),
+            )
+        self.mask_deg = mask
         self.itrs_km = geodetic_to_itrs_km(lat, lon, alt).reshape(-1, 3)
         self.enu = enu_basis(lat, lon).reshape(-1, 3, 3)
         self._sin_mask = np.sin(np.radians(self.mask_deg))
         self._unit = self.itrs_km / np.linalg.norm(self.itrs_km, axis=1, keepdims=True)
+        #: Whether any node moves (else every instant shares the start's frames).
+        self.moves = moving is not None and bool(moving.moving.any())
         #: Cone cosines by altitude ceiling (km): the highest satellite barely changes
         #: from tick to tick, and the cones cost a Python loop over the stations.
         self._cones: dict[float, NDArray[np.float64]] = {}
         #: Output room for the pairs in view (grown as needed).
         self._room = 1024
+
+    def frames(self, offset_s: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Every node's Earth-fixed position (M, 3) and east-north-up basis (M, 3, 3)
+        ``offset_s`` after the start."""
+        if not self.moves or self.terminals is None:
+            return self.itrs_km, self.enu
+        lat, lon, alt = self.terminals.geodetic(offset_s)
+        itrs = self.itrs_km.copy()
+        enu = self.enu.copy()
+        itrs[self.n_fixed :] = geodetic_to_itrs_km(lat, lon, alt).reshape(-1, 3)
+        enu[self.n_fixed :] = enu_basis(lat, lon).reshape(-1, 3, 3)
+        return itrs, enu
+
+    def frames_at(
+        self, nodes: NDArray[np.intp], offsets_s: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Position (K, 3) and up vector (K, 3) of ``nodes[k]`` at ``offsets_s[k]``."""
+        itrs, up = self.itrs_km[nodes], self.enu[nodes, 2, :]
+        if not self.moves or self.terminals is None:
+            return itrs, up
+        on = np.flatnonzero(nodes >= self.n_fixed)
+        if len(on):
+            rows = nodes[on] - self.n_fixed
+            moved = self.terminals.itrs_km_at(rows, offsets_s[on])
+            lat, lon, _ = itrs_to_geodetic(moved)
+            itrs[on], up[on] = moved, enu_basis(lat, lon).reshape(-1, 3, 3)[:, 2, :]
+        return itrs, up
 
     def cone_cosines(self, max_altitude_km: float) -> NDArray[np.float64]:
         """Cosine of the widest geocentric angle at which a satellite no higher than
@@ -137,8 +184,10 @@ class StationSet:
         *,
         cone_cos: NDArray[np.float64] | None = None,
         valid: NDArray[np.bool_] | None = None,
+        at_s: float = 0.0,
     ) -> GroundLinks:
-        """Pairs above the mask for positions (N, 3) at one instant."""
+        """Pairs above the mask for positions (N, 3) at one instant, ``at_s`` after the
+        start (where the terminals are)."""
         empty_i = np.empty(0, dtype=np.int32)
         empty_f = np.empty(0, dtype=np.float64)
         if self.size == 0 or len(positions_km) == 0:
@@ -154,6 +203,8 @@ class StationSet:
                 cone_cos = self._cones[ceiling_km] = self.cone_cosines(ceiling_km)
         ok = np.ones(len(positions_km), dtype=bool) if valid is None else valid
         positions = np.ascontiguousarray(positions_km, dtype=np.float64)
+        itrs, enu = self.frames(at_s)
+        unit = self._unit if itrs is self.itrs_km else itrs / np.linalg.norm(itrs, axis=1)[:, None]
         while True:
             room = self._room
             st = np.empty(room, dtype=np.int32)
@@ -161,7 +212,7 @@ class StationSet:
             local = np.empty((room, 3))
             rng = np.empty(room)
             count = _in_view(
-                positions, ok, self._unit, self.itrs_km, self.enu, cone_cos, self._sin_mask,
+                positions, ok, unit, itrs, enu, cone_cos, self._sin_mask,
                 st, sat, local, rng,
             )  # fmt: skip
             # Room for the next tick: links change slowly, keep some slack.

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_scenario
 
 from orbitmesh.constants import C_KM_PER_S, EARTH_EQUATORIAL_RADIUS_KM, ISL_ATMOSPHERE_KM
+from orbitmesh.links.linkstate import LinkRates
 from orbitmesh.orchestrator import GeometryEngine, IslLinks
 from orbitmesh.orchestrator.isl import clears_earth, nearest_links, plus_grid_pairs
 from orbitmesh.orchestrator.routing import LinkGraph
@@ -184,7 +185,7 @@ def test_routes_on_random_graphs_equal_networkx() -> None:
         ground = GroundLinks(
             st, sat, np.zeros(len(st)), np.zeros(len(st)), rng.uniform(500, 2000, len(st))
         )
-        graph = LinkGraph(n, m, gsl_bandwidth_mbps=100.0, isl_bandwidth_mbps=1000.0)
+        graph = LinkGraph(n, m, rates=LinkRates(isl_mbps=1000.0, gsl_mbps=100.0))
         table = graph.routes_from(graph.of_tick(isl, ground), np.arange(n, n + m))
         g = _networkx_graph(isl, ground, n)
         for j in range(m):
@@ -208,8 +209,7 @@ def test_static_layout_gives_the_same_routes_as_a_rebuilt_graph(
     plain = LinkGraph(
         walker_engine.catalog.size,
         walker_engine.stations.size,
-        gsl_bandwidth_mbps=1.0,
-        isl_bandwidth_mbps=1.0,
+        rates=LinkRates(isl_mbps=1.0, gsl_mbps=1.0),
     )
     table = plain.routes_from(plain.of_tick(tick.isl, tick.ground), tick.routes.sources)
     np.testing.assert_array_equal(table.delay_ms, tick.routes.delay_ms)

@@ -32,8 +32,8 @@ from orbitmesh.orchestrator.scenario import (
 HEAD = 'name = "t"\n'
 TIME = '[time]\nstart = "2026-03-20T12:00:00Z"\n'
 ALLOWED_TOP = (
-    "name, time, shell, tle, omm, ground_station, ground_station_set, links, compute, "
-    "power, thermal, node, model, satellite, app, accelerator, placement, fault, faults, "
+    "name, time, shell, tle, omm, cluster, ground_station, ground_station_set, terminal, links, "
+    "compute, power, thermal, node, model, satellite, app, accelerator, placement, fault, faults, "
     "radiation"
 )
 ALLOWED_SHELL = (
@@ -294,7 +294,7 @@ def test_all_problems_of_a_file_are_reported_together(tmp_path: Path) -> None:
         ),
         pytest.param(
             HEAD + TIME,
-            ["defines no satellites: add a [[shell]], [[tle]] or [[omm]] section"],
+            ["defines no satellites: add a [[shell]], [[tle]], [[omm]] or [[cluster]] section"],
             id="no-satellites",
         ),
         pytest.param(
@@ -361,13 +361,13 @@ def test_missing_file_that_is_not_a_builtin(tmp_path: Path) -> None:
         load_scenario(missing)
     assert info.value.problems == [
         f"{missing}: no such scenario file, and not a built-in scenario "
-        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc)"
+        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc, suncatcher-81, d2d-kuiper)"
     ]
     with pytest.raises(ScenarioError) as info:
         load_scenario("no-such-builtin")
     assert info.value.problems == [
         "no-such-builtin: no such scenario file, and not a built-in scenario "
-        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc)"
+        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc, suncatcher-81, d2d-kuiper)"
     ]
 
 
@@ -965,13 +965,15 @@ def test_compute_unknown_key(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- built-in scenarios
 
 
-def test_the_five_builtins_are_listed() -> None:
+def test_the_seven_builtins_are_listed() -> None:
     assert set(BUILTIN_SCENARIOS) == {
         "demo",
         "starlink-shell1",
         "kuiper-630",
         "iridium",
         "spacex-odc",
+        "suncatcher-81",
+        "d2d-kuiper",
     }
 
 
@@ -981,10 +983,10 @@ def test_builtin_scenario_loads_and_builds(name: str) -> None:
     catalog = build_catalog(scenario)
     assert scenario.name == name
     assert scenario.source == f"{name}.toml"
-    assert scenario.shells
+    assert scenario.shells or scenario.clusters
     assert scenario.ground_stations
     assert len({g.name for g in scenario.ground_stations}) == len(scenario.ground_stations)
-    walker = sum(s.size for s in scenario.shells)
+    walker = sum(s.size for s in scenario.shells) + sum(c.members for c in scenario.clusters)
     assert catalog.size >= walker
     if not scenario.tles:
         assert catalog.size == walker
@@ -1062,7 +1064,7 @@ def test_cli_validate_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert out.out == ""
     assert out.err == (
         f"{missing}: no such scenario file, and not a built-in scenario "
-        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc)\n"
+        "(demo, starlink-shell1, kuiper-630, iridium, spacex-odc, suncatcher-81, d2d-kuiper)\n"
     )
 
     bad = write(tmp_path, HEAD + TIME + shell(sats_per_plane="0"), name="bad.toml")

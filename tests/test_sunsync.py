@@ -154,7 +154,7 @@ def test_node_raan_from_the_suns_right_ascension() -> None:
         (sso_shell(650, ltan="6pm"), 'shell[0].ltan: must be a local time "HH:MM"'),
         (
             sso_shell(650, ltan="18:00", raan_offset_deg=10.0),
-            "shell[0].raan_offset_deg: ltan places the first plane's node",
+            "shell[0].raan_offset_deg: ltan places the node",
         ),
         (sso_shell(7000), "shell[0].sun_synchronous: no sun-synchronous orbit exists at 7000 km"),
         (sso_shell(650, sun_synchronous="yes"), "shell[0].sun_synchronous: must be true or false"),

@@ -86,7 +86,7 @@ def _inputs(
     """The request's tensors: from a .npy file, or random ones shaped by the model."""
     from orbitmesh.ground.client import Client
 
-    with Client.connect(endpoints.ground_stations, credentials=endpoints.credentials()) as client:
+    with Client.connect(endpoints.gateways, credentials=endpoints.credentials()) as client:
         try:
             meta = client.model_metadata(station, model, timeout_s=10.0)
         except NotFound as exc:
@@ -135,7 +135,7 @@ def _preflight(endpoints: Endpoints, station: str, payload: bytes) -> None:
     from orbitmesh.protos.inference import grpc_service_pb2 as pb
     from orbitmesh.protos.serving import channel_to
 
-    address = endpoints.ground_stations[station]
+    address = endpoints.gateways[station]
     with channel_to(address, endpoints.credentials()) as channel:
         call = channel.unary_unary(
             "/inference.GRPCInferenceService/ModelInfer",
@@ -211,14 +211,14 @@ def run_load_test(
     every poll fail) before the emulation is judged dead
     (:mod:`orbitmesh.ground.load.liveness`).
     """
-    unknown = [s for s in options.stations if s not in endpoints.ground_stations]
+    unknown = [s for s in options.stations if s not in endpoints.gateways]
     if unknown:
-        known = ", ".join(endpoints.ground_stations)
+        known = ", ".join(endpoints.gateways)
         raise OrbitmeshError(f"no ground station {', '.join(unknown)} (stations: {known})")
     speed = float(endpoints.speed or 1.0)
     credentials = endpoints.credentials()
     watch = FidelityWatch(
-        {s: endpoints.ground_stations[s] for s in options.stations},
+        {s: endpoints.gateways[s] for s in options.stations},
         speed,
         options.warmup_s,
         credentials=credentials,
@@ -241,7 +241,7 @@ def run_load_test(
     sim_start = endpoints.sim_start or datetime(2000, 1, 1, tzinfo=UTC)
     clock = SimClockView(sim_start, speed, float(wall0) if wall0 is not None else None)
     observer = ObserverProcess(
-        endpoints.ground_stations,
+        endpoints.gateways,
         endpoints.satellites,
         clock,
         watch_stations=options.stations,
@@ -266,7 +266,7 @@ def run_load_test(
         run = asyncio.run(
             run_load(
                 options,
-                endpoints.ground_stations,
+                endpoints.gateways,
                 payloads,
                 on_progress=on_progress,
                 on_phase=watch.on_phase,
@@ -421,6 +421,10 @@ def _report_document(
     }
 
 
+#: Stations listed by name in the text summary (all of them are in summary.json).
+SHOWN = 12
+
+
 def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None = None) -> str:
     """The run in a dozen readable lines."""
     om = summary["orbitmesh"]
@@ -499,12 +503,11 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
     lines.append(f"  Energy:       {energy}")
     stations = om.get("stations", {})
     if stations:
-        lines.append(
-            "  Stations:     "
-            + ", ".join(
-                f"{name} {s['succeeded']:,}/{s['count']:,} ok" for name, s in stations.items()
-            )
-        )
+        # The busiest first; a thousand phones would make a line of 20,000 characters.
+        ranked = sorted(stations.items(), key=lambda item: -item[1]["count"])
+        shown = [f"{name} {s['succeeded']:,}/{s['count']:,} ok" for name, s in ranked[:SHOWN]]
+        more = f", ... {len(ranked) - SHOWN:,} more in summary.json" if len(ranked) > SHOWN else ""
+        lines.append("  Stations:     " + ", ".join(shown) + more)
     satellites = _satellites_text(om)
     if satellites:
         lines.append(f"  Satellites:   {satellites}")
