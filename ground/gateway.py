@@ -831,13 +831,22 @@ class StationServicer:
         self, request: ground_station_pb2.InfoRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> ground_station_pb2.StationInfo:
         c = self.gateway.config
+        _, tick = self._now()
+        place = self._place(tick) if tick is not None else None
+        lat, lon, alt_m = (c.lat_deg, c.lon_deg, c.alt_m) if place is None else place[:3]
         return ground_station_pb2.StationInfo(
             name=c.station,
-            position=types_pb2.GeodeticPosition(
-                lat_deg=c.lat_deg, lon_deg=c.lon_deg, alt_km=c.alt_m / 1000
-            ),
+            position=types_pb2.GeodeticPosition(lat_deg=lat, lon_deg=lon, alt_km=alt_m / 1000),
             min_elevation_deg=c.min_elevation_deg,
         )
+
+    def _place(self, tick: TickLinks) -> tuple[float, float, float, bool] | None:
+        """A moving terminal's place at ``tick`` and whether it handed over by its own
+        motion then (None for a fixed station)."""
+        topology = self.gateway.view.topology
+        if not len(tick.places.station) or topology is None:
+            return None
+        return tick.places.of(topology.station_number[self.gateway.station])
 
     async def Visible(  # noqa: N802
         self,
@@ -860,6 +869,12 @@ class StationServicer:
                 make(satellite_id=s, elevation_deg=e, azimuth_deg=a, range_km=r, delay_ms=d)
                 for s, e, a, r, d in zip(ids, elevation, azimuth, range_km, delay, strict=True)
             )
+            place = self._place(tick)
+            if place is not None:
+                lat, lon, alt_m, by_motion = place
+                reply.position.lat_deg, reply.position.lon_deg = lat, lon
+                reply.position.alt_km = alt_m / 1000
+                reply.handover_by_motion = by_motion
         self._stamp(reply, now)
         return reply
 
@@ -947,8 +962,12 @@ class StationServicer:
             if state is not None and state.tick != last_tick:
                 last_tick = state.tick
                 current = self._in_view(state)
+                place = self._place(state)
+                moved = place is not None and place[3]
                 for kind, sid, previous in contact_changes(seen, current):
-                    yield self._event(now, sid, _CONTACT_KINDS[kind], previous=previous)
+                    event = self._event(now, sid, _CONTACT_KINDS[kind], previous=previous)
+                    event.by_own_motion = moved and kind == "handover"
+                    yield event
                 seen = current
             await asyncio.sleep(
                 max(0.05, min(1.0, (state.step_s if state else 1.0) / self.gateway.clock.speed))

@@ -30,6 +30,7 @@ __all__ = [
     "Route",
     "StationLinks",
     "StationPart",
+    "TerminalPlaces",
     "TickLinks",
     "Topology",
 ]
@@ -228,12 +229,62 @@ class StationLinks:
 
 
 @dataclass(frozen=True, eq=False)
+class TerminalPlaces:
+    """Where the moving terminals are at one instant, and which of them handed over to
+    another satellite because they moved: standing where they were a tick before, they
+    would have kept the satellite they had (parallel arrays, by station number)."""
+
+    station: NDArray[np.int32]
+    lat_deg: NDArray[np.float64]
+    lon_deg: NDArray[np.float64]
+    alt_m: NDArray[np.float64]
+    handover_by_motion: NDArray[np.bool_]
+
+    @classmethod
+    def empty(cls) -> TerminalPlaces:
+        f = np.empty(0, dtype=np.float64)
+        return cls(np.empty(0, dtype=np.int32), f, f, f, np.empty(0, dtype=bool))
+
+    def only(self, stations: Sequence[int]) -> TerminalPlaces:
+        keep = np.isin(self.station, np.asarray(stations, dtype=np.int32))
+        return TerminalPlaces(
+            self.station[keep],
+            self.lat_deg[keep],
+            self.lon_deg[keep],
+            self.alt_m[keep],
+            self.handover_by_motion[keep],
+        )
+
+    def of(self, station: int) -> tuple[float, float, float, bool] | None:
+        """A terminal's latitude, longitude (deg), height (m) and whether it handed over
+        by its own motion at this tick; None for a station that does not move."""
+        where = np.flatnonzero(self.station == station)
+        if not len(where):
+            return None
+        k = int(where[0])
+        return (
+            float(self.lat_deg[k]),
+            float(self.lon_deg[k]),
+            float(self.alt_m[k]),
+            bool(self.handover_by_motion[k]),
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            a.nbytes
+            for a in (self.station, self.lat_deg, self.lon_deg, self.alt_m, self.handover_by_motion)
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class StationPart:
     """The part of a tick that concerns some stations (see TickLinks.station_part)."""
 
     ground: StationLinks
     stations_down: tuple[int, ...] = ()
     weather: tuple[tuple[int, float, float], ...] = ()
+    places: TerminalPlaces = field(default_factory=TerminalPlaces.empty)
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,6 +317,8 @@ class TickLinks:
     weather: tuple[tuple[int, float, float], ...] = ()
     #: Labels of the faults active in this tick (``fault[2] reboot shell1-0-0``).
     faults: tuple[str, ...] = ()
+    #: Where the moving terminals of the receiver's stations are (docs/scenarios.md).
+    places: TerminalPlaces = field(default_factory=TerminalPlaces.empty)
 
     @property
     def end_s(self) -> float:
@@ -282,7 +335,7 @@ class TickLinks:
             self.cut_b,
             self.cut_delay_ms,
         )
-        return sum(a.nbytes for a in arrays) + self.ground.nbytes
+        return sum(a.nbytes for a in arrays) + self.ground.nbytes + self.places.nbytes
 
     def for_stations(self, stations: Sequence[int]) -> TickLinks:
         return self.with_station_part(self.station_part(stations))
@@ -294,13 +347,18 @@ class TickLinks:
             ground=self.ground.only(stations),
             stations_down=tuple(s for s in self.stations_down if s in mine),
             weather=tuple(w for w in self.weather if w[0] in mine),
+            places=self.places.only(stations),
         )
 
     def with_station_part(self, part: StationPart) -> TickLinks:
         """This tick's laser links with ``part`` for its stations: a gateway host gets
         the laser links every host shares (published once) and its own part beside."""
         return replace(
-            self, ground=part.ground, stations_down=part.stations_down, weather=part.weather
+            self,
+            ground=part.ground,
+            stations_down=part.stations_down,
+            weather=part.weather,
+            places=part.places,
         )
 
     def weather_of(self, station: int) -> tuple[float, float]:

@@ -60,6 +60,9 @@ class Tick:
     #: Shortest paths from every ground station (None when routes were not asked for).
     routes: RouteTable | None
     n_sats: int
+    #: Per terminal (station order, after the fixed stations): whether its highest
+    #: satellite changed since the tick before because it moved (None: nothing moves).
+    handover_by_motion: NDArray[np.bool_] | None = None
     _geodetic: list[tuple[NDArray[np.float64], ...]] = field(
         default_factory=list, repr=False, compare=False
     )
@@ -99,6 +102,8 @@ class GeometryEngine:
         self._station_nodes = np.arange(self.stations.size) + self.catalog.size
         #: Seconds spent per phase since the last clear(), for benchmarks and profiling.
         self.phase_s: dict[str, float] = {}
+        #: The last tick's offset and each terminal's highest satellite then (-1: none).
+        self._last_best: tuple[float, NDArray[np.int32]] | None = None
 
     @property
     def _station_mbps(self) -> tuple[float, ...]:
@@ -195,6 +200,7 @@ class GeometryEngine:
         lit = sunlit(pos, sun_km) & valid
         mark = self._lap("sunlit", mark)
         ground = self.stations.links(pos, valid=valid, at_s=offset)
+        by_motion = self._handover_by_motion(offset, pos, ground) if self.stations.moves else None
         mark = self._lap("visibility", mark)
         candidate_ms: NDArray[np.float64] | None = None
         if self._grid is not None and self._pairs is not None:
@@ -229,7 +235,47 @@ class GeometryEngine:
             isl=isl,
             routes=table,
             n_sats=self.catalog.size,
+            handover_by_motion=by_motion,
         )
+
+    def _handover_by_motion(
+        self, offset: float, pos: NDArray[np.float64], ground: GroundLinks
+    ) -> NDArray[np.bool_]:
+        """Which terminals handed over because they moved: their highest satellite
+        changed since the tick before, and from where they stood then, at this instant,
+        the satellite they had is still above their mask and above the new one.
+
+        Judged only against the tick just before (within two steps); a handover of a
+        terminal that did not move, or of one whose old satellite set, is the sky's."""
+        stations = self.stations
+        fixed, count = stations.n_fixed, stations.size - stations.n_fixed
+        mine = ground.station >= fixed
+        node = ground.station[mine] - fixed
+        order = np.lexsort((-ground.elevation_deg[mine], node))
+        nodes, first = np.unique(node[order], return_index=True)
+        best = np.full(count, -1, dtype=np.int32)
+        best[nodes] = ground.satellite[mine][order][first]
+        flags = np.zeros(count, dtype=bool)
+        last, self._last_best = self._last_best, (offset, best)
+        step = self.scenario.time.step_s
+        if last is None or not 0.0 < offset - last[0] <= 2.0 * step + 1e-9:
+            return flags
+        changed = np.flatnonzero((best != last[1]) & (best >= 0) & (last[1] >= 0))
+        changed = changed[stations.terminals.moving[changed]] if stations.terminals else changed
+        if len(changed) == 0:
+            return flags
+        rows = (changed + fixed).astype(np.intp)
+        origin, up = stations.frames_at(rows, np.full(len(rows), last[0]))
+
+        def sin_elevation(sats: NDArray[np.int32]) -> NDArray[np.float64]:
+            rel = pos[sats] - origin
+            out = np.einsum("ij,ij->i", rel, up) / np.linalg.norm(rel, axis=1)
+            return np.asarray(out, dtype=np.float64)
+
+        kept, new = sin_elevation(last[1][changed]), sin_elevation(best[changed])
+        sin_mask = np.sin(np.radians(stations.mask_deg[rows]))
+        flags[changed] = (kept >= sin_mask) & (kept >= new)
+        return flags
 
     def ephemeris(
         self,

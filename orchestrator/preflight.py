@@ -184,8 +184,13 @@ def memory_need(
     """What ``command`` would need for this scenario, from its sizes alone (the catalog is
     not built: a scenario too big to run is too big to expand). ``cpus`` sizes the hosts
     of ``up`` on local Ray (default: this machine's)."""
-    satellites = sum(shell.size for shell in scenario.shells) + _tle_count(scenario)
-    stations = len(scenario.ground_stations)
+    satellites = (
+        sum(shell.size for shell in scenario.shells)
+        + _tle_count(scenario)
+        + sum(cluster.members for cluster in scenario.clusters)
+    )
+    # Terminals are ground nodes like stations: a pair, a route source, a gateway each.
+    stations = len(scenario.ground_stations) + sum(t.size for t in scenario.terminals)
     pairs = satellites * stations
     duration = scenario.time.duration_s if duration_s is None else duration_s
     if command == "geometry":
@@ -519,7 +524,8 @@ def _check_fault_targets(
         duration_s=scenario.time.duration_s if duration_s is None else duration_s,
         satellites=catalog.ids,
         planes=planes_of(catalog),
-        stations=[g.name for g in scenario.ground_stations],
+        stations=[g.name for g in scenario.ground_stations]
+        + [tid for terminal in scenario.terminals for tid in terminal.ids],
     )
 
 

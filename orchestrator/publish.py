@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from orbitmesh.constants import C_KM_PER_S
-from orbitmesh.links.linkstate import StationLinks, TickLinks, Topology
+from orbitmesh.links.linkstate import StationLinks, TerminalPlaces, TickLinks, Topology
 from orbitmesh.orchestrator.faults import FaultState
 from orbitmesh.orchestrator.geometry import GeometryEngine, Tick
 
@@ -52,6 +52,18 @@ def tick_links(engine: GeometryEngine, tick: Tick, tick_index: int) -> TickLinks
         delay_ms=np.ascontiguousarray(g.range_km[order] / C_KM_PER_S * 1e3),
     )
     isl = tick.isl
+    places = TerminalPlaces.empty()
+    terminals = engine.stations.terminals
+    if terminals is not None and tick.handover_by_motion is not None:
+        moving = np.flatnonzero(terminals.moving)
+        lat, lon, alt = terminals.geodetic(tick.offset_s)
+        places = TerminalPlaces(
+            station=(moving + engine.stations.n_fixed).astype(np.int32),
+            lat_deg=lat[moving],
+            lon_deg=lon[moving],
+            alt_m=alt[moving],
+            handover_by_motion=tick.handover_by_motion[moving],
+        )
     return TickLinks(
         tick=tick_index,
         offset_s=tick.offset_s,
@@ -60,6 +72,7 @@ def tick_links(engine: GeometryEngine, tick: Tick, tick_index: int) -> TickLinks
         isl_b=np.ascontiguousarray(isl.b, dtype=np.int32),
         isl_delay_ms=np.ascontiguousarray(isl.distance_km / C_KM_PER_S * 1e3),
         ground=ground,
+        places=places,
     )
 
 

@@ -442,7 +442,7 @@ def contacts_ion(engine: GeometryEngine, contacts: Sequence[Contact], start_s: f
     """
     stations = engine.stations
     n_st = stations.size
-    rate_bytes = int(engine.scenario.links.gsl_bandwidth_mbps * 1e6 / 8)
+    rates = engine.rates
     epoch = iso(engine.start + timedelta(seconds=start_s))
     lines = [
         f"# orbitmesh contact plan for scenario {engine.scenario.name!r}",
@@ -460,7 +460,9 @@ def contacts_ion(engine: GeometryEngine, contacts: Sequence[Contact], start_s: f
         if contacts
         else np.empty((0, 3))
     )
-    st_pos = stations.itrs_km[np.array([c.station for c in contacts] * 2, dtype=np.intp)]
+    st_pos = stations.frames_at(np.array([c.station for c in contacts] * 2, dtype=np.intp), edge_s)[
+        0
+    ]
     edge_km = np.linalg.norm(pos - st_pos, axis=1).reshape(2, -1).max(axis=0) if contacts else []
     for c, range_km in zip(contacts, edge_km, strict=True):
         a = c.station + 1
@@ -468,6 +470,8 @@ def contacts_ion(engine: GeometryEngine, contacts: Sequence[Contact], start_s: f
         t0 = math.floor(c.start_s - start_s)
         t1 = math.ceil(c.end_s - start_s)
         owlt_s = max(1, math.ceil(float(range_km) / C_KM_PER_S))
+        # A terminal's radio sets its contacts' rate (bytes/s, as ION counts).
+        rate_bytes = int(rates.gsl(c.station) * 1e6 / 8)
         lines.append(f"a contact +{t0} +{t1} {a} {b} {rate_bytes}")
         lines.append(f"a contact +{t0} +{t1} {b} {a} {rate_bytes}")
         lines.append(f"a range +{t0} +{t1} {a} {b} {owlt_s}")

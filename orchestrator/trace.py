@@ -4,7 +4,8 @@ A trace is an ``.npz`` file: a JSON header (scenario, stations, satellites, the
 satellite faults of the run) and, for every tick, exactly the links that were published
 (laser links with their delays, the links faults cut, every station's ground links, the
 stations down, the weather and the faults active), stored as arrays concatenated over
-the ticks with one count per tick. Replaying publishes the same links at the same
+the ticks with one count per tick, and where moving terminals were (with which of them
+handed over by their own motion). Replaying publishes the same links at the same
 simulated times and applies the same satellite faults, so a run sees the same links and
 faults whatever the geometry code does (and without computing any).
 """
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from orbitmesh.links.linkstate import StationLinks, TickLinks
+from orbitmesh.links.linkstate import StationLinks, TerminalPlaces, TickLinks
 
 __all__ = ["TraceError", "TraceReader", "TraceWriter"]
 
@@ -29,6 +30,7 @@ _READS = (FORMAT, "orbitmesh-trace/2")
 _ISL = ("isl_a", "isl_b", "isl_delay_ms")
 _CUT = ("cut_a", "cut_b", "cut_delay_ms")
 _GROUND = ("station", "satellite", "elevation_deg", "azimuth_deg", "range_km", "delay_ms")
+_PLACES = ("station", "lat_deg", "lon_deg", "alt_m", "handover_by_motion")
 
 
 class TraceError(ValueError):
@@ -73,12 +75,15 @@ class TraceWriter:
             "isl_count": np.array([len(t.isl_a) for t in ticks], dtype=np.int64),
             "ground_count": np.array([len(t.ground) for t in ticks], dtype=np.int64),
             "cut_count": np.array([len(t.cut_a) for t in ticks], dtype=np.int64),
+            "places_count": np.array([len(t.places.station) for t in ticks], dtype=np.int64),
             "tick_faults": np.array([_tick_faults(t) for t in ticks]),
         }
         for name in (*_ISL, *_CUT):
             arrays[name] = _joined([getattr(t, name) for t in ticks])
         for name in _GROUND:
             arrays[f"ground_{name}"] = _joined([getattr(t.ground, name) for t in ticks])
+        for name in _PLACES:
+            arrays[f"places_{name}"] = _joined([getattr(t.places, name) for t in ticks])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
@@ -117,6 +122,7 @@ class TraceReader:
         #: Satellite faults the recorded run applied (empty for older traces).
         self.satellite_faults: list[dict[str, Any]] = list(self.header.get("satellite_faults", []))
         self._ground_at = np.concatenate([[0], np.cumsum(self._data["ground_count"])])
+        self._places_at = np.concatenate([[0], np.cumsum(self._data.get("places_count", []))])
 
     def check(self, scenario: str, stations: Sequence[str], satellites: Sequence[str]) -> None:
         """Refuse a trace recorded for another scenario (names, stations, satellites)."""
@@ -148,6 +154,15 @@ class TraceReader:
                 "weather": tuple((int(n), float(r), float(x)) for n, r, x in weather),
                 "faults": tuple(str(label) for label in labels),
             }
+        if "places_count" in d:
+            pl = slice(int(self._places_at[index]), int(self._places_at[index + 1]))
+            faults["places"] = TerminalPlaces(
+                station=d["places_station"][pl].astype(np.int32),
+                lat_deg=d["places_lat_deg"][pl].astype(np.float64),
+                lon_deg=d["places_lon_deg"][pl].astype(np.float64),
+                alt_m=d["places_alt_m"][pl].astype(np.float64),
+                handover_by_motion=d["places_handover_by_motion"][pl].astype(bool),
+            )
         return TickLinks(
             tick=index,
             offset_s=float(d["offset_s"][index]),

@@ -74,7 +74,7 @@ def engine() -> GeometryEngine:
     return GeometryEngine(scenario())
 
 
-def ship_lat_lon(offset_s: float) -> tuple[float, float]:
+def ship_lat_lon(offset_s: float, speed_kmh: float = SPEED_KMH) -> tuple[float, float]:
     """The intermediate-point formula (spherical Earth of mean radius) along the leg."""
     (lat1, lon1), (lat2, lon2) = ((math.radians(a), math.radians(b)) for a, b in ROUTE_DEG)
     d = 2 * math.asin(
@@ -83,7 +83,7 @@ def ship_lat_lon(offset_s: float) -> tuple[float, float]:
             + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
         )
     )
-    f = min(SPEED_KMH * offset_s / 3600.0 / EARTH_MEAN_RADIUS_KM / d, 1.0)
+    f = min(speed_kmh * offset_s / 3600.0 / EARTH_MEAN_RADIUS_KM / d, 1.0)
     a, b = math.sin((1 - f) * d) / math.sin(d), math.sin(f * d) / math.sin(d)
     x = a * math.cos(lat1) * math.cos(lon1) + b * math.cos(lat2) * math.cos(lon2)
     y = a * math.cos(lat1) * math.sin(lon1) + b * math.cos(lat2) * math.sin(lon2)
@@ -213,3 +213,102 @@ def test_geometry_cli_lists_terminals(capsys: Any) -> None:
     assert len(doc["terminals"]) == 1004
     assert doc["terminals"][0]["name"] == "phones-0"
     assert {t["kind"] for t in doc["terminals"]} == {"phone", "ship", "aircraft"}
+
+
+def test_handovers_by_motion_are_those_a_standing_terminal_would_not_make() -> None:
+    """Every flagged handover, checked with skyfield from where the ship stood a tick
+    before: its old satellite still above the mask there and above the new one."""
+    engine = GeometryEngine(scenario(terminal=[{**SHIP, "speed_kmh": 3000.0}]))
+    flagged = 0
+    previous_best: int | None = None
+    for tick in engine.ticks(np.arange(0.0, 600.0, 1.0)):
+        mine = tick.ground.station == 1
+        sats, elevation = tick.ground.satellite[mine], tick.ground.elevation_deg[mine]
+        best = int(sats[np.argmax(elevation)]) if len(sats) else None
+        assert tick.handover_by_motion is not None
+        flag = bool(tick.handover_by_motion[0])
+        if flag:
+            assert previous_best is not None and best != previous_best
+            flagged += 1
+            lat, lon = ship_lat_lon(tick.offset_s - 1.0, 3000.0)
+            place = wgs84.latlon(lat, lon, elevation_m=0.0)
+            t = TS.from_datetime(tick.time)
+
+            def altitude(i: int, place: Any = place, t: Any = t) -> float:
+                sat = EarthSatellite.from_satrec(engine.catalog.satrec(i), TS)
+                return float((sat - place).at(t).altaz()[0].degrees)
+
+            assert best is not None
+            kept = altitude(previous_best)
+            assert kept >= 25.0 - 1e-6 and kept >= altitude(best) - 1e-6
+        previous_best = best
+    assert flagged > 0
+
+
+def test_standing_terminals_never_hand_over_by_motion() -> None:
+    engine = GeometryEngine(scenario(terminal=[{**SHIP, "speed_kmh": 0.0}]))
+    assert not engine.stations.moves
+    for tick in engine.ticks(np.arange(0.0, 120.0, 1.0)):
+        assert tick.handover_by_motion is None
+
+
+def test_published_ticks_carry_where_moving_terminals_are(engine: GeometryEngine) -> None:
+    from orbitmesh.orchestrator.publish import tick_links
+
+    ticks = list(engine.ticks(np.array([100.0, 101.0])))
+    links = tick_links(engine, ticks[-1], 1)
+    places = links.places
+    assert places.station.tolist() == list(range(1, 22))  # the ship and 20 walking phones
+    lat, lon = ship_lat_lon(101.0)
+    found = places.of(1)
+    assert found is not None
+    assert found[0] == pytest.approx(lat, abs=1e-6) and found[1] == pytest.approx(lon, abs=1e-6)
+    assert places.of(0) is None  # Madrid stands
+    part = links.station_part([0, 1])
+    assert part.places.station.tolist() == [1]
+    assert links.with_station_part(part).places.of(1) == found
+
+
+def test_traces_keep_the_terminals_places(engine: GeometryEngine, tmp_path: Any) -> None:
+    from orbitmesh.orchestrator.publish import tick_links
+    from orbitmesh.orchestrator.trace import TraceReader, TraceWriter
+
+    ticks = [tick_links(engine, t, k) for k, t in enumerate(engine.ticks(np.array([0.0, 1.0])))]
+    writer = TraceWriter(tmp_path / "t.npz", "d2d", engine.stations.names, engine.catalog.ids)
+    for tick in ticks:
+        writer.add(tick)
+    writer.close()
+    reader = TraceReader(tmp_path / "t.npz")
+    for k, tick in enumerate(ticks):
+        back = reader.tick(k).places
+        assert np.array_equal(back.station, tick.places.station)
+        assert np.array_equal(back.lat_deg, tick.places.lat_deg)
+        assert np.array_equal(back.handover_by_motion, tick.places.handover_by_motion)
+
+
+def test_a_terminals_gateway_says_where_it_is(engine: GeometryEngine) -> None:
+    import asyncio
+
+    from orbitmesh.clock import SimClock
+    from orbitmesh.ground.gateway import GatewayConfig, GatewayServer
+    from orbitmesh.links.linkview import LinkView
+    from orbitmesh.links.model import LinkParams
+    from orbitmesh.orchestrator.publish import tick_links, topology
+
+    topo = topology(engine)
+    ticks = [tick_links(engine, t, k) for k, t in enumerate(engine.ticks(np.array([0.0, 1.0])))]
+    view = LinkView(topo)
+    view.publish([t.for_stations([1]) for t in ticks], 0.0)
+    clock = SimClock.starting_now(engine.start, 1e-9)  # stands still at the start
+    config = GatewayConfig("ship-1", 51.9, 4.1, 0.0, 25.0, clock, LinkParams())
+    gateway = GatewayServer(config, view=view)
+    try:
+        reply = gateway.station_service.visible_message()
+        lat, lon = ship_lat_lon(0.0)
+        assert reply.position.lat_deg == pytest.approx(lat, abs=1e-6)
+        assert reply.position.lon_deg == pytest.approx(lon, abs=1e-6)
+        assert reply.satellites
+        info = asyncio.run(gateway.station_service.Info(None, None))  # type: ignore[arg-type]
+        assert info.position.lat_deg == pytest.approx(lat, abs=1e-6)
+    finally:
+        gateway.searches.shutdown()

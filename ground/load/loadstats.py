@@ -346,6 +346,7 @@ def summarize(
     date: datetime,
     end_reason: str = "normal",
     handovers: int | None = None,
+    handovers_by_motion: int | None = None,
     floor_round_trips_ms: Sequence[float] | None = None,
     late_tick_lookups: int | None = None,
     thresholds: Thresholds | None = None,
@@ -355,7 +356,8 @@ def summarize(
 
     ghz's figures cover every finished request (a quick refusal counts with its short
     latency, as in ghz); ``orbitmesh.latency_ms`` covers successes only. ``handovers``:
-    the handovers the stations reported during the measured phase (None: not watched).
+    the handovers the stations reported during the measured phase (None: not watched),
+    ``handovers_by_motion`` those of them moving terminals made by their own motion.
     ``floor_round_trips_ms`` and ``late_tick_lookups``: what the run's fidelity is
     judged against (:func:`orbitmesh.ground.load.fidelity.assess`; None: not measured); the speed is
     ``meta["speed"]``. ``thresholds``: what the run is held to (:func:`check_thresholds`);
@@ -419,6 +421,7 @@ def summarize(
         "satellites": satellites,
         "satellites_unattributed": unattributed,
         "handovers": handovers,
+        "handovers_by_motion": handovers_by_motion,
         "rerouted_replies": sum(r.handover for r in ok),
         "energy_wh": sum(energy),
         "energy_wh_per_inference": (sum(energy) / len(energy)) if energy else None,

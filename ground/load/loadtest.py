@@ -309,6 +309,15 @@ def run_load_test(
         end_reason=run.end_reason,
         # The measured phase's handovers, as the time series bins them.
         handovers=sum(row["handovers"] for row in rows) if observe else None,
+        handovers_by_motion=(
+            sum(
+                1
+                for e in observations.events
+                if e.by_motion and 0.0 <= e.at_s - run.measured_from_s < options.duration_s
+            )
+            if observe
+            else None
+        ),
         floor_round_trips_ms=floor_round_trips_ms,
         late_tick_lookups=late_tick_lookups,
         thresholds=thresholds,
@@ -496,6 +505,8 @@ def format_summary(summary: Mapping[str, Any], files: Mapping[str, Path] | None 
     per = om.get("energy_wh_per_inference")
     energy = f"{per * 3600:.4f} J per inference" if per is not None else "-"
     seen = "not watched" if om["handovers"] is None else f"{om['handovers']:,} at the stations"
+    if om.get("handovers_by_motion"):
+        seen += f" ({om['handovers_by_motion']:,} by the terminals' own motion)"
     lines.append(
         f"  Handovers:    {seen}; rerouted in flight (reply down another satellite than "
         f"the request went up): {om['rerouted_replies']:,}"

@@ -112,6 +112,8 @@ class ContactEvent:
     kind: str  # rise, set, handover
     satellite: str
     previous: str
+    #: A handover at a moving terminal caused by its own motion (docs/scenarios.md).
+    by_motion: bool = False
 
 
 @dataclass
@@ -376,6 +378,7 @@ class Observer:
                         kind=kind,
                         satellite=satellite,
                         previous=previous,
+                        by_motion=kind == "handover" and visible.handover_by_motion,
                     )
                 )
 
@@ -441,6 +444,7 @@ class Observer:
                             kind=kind,
                             satellite=event.satellite_id,
                             previous=event.previous_satellite_id,
+                            by_motion=event.by_own_motion,
                         )
                     )
         except grpc.RpcError as exc:

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from orbitmesh.protos.orbitmesh.v1 import types_pb2 as protos_dot_orbitmesh_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _orbitmesh_pool.POOL.AddSerializedFile(b'\n(protos/orbitmesh/v1/ground_station.proto\x12\x0corbitmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fprotos/orbitmesh/v1/types.proto\"\r\n\x0bInfoRequest\"h\n\x0bStationInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x08position\x18\x02 \x01(\x0b\x32\x1e.orbitmesh.v1.GeodeticPosition\x12\x19\n\x11min_elevation_deg\x18\x03 \x01(\x01\"\x10\n\x0eVisibleRequest\"x\n\x10VisibleSatellite\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x15\n\relevation_deg\x18\x02 \x01(\x01\x12\x13\n\x0b\x61zimuth_deg\x18\x03 \x01(\x01\x12\x10\n\x08range_km\x18\x04 \x01(\x01\x12\x10\n\x08\x64\x65lay_ms\x18\x05 \x01(\x01\"u\n\x11VisibleSatellites\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\nsatellites\x18\x02 \x03(\x0b\x32\x1e.orbitmesh.v1.VisibleSatellite\"\x0f\n\rRoutesRequest\"_\n\nRouteTable\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06routes\x18\x02 \x03(\x0b\x32\x13.orbitmesh.v1.Route\"\x12\n\x10LinkStatsRequest\"\xf4\x05\n\x0eLinkStatsReply\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cuplink_bytes\x18\x02 \x01(\x04\x12\x16\n\x0e\x64ownlink_bytes\x18\x03 \x01(\x04\x12\x15\n\rrequest_count\x18\x04 \x01(\x04\x12\x16\n\x0ehandover_count\x18\x05 \x01(\x04\x12H\n\x0f\x66\x61iled_by_cause\x18\x06 \x03(\x0b\x32/.orbitmesh.v1.LinkStatsReply.FailedByCauseEntry\x12\x17\n\x0fsucceeded_count\x18\x07 \x01(\x04\x12\x11\n\tin_flight\x18\x08 \x01(\x04\x12\x16\n\x0eticks_received\x18\t \x01(\x04\x12\x19\n\x11late_tick_lookups\x18\n \x01(\x04\x12\x16\n\x0emean_uplink_ms\x18\x0b \x01(\x01\x12\x18\n\x10mean_downlink_ms\x18\x0c \x01(\x01\x12N\n\x12latency_by_outcome\x18\r \x03(\x0b\x32\x32.orbitmesh.v1.LinkStatsReply.LatencyByOutcomeEntry\x12&\n\x05links\x18\x0e \x03(\x0b\x32\x17.orbitmesh.v1.LinkUsage\x12\x15\n\rlink_window_s\x18\x0f \x01(\x01\x12\x12\n\nlag_p50_ms\x18\x10 \x01(\x01\x12\x12\n\nlag_p99_ms\x18\x11 \x01(\x01\x12\x12\n\nlag_max_ms\x18\x12 \x01(\x01\x12\x13\n\x0blag_samples\x18\x13 \x01(\x04\x12\x14\n\x0clag_window_s\x18\x14 \x01(\x01\x1a\x34\n\x12\x46\x61iledByCauseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1aP\n\x15LatencyByOutcomeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.orbitmesh.v1.Histogram:\x02\x38\x01\"o\n\tLinkUsage\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\r\n\x05to_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62ooked_bytes\x18\x03 \x01(\x04\x12\x15\n\rbooked_busy_s\x18\x04 \x01(\x01\x12\x15\n\rrecent_busy_s\x18\x05 \x01(\x01\"\x16\n\x14WatchContactsRequest\"\x9a\x01\n\x0c\x43ontactEvent\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csatellite_id\x18\x02 \x01(\t\x12\'\n\x04kind\x18\x03 \x01(\x0e\x32\x19.orbitmesh.v1.ContactKind\x12\x1d\n\x15previous_satellite_id\x18\x04 \x01(\t*s\n\x0b\x43ontactKind\x12\x1c\n\x18\x43ONTACT_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43ONTACT_KIND_RISE\x10\x01\x12\x14\n\x10\x43ONTACT_KIND_SET\x10\x02\x12\x19\n\x15\x43ONTACT_KIND_HANDOVER\x10\x03\x32\xf6\x02\n\rGroundStation\x12<\n\x04Info\x12\x19.orbitmesh.v1.InfoRequest\x1a\x19.orbitmesh.v1.StationInfo\x12H\n\x07Visible\x12\x1c.orbitmesh.v1.VisibleRequest\x1a\x1f.orbitmesh.v1.VisibleSatellites\x12?\n\x06Routes\x12\x1b.orbitmesh.v1.RoutesRequest\x1a\x18.orbitmesh.v1.RouteTable\x12I\n\tLinkStats\x12\x1e.orbitmesh.v1.LinkStatsRequest\x1a\x1c.orbitmesh.v1.LinkStatsReply\x12Q\n\rWatchContacts\x12\".orbitmesh.v1.WatchContactsRequest\x1a\x1a.orbitmesh.v1.ContactEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _orbitmesh_pool.POOL.AddSerializedFile(b'\n(protos/orbitmesh/v1/ground_station.proto\x12\x0corbitmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fprotos/orbitmesh/v1/types.proto\"\r\n\x0bInfoRequest\"h\n\x0bStationInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x08position\x18\x02 \x01(\x0b\x32\x1e.orbitmesh.v1.GeodeticPosition\x12\x19\n\x11min_elevation_deg\x18\x03 \x01(\x01\"\x10\n\x0eVisibleRequest\"x\n\x10VisibleSatellite\x12\x14\n\x0csatellite_id\x18\x01 \x01(\t\x12\x15\n\relevation_deg\x18\x02 \x01(\x01\x12\x13\n\x0b\x61zimuth_deg\x18\x03 \x01(\x01\x12\x10\n\x08range_km\x18\x04 \x01(\x01\x12\x10\n\x08\x64\x65lay_ms\x18\x05 \x01(\x01\"\xc3\x01\n\x11VisibleSatellites\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\nsatellites\x18\x02 \x03(\x0b\x32\x1e.orbitmesh.v1.VisibleSatellite\x12\x30\n\x08position\x18\x03 \x01(\x0b\x32\x1e.orbitmesh.v1.GeodeticPosition\x12\x1a\n\x12handover_by_motion\x18\x04 \x01(\x08\"\x0f\n\rRoutesRequest\"_\n\nRouteTable\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x06routes\x18\x02 \x03(\x0b\x32\x13.orbitmesh.v1.Route\"\x12\n\x10LinkStatsRequest\"\xf4\x05\n\x0eLinkStatsReply\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cuplink_bytes\x18\x02 \x01(\x04\x12\x16\n\x0e\x64ownlink_bytes\x18\x03 \x01(\x04\x12\x15\n\rrequest_count\x18\x04 \x01(\x04\x12\x16\n\x0ehandover_count\x18\x05 \x01(\x04\x12H\n\x0f\x66\x61iled_by_cause\x18\x06 \x03(\x0b\x32/.orbitmesh.v1.LinkStatsReply.FailedByCauseEntry\x12\x17\n\x0fsucceeded_count\x18\x07 \x01(\x04\x12\x11\n\tin_flight\x18\x08 \x01(\x04\x12\x16\n\x0eticks_received\x18\t \x01(\x04\x12\x19\n\x11late_tick_lookups\x18\n \x01(\x04\x12\x16\n\x0emean_uplink_ms\x18\x0b \x01(\x01\x12\x18\n\x10mean_downlink_ms\x18\x0c \x01(\x01\x12N\n\x12latency_by_outcome\x18\r \x03(\x0b\x32\x32.orbitmesh.v1.LinkStatsReply.LatencyByOutcomeEntry\x12&\n\x05links\x18\x0e \x03(\x0b\x32\x17.orbitmesh.v1.LinkUsage\x12\x15\n\rlink_window_s\x18\x0f \x01(\x01\x12\x12\n\nlag_p50_ms\x18\x10 \x01(\x01\x12\x12\n\nlag_p99_ms\x18\x11 \x01(\x01\x12\x12\n\nlag_max_ms\x18\x12 \x01(\x01\x12\x13\n\x0blag_samples\x18\x13 \x01(\x04\x12\x14\n\x0clag_window_s\x18\x14 \x01(\x01\x1a\x34\n\x12\x46\x61iledByCauseEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1aP\n\x15LatencyByOutcomeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.orbitmesh.v1.Histogram:\x02\x38\x01\"o\n\tLinkUsage\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\t\x12\r\n\x05to_id\x18\x02 \x01(\t\x12\x14\n\x0c\x62ooked_bytes\x18\x03 \x01(\x04\x12\x15\n\rbooked_busy_s\x18\x04 \x01(\x01\x12\x15\n\rrecent_busy_s\x18\x05 \x01(\x01\"\x16\n\x14WatchContactsRequest\"\xb1\x01\n\x0c\x43ontactEvent\x12,\n\x08sim_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csatellite_id\x18\x02 \x01(\t\x12\'\n\x04kind\x18\x03 \x01(\x0e\x32\x19.orbitmesh.v1.ContactKind\x12\x1d\n\x15previous_satellite_id\x18\x04 \x01(\t\x12\x15\n\rby_own_motion\x18\x05 \x01(\x08*s\n\x0b\x43ontactKind\x12\x1c\n\x18\x43ONTACT_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43ONTACT_KIND_RISE\x10\x01\x12\x14\n\x10\x43ONTACT_KIND_SET\x10\x02\x12\x19\n\x15\x43ONTACT_KIND_HANDOVER\x10\x03\x32\xf6\x02\n\rGroundStation\x12<\n\x04Info\x12\x19.orbitmesh.v1.InfoRequest\x1a\x19.orbitmesh.v1.StationInfo\x12H\n\x07Visible\x12\x1c.orbitmesh.v1.VisibleRequest\x1a\x1f.orbitmesh.v1.VisibleSatellites\x12?\n\x06Routes\x12\x1b.orbitmesh.v1.RoutesRequest\x1a\x18.orbitmesh.v1.RouteTable\x12I\n\tLinkStats\x12\x1e.orbitmesh.v1.LinkStatsRequest\x1a\x1c.orbitmesh.v1.LinkStatsReply\x12Q\n\rWatchContacts\x12\".orbitmesh.v1.WatchContactsRequest\x1a\x1a.orbitmesh.v1.ContactEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LINKSTATSREPLY_FAILEDBYCAUSEENTRY']._serialized_options = b'8\001'
   _globals['_LINKSTATSREPLY_LATENCYBYOUTCOMEENTRY']._loaded_options = None
   _globals['_LINKSTATSREPLY_LATENCYBYOUTCOMEENTRY']._serialized_options = b'8\001'
-  _globals['_CONTACTKIND']._serialized_start=1691
-  _globals['_CONTACTKIND']._serialized_end=1806
+  _globals['_CONTACTKIND']._serialized_start=1793
+  _globals['_CONTACTKIND']._serialized_end=1908
   _globals['_INFOREQUEST']._serialized_start=124
   _globals['_INFOREQUEST']._serialized_end=137
   _globals['_STATIONINFO']._serialized_start=139
@@ -48,26 +48,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VISIBLEREQUEST']._serialized_end=261
   _globals['_VISIBLESATELLITE']._serialized_start=263
   _globals['_VISIBLESATELLITE']._serialized_end=383
-  _globals['_VISIBLESATELLITES']._serialized_start=385
-  _globals['_VISIBLESATELLITES']._serialized_end=502
-  _globals['_ROUTESREQUEST']._serialized_start=504
-  _globals['_ROUTESREQUEST']._serialized_end=519
-  _globals['_ROUTETABLE']._serialized_start=521
-  _globals['_ROUTETABLE']._serialized_end=616
-  _globals['_LINKSTATSREQUEST']._serialized_start=618
-  _globals['_LINKSTATSREQUEST']._serialized_end=636
-  _globals['_LINKSTATSREPLY']._serialized_start=639
-  _globals['_LINKSTATSREPLY']._serialized_end=1395
-  _globals['_LINKSTATSREPLY_FAILEDBYCAUSEENTRY']._serialized_start=1261
-  _globals['_LINKSTATSREPLY_FAILEDBYCAUSEENTRY']._serialized_end=1313
-  _globals['_LINKSTATSREPLY_LATENCYBYOUTCOMEENTRY']._serialized_start=1315
-  _globals['_LINKSTATSREPLY_LATENCYBYOUTCOMEENTRY']._serialized_end=1395
-  _globals['_LINKUSAGE']._serialized_start=1397
-  _globals['_LINKUSAGE']._serialized_end=1508
-  _globals['_WATCHCONTACTSREQUEST']._serialized_start=1510
-  _globals['_WATCHCONTACTSREQUEST']._serialized_end=1532
-  _globals['_CONTACTEVENT']._serialized_start=1535
-  _globals['_CONTACTEVENT']._serialized_end=1689
-  _globals['_GROUNDSTATION']._serialized_start=1809
-  _globals['_GROUNDSTATION']._serialized_end=2183
+  _globals['_VISIBLESATELLITES']._serialized_start=386
+  _globals['_VISIBLESATELLITES']._serialized_end=581
+  _globals['_ROUTESREQUEST']._serialized_start=583
+  _globals['_ROUTESREQUEST']._serialized_end=598
+  _globals['_ROUTETABLE']._serialized_start=600
+  _globals['_ROUTETABLE']._serialized_end=695
+  _globals['_LINKSTATSREQUEST']._serialized_start=697
+  _globals['_LINKSTATSREQUEST']._serialized_end=715
+  _globals['_LINKSTATSREPLY']._serialized_start=718
+  _globals['_LINKSTATSREPLY']._serialized_end=1474
+  _globals['_LINKSTATSREPLY_FAILEDBYCAUSEENTRY']._serialized_start=1340
+  _globals['_LINKSTATSREPLY_FAILEDBYCAUSEENTRY']._serialized_end=1392
+  _globals['_LINKSTATSREPLY_LATENCYBYOUTCOMEENTRY']._serialized_start=1394
+  _globals['_LINKSTATSREPLY_LATENCYBYOUTCOMEENTRY']._serialized_end=1474
+  _globals['_LINKUSAGE']._serialized_start=1476
+  _globals['_LINKUSAGE']._serialized_end=1587
+  _globals['_WATCHCONTACTSREQUEST']._serialized_start=1589
+  _globals['_WATCHCONTACTSREQUEST']._serialized_end=1611
+  _globals['_CONTACTEVENT']._serialized_start=1614
+  _globals['_CONTACTEVENT']._serialized_end=1791
+  _globals['_GROUNDSTATION']._serialized_start=1911
+  _globals['_GROUNDSTATION']._serialized_end=2285
 # @@protoc_insertion_point(module_scope)

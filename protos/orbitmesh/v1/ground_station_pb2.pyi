@@ -55,12 +55,16 @@ class VisibleSatellite(_message.Message):
     def __init__(self, satellite_id: _Optional[str] = ..., elevation_deg: _Optional[float] = ..., azimuth_deg: _Optional[float] = ..., range_km: _Optional[float] = ..., delay_ms: _Optional[float] = ...) -> None: ...
 
 class VisibleSatellites(_message.Message):
-    __slots__ = ("sim_time", "satellites")
+    __slots__ = ("sim_time", "satellites", "position", "handover_by_motion")
     SIM_TIME_FIELD_NUMBER: _ClassVar[int]
     SATELLITES_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_BY_MOTION_FIELD_NUMBER: _ClassVar[int]
     sim_time: _timestamp_pb2.Timestamp
     satellites: _containers.RepeatedCompositeFieldContainer[VisibleSatellite]
-    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellites: _Optional[_Iterable[_Union[VisibleSatellite, _Mapping]]] = ...) -> None: ...
+    position: _types_pb2.GeodeticPosition
+    handover_by_motion: bool
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellites: _Optional[_Iterable[_Union[VisibleSatellite, _Mapping]]] = ..., position: _Optional[_Union[_types_pb2.GeodeticPosition, _Mapping]] = ..., handover_by_motion: _Optional[bool] = ...) -> None: ...
 
 class RoutesRequest(_message.Message):
     __slots__ = ()
@@ -155,13 +159,15 @@ class WatchContactsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ContactEvent(_message.Message):
-    __slots__ = ("sim_time", "satellite_id", "kind", "previous_satellite_id")
+    __slots__ = ("sim_time", "satellite_id", "kind", "previous_satellite_id", "by_own_motion")
     SIM_TIME_FIELD_NUMBER: _ClassVar[int]
     SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SATELLITE_ID_FIELD_NUMBER: _ClassVar[int]
+    BY_OWN_MOTION_FIELD_NUMBER: _ClassVar[int]
     sim_time: _timestamp_pb2.Timestamp
     satellite_id: str
     kind: ContactKind
     previous_satellite_id: str
-    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellite_id: _Optional[str] = ..., kind: _Optional[_Union[ContactKind, str]] = ..., previous_satellite_id: _Optional[str] = ...) -> None: ...
+    by_own_motion: bool
+    def __init__(self, sim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., satellite_id: _Optional[str] = ..., kind: _Optional[_Union[ContactKind, str]] = ..., previous_satellite_id: _Optional[str] = ..., by_own_motion: _Optional[bool] = ...) -> None: ...

@@ -67,7 +67,8 @@ class GroundStationServicer:
     """
 
     def Info(self, request, context):
-        """Where the station is and what it can see; fixed for the life of the gateway.
+        """Where the station is and what it can see: fixed for a station, where it is now for a
+        moving terminal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
