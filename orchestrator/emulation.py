@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
+import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +60,22 @@ from orbitmesh.orchestrator.trace import TraceReader, TraceWriter
 from orbitmesh.protos.serving import Security
 
 __all__ = ["RUN_NAMESPACE", "Emulation", "EmulationOptions", "host_actor_name"]
+
+#: Nice value of the orchestrator's geometry thread. It computes ticks seconds ahead of
+#: the clock in bursts (a batch of a million satellites' ticks holds a core for a second
+#: or more); at the same priority it takes that core from gateways and satellites
+#: answering requests now. At 10 the kernel lets the data path run first whenever both
+#: want a core, and the geometry has the rest (it needs a quarter of one at 10^6).
+GEOMETRY_NICE = 10
+
+
+def _background_priority() -> None:
+    """Lower the calling thread's priority (Linux: nice is per thread); threads it
+    starts (the route searches' workers) inherit it. Where that is refused, the thread
+    keeps its priority."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), GEOMETRY_NICE)
+
 
 #: The Ray namespace of an emulation's named actors (its orchestrator and hosts).
 RUN_NAMESPACE = "orbitmesh"
@@ -194,6 +213,12 @@ class Emulation:
         self._writer: TraceWriter | None = None
         self._reader: TraceReader | None = None
         self.end_s = 0.0
+        #: The thread the ticks are computed in, at background priority (see
+        #: GEOMETRY_NICE): the geometry works seconds ahead of the clock, the data path
+        #: answers requests now.
+        self._geometry = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="geometry", initializer=_background_priority
+        )
 
     # ------------------------------------------------------------------ start
 
@@ -510,7 +535,7 @@ class Emulation:
             ):
                 indices.append(self._next_tick + len(indices))
             began = time.perf_counter()
-            raw, computed = await loop.run_in_executor(None, self._compute_many, indices)
+            raw, computed = await loop.run_in_executor(self._geometry, self._compute_many, indices)
             computed_at = time.perf_counter()
             now_s = self.clock.offset_s()
             for tick in computed:
@@ -997,6 +1022,7 @@ class Emulation:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._geometry.shutdown(wait=False)
         stops = [gw.handle.stop.remote(grace_s) for gw in self.gw_hosts.values()]
         stops += [host.handle.stop.remote(grace_s) for host in self.sat_hosts.values()]
         await asyncio.gather(*stops, return_exceptions=True)
