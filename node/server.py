@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from orbitmesh.clock import SimClock
+from orbitmesh.heap import release_freed_heap
 from orbitmesh.links.datapath import DataPathClient
 from orbitmesh.links.linkview import LinkView
 from orbitmesh.links.model import LinkParams
@@ -258,12 +259,4 @@ def release_startup_memory() -> None:
     A hundred satellites share a machine, so the ~0.6 MiB each that glibc would keep
     cached after start-up adds up (measured in benchmarks/node.py).
     """
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.util.find_library("c")
-    if libc is None:
-        return
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)  # glibc only
-    if trim is not None:
-        trim(0)
+    release_freed_heap()

@@ -56,8 +56,11 @@ initial_soc = 0.1
 )
 
 
-def write_slow_model(path: Path, matmuls: int = 150, size: int = 512) -> None:
-    """A model that takes milliseconds: a chain of matrix-vector products."""
+def write_slow_model(path: Path, matmuls: int = 400, size: int = 512) -> None:
+    """A model that takes milliseconds: a chain of matrix-vector products (400 of them:
+    10-20 ms on this machine's one ONNX Runtime thread, so that 250 requests a second
+    overfill two queue places on a fast day too; 150 took 4-8 ms, and on a quick run
+    the queue never filled)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
