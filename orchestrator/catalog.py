@@ -174,7 +174,7 @@ class SatelliteCatalog:
     def tle_age_days(self, when: datetime) -> NDArray[np.float64]:
         """Days between each file satellite's epoch (TLE or OMM) and ``when`` (absolute)."""
         whole, fraction = _sgp4_epoch(when)
-        files = self.tle_satrecs[: len(self.tle_satrecs) - (self.size - self.cluster_start)]
+        files = self.tle_satrecs[: self.cluster_start - self.tle_start]
         epochs = np.array([s.jdsatepoch + s.jdsatepochF for s in files])
         return np.asarray(np.abs(whole + fraction - epochs), dtype=np.float64)
 

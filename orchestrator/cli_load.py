@@ -154,7 +154,7 @@ def _run(
 
     if args.stations:
         stations = args.stations.split(",")
-    elif getattr(args, "terminals", False):
+    elif args.terminals:
         stations = list(endpoints.terminals)
         if not stations:
             print("orbitmesh: --terminals: the emulation has no terminals", file=sys.stderr)
@@ -438,6 +438,7 @@ def add_load_commands(sub: Any, scenario_help: str) -> None:
         policy=None,
         satellite=None,
         stations=None,
+        terminals=False,
         input="random",
         timeout=30.0,
         max_in_flight=10_000,

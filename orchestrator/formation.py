@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -168,7 +168,7 @@ def parse_cluster(table: Mapping[str, Any], path: str, chk: Checker) -> ClusterS
         if "offsets_m" in table:
             chk.problem(f"{path}.layout", "offsets_m places the members: give one, not both")
             layout = None
-        elif layout is not None and layout not in ("lattice-2d", "lattice-3d"):
+        elif layout is not None and (layout not in CLUSTER_LAYOUTS or layout == "offsets"):
             chk.problem(
                 f"{path}.layout", f"must be lattice-2d or lattice-3d, got {describe(layout)}"
             )
@@ -207,7 +207,7 @@ def parse_cluster(table: Mapping[str, Any], path: str, chk: Checker) -> ClusterS
         altitude_km=altitude,
         inclination_deg=inclination,
         members=members,
-        layout=layout,  # type: ignore[arg-type]  # checked against CLUSTER_LAYOUTS above
+        layout=cast(ClusterLayout, layout),
         spacing_m=spacing,
         offsets_m=offsets or (),
         link_range_m=link_range,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -105,25 +106,20 @@ class GeometryEngine:
         #: The last tick's offset and each terminal's highest satellite then (-1: none).
         self._last_best: tuple[float, NDArray[np.int32]] | None = None
 
-    @property
-    def _station_mbps(self) -> tuple[float, ...]:
-        """Each ground node's link rate, where terminals bring their own (else none)."""
-        terminals = self.stations.terminals
-        if terminals is None:
-            return ()
-        fixed = (self.scenario.links.gsl_bandwidth_mbps,) * self.stations.n_fixed
-        return fixed + tuple(terminals.rate_mbps.tolist())
-
-    @property
+    @cached_property
     def rates(self) -> LinkRates:
         """Every link's rate: the scenario's two, clusters' and terminals' own."""
-        links, catalog = self.scenario.links, self.catalog
+        links, catalog, terminals = self.scenario.links, self.catalog, self.stations.terminals
+        station_mbps: tuple[float, ...] = ()
+        if terminals is not None:  # stations at the scenario's rate, terminals at theirs
+            fixed = (links.gsl_bandwidth_mbps,) * self.stations.n_fixed
+            station_mbps = fixed + tuple(terminals.rate_mbps.tolist())
         return LinkRates(
             isl_mbps=links.isl_bandwidth_mbps,
             gsl_mbps=links.gsl_bandwidth_mbps,
             cluster_of=catalog.cluster_index,
             cluster_mbps=tuple(c.link_mbps for c in catalog.clusters),
-            station_mbps=self._station_mbps,
+            station_mbps=station_mbps,
         )
 
     def _lap(self, phase: str, since: float) -> float:
@@ -260,8 +256,8 @@ class GeometryEngine:
         step = self.scenario.time.step_s
         if last is None or not 0.0 < offset - last[0] <= 2.0 * step + 1e-9:
             return flags
-        changed = np.flatnonzero((best != last[1]) & (best >= 0) & (last[1] >= 0))
-        changed = changed[stations.terminals.moving[changed]] if stations.terminals else changed
+        moving = stations.terminals.moving if stations.terminals is not None else False
+        changed = np.flatnonzero((best != last[1]) & (best >= 0) & (last[1] >= 0) & moving)
         if len(changed) == 0:
             return flags
         rows = (changed + fixed).astype(np.intp)

@@ -23,7 +23,7 @@ __all__ = ["apply_faults", "tick_links", "topology"]
 
 def topology(engine: GeometryEngine) -> Topology:
     """The run's fixed node numbering and link rates."""
-    links = engine.scenario.links
+    links, rates = engine.scenario.links, engine.rates
     return Topology(
         satellite_ids=tuple(engine.catalog.ids),
         station_names=tuple(engine.stations.names),
@@ -31,9 +31,9 @@ def topology(engine: GeometryEngine) -> Topology:
         isl_rate_mbps=links.isl_bandwidth_mbps,
         gsl_rate_mbps=links.gsl_bandwidth_mbps,
         route_horizon_ms=links.route_horizon_ms,
-        cluster_of=engine.rates.cluster_of,
-        cluster_rate_mbps=engine.rates.cluster_mbps,
-        station_rate_mbps=engine.rates.station_mbps,
+        cluster_of=rates.cluster_of,
+        cluster_rate_mbps=rates.cluster_mbps,
+        station_rate_mbps=rates.station_mbps,
     )
 
 
